@@ -1,0 +1,67 @@
+//! `/api/v1/instances/{id}/auth-status` and `/credentials`: how a user learns the bot is usable and
+//! where its API lives.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, views};
+use crate::error::ApiError;
+
+pub async fn get_auth_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.fleet.get(&id)?;
+    Ok(Json(json!({
+        "success": true,
+        "auth_status": r.auth_status,
+        "status": r.status,
+        "is_ready_for_messages": r.is_ready_for_messages(),
+        "account": r.account,
+        "phone_number": r.handle(),
+        "last_seen": r.last_health_at.map(views::rfc3339),
+        "reason": r.status_reason,
+    })))
+}
+
+pub async fn get_credentials(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.fleet.get(&id)?;
+    Ok(Json(json!({
+        "success": true,
+        "api_key_hint": r.api_key_hint,
+        "api_url": worker_api_url(&state.public_host, r.port),
+    })))
+}
+
+/// `http://<host>:<port>/api/v1`, with IPv6 hosts bracketed. (The replaced system printed
+/// `http://localhost:3000:5010/api`, a host with two ports.)
+pub fn worker_api_url(host: &str, port: u16) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    format!("http://{host}:{port}/api/v1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_api_url;
+
+    #[test]
+    fn the_url_has_one_host_and_one_port() {
+        assert_eq!(
+            worker_api_url("localhost", 5010),
+            "http://localhost:5010/api/v1"
+        );
+        assert_eq!(worker_api_url("::1", 5010), "http://[::1]:5010/api/v1");
+        let url = worker_api_url("10.0.0.5", 3001);
+        assert_eq!(url.matches(':').count(), 2);
+    }
+}

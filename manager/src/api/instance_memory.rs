@@ -1,0 +1,77 @@
+//! `/api/v1/instances/{id}/memory` and `/api/v1/instances/memory/stats`: answers from the in-memory
+//! cache, which is written through from the database and so agrees with it.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, views};
+use crate::{
+    domain::{AuthStatus, InstanceStatus},
+    error::ApiError,
+    fleet::now_ms,
+};
+
+pub async fn get_memory(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.fleet.get(&id)?;
+    Ok(Json(json!({
+        "success": true,
+        "data": views::memory(&record),
+        "timestamp": views::rfc3339(now_ms()),
+    })))
+}
+
+pub async fn get_stats(State(state): State<AppState>) -> Json<Value> {
+    let all = state.fleet.cache.list();
+    let now = now_ms();
+    let count =
+        |f: &dyn Fn(&crate::domain::InstanceRecord) -> bool| all.iter().filter(|r| f(r)).count();
+    let uptime_hours: f64 = all
+        .iter()
+        .map(|r| (now - r.created_at).max(0) as f64 / 3_600_000.0)
+        .sum();
+    let avg_uptime_hours = if all.is_empty() {
+        0.0
+    } else {
+        uptime_hours / all.len() as f64
+    };
+    Json(json!({
+        "success": true,
+        "stats": {
+            "total_instances": all.len(),
+            "active_instances": count(&|r| r.status == InstanceStatus::Running),
+            "authenticated_instances": count(&|r| r.auth_status == AuthStatus::ClientReady),
+            "error_instances": count(&|r| matches!(r.status, InstanceStatus::Failed | InstanceStatus::Degraded)),
+            "pending_instances": count(&|r| r.auth_status == AuthStatus::Pending),
+            "memory_usage_mb": manager_rss_mb(),
+            "avg_uptime_hours": (avg_uptime_hours * 1000.0).round() / 1000.0,
+            "total_messages_sent": all.iter().map(|r| r.sent_count).sum::<i64>(),
+            "total_messages_received": all.iter().map(|r| r.received_count).sum::<i64>(),
+        }
+    }))
+}
+
+/// Resident memory of this manager process, in MiB.
+fn manager_rss_mb() -> u64 {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+    let Ok(pid) = sysinfo::get_current_pid() else {
+        return 0;
+    };
+    let Ok(mut system) = System::new() else {
+        return 0;
+    };
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    system
+        .process(pid)
+        .map(|p| p.memory() / (1024 * 1024))
+        .unwrap_or(0)
+}

@@ -1,0 +1,132 @@
+//! `/api/v1/instances`: create, list, show and delete bot instances.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    extract::{
+        Path, Query, State,
+        rejection::{JsonRejection, QueryRejection},
+    },
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, views};
+use crate::{
+    domain::{AuthStatus, NewInstance},
+    error::ApiError,
+    monitor::health,
+};
+
+#[derive(Debug, Deserialize)]
+pub struct CreateParams {
+    /// Return only once the worker is healthy (or failed), up to `timeout` seconds.
+    #[serde(default)]
+    wait: bool,
+    timeout: Option<u64>,
+}
+
+pub async fn create_instance(
+    State(state): State<AppState>,
+    params: Result<Query<CreateParams>, QueryRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(params) = params?;
+    let Json(body) = body?;
+    let new = NewInstance::from_json(&body)?;
+    let provisioned = state.fleet.provision(new).await?;
+    let mut record = provisioned.record;
+    if params.wait {
+        let limit = params
+            .timeout
+            .map(Duration::from_secs)
+            .unwrap_or(state.wait_timeout)
+            .min(state.wait_timeout);
+        if let Some(settled) =
+            health::wait_until_settled(&state.fleet, &state.prober, &record.id, limit).await
+        {
+            record = settled;
+        }
+    }
+    let message = match record.auth_status {
+        AuthStatus::ClientReady => "Instance created. The bot is connected and ready.",
+        AuthStatus::Failed => "Instance created, but Telegram refused the bot token.",
+        AuthStatus::Pending => "Instance created. Waiting for the bot to connect...",
+    };
+    let body = json!({
+        "success": true,
+        "instance_id": record.id,
+        "message": "Instance created and processing started",
+        "process_result": {
+            "success": true,
+            "instance_id": record.id,
+            "action": "create",
+            "details": {
+                "display_name": record.display_name,
+                "ports": { "api": record.port, "mcp": null },
+                "api_key": provisioned.api_key,
+                "auth_status": record.auth_status,
+                "status": record.status,
+                "status_check_url": format!(
+                    "{}/api/v1/instances/{}/auth-status",
+                    state.public_url, record.id
+                ),
+            },
+            "message": message,
+        }
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn list_instances(State(state): State<AppState>) -> Json<Value> {
+    let instances: Vec<Value> = state
+        .fleet
+        .cache
+        .list()
+        .iter()
+        .map(|r| views::instance(r))
+        .collect();
+    Json(json!({ "success": true, "total": instances.len(), "instances": instances }))
+}
+
+pub async fn get_instance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state.fleet.get(&id)?;
+    // The container is looked up live (bounded), so the answer shows what Docker says now.
+    let container = tokio::time::timeout(
+        Duration::from_secs(3),
+        state.fleet.runtime.inspect_worker(&id),
+    )
+    .await;
+    let (docker_ok, containers) = match container {
+        Ok(Ok(Some(c))) => (c.running, vec![json!(c)]),
+        Ok(Ok(None)) => (false, vec![]),
+        Ok(Err(e)) => {
+            tracing::warn!(instance_id = %id, error = %e, "inspect failed");
+            (false, vec![])
+        }
+        Err(_) => (false, vec![]),
+    };
+    let mut instance = views::instance(&record);
+    instance["health"]["services"] = json!({ "api": record.health_ok, "docker": docker_ok });
+    instance["containers"] = json!(containers);
+    instance["memory_data"] = views::memory(&record);
+    Ok(Json(json!({ "success": true, "instance": instance })))
+}
+
+pub async fn delete_instance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.fleet.get(&id)?;
+    state.fleet.delete(&id).await?;
+    Ok(Json(json!({
+        "success": true,
+        "instance_id": id,
+        "message": "Instance deleted; its container is removed and its port freed",
+    })))
+}

@@ -1,0 +1,38 @@
+//! `GET /api/v1/`: the map of the API, and the JSON answers for unknown routes.
+
+use axum::{Json, http::StatusCode};
+use serde_json::{Value, json};
+use shared::ErrorBody;
+
+pub async fn get_overview() -> Json<Value> {
+    Json(json!({
+        "version": "v1",
+        "endpoints": {
+            "instances": "/api/v1/instances",
+            "instance": "/api/v1/instances/{id}",
+            "auth_status": "/api/v1/instances/{id}/auth-status",
+            "credentials": "/api/v1/instances/{id}/credentials",
+            "memory": "/api/v1/instances/{id}/memory",
+            "memory_stats": "/api/v1/instances/memory/stats",
+            "health": "/health",
+        }
+    }))
+}
+
+pub async fn not_found() -> (StatusCode, Json<ErrorBody>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ErrorBody::new("not_found", "no such route", None)),
+    )
+}
+
+pub async fn method_not_allowed() -> (StatusCode, Json<ErrorBody>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(ErrorBody::new(
+            "method_not_allowed",
+            "method not allowed on this route",
+            None,
+        )),
+    )
+}

@@ -1,0 +1,163 @@
+//! Building and running the manager: database, admin key, Docker and worker image, cache, poller, API.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+    sync::watch,
+};
+
+use crate::{
+    api::{self, AppState},
+    cache::InstanceCache,
+    config::ServeArgs,
+    db,
+    fleet::Fleet,
+    keys,
+    monitor::health::{self, Prober},
+    ports::PortAllocator,
+    runtime::{self, DockerRuntime, RuntimeSettings},
+    store::Store,
+};
+
+/// Settings key of the admin key digest.
+const ADMIN_KEY_SETTING: &str = "admin_key_sha256";
+
+/// A manager ready to serve: its listener is bound, so `local_addr` is known before `run_until_stopped`.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    args: ServeArgs,
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        if args.port_min > args.port_max {
+            anyhow::bail!("--port-min must not exceed --port-max");
+        }
+        let store = Store::new(db::connect(&args.database_url).await?);
+        let admin_key_sha256 = admin_key_digest(&store, args.admin_key.as_deref()).await?;
+
+        let docker = runtime::connect(args.image.docker_host.as_deref()).await?;
+        let image = args.image.image();
+        runtime::image::ensure(&docker, &image, &args.image.binary()).await?;
+        let runtime = DockerRuntime::new(
+            docker,
+            RuntimeSettings {
+                image,
+                fleet: args.fleet.clone(),
+                host_ip: args.host_ip,
+                network: args.network.clone(),
+                memory_bytes: (args.worker_memory_mb * 1024 * 1024) as i64,
+                nano_cpus: (args.worker_cpus * 1e9) as i64,
+            },
+        );
+
+        let cache = InstanceCache::from_records(store.list_instances().await?);
+        let fleet = Arc::new(Fleet {
+            store,
+            cache,
+            runtime,
+            ports: PortAllocator::new(args.port_range(), args.host_ip),
+            telegram_api_url: args.telegram_api_url.clone(),
+        });
+
+        let listener = TcpListener::bind(&args.listen).await?;
+        let local = listener.local_addr()?;
+        let reach_host = if args.host_ip.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            args.host_ip.to_string()
+        };
+        let public_host = args.public_host.clone().unwrap_or_else(|| {
+            if args.host_ip.is_loopback() || args.host_ip.is_unspecified() {
+                "localhost".to_string()
+            } else {
+                args.host_ip.to_string()
+            }
+        });
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_string();
+        let state = AppState {
+            fleet,
+            prober: Arc::new(Prober::new(reach_host)),
+            admin_key_sha256: Arc::new(admin_key_sha256),
+            public_url: Arc::new(public_url),
+            public_host: Arc::new(public_host),
+            wait_timeout: std::time::Duration::from_secs(args.wait_timeout_secs),
+            started_at: Instant::now(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            args,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM or SIGINT: stops accepting, finishes in-flight requests, stops the poller.
+    /// Workers keep running; the next start finds them again.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        // One line on stdout that scripts and tests wait for.
+        println!("botfleet manager listening on http://{addr}");
+        tracing::info!(%addr, instances = self.state.fleet.cache.len(), "manager started");
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let poller = tokio::spawn(health::run(
+            self.state.fleet.clone(),
+            self.state.prober.clone(),
+            self.args.health_interval(),
+            self.args.health_concurrency,
+            stop_rx,
+        ));
+        let app = api::router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        let _ = stop_tx.send(true);
+        let _ = poller.await;
+        tracing::info!("manager stopped; workers left running");
+        Ok(())
+    }
+}
+
+/// The admin key digest: from `--admin-key` when given, else the stored one, else a new key that is
+/// printed once and stored only as its digest.
+async fn admin_key_digest(store: &Store, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(key) = configured.filter(|k| !k.trim().is_empty()) {
+        return Ok(keys::sha256_hex(key.trim()));
+    }
+    if let Some(digest) = store.setting(ADMIN_KEY_SETTING).await? {
+        return Ok(digest);
+    }
+    let key = keys::generate(keys::ADMIN_KEY_PREFIX);
+    let digest = keys::sha256_hex(&key);
+    let stored = store.setting_or_insert(ADMIN_KEY_SETTING, &digest).await?;
+    if stored == digest {
+        println!("botfleet admin key (shown once, store it now): {key}");
+    }
+    Ok(stored)
+}
+
+async fn shutdown_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the manager with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+}

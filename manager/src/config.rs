@@ -1,0 +1,145 @@
+//! The manager's command line. Every flag of `serve` is also an environment variable `BOTFLEET_*`.
+
+use std::{net::IpAddr, ops::RangeInclusive, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// botfleet manager: one Docker container per messaging bot, behind one API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(
+        long,
+        global = true,
+        env = "BOTFLEET_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the manager API and its background work.
+    Serve(Box<ServeArgs>),
+    /// Manage the worker image.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build (or rebuild) the worker image from the worker binary.
+    Build(ImageArgs),
+}
+
+/// Where the worker image comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    /// Docker endpoint: `unix:///path/docker.sock` or `tcp://host:port`; default: DOCKER_HOST or the local socket.
+    #[arg(long, env = "BOTFLEET_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+    /// Worker image reference; default `botfleet-worker:<manager version>`.
+    #[arg(long, env = "BOTFLEET_WORKER_IMAGE")]
+    pub worker_image: Option<String>,
+    /// Static worker binary packed into the image when it must be built; default: `worker` next to this binary.
+    #[arg(long, env = "BOTFLEET_WORKER_BINARY")]
+    pub worker_binary: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    pub fn image(&self) -> String {
+        self.worker_image
+            .clone()
+            .unwrap_or_else(|| format!("botfleet-worker:{}", env!("CARGO_PKG_VERSION")))
+    }
+
+    pub fn binary(&self) -> PathBuf {
+        self.worker_binary.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join("worker")))
+                .unwrap_or_else(|| PathBuf::from("worker"))
+        })
+    }
+}
+
+/// Settings of `manager serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address the API listens on (port 0 picks a free one).
+    #[arg(long, env = "BOTFLEET_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+    /// Database URL: `sqlite://path` (created if missing) or `postgres://…`.
+    #[arg(
+        long,
+        env = "BOTFLEET_DATABASE_URL",
+        default_value = "sqlite://./data/botfleet.db"
+    )]
+    pub database_url: String,
+    /// Admin bearer key for `/api/v1/*`; when unset, one is generated on first start and printed once.
+    #[arg(long, env = "BOTFLEET_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// First port of the range given to workers.
+    #[arg(long, env = "BOTFLEET_PORT_MIN", default_value_t = 3001)]
+    pub port_min: u16,
+    /// Last port (inclusive) of the range given to workers.
+    #[arg(long, env = "BOTFLEET_PORT_MAX", default_value_t = 7999)]
+    pub port_max: u16,
+    /// Host IP that worker ports are published on.
+    #[arg(long, env = "BOTFLEET_HOST_IP", default_value = "127.0.0.1")]
+    pub host_ip: IpAddr,
+    /// Docker network of the workers: `bridge`, `host`, or the name of an existing network.
+    #[arg(long, env = "BOTFLEET_NETWORK", default_value = "bridge")]
+    pub network: String,
+    /// Base URL of this manager as users reach it, used in `status_check_url`; default `http://<listen>`.
+    #[arg(long, env = "BOTFLEET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Host name or IP users reach workers at, used in credentials; default: the host IP (or localhost).
+    #[arg(long, env = "BOTFLEET_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+    /// Telegram Bot API base URL given to workers.
+    #[arg(
+        long,
+        env = "BOTFLEET_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+    /// Prefix of container names and value of the `botfleet.fleet` label.
+    #[arg(long, env = "BOTFLEET_FLEET", default_value = "botfleet")]
+    pub fleet: String,
+    /// Memory limit of each worker container, in MiB.
+    #[arg(long, env = "BOTFLEET_WORKER_MEMORY_MB", default_value_t = 128)]
+    pub worker_memory_mb: u64,
+    /// CPU limit of each worker container, in CPUs.
+    #[arg(long, env = "BOTFLEET_WORKER_CPUS", default_value_t = 0.5)]
+    pub worker_cpus: f64,
+    /// Seconds between two health checks of every worker.
+    #[arg(long, env = "BOTFLEET_HEALTH_INTERVAL_SECS", default_value_t = 5.0)]
+    pub health_interval_secs: f64,
+    /// Health checks running at once.
+    #[arg(long, env = "BOTFLEET_HEALTH_CONCURRENCY", default_value_t = 32)]
+    pub health_concurrency: usize,
+    /// Longest `?wait=true` on create, in seconds.
+    #[arg(long, env = "BOTFLEET_WAIT_TIMEOUT_SECS", default_value_t = 60)]
+    pub wait_timeout_secs: u64,
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+impl ServeArgs {
+    pub fn port_range(&self) -> RangeInclusive<u16> {
+        self.port_min..=self.port_max
+    }
+
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.health_interval_secs.max(0.05))
+    }
+}

@@ -1,0 +1,7 @@
+//! Domain types: what an instance is, its states, and the validated form of user input.
+
+pub mod instance;
+pub mod new_instance;
+
+pub use instance::{AuthStatus, InstanceRecord, InstanceStatus};
+pub use new_instance::NewInstance;

@@ -1,0 +1,94 @@
+//! The manager API's error type. Every failure answers JSON (`shared::ErrorBody`) with the status that
+//! tells the client what to do: 4xx for input it can fix, 503 when capacity or Docker is missing, 500 only
+//! for faults of our own, whose detail goes to the log and not to the client.
+
+use axum::{
+    Json,
+    extract::rejection::{JsonRejection, QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use shared::ErrorBody;
+
+use crate::runtime::RuntimeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// No free port is left in the configured range.
+    #[error("{0}")]
+    PortsExhausted(String),
+    /// Docker refused or is unreachable.
+    #[error("container runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn instance_not_found(id: &str) -> Self {
+        Self::NotFound(format!("instance {id} not found"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = match &self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            Self::Validation { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                Some(field.to_string()),
+            ),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "ports_exhausted", None),
+            Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", None),
+            Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        };
+        let message = match &self {
+            Self::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                "internal error; see the manager log".to_string()
+            }
+            Self::Runtime(e) => {
+                tracing::error!(error = %e, "container runtime error");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        (status, Json(ErrorBody::new(code, message, field))).into_response()
+    }
+}

@@ -1,0 +1,17 @@
+//! The botfleet manager: provisions one worker container per bot, watches their health, and serves the
+//! fleet API. `main.rs` only parses the command line; everything lives here so tests can build it.
+
+pub mod api;
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod fleet;
+pub mod keys;
+pub mod monitor;
+pub mod ports;
+pub mod runtime;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,21 @@
+use clap::Parser;
+use manager::config::{Cli, Command, ImageCommand};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    manager::telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let app = manager::app::Application::build(*args).await?;
+            app.run_until_stopped().await
+        }
+        Command::Image {
+            command: ImageCommand::Build(args),
+        } => {
+            let tag = manager::runtime::image::build_on_demand(&args).await?;
+            println!("{tag}");
+            Ok(())
+        }
+    }
+}

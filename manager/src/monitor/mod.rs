@@ -1,0 +1,3 @@
+//! Background observers of the fleet.
+
+pub mod health;

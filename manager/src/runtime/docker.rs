@@ -1,0 +1,210 @@
+//! Worker containers on one Docker engine. Containers are found by name and labels; every verb is
+//! idempotent (start of a running container and removal of a missing one are successes).
+
+use std::{collections::HashMap, net::IpAddr};
+
+use bollard::{
+    Docker,
+    models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum},
+    query_parameters::{
+        CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
+        StartContainerOptions,
+    },
+};
+use shared::{env, labels};
+
+use super::{RuntimeError, is_not_found};
+
+/// How every worker container is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pub image: String,
+    /// Container name prefix and `botfleet.fleet` label value.
+    pub fleet: String,
+    pub host_ip: IpAddr,
+    /// `bridge`, `host`, or a user network name.
+    pub network: String,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+}
+
+/// What one worker needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec<'a> {
+    pub instance_id: &'a str,
+    pub provider: &'a str,
+    pub port: u16,
+    pub bot_token: &'a str,
+    pub api_key_sha256: &'a str,
+    pub control_key_sha256: &'a str,
+    pub telegram_api_url: &'a str,
+}
+
+/// A worker container as Docker reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContainerView {
+    pub id: String,
+    pub name: String,
+    /// `created`, `running`, `exited`, …
+    pub state: String,
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restart_count: i64,
+}
+
+pub struct DockerRuntime {
+    docker: Docker,
+    settings: RuntimeSettings,
+}
+
+impl DockerRuntime {
+    pub fn new(docker: Docker, settings: RuntimeSettings) -> Self {
+        Self { docker, settings }
+    }
+
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    pub fn container_name(&self, instance_id: &str) -> String {
+        format!("{}-{}", self.settings.fleet, instance_id)
+    }
+
+    /// Creates (if missing) and starts the worker's container; returns its id.
+    pub async fn start_worker(&self, spec: &WorkerSpec<'_>) -> Result<String, RuntimeError> {
+        let name = self.container_name(spec.instance_id);
+        let id = match self.inspect_raw(&name).await? {
+            Some(existing) => existing.id.unwrap_or_else(|| name.clone()),
+            None => {
+                let options = CreateContainerOptionsBuilder::new().name(&name).build();
+                self.docker
+                    .create_container(Some(options), self.container_body(spec))
+                    .await?
+                    .id
+            }
+        };
+        match self
+            .docker
+            .start_container(&id, None::<StartContainerOptions>)
+            .await
+        {
+            Ok(()) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(id)
+    }
+
+    /// Removes the worker's container, running or not; a missing container is fine.
+    pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self
+            .docker
+            .remove_container(&self.container_name(instance_id), Some(options))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The worker's container, if it exists.
+    pub async fn inspect_worker(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<ContainerView>, RuntimeError> {
+        let name = self.container_name(instance_id);
+        Ok(self.inspect_raw(&name).await?.map(|c| {
+            let state = c.state.unwrap_or_default();
+            ContainerView {
+                id: c.id.unwrap_or_default(),
+                name: c.name.unwrap_or(name).trim_start_matches('/').to_string(),
+                state: state
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                running: state.running.unwrap_or(false),
+                started_at: state.started_at,
+                exit_code: state.exit_code,
+                restart_count: c.restart_count.unwrap_or(0),
+            }
+        }))
+    }
+
+    async fn inspect_raw(
+        &self,
+        name: &str,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, RuntimeError> {
+        match self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn container_body(&self, spec: &WorkerSpec<'_>) -> ContainerCreateBody {
+        let s = &self.settings;
+        let host_network = s.network == "host";
+        let port_key = format!("{}/tcp", spec.port);
+        let mut env_vars = vec![
+            format!("{}={}", env::INSTANCE_ID, spec.instance_id),
+            format!("{}={}", env::PROVIDER, spec.provider),
+            format!("{}={}", env::BOT_TOKEN, spec.bot_token),
+            format!("{}={}", env::API_KEY_SHA256, spec.api_key_sha256),
+            format!("{}={}", env::CONTROL_KEY_SHA256, spec.control_key_sha256),
+            format!("{}={}", env::PORT, spec.port),
+            format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
+        ];
+        if host_network {
+            // No port publishing on the host network: the worker itself binds the configured host IP.
+            env_vars.push(format!("BOTFLEET_LISTEN_HOST={}", s.host_ip));
+        }
+        let container_labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::FLEET.to_string(), s.fleet.clone()),
+            (
+                labels::INSTANCE_ID.to_string(),
+                spec.instance_id.to_string(),
+            ),
+            (labels::PROVIDER.to_string(), spec.provider.to_string()),
+            (labels::PORT.to_string(), spec.port.to_string()),
+        ]);
+        let host_config = HostConfig {
+            network_mode: Some(s.network.clone()),
+            port_bindings: (!host_network).then(|| {
+                HashMap::from([(
+                    port_key.clone(),
+                    Some(vec![PortBinding {
+                        host_ip: Some(s.host_ip.to_string()),
+                        host_port: Some(spec.port.to_string()),
+                    }]),
+                )])
+            }),
+            extra_hosts: (!host_network)
+                .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
+            memory: Some(s.memory_bytes),
+            nano_cpus: Some(s.nano_cpus),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: Some(5),
+            }),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(s.image.clone()),
+            env: Some(env_vars),
+            labels: Some(container_labels),
+            exposed_ports: (!host_network).then(|| vec![port_key.clone()]),
+            host_config: Some(host_config),
+            ..Default::default()
+        }
+    }
+}

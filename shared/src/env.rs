@@ -1,0 +1,11 @@
+//! Names of the environment variables through which the manager configures a worker container.
+
+pub const INSTANCE_ID: &str = "BOTFLEET_INSTANCE_ID";
+pub const PROVIDER: &str = "BOTFLEET_PROVIDER";
+pub const BOT_TOKEN: &str = "BOTFLEET_BOT_TOKEN";
+/// Hex SHA-256 of the instance API key given to the user; the key itself never reaches the worker.
+pub const API_KEY_SHA256: &str = "BOTFLEET_API_KEY_SHA256";
+/// Hex SHA-256 of the manager's per-instance control key, used by the health poller for `/status`.
+pub const CONTROL_KEY_SHA256: &str = "BOTFLEET_CONTROL_KEY_SHA256";
+pub const PORT: &str = "BOTFLEET_PORT";
+pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";

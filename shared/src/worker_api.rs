@@ -1,0 +1,81 @@
+//! Bodies of the worker's per-instance REST API.
+
+use serde::{Deserialize, Serialize};
+
+/// `healthy` once the bot passed `getMe`, `unhealthy` before and after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Unhealthy,
+}
+
+/// `GET /api/v1/health` (no auth).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: HealthStatus,
+    pub provider: String,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// Connection of the bot to its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionStatus {
+    /// `getMe` not yet answered.
+    Connecting,
+    /// `getMe` answered; the bot polls for updates.
+    Connected,
+    /// The provider rejected the token; retrying cannot help.
+    Unauthorized,
+    /// The worker is shutting down.
+    Disconnected,
+}
+
+/// The bot's state in the vocabulary of the replaced system (`READY` when it can send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BotState {
+    Starting,
+    Ready,
+    AuthFailed,
+    Stopping,
+}
+
+/// Who the bot is, as `getMe` told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotInfo {
+    pub id: u64,
+    pub first_name: String,
+    pub username: Option<String>,
+    pub is_bot: bool,
+}
+
+/// Messages the worker has handled since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// `GET /api/v1/status` (bearer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub provider: String,
+    pub status: ConnectionStatus,
+    pub info: Option<BotInfo>,
+    pub state: BotState,
+    pub messages: MessageCounts,
+    /// The provider's words when it last refused us, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// `POST /api/v1/send` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResponse {
+    pub message_id: String,
+    pub provider: String,
+}

@@ -1,0 +1,262 @@
+//! A fake Telegram Bot API for tests: enough of `getMe`, `getUpdates` (long poll), `sendMessage`,
+//! `getWebhookInfo` and `deleteWebhook` for teloxide 0.17, plus Telegram's error replies. Requests are
+//! `POST /bot<token>/<Method>`; method names are matched case-insensitively.
+//!
+//! Special chat ids give errors: 400 → "chat not found", 403 → "bot was blocked", 429 → retry_after.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::any,
+};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// A bot the fake server knows.
+#[derive(Debug, Clone)]
+pub struct FakeBot {
+    pub id: u64,
+    pub first_name: String,
+    pub username: String,
+}
+
+/// A message a bot sent through the fake server.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub token: String,
+    pub chat_id: Value,
+    pub text: String,
+    pub message_id: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    bots: HashMap<String, FakeBot>,
+    sent: Vec<SentMessage>,
+    updates: HashMap<String, VecDeque<Value>>,
+    next_update_id: i64,
+    next_message_id: i64,
+    /// getUpdates calls in flight, per token, and the most ever seen at once.
+    polling_now: HashMap<String, usize>,
+    polling_max: HashMap<String, usize>,
+    calls: HashMap<String, usize>,
+}
+
+/// Shared state of a running fake server.
+#[derive(Clone, Default)]
+pub struct FakeTelegram {
+    inner: Arc<Mutex<Inner>>,
+    arrived: Arc<Notify>,
+}
+
+impl FakeTelegram {
+    /// Starts the server on `addr` (port 0 picks one) and returns it with its bound address.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<(Self, SocketAddr)> {
+        let fake = Self::default();
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let app = Router::new()
+            .route("/{bot}/{method}", any(handle))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok((fake, bound))
+    }
+
+    /// Registers a bot and returns its token.
+    pub fn add_bot(&self, id: u64, username: &str) -> String {
+        let token = format!("{id}:AAH{}", uuid::Uuid::new_v4().simple());
+        self.lock().bots.insert(
+            token.clone(),
+            FakeBot {
+                id,
+                first_name: format!("Bot {username}"),
+                username: username.to_string(),
+            },
+        );
+        token
+    }
+
+    /// Queues an incoming text message from `chat_id` for the bot with `token`.
+    pub fn push_text(&self, token: &str, chat_id: i64, text: &str) {
+        let mut inner = self.lock();
+        inner.next_update_id += 1;
+        let update_id = inner.next_update_id;
+        inner.next_message_id += 1;
+        let message_id = inner.next_message_id;
+        let update = json!({
+            "update_id": update_id,
+            "message": {
+                "message_id": message_id,
+                "date": now_secs(),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Tester"},
+                "from": {"id": chat_id, "is_bot": false, "first_name": "Tester"},
+                "text": text,
+            }
+        });
+        inner
+            .updates
+            .entry(token.to_string())
+            .or_default()
+            .push_back(update);
+        drop(inner);
+        self.arrived.notify_waiters();
+    }
+
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.lock().sent.clone()
+    }
+
+    /// How many calls of `method` (lowercase) the bot with `token` made.
+    pub fn calls(&self, token: &str, method: &str) -> usize {
+        self.lock()
+            .calls
+            .get(&format!("{token}/{method}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The most `getUpdates` calls ever in flight at once for `token` (Telegram allows one).
+    pub fn max_concurrent_pollers(&self, token: &str) -> usize {
+        self.lock().polling_max.get(token).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn error(code: u16, description: &str) -> Json<Value> {
+    Json(json!({"ok": false, "error_code": code, "description": description}))
+}
+
+fn ok(result: Value) -> Json<Value> {
+    Json(json!({"ok": true, "result": result}))
+}
+
+async fn handle(
+    State(fake): State<FakeTelegram>,
+    Path((bot, method)): Path<(String, String)>,
+    body: Option<Json<Value>>,
+) -> Json<Value> {
+    let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let Some(token) = bot.strip_prefix("bot").map(str::to_string) else {
+        return error(404, "Not Found");
+    };
+    let method = method.to_ascii_lowercase();
+    let known = {
+        let mut inner = fake.lock();
+        *inner.calls.entry(format!("{token}/{method}")).or_default() += 1;
+        inner.bots.get(&token).cloned()
+    };
+    let Some(me) = known else {
+        return error(401, "Unauthorized");
+    };
+    match method.as_str() {
+        "getme" => ok(json!({
+            "id": me.id, "is_bot": true, "first_name": me.first_name, "username": me.username,
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false,
+        })),
+        "getwebhookinfo" => {
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        "deletewebhook" | "setmycommands" | "close" | "logout" => ok(json!(true)),
+        "getupdates" => get_updates(&fake, &token, &body).await,
+        "sendmessage" => send_message(&fake, &token, &me, &body),
+        _ => error(404, "Not Found: method not found"),
+    }
+}
+
+async fn get_updates(fake: &FakeTelegram, token: &str, body: &Value) -> Json<Value> {
+    let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    let timeout = body
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(30);
+    {
+        let mut inner = fake.lock();
+        let now = {
+            let n = inner.polling_now.entry(token.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        let max = inner.polling_max.entry(token.to_string()).or_default();
+        *max = (*max).max(now);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let result = loop {
+        let notified = fake.arrived.notified();
+        let ready: Vec<Value> = {
+            let mut inner = fake.lock();
+            let queue = inner.updates.entry(token.to_string()).or_default();
+            // Telegram forgets updates below the offset the client confirmed.
+            queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            queue.iter().cloned().collect()
+        };
+        if !ready.is_empty() || tokio::time::Instant::now() >= deadline {
+            break ready;
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    };
+    if let Some(n) = fake.lock().polling_now.get_mut(token) {
+        *n = n.saturating_sub(1);
+    }
+    ok(Value::Array(result))
+}
+
+fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) -> Json<Value> {
+    let chat_id = body.get("chat_id").cloned().unwrap_or(Value::Null);
+    let text = body
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match chat_id.as_i64() {
+        Some(400) => return error(400, "Bad Request: chat not found"),
+        Some(403) => return error(403, "Forbidden: bot was blocked by the user"),
+        Some(429) => {
+            return Json(json!({"ok": false, "error_code": 429,
+                "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}));
+        }
+        _ => {}
+    }
+    let mut inner = fake.lock();
+    inner.next_message_id += 1;
+    let message_id = inner.next_message_id;
+    inner.sent.push(SentMessage {
+        token: token.to_string(),
+        chat_id: chat_id.clone(),
+        text: text.clone(),
+        message_id,
+    });
+    let chat = match chat_id.as_i64() {
+        Some(id) => json!({"id": id, "type": "private", "first_name": "Tester"}),
+        None => json!({"id": -1000000000001i64, "type": "channel", "title": "Channel",
+                       "username": chat_id.as_str().unwrap_or("").trim_start_matches('@')}),
+    };
+    ok(json!({
+        "message_id": message_id,
+        "date": now_secs(),
+        "chat": chat,
+        "from": {"id": me.id, "is_bot": true, "first_name": me.first_name, "username": me.username},
+        "text": text,
+    }))
+}

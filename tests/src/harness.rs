@@ -1,0 +1,313 @@
+//! Runs the real `manager` binary for a test: its own fleet name (container prefix and label), its own
+//! port range, its own database (SQLite file, or a fresh PostgreSQL database when
+//! `BOTFLEET_TEST_DATABASE_URL` names a server), and a fake Telegram that worker containers can reach.
+//! Dropping a `Manager` kills it and removes every container of its fleet.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU16, Ordering},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::fake_telegram::FakeTelegram;
+
+/// Directory holding the workspace's binaries (`manager`, `worker`), next to the test executable's.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<triple>/debug/deps/<test> → target/<triple>/debug
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("binary directory")
+        .to_path_buf()
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Name of the Docker network the tests' workers join (created on first use, shared by all tests).
+pub const TEST_NETWORK: &str = "botfleet-test";
+
+/// Makes sure the test network exists and returns its gateway IP, where containers reach the host.
+pub fn test_network_gateway() -> IpAddr {
+    // Creation races between test processes are harmless: the loser's "already exists" is ignored.
+    let _ = Command::new("docker")
+        .args([
+            "network",
+            "create",
+            "--label",
+            "botfleet.test=true",
+            TEST_NETWORK,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            TEST_NETWORK,
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+        .output()
+        .expect("docker CLI");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    text.parse()
+        .unwrap_or_else(|_| panic!("no gateway for network {TEST_NETWORK}: '{text}'"))
+}
+
+/// A fake Telegram that worker containers on the test network can reach.
+pub async fn start_fake_telegram() -> (FakeTelegram, String) {
+    let (fake, addr) = FakeTelegram::start(SocketAddr::new(test_network_gateway(), 0))
+        .await
+        .expect("fake telegram");
+    (fake, format!("http://{addr}"))
+}
+
+/// A random lowercase name, unique per test run.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// A port range of `len` ports that no other test process of this run uses.
+pub fn port_range(len: u16) -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = (std::process::id() % 500) as u16 * 40 + NEXT.fetch_add(len, Ordering::SeqCst) % 40;
+    let start = 20_000 + slot;
+    (start, start + len - 1)
+}
+
+/// Options of one manager process.
+#[derive(Debug, Clone)]
+pub struct ManagerOptions {
+    pub fleet: String,
+    pub database_url: String,
+    pub ports: (u16, u16),
+    pub telegram_api_url: String,
+    pub health_interval_secs: f64,
+    pub admin_key: String,
+}
+
+impl ManagerOptions {
+    /// Fresh fleet name, database and ports.
+    pub async fn new(telegram_api_url: &str) -> Self {
+        let fleet = unique_name("bft");
+        Self {
+            database_url: fresh_database(&fleet).await,
+            fleet,
+            ports: port_range(20),
+            telegram_api_url: telegram_api_url.to_string(),
+            health_interval_secs: 0.5,
+            admin_key: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+/// A new empty database: a SQLite file under the target dir, or a new PostgreSQL database on the
+/// server named by `BOTFLEET_TEST_DATABASE_URL`.
+pub async fn fresh_database(name: &str) -> String {
+    match std::env::var("BOTFLEET_TEST_DATABASE_URL") {
+        Ok(server) if server.starts_with("postgres") => {
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&server)
+                .await
+                .expect("connect to the PostgreSQL test server");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
+            format!("{base}/{name}")
+        }
+        _ => {
+            let dir = bin_dir().join("test-data");
+            std::fs::create_dir_all(&dir).expect("test data dir");
+            format!("sqlite://{}/{name}.db", dir.display())
+        }
+    }
+}
+
+/// A running manager process.
+pub struct Manager {
+    child: Child,
+    pub base_url: String,
+    pub options: ManagerOptions,
+    pub client: reqwest::Client,
+}
+
+impl Manager {
+    pub fn spawn(options: ManagerOptions) -> Self {
+        let mut child = Command::new(binary("manager"))
+            .arg("serve")
+            .env("BOTFLEET_LISTEN", "127.0.0.1:0")
+            .env("BOTFLEET_DATABASE_URL", &options.database_url)
+            .env("BOTFLEET_ADMIN_KEY", &options.admin_key)
+            .env("BOTFLEET_PORT_MIN", options.ports.0.to_string())
+            .env("BOTFLEET_PORT_MAX", options.ports.1.to_string())
+            .env("BOTFLEET_FLEET", &options.fleet)
+            .env("BOTFLEET_NETWORK", TEST_NETWORK)
+            .env("BOTFLEET_TELEGRAM_API_URL", &options.telegram_api_url)
+            .env(
+                "BOTFLEET_HEALTH_INTERVAL_SECS",
+                options.health_interval_secs.to_string(),
+            )
+            .env("BOTFLEET_WORKER_BINARY", binary("worker"))
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn manager");
+        let stdout = child.stdout.take().expect("manager stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("botfleet manager listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(180)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the manager did not start within 180 s (see its log above)");
+            }
+        };
+        Self {
+            child,
+            base_url,
+            options,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// An admin-authenticated request.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.options.admin_key)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Polls `GET /api/v1/instances/{id}` until `pred` holds or `timeout` passes; returns the instance.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (_, body) = self.get(&format!("/api/v1/instances/{id}")).await;
+            if pred(&body["instance"]) {
+                return body["instance"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting on instance {id}; last seen: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Names of this fleet's containers, as Docker lists them (running or not).
+    pub fn containers(&self) -> Vec<String> {
+        fleet_containers(&self.options.fleet)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_fleet(&self.options.fleet);
+    }
+}
+
+/// Sends a request and returns the status and the JSON body (`Null` when the body is not JSON).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub fn fleet_containers(fleet: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=botfleet.fleet={fleet}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+pub fn remove_fleet(fleet: &str) {
+    let names = fleet_containers(fleet);
+    if !names.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&names)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A create body for the bot with `token`.
+pub fn create_body(user_id: &str, token: &str) -> Value {
+    serde_json::json!({
+        "user_id": user_id,
+        "provider": "telegram",
+        "type_instance": ["api"],
+        "token": token,
+        "agno_config": {"model": "gpt-4.1", "stream": false, "enabled": true, "agent_id": "a1"},
+    })
+}

@@ -1,0 +1,137 @@
+//! `POST /api/v1/send`: one text message to one chat.
+
+use axum::{
+    Json,
+    extract::{State, rejection::JsonRejection},
+};
+use serde_json::Value;
+use shared::worker_api::SendResponse;
+use teloxide::{
+    RequestError,
+    types::{ChatId, Recipient},
+};
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// Telegram's limit on the length of one text message, in characters.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+pub async fn send_text(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<SendResponse>, ApiError> {
+    let Json(body) = body?;
+    let chat = parse_chat_id(body.get("chatId"))?;
+    let text = parse_message(body.get("message"))?;
+    if !state.status.is_healthy() {
+        return Err(ApiError::NotReady(
+            "the bot is not connected to Telegram yet".into(),
+        ));
+    }
+    let message_id = state
+        .bot
+        .send_text(chat, text)
+        .await
+        .map_err(provider_error)?;
+    Ok(Json(SendResponse {
+        message_id: message_id.to_string(),
+        provider: state.provider.clone(),
+    }))
+}
+
+/// A chat is a numeric id (as a JSON number or string) or a public `@username`.
+pub fn parse_chat_id(value: Option<&Value>) -> Result<Recipient, ApiError> {
+    const FIELD: &str = "chatId";
+    match value {
+        None | Some(Value::Null) => Err(ApiError::validation(FIELD, "chatId is required")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(|id| Recipient::Id(ChatId(id)))
+            .ok_or_else(|| ApiError::validation(FIELD, "chatId must be an integer")),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                Err(ApiError::validation(FIELD, "chatId is required"))
+            } else if let Ok(id) = s.parse::<i64>() {
+                Ok(Recipient::Id(ChatId(id)))
+            } else if s.len() > 1 && s.starts_with('@') {
+                Ok(Recipient::ChannelUsername(s.to_string()))
+            } else {
+                Err(ApiError::validation(
+                    FIELD,
+                    "chatId must be a numeric chat id or an @username",
+                ))
+            }
+        }
+        Some(_) => Err(ApiError::validation(
+            FIELD,
+            "chatId must be a number or a string",
+        )),
+    }
+}
+
+fn parse_message(value: Option<&Value>) -> Result<String, ApiError> {
+    const FIELD: &str = "message";
+    match value {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            if s.chars().count() > MAX_MESSAGE_CHARS {
+                Err(ApiError::validation(
+                    FIELD,
+                    format!("message is longer than {MAX_MESSAGE_CHARS} characters"),
+                ))
+            } else {
+                Ok(s.clone())
+            }
+        }
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(ApiError::validation(FIELD, "message is required"))
+        }
+        Some(_) => Err(ApiError::validation(FIELD, "message must be a string")),
+    }
+}
+
+fn provider_error(e: RequestError) -> ApiError {
+    match e {
+        RequestError::Api(api) => ApiError::Provider(api.to_string()),
+        RequestError::RetryAfter(wait) => ApiError::Provider(format!(
+            "Telegram rate limit: retry after {} s",
+            wait.seconds()
+        )),
+        other => ApiError::Provider(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chat_ids_parse_from_numbers_strings_and_usernames() {
+        assert!(matches!(
+            parse_chat_id(Some(&json!(42))),
+            Ok(Recipient::Id(ChatId(42)))
+        ));
+        assert!(matches!(
+            parse_chat_id(Some(&json!("-100123"))),
+            Ok(Recipient::Id(ChatId(-100123)))
+        ));
+        assert!(matches!(
+            parse_chat_id(Some(&json!("@chan"))),
+            Ok(Recipient::ChannelUsername(_))
+        ));
+        for bad in [json!(""), json!("abc"), json!(1.5), json!([1]), json!("@")] {
+            assert!(parse_chat_id(Some(&bad)).is_err(), "{bad} should fail");
+        }
+        assert!(parse_chat_id(None).is_err());
+    }
+
+    #[test]
+    fn messages_must_be_non_empty_strings_within_the_limit() {
+        assert!(parse_message(Some(&json!("hi"))).is_ok());
+        assert!(parse_message(Some(&json!("  "))).is_err());
+        assert!(parse_message(Some(&json!(5))).is_err());
+        assert!(parse_message(Some(&json!("x".repeat(4097)))).is_err());
+    }
+}

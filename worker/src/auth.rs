@@ -1,0 +1,95 @@
+//! Bearer-key check for the worker API: the worker holds only SHA-256 digests of the keys it accepts and
+//! compares digests in constant time.
+
+use axum::{
+    extract::{Request, State},
+    http::header::AUTHORIZATION,
+    middleware::Next,
+    response::Response,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{api::AppState, config::Config, error::ApiError};
+
+/// Digests of the keys that may call the protected routes.
+#[derive(Debug, Clone)]
+pub struct AcceptedKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl AcceptedKeys {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let mut digests = vec![parse_digest(&config.api_key_sha256)?];
+        if let Some(control) = &config.control_key_sha256 {
+            digests.push(parse_digest(control)?);
+        }
+        Ok(Self { digests })
+    }
+
+    /// True when `key` hashes to one of the accepted digests. Every digest is compared, so the time taken
+    /// does not tell which one matched.
+    pub fn accepts(&self, key: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        self.digests
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&digest))
+            .into()
+    }
+}
+
+fn parse_digest(hex_digest: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(hex_digest.trim())
+        .map_err(|_| anyhow::anyhow!("a key digest must be 64 hex characters"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a key digest must be 64 hex characters"))
+}
+
+/// Middleware: lets the request through only with `Authorization: Bearer <accepted key>`.
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        None => Err(ApiError::Unauthorized("missing bearer key")),
+        Some(key) if state.keys.accepts(key) => Ok(next.run(request).await),
+        Some(_) => Err(ApiError::Unauthorized("invalid bearer key")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(accepted: &[&str]) -> AcceptedKeys {
+        AcceptedKeys {
+            digests: accepted
+                .iter()
+                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn accepts_only_the_configured_keys() {
+        let k = keys(&["user-key", "control-key"]);
+        assert!(k.accepts("user-key"));
+        assert!(k.accepts("control-key"));
+        assert!(!k.accepts("user-key "));
+        assert!(!k.accepts(""));
+    }
+
+    #[test]
+    fn rejects_malformed_digests() {
+        assert!(parse_digest("abc").is_err());
+        assert!(parse_digest(&"0".repeat(64)).is_ok());
+    }
+}

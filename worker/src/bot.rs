@@ -1,0 +1,108 @@
+//! The Telegram side of the worker: checks the token with `getMe` (retrying with backoff), then long-polls
+//! for updates until shutdown, counting what it sees.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use shared::worker_api::BotInfo;
+use teloxide::{
+    ApiError, RequestError,
+    prelude::*,
+    types::{Me, Recipient},
+};
+
+use crate::{config::Config, shutdown::ShutdownSignal, state::BotStatus};
+
+/// A cloneable handle on the bot: the API handlers send through it, the run loop polls through it.
+#[derive(Clone)]
+pub struct TelegramBot {
+    bot: Bot,
+    status: Arc<BotStatus>,
+}
+
+impl TelegramBot {
+    pub fn new(config: &Config, status: Arc<BotStatus>) -> anyhow::Result<Self> {
+        let api_url = reqwest::Url::parse(&config.telegram_api_url)
+            .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
+        let bot = Bot::new(config.bot_token.clone()).set_api_url(api_url);
+        Ok(Self { bot, status })
+    }
+
+    /// Connects, then polls until `shutdown`. When Telegram refuses the token the loop ends early and the
+    /// worker keeps serving its API, reporting itself unhealthy.
+    pub async fn run(self, shutdown: ShutdownSignal) {
+        let connected = tokio::select! {
+            me = self.connect() => me,
+            _ = shutdown.clone().wait() => return,
+        };
+        let Some(me) = connected else { return };
+        tracing::info!(username = ?me.user.username, "bot connected, polling for updates");
+
+        let handler = Update::filter_message().endpoint(
+            |_message: Message, status: Arc<BotStatus>| async move {
+                status.count_received();
+                Ok::<(), Infallible>(())
+            },
+        );
+        let mut dispatcher = Dispatcher::builder(self.bot.clone(), handler)
+            .dependencies(dptree::deps![self.status.clone()])
+            .default_handler(|_| async {})
+            .build();
+        let token = dispatcher.shutdown_token();
+        tokio::spawn(async move {
+            shutdown.wait().await;
+            // The dispatcher may not have started yet: keep asking until it takes the request.
+            loop {
+                match token.shutdown() {
+                    Ok(done) => return done.await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        dispatcher.dispatch().await;
+    }
+
+    /// Calls `getMe` until it succeeds; `None` when the token is refused (retrying cannot help).
+    async fn connect(&self) -> Option<Me> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times();
+        let result = (|| async { self.bot.get_me().await })
+            .retry(backoff)
+            .when(|e| !is_token_refused(e))
+            .notify(|e, wait| {
+                tracing::warn!(error = %e, ?wait, "getMe failed, retrying");
+                self.status.set_retrying(e.to_string());
+            })
+            .await;
+        match result {
+            Ok(me) => {
+                self.status.set_ready(BotInfo {
+                    id: me.user.id.0,
+                    first_name: me.user.first_name.clone(),
+                    username: me.user.username.clone(),
+                    is_bot: me.user.is_bot,
+                });
+                Some(me)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Telegram refused the bot token");
+                self.status.set_unauthorized(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Sends a text message and returns Telegram's message id.
+    pub async fn send_text(&self, chat: Recipient, text: String) -> Result<i32, RequestError> {
+        let message = self.bot.send_message(chat, text).await?;
+        self.status.count_sent();
+        Ok(message.id.0)
+    }
+}
+
+fn is_token_refused(e: &RequestError) -> bool {
+    matches!(e, RequestError::Api(ApiError::InvalidToken))
+}

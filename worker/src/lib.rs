@@ -1,0 +1,47 @@
+//! The botfleet worker: runs one bot, serves its per-instance REST API, and stops cleanly on SIGTERM.
+
+pub mod api;
+pub mod auth;
+pub mod bot;
+pub mod config;
+pub mod error;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::{bot::TelegramBot, config::Config, shutdown::ShutdownSignal, state::BotStatus};
+
+/// Starts the API server and the bot, and returns when a termination signal has stopped both.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((config.listen_host.as_str(), config.port)).await?;
+    tracing::info!(
+        instance_id = %config.instance_id,
+        addr = %listener.local_addr()?,
+        "worker API listening"
+    );
+    let status = Arc::new(BotStatus::default());
+    let bot = TelegramBot::new(&config, status.clone())?;
+    let app = api::router(api::AppState {
+        status: status.clone(),
+        bot: bot.clone(),
+        keys: auth::AcceptedKeys::from_config(&config)?,
+        provider: config.provider.clone(),
+    });
+
+    let shutdown = ShutdownSignal::install()?;
+    let bot_task = tokio::spawn(bot.clone().run(shutdown.clone()));
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move { shutdown.wait().await }
+    });
+    server.await?;
+    status.set_stopping();
+    // The bot task sees the same signal; give it a moment to stop its polling loop.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), bot_task).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}

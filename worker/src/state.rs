@@ -1,0 +1,105 @@
+//! What the worker knows about its bot right now, shared by the bot task and the API handlers.
+
+use std::sync::{
+    RwLock,
+    atomic::{AtomicU64, Ordering},
+};
+
+use shared::worker_api::{BotInfo, BotState, ConnectionStatus, MessageCounts};
+
+/// The bot's connection state plus message counters.
+#[derive(Debug)]
+pub struct BotStatus {
+    snapshot: RwLock<Snapshot>,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+/// A consistent view of the connection state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub connection: ConnectionStatus,
+    pub state: BotState,
+    pub info: Option<BotInfo>,
+    pub last_error: Option<String>,
+}
+
+impl Default for BotStatus {
+    fn default() -> Self {
+        Self {
+            snapshot: RwLock::new(Snapshot {
+                connection: ConnectionStatus::Connecting,
+                state: BotState::Starting,
+                info: None,
+                last_error: None,
+            }),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        }
+    }
+}
+
+impl BotStatus {
+    pub fn snapshot(&self) -> Snapshot {
+        self.read().clone()
+    }
+
+    /// Healthy means the provider accepted our token and the worker is not stopping.
+    pub fn is_healthy(&self) -> bool {
+        self.read().state == BotState::Ready
+    }
+
+    pub fn counts(&self) -> MessageCounts {
+        MessageCounts {
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn count_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_ready(&self, info: BotInfo) {
+        let mut s = self.write();
+        s.connection = ConnectionStatus::Connected;
+        s.state = BotState::Ready;
+        s.info = Some(info);
+        s.last_error = None;
+    }
+
+    /// Records a failed attempt to reach the provider; the worker keeps trying.
+    pub fn set_retrying(&self, error: String) {
+        let mut s = self.write();
+        s.connection = ConnectionStatus::Connecting;
+        s.state = BotState::Starting;
+        s.last_error = Some(error);
+    }
+
+    /// The provider refused the token: final until the instance gets a new one.
+    pub fn set_unauthorized(&self, error: String) {
+        let mut s = self.write();
+        s.connection = ConnectionStatus::Unauthorized;
+        s.state = BotState::AuthFailed;
+        s.last_error = Some(error);
+    }
+
+    pub fn set_stopping(&self) {
+        let mut s = self.write();
+        s.connection = ConnectionStatus::Disconnected;
+        s.state = BotState::Stopping;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        // A poisoned lock only means a panic elsewhere; the snapshot itself is always whole.
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        self.snapshot.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -16,13 +16,23 @@ async fn concurrent_creates_get_unique_ports_that_survive_a_restart() {
     options.ports = harness::port_range(110);
     options.health_interval_secs = 5.0;
     let m = Manager::spawn(options.clone());
-    let tokens: Vec<String> = (0..N).map(|i| fake.add_bot(8_000_000 + i, &format!("c{i}_bot"))).collect();
+    let tokens: Vec<String> = (0..N)
+        .map(|i| fake.add_bot(8_000_000 + i, &format!("c{i}_bot")))
+        .collect();
     let bodies: Vec<Value> = tokens.iter().map(|t| create_body("load", t)).collect();
-    let results = futures::future::join_all(bodies.iter().map(|b| m.post("/api/v1/instances", b))).await;
+    let results =
+        futures::future::join_all(bodies.iter().map(|b| m.post("/api/v1/instances", b))).await;
     let mut ports = HashSet::new();
     for (status, body) in &results {
         assert_eq!(*status, 201, "{body}");
-        assert!(ports.insert(body["process_result"]["details"]["ports"]["api"].as_u64().unwrap()), "duplicate port");
+        assert!(
+            ports.insert(
+                body["process_result"]["details"]["ports"]["api"]
+                    .as_u64()
+                    .unwrap()
+            ),
+            "duplicate port"
+        );
     }
     assert_eq!(m.containers().len(), N as usize);
     drop(results);
@@ -32,10 +42,17 @@ async fn concurrent_creates_get_unique_ports_that_survive_a_restart() {
     m.stop();
     let m2 = Manager::spawn(options);
     let token = fake.add_bot(8_000_999, "after_restart_bot");
-    let (status, body) = m2.post("/api/v1/instances", &create_body("load", &token)).await;
+    let (status, body) = m2
+        .post("/api/v1/instances", &create_body("load", &token))
+        .await;
     assert_eq!(status, 201, "{body}");
-    let port = body["process_result"]["details"]["ports"]["api"].as_u64().unwrap();
-    assert!(!ports.contains(&port), "port {port} given twice across a restart");
+    let port = body["process_result"]["details"]["ports"]["api"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        !ports.contains(&port),
+        "port {port} given twice across a restart"
+    );
     let (_, list) = m2.get("/api/v1/instances").await;
     assert_eq!(list["total"], N + 1);
     drop(m);
@@ -55,40 +72,132 @@ fn ms_to_rfc3339(ms: Option<i64>) -> Value {
 
 /// Every field of `/memory` against the database row, for one consistent version.
 fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
-    let text = |c: &str| row.try_get::<Option<String>, _>(c).unwrap().map(Value::String).unwrap_or(Value::Null);
-    let int = |c: &str| row.try_get::<Option<i64>, _>(c).unwrap().map(Value::from).unwrap_or(Value::Null);
-    let type_instance: Value = serde_json::from_str(&row.try_get::<String, _>("type_instance").unwrap()).unwrap();
+    let text = |c: &str| {
+        row.try_get::<Option<String>, _>(c)
+            .unwrap()
+            .map(Value::String)
+            .unwrap_or(Value::Null)
+    };
+    let int = |c: &str| {
+        row.try_get::<Option<i64>, _>(c)
+            .unwrap()
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    };
+    let type_instance: Value =
+        serde_json::from_str(&row.try_get::<String, _>("type_instance").unwrap()).unwrap();
     let username = row.try_get::<Option<String>, _>("bot_username").unwrap();
     let checks = [
         ("instance_id", memory["instance_id"].clone(), text("id")),
         ("user_id", memory["user_id"].clone(), text("user_id")),
         ("provider", memory["provider"].clone(), text("provider")),
-        ("type_instance", memory["type_instance"].clone(), type_instance),
-        ("display_name", memory["display_name"].clone(), text("display_name")),
+        (
+            "type_instance",
+            memory["type_instance"].clone(),
+            type_instance,
+        ),
+        (
+            "display_name",
+            memory["display_name"].clone(),
+            text("display_name"),
+        ),
         ("port_api", memory["port_api"].clone(), int("port")),
         ("status", memory["status"].clone(), text("status")),
-        ("status_reason", memory["status_reason"].clone(), text("status_reason")),
-        ("auth_status", memory["auth_status"].clone(), text("auth_status")),
+        (
+            "status_reason",
+            memory["status_reason"].clone(),
+            text("status_reason"),
+        ),
+        (
+            "auth_status",
+            memory["auth_status"].clone(),
+            text("auth_status"),
+        ),
         ("account", memory["account"].clone(), text("account")),
-        ("phone_number", memory["phone_number"].clone(), username.map(|u| Value::String(format!("@{u}"))).unwrap_or(Value::Null)),
+        (
+            "phone_number",
+            memory["phone_number"].clone(),
+            username
+                .map(|u| Value::String(format!("@{u}")))
+                .unwrap_or(Value::Null),
+        ),
         ("bot_id", memory["bot_id"].clone(), int("bot_id")),
-        ("container_id", memory["container_id"].clone(), text("container_id")),
-        ("api_key_hint", memory["api_key_hint"].clone(), text("api_key_hint")),
-        ("api_key_created_at", memory["api_key_created_at"].clone(), ms_to_rfc3339(row.try_get("api_key_created_at").unwrap())),
-        ("last_seen", memory["last_seen"].clone(), ms_to_rfc3339(row.try_get("last_health_at").unwrap())),
-        ("sent_count", memory["message_stats"]["sent_count"].clone(), int("sent_count")),
-        ("received_count", memory["message_stats"]["received_count"].clone(), int("received_count")),
-        ("health_ok", memory["system_info"]["health_ok"].clone(), Value::Bool(row.try_get::<i64, _>("health_ok").unwrap() != 0)),
-        ("restart_count", memory["system_info"]["restart_count"].clone(), int("restart_count")),
-        ("health_check_count", memory["system_info"]["health_check_count"].clone(), int("health_check_count")),
-        ("consecutive_failures", memory["system_info"]["consecutive_failures"].clone(), int("consecutive_failures")),
-        ("error_count", memory["error_info"]["error_count"].clone(), int("error_count")),
-        ("last_error", memory["error_info"]["last_error"].clone(), text("last_error")),
-        ("created_at", memory["created_at"].clone(), ms_to_rfc3339(row.try_get("created_at").unwrap())),
-        ("updated_at", memory["updated_at"].clone(), ms_to_rfc3339(row.try_get("updated_at").unwrap())),
+        (
+            "container_id",
+            memory["container_id"].clone(),
+            text("container_id"),
+        ),
+        (
+            "api_key_hint",
+            memory["api_key_hint"].clone(),
+            text("api_key_hint"),
+        ),
+        (
+            "api_key_created_at",
+            memory["api_key_created_at"].clone(),
+            ms_to_rfc3339(row.try_get("api_key_created_at").unwrap()),
+        ),
+        (
+            "last_seen",
+            memory["last_seen"].clone(),
+            ms_to_rfc3339(row.try_get("last_health_at").unwrap()),
+        ),
+        (
+            "sent_count",
+            memory["message_stats"]["sent_count"].clone(),
+            int("sent_count"),
+        ),
+        (
+            "received_count",
+            memory["message_stats"]["received_count"].clone(),
+            int("received_count"),
+        ),
+        (
+            "health_ok",
+            memory["system_info"]["health_ok"].clone(),
+            Value::Bool(row.try_get::<i64, _>("health_ok").unwrap() != 0),
+        ),
+        (
+            "restart_count",
+            memory["system_info"]["restart_count"].clone(),
+            int("restart_count"),
+        ),
+        (
+            "health_check_count",
+            memory["system_info"]["health_check_count"].clone(),
+            int("health_check_count"),
+        ),
+        (
+            "consecutive_failures",
+            memory["system_info"]["consecutive_failures"].clone(),
+            int("consecutive_failures"),
+        ),
+        (
+            "error_count",
+            memory["error_info"]["error_count"].clone(),
+            int("error_count"),
+        ),
+        (
+            "last_error",
+            memory["error_info"]["last_error"].clone(),
+            text("last_error"),
+        ),
+        (
+            "created_at",
+            memory["created_at"].clone(),
+            ms_to_rfc3339(row.try_get("created_at").unwrap()),
+        ),
+        (
+            "updated_at",
+            memory["updated_at"].clone(),
+            ms_to_rfc3339(row.try_get("updated_at").unwrap()),
+        ),
     ];
     for (field, cached, stored) in checks {
-        assert_eq!(cached, stored, "field {field} differs between /memory and the database");
+        assert_eq!(
+            cached, stored,
+            "field {field} differs between /memory and the database"
+        );
     }
 }
 
@@ -99,8 +208,16 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
     let m = Manager::spawn(options.clone());
     let good = fake.add_bot(9_000_001, "agree_bot");
     let mut ids = Vec::new();
-    for (user, token) in [("user-a", good.as_str()), ("user-b", "999:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")] {
-        let (status, body) = m.post("/api/v1/instances?wait=true&timeout=30", &create_body(user, token)).await;
+    for (user, token) in [
+        ("user-a", good.as_str()),
+        ("user-b", "999:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"),
+    ] {
+        let (status, body) = m
+            .post(
+                "/api/v1/instances?wait=true&timeout=30",
+                &create_body(user, token),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
         ids.push(body["instance_id"].as_str().unwrap().to_string());
     }
@@ -111,9 +228,14 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
         for _ in 0..50 {
             let (status, memory) = m.get(&format!("/api/v1/instances/{id}/memory")).await;
             assert_eq!(status, 200);
-            let row = sqlx::query("SELECT * FROM instances WHERE id = $1").bind(id).fetch_one(&pool).await.unwrap();
+            let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             // The poller keeps writing; compare only a snapshot both sides hold.
-            if memory["data"]["version"].as_i64() == Some(row.try_get::<i64, _>("version").unwrap()) {
+            if memory["data"]["version"].as_i64() == Some(row.try_get::<i64, _>("version").unwrap())
+            {
                 assert_agrees(&memory["data"], &row);
                 compared += 1;
                 if compared == 3 {
@@ -122,7 +244,10 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(compared > 0, "never caught /memory and the database at one version");
+        assert!(
+            compared > 0,
+            "never caught /memory and the database at one version"
+        );
     }
     let (_, first) = m.get(&format!("/api/v1/instances/{}/memory", ids[0])).await;
     assert_eq!(first["data"]["user_id"], "user-a");
@@ -140,12 +265,27 @@ async fn a_worker_stops_cleanly_on_sigterm() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(9_100_001, "term_bot");
-    let (status, body) = m.post("/api/v1/instances?wait=true&timeout=30", &create_body("u", &token)).await;
+    let (status, body) = m
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body("u", &token),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     let name = &m.containers()[0];
     // `docker stop` sends SIGTERM and kills after 10 s; a worker that ignores SIGTERM exits 137.
-    let status = Command::new("docker").args(["stop", "-t", "10", name]).status().unwrap();
+    let status = Command::new("docker")
+        .args(["stop", "-t", "10", name])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let out = Command::new("docker").args(["inspect", "-f", "{{.State.ExitCode}}", name]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "worker did not exit cleanly on SIGTERM");
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.ExitCode}}", name])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "worker did not exit cleanly on SIGTERM"
+    );
 }

@@ -10,7 +10,10 @@ const SETTLE: Duration = Duration::from_secs(60);
 
 async fn create_ready(m: &Manager, user: &str, token: &str) -> Value {
     let (status, body) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &create_body(user, token))
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body(user, token),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     body
@@ -27,7 +30,10 @@ async fn a_bot_is_provisioned_sends_and_is_deleted_without_a_trace() {
     let details = &created["process_result"]["details"];
     let api_key = details["api_key"].as_str().unwrap().to_string();
     let port = details["ports"]["api"].as_u64().unwrap() as u16;
-    assert!(api_key.starts_with("bfk_") && api_key.len() == 68, "{api_key}");
+    assert!(
+        api_key.starts_with("bfk_") && api_key.len() == 68,
+        "{api_key}"
+    );
     assert_ne!(api_key, id, "the API key must not be the instance id");
     assert_eq!(details["display_name"], "telegram_api");
     assert_eq!(details["auth_status"], "client_ready");
@@ -80,13 +86,19 @@ async fn a_bot_is_provisioned_sends_and_is_deleted_without_a_trace() {
 
     // The manager shows the instance, never its token or key.
     let shown = m
-        .wait_for(&id, SETTLE, |i| i["memory_data"]["message_stats"]["sent_count"] == 2)
+        .wait_for(&id, SETTLE, |i| {
+            i["memory_data"]["message_stats"]["sent_count"] == 2
+        })
         .await;
     assert_eq!(shown["has_token"], true);
     assert_eq!(shown["user_id"], "test-telegram-001");
     assert_eq!(shown["containers"][0]["state"], "running");
     assert_eq!(shown["health"]["services"]["docker"], true);
-    for path in [format!("/api/v1/instances/{id}"), "/api/v1/instances".into(), format!("/api/v1/instances/{id}/memory")] {
+    for path in [
+        format!("/api/v1/instances/{id}"),
+        "/api/v1/instances".into(),
+        format!("/api/v1/instances/{id}/memory"),
+    ] {
         let (_, body) = m.get(&path).await;
         let text = body.to_string();
         assert!(!text.contains(&token), "{path} leaks the bot token");
@@ -94,7 +106,14 @@ async fn a_bot_is_provisioned_sends_and_is_deleted_without_a_trace() {
     }
     let (_, creds) = m.get(&format!("/api/v1/instances/{id}/credentials")).await;
     assert_eq!(creds["api_url"], format!("http://localhost:{port}/api/v1"));
-    assert!(api_key.starts_with(creds["api_key_hint"].as_str().unwrap().trim_end_matches('…')));
+    assert!(
+        api_key.starts_with(
+            creds["api_key_hint"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('…')
+        )
+    );
 
     let (status, _) = m.delete(&format!("/api/v1/instances/{id}")).await;
     assert_eq!(status, 200);
@@ -103,7 +122,11 @@ async fn a_bot_is_provisioned_sends_and_is_deleted_without_a_trace() {
     assert_eq!(body["code"], "not_found");
     let (status, _) = m.delete(&format!("/api/v1/instances/{id}")).await;
     assert_eq!(status, 404);
-    assert!(m.containers().is_empty(), "container left behind: {:?}", m.containers());
+    assert!(
+        m.containers().is_empty(),
+        "container left behind: {:?}",
+        m.containers()
+    );
     // The port is free again: the next instance gets it.
     let again = create_ready(&m, "u2", &token).await;
     assert_eq!(again["process_result"]["details"]["ports"]["api"], port);
@@ -125,7 +148,13 @@ async fn the_worker_api_checks_keys_and_input() {
     assert_eq!((status, err["code"].as_str()), (401, Some("unauthorized")));
     let (status, _) = send(client.post(&url).bearer_auth("bfk_wrong").json(&body)).await;
     assert_eq!(status, 401);
-    let (status, _) = send(client.post(&url).bearer_auth(created["instance_id"].as_str().unwrap()).json(&body)).await;
+    let (status, _) = send(
+        client
+            .post(&url)
+            .bearer_auth(created["instance_id"].as_str().unwrap())
+            .json(&body),
+    )
+    .await;
     assert_eq!(status, 401, "the instance id is not a key");
 
     for (bad, field) in [
@@ -147,10 +176,22 @@ async fn the_worker_api_checks_keys_and_input() {
     )
     .await;
     assert_eq!(status, 400, "{err}");
-    let (status, err) = send(client.post(&url).bearer_auth(api_key).json(&json!({"chatId": 403, "message": "x"}))).await;
+    let (status, err) = send(
+        client
+            .post(&url)
+            .bearer_auth(api_key)
+            .json(&json!({"chatId": 403, "message": "x"})),
+    )
+    .await;
     assert_eq!(status, 502);
     assert_eq!(err["error"], "Forbidden: bot was blocked by the user");
-    let (status, err) = send(client.post(&url).bearer_auth(api_key).json(&json!({"chatId": 400, "message": "x"}))).await;
+    let (status, err) = send(
+        client
+            .post(&url)
+            .bearer_auth(api_key)
+            .json(&json!({"chatId": 400, "message": "x"})),
+    )
+    .await;
     assert_eq!(status, 502);
     assert_eq!(err["error"], "Bad Request: chat not found");
     assert!(fake.sent().is_empty());
@@ -200,13 +241,19 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
     let (status, _) = m.get("/api/v1/instances/does-not-exist/memory").await;
     assert_eq!(status, 404);
-    assert!(m.containers().is_empty(), "a rejected request started a container");
+    assert!(
+        m.containers().is_empty(),
+        "a rejected request started a container"
+    );
 
     // One live instance per token.
     create_ready(&m, "u", &token).await;
     let (status, err) = m.post("/api/v1/instances", &good).await;
     assert_eq!(status, 409, "{err}");
-    assert!(!err.to_string().contains(&token), "the error echoes the token");
+    assert!(
+        !err.to_string().contains(&token),
+        "the error echoes the token"
+    );
     assert_eq!(m.containers().len(), 1);
 }
 
@@ -221,7 +268,11 @@ async fn an_exhausted_port_range_answers_503_and_leaks_nothing() {
         let token = fake.add_bot(7_100_000 + i, &format!("p{i}_bot"));
         let (status, body) = m.post("/api/v1/instances", &create_body("u", &token)).await;
         assert_eq!(status, 201, "{body}");
-        ports.push(body["process_result"]["details"]["ports"]["api"].as_u64().unwrap());
+        ports.push(
+            body["process_result"]["details"]["ports"]["api"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     ports.sort();
     ports.dedup();
@@ -241,7 +292,10 @@ async fn a_refused_token_marks_the_instance_failed() {
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     // A well-formed token the fake server does not know: Telegram answers 401.
     let (status, body) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &create_body("u", "999:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body("u", "999:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["process_result"]["details"]["auth_status"], "failed");
@@ -249,5 +303,8 @@ async fn a_refused_token_marks_the_instance_failed() {
     let (_, auth) = m.get(&format!("/api/v1/instances/{id}/auth-status")).await;
     assert_eq!(auth["auth_status"], "failed");
     assert_eq!(auth["is_ready_for_messages"], false);
-    assert!(auth["reason"].as_str().unwrap().contains("refused"), "{auth}");
+    assert!(
+        auth["reason"].as_str().unwrap().contains("refused"),
+        "{auth}"
+    );
 }

@@ -15,8 +15,13 @@ use crate::{
     db,
     fleet::Fleet,
     keys,
-    monitor::health::{self, Prober},
+    monitor::{
+        events,
+        health::{self, Prober},
+    },
+    op_locks::OpLocks,
     ports::PortAllocator,
+    reconcile::{Reconciler, Triggers},
     runtime::{self, DockerRuntime, RuntimeSettings},
     store::Store,
 };
@@ -28,6 +33,7 @@ const ADMIN_KEY_SETTING: &str = "admin_key_sha256";
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    triggers: Triggers,
     args: ServeArgs,
 }
 
@@ -60,6 +66,7 @@ impl Application {
             cache,
             runtime,
             ports: PortAllocator::new(args.port_range(), args.host_ip),
+            locks: OpLocks::default(),
             telegram_api_url: args.telegram_api_url.clone(),
         });
 
@@ -83,9 +90,13 @@ impl Application {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_string();
+        let prober = Arc::new(Prober::new(reach_host, args.crash_policy()));
+        let (reconciler, triggers) =
+            Reconciler::new(fleet.clone(), prober.clone(), args.crash_policy());
         let state = AppState {
             fleet,
-            prober: Arc::new(Prober::new(reach_host)),
+            reconciler,
+            prober,
             admin_key_sha256: Arc::new(admin_key_sha256),
             public_url: Arc::new(public_url),
             public_host: Arc::new(public_host),
@@ -95,6 +106,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
+            triggers,
             args,
         })
     }
@@ -112,19 +124,31 @@ impl Application {
         tracing::info!(%addr, instances = self.state.fleet.cache.len(), "manager started");
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let poller = tokio::spawn(health::run(
-            self.state.fleet.clone(),
-            self.state.prober.clone(),
-            self.args.health_interval(),
-            self.args.health_concurrency,
-            stop_rx,
-        ));
+        // The reconciler's first pass runs at once: it is the recovery after a restart or a crash.
+        let background = [
+            tokio::spawn(self.state.reconciler.clone().run(
+                self.triggers,
+                self.args.reconcile_interval(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(events::run(self.state.reconciler.clone(), stop_rx.clone())),
+            tokio::spawn(health::run(
+                self.state.fleet.clone(),
+                self.state.prober.clone(),
+                self.args.health_interval(),
+                self.args.health_concurrency,
+                stop_rx,
+            )),
+        ];
         let app = api::router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
+        // In-flight requests are done; let background work finish its current step.
         let _ = stop_tx.send(true);
-        let _ = poller.await;
+        for task in background {
+            let _ = task.await;
+        }
         tracing::info!("manager stopped; workers left running");
         Ok(())
     }

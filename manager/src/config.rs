@@ -127,6 +127,15 @@ pub struct ServeArgs {
     /// Health checks running at once.
     #[arg(long, env = "BOTFLEET_HEALTH_CONCURRENCY", default_value_t = 32)]
     pub health_concurrency: usize,
+    /// Seconds between two full reconcile passes (the first runs at start).
+    #[arg(long, env = "BOTFLEET_RECONCILE_INTERVAL_SECS", default_value_t = 30.0)]
+    pub reconcile_interval_secs: f64,
+    /// Wait before restarting a crashed worker, in ms; doubled for each further crash in a row.
+    #[arg(long, env = "BOTFLEET_RESTART_BACKOFF_MS", default_value_t = 1000)]
+    pub restart_backoff_ms: u64,
+    /// Crashes in a row after which an instance is left `failed` until a user restarts it.
+    #[arg(long, env = "BOTFLEET_MAX_CRASHES", default_value_t = 5)]
+    pub max_crashes: u32,
     /// Longest `?wait=true` on create, in seconds.
     #[arg(long, env = "BOTFLEET_WAIT_TIMEOUT_SECS", default_value_t = 60)]
     pub wait_timeout_secs: u64,
@@ -141,5 +150,17 @@ impl ServeArgs {
 
     pub fn health_interval(&self) -> Duration {
         Duration::from_secs_f64(self.health_interval_secs.max(0.05))
+    }
+
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.reconcile_interval_secs.max(0.1))
+    }
+
+    pub fn crash_policy(&self) -> crate::reconcile::CrashPolicy {
+        crate::reconcile::CrashPolicy {
+            base_backoff_ms: self.restart_backoff_ms.max(1) as i64,
+            max_crashes: i64::from(self.max_crashes.max(1)),
+            ..Default::default()
+        }
     }
 }

@@ -1,26 +1,53 @@
-//! The fleet service: the one place that changes instances. It writes the database first and feeds the
-//! cache only with what the database returned, and it drives the runtime for create and delete.
+//! The fleet service: the one place that writes instances. It writes the database first (a compare-and-
+//! swap that also appends history) and feeds the cache only with what the database returned.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use sha2::{Digest, Sha256};
 
 use crate::{
     cache::InstanceCache,
-    domain::{AuthStatus, InstanceRecord, InstanceStatus, NewInstance},
+    domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, NewInstance},
     error::ApiError,
     keys,
+    op_locks::OpLocks,
     ports::PortAllocator,
     runtime::{DockerRuntime, WorkerSpec},
-    store::Store,
+    store::{Store, instances::WriteError},
 };
 
 /// How many times a write is retried when another writer changed the row in between.
 const MAX_WRITE_ATTEMPTS: usize = 8;
+
+/// Who made a change, as recorded in the status history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Api,
+    Health,
+    Reconciler,
+    DockerEvent,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Health => "health",
+            Self::Reconciler => "reconciler",
+            Self::DockerEvent => "docker_event",
+        }
+    }
+}
 
 pub struct Fleet {
     pub store: Store,
     pub cache: InstanceCache,
     pub runtime: DockerRuntime,
     pub ports: PortAllocator,
+    pub locks: OpLocks,
     pub telegram_api_url: String,
 }
 
@@ -49,65 +76,25 @@ impl Fleet {
             .await?
             .is_some()
         {
-            return Err(ApiError::Conflict(
-                "this bot token is already used by another instance".into(),
-            ));
+            return Err(token_conflict());
         }
         let api_key = keys::generate(keys::INSTANCE_KEY_PREFIX);
-        let control_key = keys::generate(keys::CONTROL_KEY_PREFIX);
         let id = uuid::Uuid::new_v4().to_string();
+        // Held until the container runs, so the reconciler never sees a half-made instance.
+        let _op = self.locks.try_acquire(&id)?;
         let now = now_ms();
-        let display_name = new.display_name();
         let record = self
             .ports
-            .insert_with_port(&self.store, |port| InstanceRecord {
-                id: id.clone(),
-                user_id: new.user_id.clone(),
-                provider: new.provider.to_string(),
-                type_instance: new.type_instance.clone(),
-                display_name: display_name.clone(),
-                token: new.token.clone(),
-                token_sha256: token_sha256.clone(),
-                api_key_sha256: keys::sha256_hex(&api_key),
-                api_key_hint: keys::hint(&api_key),
-                api_key_created_at: now,
-                control_key: control_key.clone(),
-                port,
-                agno_config: new.agno_config.clone(),
-                status: InstanceStatus::Creating,
-                status_reason: Some("port reserved; starting the container".into()),
-                auth_status: AuthStatus::Pending,
-                account: None,
-                bot_username: None,
-                bot_id: None,
-                container_id: None,
-                health_ok: false,
-                last_health_at: None,
-                health_check_count: 0,
-                consecutive_failures: 0,
-                sent_count: 0,
-                received_count: 0,
-                restart_count: 0,
-                error_count: 0,
-                last_error: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
+            .insert_with_port(&self.store, |port| {
+                new_record(&id, &new, &token_sha256, &api_key, port, now)
             })
             .await?;
+        self.store.record_created(&record).await?;
         self.cache.put(record.clone());
         tracing::info!(instance_id = %id, port = record.port, "instance created");
 
-        let spec = WorkerSpec {
-            instance_id: &record.id,
-            provider: &record.provider,
-            port: record.port,
-            bot_token: &record.token,
-            api_key_sha256: &record.api_key_sha256,
-            control_key_sha256: &keys::sha256_hex(&record.control_key),
-            telegram_api_url: &self.telegram_api_url,
-        };
-        let container_id = match self.runtime.start_worker(&spec).await {
+        let started = self.runtime.start_worker(&self.worker_spec(&record)).await;
+        let container_id = match started {
             Ok(container_id) => container_id,
             Err(e) => {
                 tracing::error!(instance_id = %id, error = %e, "worker did not start; rolling back");
@@ -119,9 +106,11 @@ impl Fleet {
                 return Err(e.into());
             }
         };
+        let applied = self.config_digest(&record);
         let record = self
-            .update(&id, |r| {
+            .update(&id, Source::Api, |r| {
                 r.container_id = Some(container_id.clone());
+                r.applied_config_sha256 = Some(applied.clone());
                 if r.status == InstanceStatus::Creating {
                     r.status = InstanceStatus::Starting;
                     r.status_reason =
@@ -133,26 +122,57 @@ impl Fleet {
         Ok(Provisioned { record, api_key })
     }
 
-    /// Removes the instance's container, then its row (which frees its port).
-    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
-        self.update(id, |r| {
-            r.status = InstanceStatus::Deleting;
-            r.status_reason = Some("deletion requested".into());
-        })
-        .await?
-        .ok_or_else(|| ApiError::instance_not_found(id))?;
-        self.runtime.remove_worker(id).await?;
-        self.store.delete_instance(id).await?;
-        self.cache.remove(id);
-        tracing::info!(instance_id = %id, "instance deleted");
-        Ok(())
-    }
-
     /// The instance, from the cache.
-    pub fn get(&self, id: &str) -> Result<std::sync::Arc<InstanceRecord>, ApiError> {
+    pub fn get(&self, id: &str) -> Result<Arc<InstanceRecord>, ApiError> {
         self.cache
             .get(id)
             .ok_or_else(|| ApiError::instance_not_found(id))
+    }
+
+    /// What the worker container of `r` is created with.
+    pub fn worker_spec<'a>(&'a self, r: &'a InstanceRecord) -> WorkerSpec<'a> {
+        let defaults = self.runtime.settings();
+        WorkerSpec {
+            instance_id: &r.id,
+            provider: &r.provider,
+            port: r.port,
+            bot_token: &r.token,
+            api_key_sha256: &r.api_key_sha256,
+            control_key_sha256: keys::sha256_hex(&r.control_key),
+            telegram_api_url: &self.telegram_api_url,
+            memory_bytes: r
+                .memory_limit_mb
+                .map(|mb| mb * 1024 * 1024)
+                .unwrap_or(defaults.memory_bytes),
+            nano_cpus: r
+                .cpu_millis
+                .map(|m| m * 1_000_000)
+                .unwrap_or(defaults.nano_cpus),
+        }
+    }
+
+    /// Digest of everything a container is created with: when it differs from
+    /// `applied_config_sha256`, the container must be recreated for the change to take effect.
+    pub fn config_digest(&self, r: &InstanceRecord) -> String {
+        let spec = self.worker_spec(r);
+        let mut h = Sha256::new();
+        for part in [
+            spec.bot_token,
+            spec.api_key_sha256,
+            &spec.control_key_sha256,
+            spec.telegram_api_url,
+            &self.runtime.settings().image,
+            &spec.memory_bytes.to_string(),
+            &spec.nano_cpus.to_string(),
+            &r.agno_config
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
     }
 
     /// Applies `change` to the instance and writes it (compare-and-swap on `version`, retried on a
@@ -160,8 +180,9 @@ impl Fleet {
     pub async fn update(
         &self,
         id: &str,
+        source: Source,
         mut change: impl FnMut(&mut InstanceRecord),
-    ) -> Result<Option<InstanceRecord>, sqlx::Error> {
+    ) -> Result<Option<InstanceRecord>, ApiError> {
         let mut current = match self.cache.get(id) {
             Some(r) => (*r).clone(),
             None => match self.store.get_instance(id).await? {
@@ -173,10 +194,22 @@ impl Fleet {
             let mut next = current.clone();
             change(&mut next);
             next.version = current.version + 1;
-            next.updated_at = now_ms();
-            if let Some(saved) = self.store.update_instance(&next).await? {
-                self.cache.put(saved.clone());
-                return Ok(Some(saved));
+            next.updated_at = now_ms().max(current.updated_at);
+            match self
+                .store
+                .update_instance(&current, &next, source.as_str())
+                .await
+            {
+                Ok(Some(saved)) => {
+                    self.cache.put(saved.clone());
+                    return Ok(Some(saved));
+                }
+                Ok(None) => {}
+                Err(WriteError::TokenTaken) => return Err(token_conflict()),
+                Err(WriteError::PortTaken) => {
+                    return Err(ApiError::Conflict("port already taken".into()));
+                }
+                Err(WriteError::Database(e)) => return Err(e.into()),
             }
             match self.store.get_instance(id).await? {
                 Some(fresh) => current = fresh,
@@ -186,8 +219,77 @@ impl Fleet {
                 }
             }
         }
-        Err(sqlx::Error::Protocol(format!(
+        Err(ApiError::Conflict(format!(
             "instance {id} kept changing; write abandoned after {MAX_WRITE_ATTEMPTS} attempts"
         )))
+    }
+
+    /// Removes the row (and history) and forgets the instance.
+    pub async fn forget(&self, id: &str) -> Result<(), ApiError> {
+        self.store.delete_instance(id).await?;
+        self.cache.remove(id);
+        Ok(())
+    }
+}
+
+fn token_conflict() -> ApiError {
+    ApiError::Conflict("this bot token is already used by another instance".into())
+}
+
+fn new_record(
+    id: &str,
+    new: &NewInstance,
+    token_sha256: &str,
+    api_key: &str,
+    port: u16,
+    now: i64,
+) -> InstanceRecord {
+    InstanceRecord {
+        id: id.to_string(),
+        user_id: new.user_id.clone(),
+        provider: new.provider.to_string(),
+        type_instance: new.type_instance.clone(),
+        display_name: new.display_name(),
+        token: new.token.clone(),
+        token_sha256: token_sha256.to_string(),
+        api_key_sha256: keys::sha256_hex(api_key),
+        api_key_hint: keys::hint(api_key),
+        api_key_created_at: now,
+        control_key: keys::generate(keys::CONTROL_KEY_PREFIX),
+        port,
+        agno_config: new.agno_config.clone(),
+        status: InstanceStatus::Creating,
+        status_reason: Some("port reserved; starting the container".into()),
+        auth_status: AuthStatus::Pending,
+        account: None,
+        bot_username: None,
+        bot_id: None,
+        container_id: None,
+        health_ok: false,
+        last_health_at: None,
+        health_check_count: 0,
+        consecutive_failures: 0,
+        sent_count: 0,
+        received_count: 0,
+        restart_count: 0,
+        error_count: 0,
+        last_error: None,
+        desired_state: DesiredState::Running,
+        applied_config_sha256: None,
+        running_since: None,
+        last_poll_at: None,
+        crash_count: 0,
+        next_restart_at: None,
+        health_fail_count: 0,
+        api_key_usage_count: 0,
+        api_key_last_used_at: None,
+        memory_limit_mb: None,
+        cpu_millis: None,
+        seen_sent: 0,
+        seen_received: 0,
+        seen_key_uses: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use crate::{
     domain::InstanceRecord,
     error::ApiError,
-    store::{Store, instances::InsertError},
+    store::{Store, instances::WriteError},
 };
 
 pub struct PortAllocator {
@@ -46,15 +46,15 @@ impl PortAllocator {
             match store.insert_instance(&make(port)).await {
                 Ok(record) => return Ok(record),
                 // Another manager on the same database took it first: try the next one.
-                Err(InsertError::PortTaken) => {
+                Err(WriteError::PortTaken) => {
                     taken.insert(port);
                 }
-                Err(InsertError::TokenTaken) => {
+                Err(WriteError::TokenTaken) => {
                     return Err(ApiError::Conflict(
                         "this bot token is already used by another instance".into(),
                     ));
                 }
-                Err(InsertError::Database(e)) => return Err(e.into()),
+                Err(WriteError::Database(e)) => return Err(e.into()),
             }
         }
         Err(ApiError::PortsExhausted(format!(

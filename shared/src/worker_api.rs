@@ -67,9 +67,24 @@ pub struct StatusResponse {
     pub info: Option<BotInfo>,
     pub state: BotState,
     pub messages: MessageCounts,
+    /// Milliseconds since Telegram last answered a long poll (`None` before the first answer). An age, not
+    /// a time, so the manager needs no clock agreement with the worker's host.
+    #[serde(default)]
+    pub last_poll_age_ms: Option<u64>,
+    /// Use of the instance API key since the worker started.
+    #[serde(default)]
+    pub api_key_usage: KeyUsage,
     /// The provider's words when it last refused us, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+/// How often the user's API key was used since the worker started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    pub uses: u64,
+    /// Milliseconds since the last use, if any.
+    pub last_used_age_ms: Option<u64>,
 }
 
 /// `POST /api/v1/send` answer.

@@ -19,11 +19,13 @@ use crate::fake_telegram::FakeTelegram;
 /// Directory holding the workspace's binaries (`manager`, `worker`), next to the test executable's.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<triple>/debug/deps/<test> → target/<triple>/debug
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("binary directory")
-        .to_path_buf()
+    let dir = exe.parent().expect("binary directory");
+    // Tests live in target/<triple>/<profile>/deps; binaries (benchmarks) one level up.
+    if dir.ends_with("deps") {
+        dir.parent().expect("binary directory").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn binary(name: &str) -> PathBuf {

@@ -12,10 +12,18 @@ use subtle::ConstantTimeEq;
 
 use crate::{api::AppState, config::Config, error::ApiError};
 
-/// Digests of the keys that may call the protected routes.
+/// Digests of the keys that may call the protected routes: the user's API key first, then the
+/// manager's control key when configured.
 #[derive(Debug, Clone)]
 pub struct AcceptedKeys {
     digests: Vec<[u8; 32]>,
+}
+
+/// Who presented an accepted key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    User,
+    Manager,
 }
 
 impl AcceptedKeys {
@@ -27,14 +35,24 @@ impl AcceptedKeys {
         Ok(Self { digests })
     }
 
-    /// True when `key` hashes to one of the accepted digests. Every digest is compared, so the time taken
-    /// does not tell which one matched.
-    pub fn accepts(&self, key: &str) -> bool {
+    /// Who `key` belongs to, if it hashes to an accepted digest. Every digest is compared, so the time
+    /// taken does not tell which one matched.
+    pub fn caller(&self, key: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        self.digests
+        let matches: Vec<bool> = self
+            .digests
             .iter()
-            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&digest))
-            .into()
+            .map(|d| bool::from(d.ct_eq(&digest)))
+            .collect();
+        match matches.as_slice() {
+            [true, ..] => Some(Caller::User),
+            [_, true] => Some(Caller::Manager),
+            _ => None,
+        }
+    }
+
+    pub fn accepts(&self, key: &str) -> bool {
+        self.caller(key).is_some()
     }
 }
 
@@ -60,8 +78,15 @@ pub async fn require_bearer(
         .map(str::trim);
     match presented {
         None => Err(ApiError::Unauthorized("missing bearer key")),
-        Some(key) if state.keys.accepts(key) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::Unauthorized("invalid bearer key")),
+        Some(key) => match state.keys.caller(key) {
+            Some(caller) => {
+                if caller == Caller::User {
+                    state.status.record_key_use();
+                }
+                Ok(next.run(request).await)
+            }
+            None => Err(ApiError::Unauthorized("invalid bearer key")),
+        },
     }
 }
 
@@ -81,8 +106,8 @@ mod tests {
     #[test]
     fn accepts_only_the_configured_keys() {
         let k = keys(&["user-key", "control-key"]);
-        assert!(k.accepts("user-key"));
-        assert!(k.accepts("control-key"));
+        assert_eq!(k.caller("user-key"), Some(Caller::User));
+        assert_eq!(k.caller("control-key"), Some(Caller::Manager));
         assert!(!k.accepts("user-key "));
         assert!(!k.accepts(""));
     }

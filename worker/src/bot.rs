@@ -1,17 +1,20 @@
 //! The Telegram side of the worker: checks the token with `getMe` (retrying with backoff), then long-polls
 //! for updates until shutdown, counting what it sees.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
 use shared::worker_api::BotInfo;
 use teloxide::{
     ApiError, RequestError,
     prelude::*,
-    types::{Me, Recipient},
+    types::{Me, Recipient, Update, UpdateKind},
 };
 
 use crate::{config::Config, shutdown::ShutdownSignal, state::BotStatus};
+
+/// Seconds one `getUpdates` long poll waits for updates.
+pub const POLL_TIMEOUT_SECS: u32 = 10;
 
 /// A cloneable handle on the bot: the API handlers send through it, the run loop polls through it.
 #[derive(Clone)]
@@ -28,7 +31,7 @@ impl TelegramBot {
         Ok(Self { bot, status })
     }
 
-    /// Connects, then polls until `shutdown`. When Telegram refuses the token the loop ends early and the
+    /// Connects, then long-polls until `shutdown`. When Telegram refuses the token the loop ends and the
     /// worker keeps serving its API, reporting itself unhealthy.
     pub async fn run(self, shutdown: ShutdownSignal) {
         let connected = tokio::select! {
@@ -37,29 +40,54 @@ impl TelegramBot {
         };
         let Some(me) = connected else { return };
         tracing::info!(username = ?me.user.username, "bot connected, polling for updates");
+        tokio::select! {
+            _ = self.poll() => {}
+            _ = shutdown.wait() => {}
+        }
+    }
 
-        let handler = Update::filter_message().endpoint(
-            |_message: Message, status: Arc<BotStatus>| async move {
-                status.count_received();
-                Ok::<(), Infallible>(())
-            },
-        );
-        let mut dispatcher = Dispatcher::builder(self.bot.clone(), handler)
-            .dependencies(dptree::deps![self.status.clone()])
-            .default_handler(|_| async {})
-            .build();
-        let token = dispatcher.shutdown_token();
-        tokio::spawn(async move {
-            shutdown.wait().await;
-            // The dispatcher may not have started yet: keep asking until it takes the request.
-            loop {
-                match token.shutdown() {
-                    Ok(done) => return done.await,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+    /// The long-polling loop. Every answered `getUpdates` (even an empty one) is a heartbeat the manager
+    /// reads through `/status`; failures back off exponentially up to 30 s.
+    async fn poll(&self) {
+        let mut offset = 0;
+        let mut failures = 0u32;
+        loop {
+            let answer = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(POLL_TIMEOUT_SECS)
+                .await;
+            match answer {
+                Ok(updates) => {
+                    failures = 0;
+                    self.status.mark_polled();
+                    for update in updates {
+                        offset = update.id.as_offset();
+                        self.handle(update);
+                    }
+                }
+                Err(e) if is_token_refused(&e) => {
+                    tracing::error!("Telegram refused the bot token while polling");
+                    self.status.set_unauthorized(e.to_string());
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)))
+                        .min(Duration::from_secs(30));
+                    tracing::warn!(error = %e, ?wait, "getUpdates failed");
+                    self.status.record_poll_error(e.to_string());
+                    tokio::time::sleep(wait).await;
                 }
             }
-        });
-        dispatcher.dispatch().await;
+        }
+    }
+
+    fn handle(&self, update: Update) {
+        if let UpdateKind::Message(_) = update.kind {
+            self.status.count_received();
+        }
     }
 
     /// Calls `getMe` until it succeeds; `None` when the token is refused (retrying cannot help).

@@ -2,7 +2,7 @@
 
 use std::sync::{
     RwLock,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicI64, AtomicU64, Ordering},
 };
 
 use shared::worker_api::{BotInfo, BotState, ConnectionStatus, MessageCounts};
@@ -13,6 +13,11 @@ pub struct BotStatus {
     snapshot: RwLock<Snapshot>,
     sent: AtomicU64,
     received: AtomicU64,
+    /// Unix ms of the last answered `getUpdates`; 0 before the first.
+    last_poll_at: AtomicI64,
+    /// Calls made with the user's API key (not the manager's control key), and the last one's time.
+    key_uses: AtomicU64,
+    key_last_used_at: AtomicI64,
 }
 
 /// A consistent view of the connection state.
@@ -35,6 +40,9 @@ impl Default for BotStatus {
             }),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            last_poll_at: AtomicI64::new(0),
+            key_uses: AtomicU64::new(0),
+            key_last_used_at: AtomicI64::new(0),
         }
     }
 }
@@ -62,6 +70,34 @@ impl BotStatus {
 
     pub fn count_received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn mark_polled(&self) {
+        self.last_poll_at.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Unix ms of the last answered long poll, if any.
+    pub fn last_poll_at(&self) -> Option<i64> {
+        Some(self.last_poll_at.load(Ordering::Relaxed)).filter(|t| *t > 0)
+    }
+
+    /// A failed long poll: the bot stays ready (sending may still work) but the error is reported.
+    pub fn record_poll_error(&self, error: String) {
+        self.write().last_error = Some(error);
+    }
+
+    pub fn record_key_use(&self) {
+        self.key_uses.fetch_add(1, Ordering::Relaxed);
+        self.key_last_used_at.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// (uses, last use in unix ms) of the user's API key.
+    pub fn key_usage(&self) -> (u64, Option<i64>) {
+        let last = self.key_last_used_at.load(Ordering::Relaxed);
+        (
+            self.key_uses.load(Ordering::Relaxed),
+            Some(last).filter(|t| *t > 0),
+        )
     }
 
     pub fn set_ready(&self, info: BotInfo) {
@@ -102,4 +138,12 @@ impl BotStatus {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
         self.snapshot.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -122,8 +122,7 @@ pub async fn delete_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.fleet.get(&id)?;
-    state.fleet.delete(&id).await?;
+    crate::verbs::delete(&state.reconciler, &id).await?;
     Ok(Json(json!({
         "success": true,
         "instance_id": id,

@@ -14,6 +14,12 @@ pub async fn get_overview() -> Json<Value> {
             "credentials": "/api/v1/instances/{id}/credentials",
             "memory": "/api/v1/instances/{id}/memory",
             "memory_stats": "/api/v1/instances/memory/stats",
+            "lifecycle": "/api/v1/instances/{id}/{start,stop,restart,process}",
+            "status_history": "/api/v1/instances/{id}/status-history",
+            "errors": "/api/v1/instances/{id}/errors",
+            "activity_stats": "/api/v1/instances/{id}/activity-stats",
+            "logs": "/api/v1/instances/{id}/logs",
+            "api_key": "/api/v1/instances/{id}/api-key",
             "health": "/health",
         }
     }))

@@ -15,7 +15,13 @@ pub enum InstanceStatus {
     Running,
     /// Was running, health checks now fail.
     Degraded,
-    /// Cannot run until a user acts (e.g. Telegram refused the token).
+    /// The worker exited on its own; waiting out the backoff before it is started again.
+    Restarting,
+    /// Being stopped at the user's request.
+    Stopping,
+    /// Stopped at the user's request; the container exists but does not run.
+    Stopped,
+    /// Cannot run until a user acts (Telegram refused the token, or the worker kept crashing).
     Failed,
     /// Being removed.
     Deleting,
@@ -28,6 +34,9 @@ impl InstanceStatus {
             Self::Starting => "starting",
             Self::Running => "running",
             Self::Degraded => "degraded",
+            Self::Restarting => "restarting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
             Self::Failed => "failed",
             Self::Deleting => "deleting",
         }
@@ -39,11 +48,37 @@ impl InstanceStatus {
             Self::Starting,
             Self::Running,
             Self::Degraded,
+            Self::Restarting,
+            Self::Stopping,
+            Self::Stopped,
             Self::Failed,
             Self::Deleting,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
+    }
+}
+
+/// What the user asked for; the reconciler makes Docker match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredState {
+    Running,
+    Stopped,
+}
+
+impl DesiredState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Running, Self::Stopped]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -106,6 +141,27 @@ pub struct InstanceRecord {
     pub restart_count: i64,
     pub error_count: i64,
     pub last_error: Option<String>,
+    pub desired_state: DesiredState,
+    /// Digest of the configuration the current container was created with (`None`: no container yet).
+    pub applied_config_sha256: Option<String>,
+    /// When the worker last became healthy after a start (unix ms).
+    pub running_since: Option<i64>,
+    /// When the bot last had a long poll answered by Telegram (unix ms, from the worker's report).
+    pub last_poll_at: Option<i64>,
+    /// Crashes in a row; reset once the worker has run stably.
+    pub crash_count: i64,
+    /// When a crashed worker may be started again (unix ms).
+    pub next_restart_at: Option<i64>,
+    pub health_fail_count: i64,
+    pub api_key_usage_count: i64,
+    pub api_key_last_used_at: Option<i64>,
+    /// Per-instance limits; `None` means the manager's defaults.
+    pub memory_limit_mb: Option<i64>,
+    pub cpu_millis: Option<i64>,
+    /// The worker's own counters at the last poll (they restart at zero with the worker).
+    pub seen_sent: i64,
+    pub seen_received: i64,
+    pub seen_key_uses: i64,
     /// Bumped by every write; the cache keeps the highest version it has seen.
     pub version: i64,
     pub created_at: i64,

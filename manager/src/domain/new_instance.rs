@@ -115,7 +115,7 @@ fn parse_type_instance(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
 
 /// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container
 /// is started for it. The error never echoes the token.
-fn validate_telegram_token(token: &str) -> Result<(), ApiError> {
+pub fn validate_telegram_token(token: &str) -> Result<(), ApiError> {
     let valid = token.split_once(':').is_some_and(|(id, secret)| {
         !id.is_empty()
             && id.len() <= 20

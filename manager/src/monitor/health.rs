@@ -8,8 +8,9 @@ use shared::worker_api::{BotState, HealthResponse, HealthStatus, StatusResponse}
 use tokio::sync::watch;
 
 use crate::{
-    domain::{AuthStatus, InstanceRecord, InstanceStatus},
-    fleet::{Fleet, now_ms},
+    domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus},
+    fleet::{Fleet, Source, now_ms},
+    reconcile::CrashPolicy,
 };
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,16 +32,22 @@ pub struct Prober {
     client: reqwest::Client,
     /// Where the manager reaches published worker ports.
     host: String,
+    /// Decides when a running worker's crash count is forgotten.
+    pub policy: CrashPolicy,
 }
 
 impl Prober {
-    pub fn new(host: String) -> Self {
+    pub fn new(host: String, policy: CrashPolicy) -> Self {
         let client = reqwest::Client::builder()
             .timeout(PROBE_TIMEOUT)
             .pool_max_idle_per_host(1)
             .build()
             .unwrap_or_default();
-        Self { client, host }
+        Self {
+            client,
+            host,
+            policy,
+        }
     }
 
     pub async fn probe(&self, r: &InstanceRecord) -> Probe {
@@ -77,15 +84,32 @@ impl Prober {
     }
 }
 
-/// Folds a probe into the instance's record. Pure, so the rules are unit-tested.
-pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64) {
+/// A bot whose last answered long poll is older than this is not really running.
+pub const POLL_STALE_MS: i64 = 45_000;
+
+/// How much a worker counter grew since it was last seen; a smaller value means the worker restarted
+/// and counted from zero again.
+fn growth(now: u64, seen: i64) -> i64 {
+    let now = now as i64;
+    if now >= seen { now - seen } else { now }
+}
+
+/// Folds a probe into the instance's record. Pure, so the rules are unit-tested. Health only moves an
+/// instance between `starting`, `running`, `degraded` and (refused token) `failed`; every other state
+/// belongs to the user's verbs and the reconciler.
+pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPolicy) {
     r.health_check_count += 1;
+    let in_health_states = r.desired_state == DesiredState::Running
+        && matches!(
+            r.status,
+            InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
+        );
     match probe {
         Probe::Unreachable(error) => {
             r.health_ok = false;
             r.consecutive_failures += 1;
-            r.last_error = Some(format!("health check failed: {error}"));
-            if r.status == InstanceStatus::Running {
+            r.health_fail_count += 1;
+            if in_health_states && r.status != InstanceStatus::Starting {
                 r.status = InstanceStatus::Degraded;
                 r.status_reason = Some(format!("worker API unreachable: {error}"));
             }
@@ -95,9 +119,22 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64) {
             r.last_health_at = Some(now);
             let mut bot_error = None;
             let mut auth_failed = false;
+            let mut poll_age = None;
             if let Some(s) = status {
-                r.sent_count = s.messages.sent as i64;
-                r.received_count = s.messages.received as i64;
+                let (sent, received, uses) =
+                    (s.messages.sent, s.messages.received, s.api_key_usage.uses);
+                r.sent_count += growth(sent, r.seen_sent);
+                r.received_count += growth(received, r.seen_received);
+                r.api_key_usage_count += growth(uses, r.seen_key_uses);
+                (r.seen_sent, r.seen_received, r.seen_key_uses) =
+                    (sent as i64, received as i64, uses as i64);
+                if let Some(age) = s.api_key_usage.last_used_age_ms {
+                    r.api_key_last_used_at = Some(now - age as i64);
+                }
+                if let Some(age) = s.last_poll_age_ms {
+                    r.last_poll_at = Some(now - age as i64);
+                    poll_age = Some(age as i64);
+                }
                 if let Some(info) = &s.info {
                     r.account = Some(info.first_name.clone());
                     r.bot_username = info.username.clone();
@@ -107,17 +144,22 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64) {
                 auth_failed = s.state == BotState::AuthFailed;
             }
             let bot_error = bot_error.unwrap_or_else(|| "not connected yet".into());
-            if *healthy {
+            // Healthy and polling: the bot is alive. A bot that stopped polling is not, whatever its
+            // health endpoint says.
+            let stale_poll = poll_age.is_some_and(|age| age > POLL_STALE_MS);
+            if *healthy && !stale_poll {
                 r.health_ok = true;
                 r.auth_status = AuthStatus::ClientReady;
-                if r.status != InstanceStatus::Running {
+                if in_health_states && r.status != InstanceStatus::Running {
                     r.status = InstanceStatus::Running;
                     r.status_reason = Some("bot connected to Telegram".into());
+                    r.running_since = Some(now);
                 }
+                policy.note_running(r, now);
             } else if auth_failed {
                 r.health_ok = false;
                 r.auth_status = AuthStatus::Failed;
-                if r.status != InstanceStatus::Failed {
+                if in_health_states {
                     r.status = InstanceStatus::Failed;
                     r.status_reason = Some(format!("Telegram refused the bot token: {bot_error}"));
                     r.error_count += 1;
@@ -125,9 +167,17 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64) {
                 }
             } else {
                 r.health_ok = false;
-                if r.status == InstanceStatus::Running {
+                r.health_fail_count += 1;
+                if in_health_states && r.status == InstanceStatus::Running {
                     r.status = InstanceStatus::Degraded;
-                    r.status_reason = Some(format!("bot not connected to Telegram: {bot_error}"));
+                    r.status_reason = Some(if stale_poll {
+                        format!(
+                            "bot has not polled Telegram for {} s: {bot_error}",
+                            poll_age.unwrap_or(0) / 1000
+                        )
+                    } else {
+                        format!("bot not connected to Telegram: {bot_error}")
+                    });
                 }
             }
         }
@@ -136,18 +186,28 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64) {
 
 /// Whether the poller should look at an instance in this state.
 fn is_polled(status: InstanceStatus) -> bool {
-    !matches!(status, InstanceStatus::Creating | InstanceStatus::Deleting)
+    matches!(
+        status,
+        InstanceStatus::Starting
+            | InstanceStatus::Running
+            | InstanceStatus::Degraded
+            | InstanceStatus::Failed
+    )
 }
 
 /// Probes one instance and records the result; returns the stored record.
 pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceRecord> {
+    let policy = prober.policy;
     let record = fleet.cache.get(id)?;
     if !is_polled(record.status) {
         return Some((*record).clone());
     }
     let probe = prober.probe(&record).await;
     let now = now_ms();
-    match fleet.update(id, |r| apply(r, &probe, now)).await {
+    match fleet
+        .update(id, Source::Health, |r| apply(r, &probe, now, &policy))
+        .await
+    {
         Ok(saved) => saved,
         Err(e) => {
             tracing::warn!(instance_id = %id, error = %e, "could not record a health check");
@@ -204,9 +264,9 @@ pub async fn wait_until_settled(
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let record = check(fleet, prober, id).await?;
-        let settled = matches!(
+        let settled = !matches!(
             record.status,
-            InstanceStatus::Running | InstanceStatus::Failed
+            InstanceStatus::Creating | InstanceStatus::Starting
         );
         if settled || tokio::time::Instant::now() >= deadline {
             return Some(record);
@@ -216,11 +276,11 @@ pub async fn wait_until_settled(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use shared::worker_api::{BotInfo, ConnectionStatus, MessageCounts};
+    use shared::worker_api::{BotInfo, ConnectionStatus, KeyUsage, MessageCounts};
 
-    fn record(status: InstanceStatus) -> InstanceRecord {
+    pub(crate) fn record(status: InstanceStatus) -> InstanceRecord {
         InstanceRecord {
             id: "i".into(),
             user_id: "u".into(),
@@ -251,6 +311,20 @@ mod tests {
             restart_count: 0,
             error_count: 0,
             last_error: None,
+            desired_state: DesiredState::Running,
+            applied_config_sha256: None,
+            running_since: None,
+            last_poll_at: None,
+            crash_count: 0,
+            next_restart_at: None,
+            health_fail_count: 0,
+            api_key_usage_count: 0,
+            api_key_last_used_at: None,
+            memory_limit_mb: None,
+            cpu_millis: None,
+            seen_sent: 0,
+            seen_received: 0,
+            seen_key_uses: 0,
             version: 1,
             created_at: 0,
             updated_at: 0,
@@ -266,6 +340,11 @@ mod tests {
             messages: MessageCounts {
                 sent: 3,
                 received: 4,
+            },
+            last_poll_age_ms: Some(1_000),
+            api_key_usage: KeyUsage {
+                uses: 2,
+                last_used_age_ms: Some(10),
             },
             last_error: Some("Unauthorized".into()),
         }
@@ -284,12 +363,14 @@ mod tests {
             healthy: true,
             status: Some(status(BotState::Ready, Some(info))),
         };
-        apply(&mut r, &probe, 42);
+        apply(&mut r, &probe, 42, &CrashPolicy::default());
         assert_eq!(r.status, InstanceStatus::Running);
         assert_eq!(r.auth_status, AuthStatus::ClientReady);
         assert!(r.is_ready_for_messages());
         assert_eq!(r.handle().as_deref(), Some("@sales_bot"));
         assert_eq!((r.sent_count, r.received_count), (3, 4));
+        assert_eq!(r.api_key_usage_count, 2);
+        assert_eq!(r.last_poll_at, Some(42 - 1_000));
         assert_eq!(r.last_health_at, Some(42));
     }
 
@@ -300,8 +381,8 @@ mod tests {
             healthy: false,
             status: Some(status(BotState::AuthFailed, None)),
         };
-        apply(&mut r, &probe, 1);
-        apply(&mut r, &probe, 2);
+        apply(&mut r, &probe, 1, &CrashPolicy::default());
+        apply(&mut r, &probe, 2, &CrashPolicy::default());
         assert_eq!(r.status, InstanceStatus::Failed);
         assert_eq!(r.auth_status, AuthStatus::Failed);
         assert_eq!(r.error_count, 1);
@@ -311,12 +392,76 @@ mod tests {
     fn an_unreachable_running_worker_is_degraded() {
         let mut r = record(InstanceStatus::Running);
         r.health_ok = true;
-        apply(&mut r, &Probe::Unreachable("refused".into()), 1);
+        apply(
+            &mut r,
+            &Probe::Unreachable("refused".into()),
+            1,
+            &CrashPolicy::default(),
+        );
         assert_eq!(r.status, InstanceStatus::Degraded);
         assert!(!r.health_ok);
         assert_eq!(r.consecutive_failures, 1);
         let mut s = record(InstanceStatus::Starting);
-        apply(&mut s, &Probe::Unreachable("refused".into()), 1);
+        apply(
+            &mut s,
+            &Probe::Unreachable("refused".into()),
+            1,
+            &CrashPolicy::default(),
+        );
         assert_eq!(s.status, InstanceStatus::Starting);
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::tests::record;
+    use super::*;
+    use shared::worker_api::{ConnectionStatus, KeyUsage, MessageCounts};
+
+    fn report(sent: u64, poll_age_ms: u64) -> Probe {
+        Probe::Reported {
+            healthy: true,
+            status: Some(StatusResponse {
+                provider: "telegram".into(),
+                status: ConnectionStatus::Connected,
+                info: None,
+                state: BotState::Ready,
+                messages: MessageCounts { sent, received: 0 },
+                last_poll_age_ms: Some(poll_age_ms),
+                api_key_usage: KeyUsage::default(),
+                last_error: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_bot_that_stopped_polling_is_degraded() {
+        let p = CrashPolicy::default();
+        let mut r = record(InstanceStatus::Running);
+        apply(&mut r, &report(0, 1_000), 100_000, &p);
+        assert_eq!(r.status, InstanceStatus::Running);
+        apply(&mut r, &report(0, 60_000), 200_000, &p);
+        assert_eq!(r.status, InstanceStatus::Degraded);
+        assert!(r.status_reason.as_deref().unwrap().contains("not polled"));
+    }
+
+    #[test]
+    fn counters_accumulate_across_worker_restarts() {
+        let p = CrashPolicy::default();
+        let mut r = record(InstanceStatus::Running);
+        apply(&mut r, &report(5, 0), 1, &p);
+        apply(&mut r, &report(7, 0), 2, &p);
+        // The worker restarted and counts from zero again.
+        apply(&mut r, &report(2, 0), 3, &p);
+        assert_eq!(r.sent_count, 9);
+    }
+
+    #[test]
+    fn health_does_not_override_a_stopped_instance() {
+        let p = CrashPolicy::default();
+        let mut r = record(InstanceStatus::Stopping);
+        r.desired_state = DesiredState::Stopped;
+        apply(&mut r, &report(0, 0), 1, &p);
+        assert_eq!(r.status, InstanceStatus::Stopping);
     }
 }

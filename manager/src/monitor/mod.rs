@@ -1,3 +1,4 @@
 //! Background observers of the fleet.
 
+pub mod events;
 pub mod health;

@@ -5,12 +5,16 @@ use std::{collections::HashMap, net::IpAddr};
 
 use bollard::{
     Docker,
+    container::LogOutput,
     models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum},
     query_parameters::{
-        CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-        StartContainerOptions,
+        CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
+        ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+        StartContainerOptions, StopContainerOptionsBuilder,
     },
 };
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use shared::{env, labels};
 
 use super::{RuntimeError, is_not_found};
@@ -24,6 +28,7 @@ pub struct RuntimeSettings {
     pub host_ip: IpAddr,
     /// `bridge`, `host`, or a user network name.
     pub network: String,
+    /// Defaults for instances without their own limits.
     pub memory_bytes: i64,
     pub nano_cpus: i64,
 }
@@ -35,8 +40,10 @@ pub struct WorkerSpec<'a> {
     pub provider: &'a str,
     pub port: u16,
     pub bot_token: &'a str,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
     pub api_key_sha256: &'a str,
-    pub control_key_sha256: &'a str,
+    pub control_key_sha256: String,
     pub telegram_api_url: &'a str,
 }
 
@@ -44,6 +51,8 @@ pub struct WorkerSpec<'a> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ContainerView {
     pub id: String,
+    /// From the `botfleet.instance_id` label.
+    pub instance_id: Option<String>,
     pub name: String,
     /// `created`, `running`, `exited`, …
     pub state: String,
@@ -98,6 +107,125 @@ impl DockerRuntime {
         Ok(id)
     }
 
+    /// Stops the worker's container (SIGTERM, then SIGKILL after 10 s); stopped or missing is fine.
+    pub async fn stop_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        let options = StopContainerOptionsBuilder::new().t(10).build();
+        match self
+            .docker
+            .stop_container(&self.container_name(instance_id), Some(options))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every container of this fleet, running or not, found by label.
+    pub async fn list_workers(&self) -> Result<Vec<ContainerView>, RuntimeError> {
+        let filters = HashMap::from([(
+            "label",
+            vec![format!("{}={}", labels::FLEET, self.settings.fleet)],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self.docker.list_containers(Some(options)).await?;
+        Ok(containers
+            .into_iter()
+            .map(|c| {
+                let state = c
+                    .state
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                ContainerView {
+                    instance_id: c
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(labels::INSTANCE_ID).cloned()),
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    running: state == "running",
+                    state,
+                    started_at: None,
+                    exit_code: None,
+                    restart_count: 0,
+                }
+            })
+            .collect())
+    }
+
+    /// Lifecycle events of this fleet's containers from `since` (unix seconds) on. The stream ends when
+    /// dockerd restarts; the caller reconnects and reconciles.
+    pub fn events(
+        &self,
+        since: Option<i64>,
+    ) -> impl Stream<Item = Result<WorkerEvent, RuntimeError>> + Send + 'static {
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            (
+                "label",
+                vec![format!("{}={}", labels::FLEET, self.settings.fleet)],
+            ),
+            (
+                "event",
+                vec![
+                    "die".to_string(),
+                    "destroy".to_string(),
+                    "start".to_string(),
+                    "oom".to_string(),
+                ],
+            ),
+        ]);
+        let mut options = EventsOptionsBuilder::new().filters(&filters);
+        let since = since.map(|s| s.to_string());
+        if let Some(since) = &since {
+            options = options.since(since);
+        }
+        self.docker
+            .events(Some(options.build()))
+            .filter_map(|event| async move {
+                match event {
+                    Err(e) => Some(Err(e.into())),
+                    Ok(message) => WorkerEvent::from_message(message).map(Ok),
+                }
+            })
+    }
+
+    /// The worker's log: the last `tail` lines, then (with `follow`) new lines as they come.
+    pub fn logs(
+        &self,
+        instance_id: &str,
+        tail: u64,
+        follow: bool,
+    ) -> impl Stream<Item = Result<Bytes, RuntimeError>> + Send + 'static {
+        let tail = tail.to_string();
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .tail(&tail)
+            .build();
+        self.docker
+            .logs(&self.container_name(instance_id), Some(options))
+            .map(|chunk| match chunk {
+                Ok(LogOutput::StdOut { message })
+                | Ok(LogOutput::StdErr { message })
+                | Ok(LogOutput::Console { message })
+                | Ok(LogOutput::StdIn { message }) => Ok(message),
+                Err(e) => Err(e.into()),
+            })
+    }
+
     /// Removes the worker's container, running or not; a missing container is fine.
     pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
@@ -121,6 +249,10 @@ impl DockerRuntime {
         Ok(self.inspect_raw(&name).await?.map(|c| {
             let state = c.state.unwrap_or_default();
             ContainerView {
+                instance_id: c
+                    .config
+                    .and_then(|cfg| cfg.labels)
+                    .and_then(|l| l.get(labels::INSTANCE_ID).cloned()),
                 id: c.id.unwrap_or_default(),
                 name: c.name.unwrap_or(name).trim_start_matches('/').to_string(),
                 state: state
@@ -159,7 +291,7 @@ impl DockerRuntime {
             format!("{}={}", env::PROVIDER, spec.provider),
             format!("{}={}", env::BOT_TOKEN, spec.bot_token),
             format!("{}={}", env::API_KEY_SHA256, spec.api_key_sha256),
-            format!("{}={}", env::CONTROL_KEY_SHA256, spec.control_key_sha256),
+            format!("{}={}", env::CONTROL_KEY_SHA256, &spec.control_key_sha256),
             format!("{}={}", env::PORT, spec.port),
             format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
         ];
@@ -190,11 +322,12 @@ impl DockerRuntime {
             }),
             extra_hosts: (!host_network)
                 .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
-            memory: Some(s.memory_bytes),
-            nano_cpus: Some(s.nano_cpus),
+            memory: Some(spec.memory_bytes),
+            nano_cpus: Some(spec.nano_cpus),
+            // The manager restarts crashed workers itself, with backoff and a crash-loop guard.
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::ON_FAILURE),
-                maximum_retry_count: Some(5),
+                name: Some(RestartPolicyNameEnum::NO),
+                maximum_retry_count: None,
             }),
             ..Default::default()
         };
@@ -206,5 +339,44 @@ impl DockerRuntime {
             host_config: Some(host_config),
             ..Default::default()
         }
+    }
+}
+
+/// What happened to a worker container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEventKind {
+    Started,
+    Died { exit_code: Option<i64> },
+    OutOfMemory,
+    Destroyed,
+}
+
+/// One Docker event about a worker container.
+#[derive(Debug, Clone)]
+pub struct WorkerEvent {
+    pub instance_id: String,
+    pub kind: WorkerEventKind,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+impl WorkerEvent {
+    fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
+        let attributes = message.actor?.attributes?;
+        let instance_id = attributes.get(labels::INSTANCE_ID)?.clone();
+        let kind = match message.action.as_deref()? {
+            "start" => WorkerEventKind::Started,
+            "die" => WorkerEventKind::Died {
+                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+            },
+            "oom" => WorkerEventKind::OutOfMemory,
+            "destroy" => WorkerEventKind::Destroyed,
+            _ => return None,
+        };
+        Some(Self {
+            instance_id,
+            kind,
+            time: message.time.unwrap_or(0),
+        })
     }
 }

@@ -4,7 +4,9 @@
 pub mod docker;
 pub mod image;
 
-pub use docker::{ContainerView, DockerRuntime, RuntimeSettings, WorkerSpec};
+pub use docker::{
+    ContainerView, DockerRuntime, RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec,
+};
 
 /// A failure of the container runtime.
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,17 @@
 //! The `instances` table. Every write returns the row as stored, and updates are compare-and-swap on
-//! `version`, so the cache is only ever fed rows the database actually holds.
+//! `version`, so the cache is only ever fed rows the database actually holds. An update also appends to
+//! the history tables in the same transaction (see `history.rs`).
+
+use std::sync::LazyLock;
 
 use sqlx::{Row, any::AnyRow};
 
-use super::Store;
-use crate::domain::{AuthStatus, InstanceRecord, InstanceStatus};
+use super::{Store, history};
+use crate::domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus};
 
-/// Why an insert was refused.
+/// Why an insert or update was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum InsertError {
+pub enum WriteError {
     #[error("port already taken")]
     PortTaken,
     #[error("bot token already used by another instance")]
@@ -17,69 +20,120 @@ pub enum InsertError {
     Database(#[from] sqlx::Error),
 }
 
-const COLUMNS: &str = "id, user_id, provider, type_instance, display_name, token, token_sha256, \
-    api_key_sha256, api_key_hint, api_key_created_at, control_key, port, agno_config, status, \
-    status_reason, auth_status, account, bot_username, bot_id, container_id, health_ok, last_health_at, \
-    health_check_count, consecutive_failures, sent_count, received_count, restart_count, error_count, \
-    last_error, version, created_at, updated_at";
+/// Every column, in the order `bind_all` binds them; `id` first.
+const COLUMNS: &[&str] = &[
+    "id",
+    "user_id",
+    "provider",
+    "type_instance",
+    "display_name",
+    "token",
+    "token_sha256",
+    "api_key_sha256",
+    "api_key_hint",
+    "api_key_created_at",
+    "control_key",
+    "port",
+    "agno_config",
+    "status",
+    "status_reason",
+    "auth_status",
+    "account",
+    "bot_username",
+    "bot_id",
+    "container_id",
+    "health_ok",
+    "last_health_at",
+    "health_check_count",
+    "consecutive_failures",
+    "sent_count",
+    "received_count",
+    "restart_count",
+    "error_count",
+    "last_error",
+    "desired_state",
+    "applied_config_sha256",
+    "running_since",
+    "last_poll_at",
+    "crash_count",
+    "next_restart_at",
+    "health_fail_count",
+    "api_key_usage_count",
+    "api_key_last_used_at",
+    "memory_limit_mb",
+    "cpu_millis",
+    "seen_sent",
+    "seen_received",
+    "seen_key_uses",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+static SELECT: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
+
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let params: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO instances ({}) VALUES ({}) RETURNING {}",
+        *SELECT,
+        params.join(", "),
+        *SELECT
+    )
+});
+
+/// `UPDATE … SET <every column but id> WHERE id = $1 AND version = $n`.
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    format!(
+        "UPDATE instances SET {} WHERE id = $1 AND version = ${} RETURNING {}",
+        sets.join(", "),
+        COLUMNS.len() + 1,
+        *SELECT
+    )
+});
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 impl Store {
-    pub async fn insert_instance(&self, r: &InstanceRecord) -> Result<InstanceRecord, InsertError> {
-        let sql = format!(
-            "INSERT INTO instances ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, \
-             $32) RETURNING {COLUMNS}"
-        );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(r.id.clone())
-            .bind(r.user_id.clone())
-            .bind(r.provider.clone())
-            .bind(serde_json::to_string(&r.type_instance).unwrap_or_else(|_| "[]".into()))
-            .bind(r.display_name.clone())
-            .bind(r.token.clone())
-            .bind(r.token_sha256.clone())
-            .bind(r.api_key_sha256.clone())
-            .bind(r.api_key_hint.clone())
-            .bind(r.api_key_created_at)
-            .bind(r.control_key.clone())
-            .bind(i64::from(r.port));
-        let query = bind_mutable(query, r);
+    pub async fn insert_instance(&self, r: &InstanceRecord) -> Result<InstanceRecord, WriteError> {
+        let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(INSERT.as_str())), r);
         match query.fetch_one(self.pool()).await {
             Ok(row) => Ok(from_row(&row)?),
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                if db.message().contains("token") {
-                    Err(InsertError::TokenTaken)
-                } else {
-                    Err(InsertError::PortTaken)
-                }
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(classify(e)),
         }
     }
 
-    /// Writes every mutable column of `r` if the stored row still has `r.version`; returns the new row,
-    /// or `None` when the row changed meanwhile or is gone.
+    /// Writes `next` if the stored row still has `previous.version` (the caller set
+    /// `next.version = previous.version + 1`), and records what changed in the history tables, all in one
+    /// transaction. `None` when the row changed meanwhile or is gone.
     pub async fn update_instance(
         &self,
-        r: &InstanceRecord,
-    ) -> Result<Option<InstanceRecord>, sqlx::Error> {
-        let sql = format!(
-            "UPDATE instances SET agno_config = $1, status = $2, status_reason = $3, auth_status = $4, \
-             account = $5, bot_username = $6, bot_id = $7, container_id = $8, health_ok = $9, \
-             last_health_at = $10, health_check_count = $11, consecutive_failures = $12, sent_count = $13, \
-             received_count = $14, restart_count = $15, error_count = $16, last_error = $17, \
-             version = $18, created_at = $19, updated_at = $20 \
-             WHERE id = $21 AND version = $22 RETURNING {COLUMNS}"
-        );
-        let query = bind_mutable(sqlx::query(sqlx::AssertSqlSafe(sql)), r)
-            .bind(r.id.clone())
-            .bind(r.version - 1);
-        let row = query.fetch_optional(self.pool()).await?;
-        row.map(|row| from_row(&row)).transpose()
+        previous: &InstanceRecord,
+        next: &InstanceRecord,
+        source: &str,
+    ) -> Result<Option<InstanceRecord>, WriteError> {
+        let mut tx = self.pool().begin().await?;
+        let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(UPDATE.as_str())), next)
+            .bind(previous.version);
+        let row = match query.fetch_optional(&mut *tx).await {
+            Ok(row) => row,
+            Err(e) => return Err(classify(e)),
+        };
+        let Some(row) = row else { return Ok(None) };
+        let saved = from_row(&row)?;
+        history::record_changes(&mut tx, previous, &saved, source).await?;
+        tx.commit().await?;
+        Ok(Some(saved))
     }
 
     pub async fn get_instance(&self, id: &str) -> Result<Option<InstanceRecord>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM instances WHERE id = $1");
+        let sql = format!("SELECT {} FROM instances WHERE id = $1", *SELECT);
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.pool())
@@ -88,7 +142,7 @@ impl Store {
     }
 
     pub async fn list_instances(&self) -> Result<Vec<InstanceRecord>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM instances ORDER BY created_at, id");
+        let sql = format!("SELECT {} FROM instances ORDER BY created_at, id", *SELECT);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await?;
@@ -116,22 +170,47 @@ impl Store {
         row.map(|r| r.try_get::<String, _>("id")).transpose()
     }
 
-    /// Deletes the row; true when it existed.
+    /// Deletes the row and its history; true when it existed.
     pub async fn delete_instance(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        history::delete_all(&mut tx, id).await?;
         let done = sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
 
-/// Binds the columns from `agno_config` to `updated_at`, in `COLUMNS` order.
-fn bind_mutable<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    r: &InstanceRecord,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+fn classify(e: sqlx::Error) -> WriteError {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            if db.message().contains("token") {
+                WriteError::TokenTaken
+            } else {
+                WriteError::PortTaken
+            }
+        }
+        e => WriteError::Database(e),
+    }
+}
+
+/// Binds every column of `r` in `COLUMNS` order.
+fn bind_all<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
     query
+        .bind(r.id.clone())
+        .bind(r.user_id.clone())
+        .bind(r.provider.clone())
+        .bind(serde_json::to_string(&r.type_instance).unwrap_or_else(|_| "[]".into()))
+        .bind(r.display_name.clone())
+        .bind(r.token.clone())
+        .bind(r.token_sha256.clone())
+        .bind(r.api_key_sha256.clone())
+        .bind(r.api_key_hint.clone())
+        .bind(r.api_key_created_at)
+        .bind(r.control_key.clone())
+        .bind(i64::from(r.port))
         .bind(r.agno_config.as_ref().map(|v| v.to_string()))
         .bind(r.status.as_str())
         .bind(r.status_reason.clone())
@@ -149,6 +228,20 @@ fn bind_mutable<'q>(
         .bind(r.restart_count)
         .bind(r.error_count)
         .bind(r.last_error.clone())
+        .bind(r.desired_state.as_str())
+        .bind(r.applied_config_sha256.clone())
+        .bind(r.running_since)
+        .bind(r.last_poll_at)
+        .bind(r.crash_count)
+        .bind(r.next_restart_at)
+        .bind(r.health_fail_count)
+        .bind(r.api_key_usage_count)
+        .bind(r.api_key_last_used_at)
+        .bind(r.memory_limit_mb)
+        .bind(r.cpu_millis)
+        .bind(r.seen_sent)
+        .bind(r.seen_received)
+        .bind(r.seen_key_uses)
         .bind(r.version)
         .bind(r.created_at)
         .bind(r.updated_at)
@@ -168,6 +261,7 @@ fn decode_error(column: &str, value: &str) -> sqlx::Error {
 fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let auth_status: String = row.try_get("auth_status")?;
+    let desired: String = row.try_get("desired_state")?;
     let type_instance: String = row.try_get("type_instance")?;
     let agno_config: Option<String> = row.try_get("agno_config")?;
     Ok(InstanceRecord {
@@ -202,6 +296,21 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
         restart_count: row.try_get("restart_count")?,
         error_count: row.try_get("error_count")?,
         last_error: row.try_get("last_error")?,
+        desired_state: DesiredState::parse(&desired)
+            .ok_or_else(|| decode_error("desired_state", &desired))?,
+        applied_config_sha256: row.try_get("applied_config_sha256")?,
+        running_since: row.try_get("running_since")?,
+        last_poll_at: row.try_get("last_poll_at")?,
+        crash_count: row.try_get("crash_count")?,
+        next_restart_at: row.try_get("next_restart_at")?,
+        health_fail_count: row.try_get("health_fail_count")?,
+        api_key_usage_count: row.try_get("api_key_usage_count")?,
+        api_key_last_used_at: row.try_get("api_key_last_used_at")?,
+        memory_limit_mb: row.try_get("memory_limit_mb")?,
+        cpu_millis: row.try_get("cpu_millis")?,
+        seen_sent: row.try_get("seen_sent")?,
+        seen_received: row.try_get("seen_received")?,
+        seen_key_uses: row.try_get("seen_key_uses")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

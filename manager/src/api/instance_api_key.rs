@@ -1,0 +1,41 @@
+//! `GET /api/v1/instances/{id}/api-key` (metadata only: the key itself is never stored) and
+//! `POST /api/v1/instances/{id}/api-key/rotate` (a new key, shown once; the old one stops working).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, views::rfc3339};
+use crate::{error::ApiError, verbs};
+
+pub async fn get_api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.fleet.get(&id)?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "api_key_hint": r.api_key_hint,
+            "generated_at": rfc3339(r.api_key_created_at),
+            "usage_count": r.api_key_usage_count,
+            "last_use": r.api_key_last_used_at.map(rfc3339),
+        }
+    })))
+}
+
+pub async fn rotate_api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (r, key) = verbs::rotate_key(&state.reconciler, &id).await?;
+    Ok(Json(json!({
+        "success": true,
+        "api_key": key,
+        "api_key_hint": r.api_key_hint,
+        "generated_at": rfc3339(r.api_key_created_at),
+        "message": "New API key issued; the previous key no longer works. It is shown only now.",
+    })))
+}

@@ -43,9 +43,11 @@ struct Inner {
     updates: HashMap<String, VecDeque<Value>>,
     next_update_id: i64,
     next_message_id: i64,
-    /// getUpdates calls in flight, per token, and the most ever seen at once.
-    polling_now: HashMap<String, usize>,
-    polling_max: HashMap<String, usize>,
+    /// Per token: a number bumped by every getUpdates; a waiting call whose number is no longer the
+    /// newest was superseded and is answered 409, as Telegram does.
+    poll_generation: HashMap<String, u64>,
+    /// Per token: how many getUpdates were ended by a newer one (a second consumer shows up here).
+    conflicts: HashMap<String, usize>,
     calls: HashMap<String, usize>,
 }
 
@@ -124,9 +126,10 @@ impl FakeTelegram {
             .unwrap_or(0)
     }
 
-    /// The most `getUpdates` calls ever in flight at once for `token` (Telegram allows one).
-    pub fn max_concurrent_pollers(&self, token: &str) -> usize {
-        self.lock().polling_max.get(token).copied().unwrap_or(0)
+    /// How many `getUpdates` calls of `token` a newer one ended with 409 "terminated by other getUpdates
+    /// request". Two live consumers of one token keep raising it.
+    pub fn conflicts(&self, token: &str) -> usize {
+        self.lock().conflicts.get(token).copied().unwrap_or(0)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -191,35 +194,34 @@ async fn get_updates(fake: &FakeTelegram, token: &str, body: &Value) -> Json<Val
         .and_then(Value::as_u64)
         .unwrap_or(0)
         .min(30);
-    {
+    let generation = {
         let mut inner = fake.lock();
-        let now = {
-            let n = inner.polling_now.entry(token.to_string()).or_default();
-            *n += 1;
-            *n
-        };
-        let max = inner.polling_max.entry(token.to_string()).or_default();
-        *max = (*max).max(now);
-    }
+        let g = inner.poll_generation.entry(token.to_string()).or_default();
+        *g += 1;
+        *g
+    };
+    // Wake the call this one supersedes.
+    fake.arrived.notify_waiters();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let result = loop {
+    loop {
         let notified = fake.arrived.notified();
         let ready: Vec<Value> = {
             let mut inner = fake.lock();
+            if inner.poll_generation.get(token).copied() != Some(generation) {
+                *inner.conflicts.entry(token.to_string()).or_default() += 1;
+                return Json(json!({"ok": false, "error_code": 409,
+                    "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}));
+            }
             let queue = inner.updates.entry(token.to_string()).or_default();
             // Telegram forgets updates below the offset the client confirmed.
             queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
             queue.iter().cloned().collect()
         };
         if !ready.is_empty() || tokio::time::Instant::now() >= deadline {
-            break ready;
+            return ok(Value::Array(ready));
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
-    };
-    if let Some(n) = fake.lock().polling_now.get_mut(token) {
-        *n = n.saturating_sub(1);
     }
-    ok(Value::Array(result))
 }
 
 fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) -> Json<Value> {

@@ -103,6 +103,8 @@ pub struct ManagerOptions {
     pub telegram_api_url: String,
     pub health_interval_secs: f64,
     pub admin_key: String,
+    /// Extra `BOTFLEET_*` variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl ManagerOptions {
@@ -116,6 +118,7 @@ impl ManagerOptions {
             telegram_api_url: telegram_api_url.to_string(),
             health_interval_secs: 0.5,
             admin_key: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+            env: vec![("BOTFLEET_RESTART_BACKOFF_MS".into(), "200".into())],
         }
     }
 }
@@ -170,6 +173,7 @@ impl Manager {
             )
             .env("BOTFLEET_WORKER_BINARY", binary("worker"))
             .env("RUST_LOG", "info,sqlx=warn")
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -247,6 +251,12 @@ impl Manager {
         fleet_containers(&self.options.fleet)
     }
 
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")
@@ -262,6 +272,25 @@ impl Drop for Manager {
         let _ = self.child.wait();
         remove_fleet(&self.options.fleet);
     }
+}
+
+/// `State.StartedAt` of a container, as Docker reports it.
+pub fn started_at(container: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.StartedAt}}", container])
+        .output()
+        .expect("docker inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs a docker CLI command and asserts it succeeded.
+pub fn docker(args: &[&str]) {
+    let status = Command::new("docker")
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker CLI");
+    assert!(status.success(), "docker {args:?} failed");
 }
 
 /// Sends a request and returns the status and the JSON body (`Null` when the body is not JSON).

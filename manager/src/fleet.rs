@@ -236,7 +236,8 @@ fn token_conflict() -> ApiError {
     ApiError::Conflict("this bot token is already used by another instance".into())
 }
 
-fn new_record(
+/// The row a new instance starts as: `creating`, on `port`, wanting to run.
+pub(crate) fn new_record(
     id: &str,
     new: &NewInstance,
     token_sha256: &str,

@@ -29,6 +29,14 @@ impl Provider {
     }
 }
 
+/// The key in an `Authorization: Bearer <key>` header value, if the value has that form.
+pub fn bearer_key(authorization: &str) -> Option<&str> {
+    authorization
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

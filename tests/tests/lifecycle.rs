@@ -121,7 +121,14 @@ async fn stop_start_restart_follow_the_lifecycle_and_leave_history() {
     assert!(codes.contains(&200), "{codes:?}");
     m.wait_for(&id, SETTLE, running).await;
     assert_eq!(m.containers().len(), 1);
-    assert_eq!(fake.calls(&token, "getme") > 0, true);
+    // One consumer of the token once it settled: a second poller would supersede the first within 3 s.
+    let conflicts = fake.conflicts(&token);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fake.conflicts(&token),
+        conflicts,
+        "two workers poll one token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -74,8 +74,7 @@ pub async fn require_bearer(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(shared::bearer_key);
     match presented {
         None => Err(ApiError::Unauthorized("missing bearer key")),
         Some(key) => match state.keys.caller(key) {

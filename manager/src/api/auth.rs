@@ -19,8 +19,7 @@ pub async fn require_admin(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(shared::bearer_key);
     match presented {
         None => Err(ApiError::Unauthorized("missing admin bearer key")),
         Some(key) if keys::matches_digest(key, &state.admin_key_sha256) => {

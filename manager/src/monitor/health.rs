@@ -280,55 +280,18 @@ pub(crate) mod tests {
     use super::*;
     use shared::worker_api::{BotInfo, ConnectionStatus, KeyUsage, MessageCounts};
 
+    /// A fresh record in `status`, as provisioning writes it.
     pub(crate) fn record(status: InstanceStatus) -> InstanceRecord {
-        InstanceRecord {
-            id: "i".into(),
+        let new = crate::domain::NewInstance {
             user_id: "u".into(),
-            provider: "telegram".into(),
+            provider: shared::Provider::Telegram,
             type_instance: vec!["api".into()],
-            display_name: "telegram_api".into(),
-            token: "t".into(),
-            token_sha256: "h".into(),
-            api_key_sha256: "k".into(),
-            api_key_hint: "bfk_…".into(),
-            api_key_created_at: 0,
-            control_key: "c".into(),
-            port: 3001,
+            token: "1:t".into(),
             agno_config: None,
-            status,
-            status_reason: None,
-            auth_status: AuthStatus::Pending,
-            account: None,
-            bot_username: None,
-            bot_id: None,
-            container_id: None,
-            health_ok: false,
-            last_health_at: None,
-            health_check_count: 0,
-            consecutive_failures: 0,
-            sent_count: 0,
-            received_count: 0,
-            restart_count: 0,
-            error_count: 0,
-            last_error: None,
-            desired_state: DesiredState::Running,
-            applied_config_sha256: None,
-            running_since: None,
-            last_poll_at: None,
-            crash_count: 0,
-            next_restart_at: None,
-            health_fail_count: 0,
-            api_key_usage_count: 0,
-            api_key_last_used_at: None,
-            memory_limit_mb: None,
-            cpu_millis: None,
-            seen_sent: 0,
-            seen_received: 0,
-            seen_key_uses: 0,
-            version: 1,
-            created_at: 0,
-            updated_at: 0,
-        }
+        };
+        let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", 3001, 0);
+        r.status = status;
+        r
     }
 
     fn status(state: BotState, info: Option<BotInfo>) -> StatusResponse {

@@ -16,8 +16,10 @@ use crate::{
     fleet::Fleet,
     keys,
     monitor::{
-        events,
+        alerts, events,
         health::{self, Prober},
+        performance::Performance,
+        resources::{self, HostProbe, Resources},
     },
     op_locks::OpLocks,
     ports::PortAllocator,
@@ -61,12 +63,15 @@ impl Application {
         );
 
         let cache = InstanceCache::from_records(store.list_instances().await?);
+        let performance = Arc::new(Performance::default());
+        crate::metrics::install();
         let fleet = Arc::new(Fleet {
             store,
             cache,
             runtime,
-            ports: PortAllocator::new(args.port_range(), args.host_ip),
+            ports: PortAllocator::new(args.port_range(), args.host_ip, performance.clone()),
             locks: OpLocks::default(),
+            events: tokio::sync::broadcast::channel(1024).0,
             telegram_api_url: args.telegram_api_url.clone(),
         });
 
@@ -97,6 +102,10 @@ impl Application {
             fleet,
             reconciler,
             prober,
+            resources: Arc::new(Resources::new(std::time::Duration::from_secs(
+                args.history_window_mins * 60,
+            ))),
+            performance,
             admin_key_sha256: Arc::new(admin_key_sha256),
             public_url: Arc::new(public_url),
             public_host: Arc::new(public_host),
@@ -137,9 +146,30 @@ impl Application {
                 self.state.prober.clone(),
                 self.args.health_interval(),
                 self.args.health_concurrency,
-                stop_rx,
+                stop_rx.clone(),
             )),
         ];
+        let host = HostProbe::new(data_path(&self.args.database_url))?;
+        let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
+        let on_sample = move |sample: Arc<resources::Sample>| {
+            let records = fleet.cache.list();
+            crate::metrics::record_sample(&sample, &records);
+            crate::metrics::record_fleet(&records, fleet.ports.len());
+            let (fleet, client) = (fleet.clone(), client.clone());
+            tokio::spawn(async move {
+                if let Err(e) = alerts::evaluate(&fleet, &client, &sample).await {
+                    tracing::warn!(error = %e, "alert evaluation failed");
+                }
+            });
+        };
+        let sampler = tokio::spawn(resources::run(
+            self.state.fleet.clone(),
+            self.state.resources.clone(),
+            host,
+            self.args.sample_interval(),
+            on_sample,
+            stop_rx.clone(),
+        ));
         let app = api::router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
@@ -149,8 +179,24 @@ impl Application {
         for task in background {
             let _ = task.await;
         }
+        let _ = sampler.await;
         tracing::info!("manager stopped; workers left running");
         Ok(())
+    }
+}
+
+/// Where the manager's data lives, for the disk figure: the SQLite file's folder, else the working folder.
+fn data_path(database_url: &str) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .map(std::path::PathBuf::from);
+    match path {
+        Some(p) if p.is_absolute() => p,
+        Some(p) => cwd.join(p),
+        None => cwd,
     }
 }
 

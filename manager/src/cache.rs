@@ -51,6 +51,11 @@ impl InstanceCache {
         inner.deleted.insert(id.to_string());
     }
 
+    /// Lets an id that was removed be stored again (a create that retries under the same id).
+    pub fn revive(&self, id: &str) {
+        self.write().deleted.remove(id);
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<InstanceRecord>> {
         self.read().records.get(id).cloned()
     }

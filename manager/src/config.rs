@@ -136,6 +136,12 @@ pub struct ServeArgs {
     /// Crashes in a row after which an instance is left `failed` until a user restarts it.
     #[arg(long, env = "BOTFLEET_MAX_CRASHES", default_value_t = 5)]
     pub max_crashes: u32,
+    /// Seconds between two resource samples (host, containers, alerts).
+    #[arg(long, env = "BOTFLEET_SAMPLE_INTERVAL_SECS", default_value_t = 5.0)]
+    pub sample_interval_secs: f64,
+    /// Minutes of resource and health history kept in memory.
+    #[arg(long, env = "BOTFLEET_HISTORY_WINDOW_MINS", default_value_t = 60)]
+    pub history_window_mins: u64,
     /// Longest `?wait=true` on create, in seconds.
     #[arg(long, env = "BOTFLEET_WAIT_TIMEOUT_SECS", default_value_t = 60)]
     pub wait_timeout_secs: u64,
@@ -150,6 +156,10 @@ impl ServeArgs {
 
     pub fn health_interval(&self) -> Duration {
         Duration::from_secs_f64(self.health_interval_secs.max(0.05))
+    }
+
+    pub fn sample_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.sample_interval_secs.max(0.2))
     }
 
     pub fn reconcile_interval(&self) -> Duration {

@@ -27,6 +27,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The manager cannot answer yet (e.g. no resource sample taken).
+    #[error("{0}")]
+    NotReady(String),
     /// No free port is left in the configured range.
     #[error("{0}")]
     PortsExhausted(String),
@@ -74,6 +77,7 @@ impl IntoResponse for ApiError {
             ),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "ports_exhausted", None),
             Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", None),
             Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

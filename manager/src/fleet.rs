@@ -16,7 +16,7 @@ use crate::{
     op_locks::OpLocks,
     ports::PortAllocator,
     runtime::{DockerRuntime, WorkerSpec},
-    store::{Store, instances::WriteError},
+    store::{Store, events::Event, instances::WriteError},
 };
 
 /// How many times a write is retried when another writer changed the row in between.
@@ -49,6 +49,8 @@ pub struct Fleet {
     pub ports: PortAllocator,
     pub locks: OpLocks,
     pub telegram_api_url: String,
+    /// New events, for live subscribers; they are in the database already.
+    pub events: tokio::sync::broadcast::Sender<Event>,
 }
 
 /// A new instance with the API key that is shown this once.
@@ -82,28 +84,36 @@ impl Fleet {
         let id = uuid::Uuid::new_v4().to_string();
         // Held until the container runs, so the reconciler never sees a half-made instance.
         let _op = self.locks.try_acquire(&id)?;
-        let now = now_ms();
-        let record = self
-            .ports
-            .insert_with_port(&self.store, |port| {
-                new_record(&id, &new, &token_sha256, &api_key, port, now)
-            })
-            .await?;
-        self.store.record_created(&record).await?;
-        self.cache.put(record.clone());
-        tracing::info!(instance_id = %id, port = record.port, "instance created");
-
-        let started = self.runtime.start_worker(&self.worker_spec(&record)).await;
-        let container_id = match started {
-            Ok(container_id) => container_id,
-            Err(e) => {
-                tracing::error!(instance_id = %id, error = %e, "worker did not start; rolling back");
-                if let Err(cleanup) = self.runtime.remove_worker(&id).await {
-                    tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the container");
+        let mut attempt = 0;
+        let (record, container_id) = loop {
+            attempt += 1;
+            let now = now_ms();
+            let record = self
+                .ports
+                .insert_with_port(&self.store, |port| {
+                    new_record(&id, &new, &token_sha256, &api_key, port, now)
+                })
+                .await?;
+            let created = self.store.record_created(&record).await?;
+            self.publish(created);
+            self.cache.revive(&id);
+            self.cache.put(record.clone());
+            tracing::info!(instance_id = %id, port = record.port, "instance created");
+            match self.runtime.start_worker(&self.worker_spec(&record)).await {
+                Ok(container_id) => break (record, container_id),
+                Err(e) => {
+                    tracing::error!(instance_id = %id, error = %e, "worker did not start; rolling back");
+                    if let Err(cleanup) = self.runtime.remove_worker(&id).await {
+                        tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the container");
+                    }
+                    self.forget(&id).await?;
+                    // Something took the port between our check and Docker's bind: try another.
+                    if e.is_port_taken() && attempt < 3 {
+                        self.ports.mark_busy(record.port);
+                        continue;
+                    }
+                    return Err(e.into());
                 }
-                self.store.delete_instance(&id).await?;
-                self.cache.remove(&id);
-                return Err(e.into());
             }
         };
         let applied = self.config_digest(&record);
@@ -200,8 +210,9 @@ impl Fleet {
                 .update_instance(&current, &next, source.as_str())
                 .await
             {
-                Ok(Some(saved)) => {
+                Ok(Some((saved, events))) => {
                     self.cache.put(saved.clone());
+                    self.publish(events);
                     return Ok(Some(saved));
                 }
                 Ok(None) => {}
@@ -222,6 +233,13 @@ impl Fleet {
         Err(ApiError::Conflict(format!(
             "instance {id} kept changing; write abandoned after {MAX_WRITE_ATTEMPTS} attempts"
         )))
+    }
+
+    fn publish(&self, events: Vec<Event>) {
+        for e in events {
+            // No subscriber is fine: the database has it.
+            let _ = self.events.send(e);
+        }
     }
 
     /// Removes the row (and history) and forgets the instance.

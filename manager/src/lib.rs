@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod fleet;
 pub mod keys;
+pub mod metrics;
 pub mod monitor;
 pub mod op_locks;
 pub mod ports;

@@ -28,6 +28,14 @@ impl OpLocks {
         locks.entry(id.to_string()).or_default().clone()
     }
 
+    /// Forgets the locks nobody holds; returns how many went.
+    pub fn forget_idle(&self) -> usize {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        let before = locks.len();
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        before - locks.len()
+    }
+
     /// The lock, or 409 when another operation holds it.
     pub fn try_acquire(&self, id: &str) -> Result<OpGuard, ApiError> {
         self.lock_for(id).try_lock_owned().map_err(|_| {

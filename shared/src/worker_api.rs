@@ -71,6 +71,10 @@ pub struct StatusResponse {
     /// a time, so the manager needs no clock agreement with the worker's host.
     #[serde(default)]
     pub last_poll_age_ms: Option<u64>,
+    /// Milliseconds spent in successful Telegram send calls since the worker started (with
+    /// `messages.sent`, the average send latency).
+    #[serde(default)]
+    pub send_latency_ms_total: u64,
     /// Use of the instance API key since the worker started.
     #[serde(default)]
     pub api_key_usage: KeyUsage,

@@ -89,8 +89,10 @@ pub fn unique_name(prefix: &str) -> String {
 /// A port range of `len` ports that no other test process of this run uses.
 pub fn port_range(len: u16) -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let slot = (std::process::id() % 500) as u16 * 40 + NEXT.fetch_add(len, Ordering::SeqCst) % 40;
-    let start = 20_000 + slot;
+    // Each test process gets its own block of 150 ports; a process asks for few enough to stay inside.
+    let block = (std::process::id() % 200) as u16 * 150;
+    let offset = NEXT.fetch_add(len, Ordering::SeqCst) % 150;
+    let start = 20_000 + block + offset.min(150 - len.min(150));
     (start, start + len - 1)
 }
 

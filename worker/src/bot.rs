@@ -125,8 +125,9 @@ impl TelegramBot {
 
     /// Sends a text message and returns Telegram's message id.
     pub async fn send_text(&self, chat: Recipient, text: String) -> Result<i32, RequestError> {
+        let started = std::time::Instant::now();
         let message = self.bot.send_message(chat, text).await?;
-        self.status.count_sent();
+        self.status.count_sent(started.elapsed());
         Ok(message.id.0)
     }
 }

@@ -18,6 +18,7 @@ pub struct BotStatus {
     /// Calls made with the user's API key (not the manager's control key), and the last one's time.
     key_uses: AtomicU64,
     key_last_used_at: AtomicI64,
+    send_latency_ms: AtomicU64,
 }
 
 /// A consistent view of the connection state.
@@ -43,6 +44,7 @@ impl Default for BotStatus {
             last_poll_at: AtomicI64::new(0),
             key_uses: AtomicU64::new(0),
             key_last_used_at: AtomicI64::new(0),
+            send_latency_ms: AtomicU64::new(0),
         }
     }
 }
@@ -64,8 +66,15 @@ impl BotStatus {
         }
     }
 
-    pub fn count_sent(&self) {
+    /// A message went out; `took` is how long Telegram took to accept it.
+    pub fn count_sent(&self, took: std::time::Duration) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        self.send_latency_ms
+            .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn send_latency_ms_total(&self) -> u64 {
+        self.send_latency_ms.load(Ordering::Relaxed)
     }
 
     pub fn count_received(&self) {

@@ -203,6 +203,12 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
         return Some((*record).clone());
     }
     let probe = prober.probe(&record).await;
+    if let Probe::Reported {
+        status: Some(s), ..
+    } = &probe
+    {
+        crate::metrics::record_send_latency(&record, s.send_latency_ms_total, s.messages.sent);
+    }
     let now = now_ms();
     match fleet
         .update(id, Source::Health, |r| apply(r, &probe, now, &policy))
@@ -305,6 +311,7 @@ pub(crate) mod tests {
                 received: 4,
             },
             last_poll_age_ms: Some(1_000),
+            send_latency_ms_total: 0,
             api_key_usage: KeyUsage {
                 uses: 2,
                 last_used_age_ms: Some(10),
@@ -391,6 +398,7 @@ mod heartbeat_tests {
                 state: BotState::Ready,
                 messages: MessageCounts { sent, received: 0 },
                 last_poll_age_ms: Some(poll_age_ms),
+                send_latency_ms_total: 0,
                 api_key_usage: KeyUsage::default(),
                 last_error: None,
             }),

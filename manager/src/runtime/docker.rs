@@ -10,7 +10,7 @@ use bollard::{
     query_parameters::{
         CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
         ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-        StartContainerOptions, StopContainerOptionsBuilder,
+        StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
     },
 };
 use bytes::Bytes;
@@ -226,6 +226,38 @@ impl DockerRuntime {
             })
     }
 
+    /// CPU and memory of the worker's container. Docker computes the CPU figure from two samples one
+    /// second apart (`precpu_stats`), so this takes about a second.
+    pub async fn worker_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<ContainerUsage>, RuntimeError> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(false)
+            .build();
+        let mut stream = self
+            .docker
+            .stats(&self.container_name(instance_id), Some(options));
+        match stream.next().await {
+            Some(Ok(stats)) => Ok(Some(ContainerUsage::from_stats(&stats))),
+            Some(Err(e)) if is_not_found(&e) => Ok(None),
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(None),
+        }
+    }
+
+    /// Containers on the whole engine: (total, running).
+    pub async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError> {
+        let options = ListContainersOptionsBuilder::new().all(true).build();
+        let all = self.docker.list_containers(Some(options)).await?;
+        let running = all
+            .iter()
+            .filter(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+            .count();
+        Ok((all.len(), running))
+    }
+
     /// Removes the worker's container, running or not; a missing container is fine.
     pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
@@ -378,5 +410,64 @@ impl WorkerEvent {
             kind,
             time: message.time.unwrap_or(0),
         })
+    }
+}
+
+/// CPU and memory use of one container, computed as `docker stats` does.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ContainerUsage {
+    /// Percent of one CPU (200 = two CPUs busy).
+    pub cpu_percent: f64,
+    /// Memory in use, page cache that can be reclaimed (inactive files) excluded.
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+}
+
+impl ContainerUsage {
+    fn from_stats(s: &bollard::models::ContainerStatsResponse) -> Self {
+        let total = |c: &Option<bollard::models::ContainerCpuStats>| {
+            c.as_ref()
+                .and_then(|c| c.cpu_usage.as_ref())
+                .and_then(|u| u.total_usage)
+                .unwrap_or(0)
+        };
+        let system = |c: &Option<bollard::models::ContainerCpuStats>| {
+            c.as_ref().and_then(|c| c.system_cpu_usage).unwrap_or(0)
+        };
+        let cpu_delta = total(&s.cpu_stats).saturating_sub(total(&s.precpu_stats)) as f64;
+        let system_delta = system(&s.cpu_stats).saturating_sub(system(&s.precpu_stats)) as f64;
+        let cpus = s
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| {
+                c.online_cpus.map(f64::from).or_else(|| {
+                    c.cpu_usage
+                        .as_ref()
+                        .and_then(|u| u.percpu_usage.as_ref())
+                        .map(|p| p.len() as f64)
+                })
+            })
+            .unwrap_or(1.0);
+        let cpu_percent = if system_delta > 0.0 {
+            cpu_delta / system_delta * cpus * 100.0
+        } else {
+            0.0
+        };
+        let memory = s.memory_stats.as_ref();
+        let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+        // cgroup v2 names it inactive_file, v1 total_inactive_file.
+        let inactive = memory
+            .and_then(|m| m.stats.as_ref())
+            .and_then(|st| {
+                st.get("inactive_file")
+                    .or_else(|| st.get("total_inactive_file"))
+                    .copied()
+            })
+            .unwrap_or(0);
+        Self {
+            cpu_percent,
+            memory_bytes: usage.saturating_sub(inactive),
+            memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
+        }
     }
 }

@@ -5,7 +5,8 @@ pub mod docker;
 pub mod image;
 
 pub use docker::{
-    ContainerView, DockerRuntime, RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec,
+    ContainerUsage, ContainerView, DockerRuntime, RuntimeSettings, WorkerEvent, WorkerEventKind,
+    WorkerSpec,
 };
 
 /// A failure of the container runtime.
@@ -23,6 +24,14 @@ pub enum RuntimeError {
     },
     #[error("building the worker image failed: {0}")]
     Build(String),
+}
+
+impl RuntimeError {
+    /// Docker could not publish the port because something else holds it on the host.
+    pub fn is_port_taken(&self) -> bool {
+        let text = self.to_string();
+        text.contains("address already in use") || text.contains("port is already allocated")
+    }
 }
 
 /// Connects to Docker at `host` (`unix://…`, `tcp://…`; default: DOCKER_HOST or the local socket) and

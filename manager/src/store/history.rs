@@ -5,7 +5,7 @@
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-use super::Store;
+use super::{Store, events};
 use crate::domain::InstanceRecord;
 
 /// One status change.
@@ -33,13 +33,16 @@ pub fn utc_day(ms: i64) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
-/// Appends what changed between `before` and `after` to the history tables.
+/// Appends what changed between `before` and `after` to the history tables and the event log; returns
+/// the events written.
 pub(super) async fn record_changes(
     conn: &mut AnyConnection,
     before: &InstanceRecord,
     after: &InstanceRecord,
     source: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<events::Event>, sqlx::Error> {
+    let new_events = events::derive(Some(before), after);
+    events::insert(conn, &new_events).await?;
     if before.status != after.status {
         insert_status(conn, after, Some(before.status.as_str()), source).await?;
     }
@@ -72,7 +75,7 @@ pub(super) async fn record_changes(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(new_events)
 }
 
 async fn insert_status(
@@ -110,10 +113,17 @@ pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(),
 }
 
 impl Store {
-    /// The first history entry of a new instance.
-    pub async fn record_created(&self, r: &InstanceRecord) -> Result<(), sqlx::Error> {
-        let mut conn = self.pool().acquire().await?;
-        insert_status(&mut conn, r, None, "api").await
+    /// The first history entry and event of a new instance.
+    pub async fn record_created(
+        &self,
+        r: &InstanceRecord,
+    ) -> Result<Vec<events::Event>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        insert_status(&mut tx, r, None, "api").await?;
+        let created = events::derive(None, r);
+        events::insert(&mut tx, &created).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     /// Status changes, newest first.

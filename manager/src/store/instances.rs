@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, history};
+use super::{Store, events::Event, history};
 use crate::domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus};
 
 /// Why an insert or update was refused.
@@ -117,7 +117,7 @@ impl Store {
         previous: &InstanceRecord,
         next: &InstanceRecord,
         source: &str,
-    ) -> Result<Option<InstanceRecord>, WriteError> {
+    ) -> Result<Option<(InstanceRecord, Vec<Event>)>, WriteError> {
         let mut tx = self.pool().begin().await?;
         let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(UPDATE.as_str())), next)
             .bind(previous.version);
@@ -127,9 +127,9 @@ impl Store {
         };
         let Some(row) = row else { return Ok(None) };
         let saved = from_row(&row)?;
-        history::record_changes(&mut tx, previous, &saved, source).await?;
+        let events = history::record_changes(&mut tx, previous, &saved, source).await?;
         tx.commit().await?;
-        Ok(Some(saved))
+        Ok(Some((saved, events)))
     }
 
     pub async fn get_instance(&self, id: &str) -> Result<Option<InstanceRecord>, sqlx::Error> {

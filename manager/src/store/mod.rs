@@ -1,6 +1,8 @@
 //! Database access, one file per table. Queries are written once for both SQLite and PostgreSQL
 //! (`$n` placeholders, `RETURNING`), run through sqlx's `Any` driver.
 
+pub mod alerts;
+pub mod events;
 pub mod history;
 pub mod instances;
 pub mod settings;

@@ -19,6 +19,7 @@ pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
         state: snapshot.state,
         messages: state.status.counts(),
         last_poll_age_ms: age(state.status.last_poll_at()),
+        send_latency_ms_total: state.status.send_latency_ms_total(),
         api_key_usage: {
             let (uses, last) = state.status.key_usage();
             KeyUsage {

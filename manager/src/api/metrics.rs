@@ -1,0 +1,16 @@
+//! `GET /metrics` (no auth, as Prometheus scrapes it): the text exposition format.
+
+use axum::{extract::State, http::header, response::IntoResponse};
+
+use super::AppState;
+
+pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    crate::metrics::record_fleet(&state.fleet.cache.list(), state.fleet.ports.len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(state.started_at.elapsed()),
+    )
+}

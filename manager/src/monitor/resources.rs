@@ -1,0 +1,270 @@
+//! The resource sampler: every few seconds it measures the host (sysinfo), counts the engine's
+//! containers, and takes each worker's CPU and memory from Docker stats. Requests read the latest sample
+//! and the kept history; none waits on Docker.
+
+use std::{
+    collections::VecDeque,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use serde::Serialize;
+use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
+use tokio::sync::watch;
+
+use crate::{
+    fleet::{Fleet, now_ms},
+    runtime::ContainerUsage,
+};
+
+/// The host at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSample {
+    pub cpu_percent: f64,
+    pub cpu_count: usize,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub memory_percent: f64,
+    pub disk_used_bytes: u64,
+    pub disk_total_bytes: u64,
+    pub disk_percent: f64,
+    pub uptime_seconds: u64,
+    pub load_average: [f64; 3],
+}
+
+/// One worker container at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceSample {
+    pub instance_id: String,
+    pub display_name: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub usage: ContainerUsage,
+}
+
+/// Everything one sampling round measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Unix ms.
+    pub at: i64,
+    pub host: HostSample,
+    /// Containers on the whole engine (total, running); `None` when Docker did not answer.
+    pub containers: Option<(usize, usize)>,
+    pub instances: Vec<InstanceSample>,
+    /// The manager's own resident memory.
+    pub manager_rss_bytes: u64,
+    /// Whether the database answered.
+    pub database_ok: bool,
+    pub instances_total: usize,
+    pub instances_running: usize,
+}
+
+/// The latest sample and the history kept for `window_ms`.
+pub struct Resources {
+    history: RwLock<VecDeque<Arc<Sample>>>,
+    window_ms: i64,
+}
+
+impl Resources {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            history: RwLock::new(VecDeque::new()),
+            window_ms: window.as_millis() as i64,
+        }
+    }
+
+    pub fn latest(&self) -> Option<Arc<Sample>> {
+        self.read().back().cloned()
+    }
+
+    /// Samples taken in `[from, to]` (unix ms), oldest first.
+    pub fn between(&self, from: i64, to: i64) -> Vec<Arc<Sample>> {
+        self.read()
+            .iter()
+            .filter(|s| s.at >= from && s.at <= to)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&self, sample: Arc<Sample>) {
+        let mut history = self.history.write().unwrap_or_else(|e| e.into_inner());
+        history.push_back(sample);
+        self.trim_locked(&mut history);
+    }
+
+    /// Drops samples older than the window; returns how many went.
+    pub fn trim(&self) -> usize {
+        let mut history = self.history.write().unwrap_or_else(|e| e.into_inner());
+        self.trim_locked(&mut history)
+    }
+
+    fn trim_locked(&self, history: &mut VecDeque<Arc<Sample>>) -> usize {
+        let oldest = now_ms() - self.window_ms;
+        let before = history.len();
+        while history.front().is_some_and(|s| s.at < oldest) && history.len() > 1 {
+            history.pop_front();
+        }
+        before - history.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, VecDeque<Arc<Sample>>> {
+        self.history.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Measures the host; keeps its `System` between rounds, since CPU use is the change between two.
+pub struct HostProbe {
+    system: System,
+    disks: Disks,
+    data_path: PathBuf,
+}
+
+impl HostProbe {
+    pub fn new(data_path: PathBuf) -> anyhow::Result<Self> {
+        let system = System::new_with_specifics(
+            RefreshKind::nothing()
+                .with_cpu(CpuRefreshKind::nothing().with_usage())
+                .with_memory(MemoryRefreshKind::nothing().with_ram()),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot read host statistics: {e}"))?;
+        let disks = Disks::new_with_refreshed_list()
+            .map_err(|e| anyhow::anyhow!("cannot list disks: {e}"))?;
+        Ok(Self {
+            system,
+            disks,
+            data_path,
+        })
+    }
+
+    pub fn sample(&mut self) -> HostSample {
+        self.system.refresh_cpu_usage();
+        self.system.refresh_memory();
+        self.disks.refresh(true);
+        let total = self.system.total_memory();
+        let used = self.system.used_memory();
+        // The disk holding the manager's data: the mount point that is the longest prefix of its path.
+        let disk = self
+            .disks
+            .iter()
+            .filter(|d| self.data_path.starts_with(d.mount_point()))
+            .max_by_key(|d| d.mount_point().as_os_str().len());
+        let (disk_total, disk_used) = disk
+            .map(|d| {
+                (
+                    d.total_space(),
+                    d.total_space().saturating_sub(d.available_space()),
+                )
+            })
+            .unwrap_or((0, 0));
+        let load = System::load_average().unwrap_or_default();
+        HostSample {
+            cpu_percent: f64::from(self.system.global_cpu_usage()),
+            cpu_count: self.system.cpus().len(),
+            memory_used_bytes: used,
+            memory_total_bytes: total,
+            memory_percent: percent(used, total),
+            disk_used_bytes: disk_used,
+            disk_total_bytes: disk_total,
+            disk_percent: percent(disk_used, disk_total),
+            uptime_seconds: System::uptime().unwrap_or(0),
+            load_average: [load.one, load.five, load.fifteen],
+        }
+    }
+}
+
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64 * 100.0
+    }
+}
+
+/// Resident memory of this process.
+pub fn manager_rss_bytes() -> u64 {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate};
+    let Ok(pid) = sysinfo::get_current_pid() else {
+        return 0;
+    };
+    let Ok(mut system) = System::new() else {
+        return 0;
+    };
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map(|p| p.memory()).unwrap_or(0)
+}
+
+/// One sampling round.
+pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize) -> Sample {
+    let host_sample = host.sample();
+    let containers = fleet.runtime.engine_container_counts().await.ok();
+    let records = fleet.cache.list();
+    let instances_total = records.len();
+    let instances_running = records
+        .iter()
+        .filter(|r| r.status == crate::domain::InstanceStatus::Running)
+        .count();
+    let database_ok = fleet.store.ping().await;
+    let instances: Vec<InstanceSample> = futures::stream::iter(records)
+        .map(|r| async move {
+            let usage = fleet.runtime.worker_usage(&r.id).await.ok().flatten()?;
+            Some(InstanceSample {
+                instance_id: r.id.clone(),
+                display_name: r.display_name.clone(),
+                status: r.status.as_str().to_string(),
+                usage,
+            })
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|s| async move { s })
+        .collect()
+        .await;
+    Sample {
+        at: now_ms(),
+        host: host_sample,
+        containers,
+        instances,
+        manager_rss_bytes: manager_rss_bytes(),
+        database_ok,
+        instances_total,
+        instances_running,
+    }
+}
+
+/// Samples every `interval` until `stop`; `after_sample` runs on each new sample (metrics, alerts).
+pub async fn run(
+    fleet: Arc<Fleet>,
+    resources: Arc<Resources>,
+    mut host: HostProbe,
+    interval: Duration,
+    after_sample: impl Fn(Arc<Sample>) + Send + 'static,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopped = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        if stopped {
+            return;
+        }
+        let sample = Arc::new(sample_once(&fleet, &mut host, 16).await);
+        resources.push(sample.clone());
+        after_sample(sample);
+    }
+}

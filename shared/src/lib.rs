@@ -45,6 +45,7 @@ impl std::fmt::Display for Provider {
 
 /// The JSON body of every error answered by the manager and the worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Always `false`, so clients of the replaced system keep working.
     pub success: bool,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `healthy` once the bot passed `getMe`, `unhealthy` before and after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     Healthy,
@@ -12,6 +13,7 @@ pub enum HealthStatus {
 
 /// `GET /api/v1/health` (no auth).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     pub status: HealthStatus,
     pub provider: String,
@@ -21,6 +23,7 @@ pub struct HealthResponse {
 
 /// Connection of the bot to its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionStatus {
     /// `getMe` not yet answered.
@@ -35,6 +38,7 @@ pub enum ConnectionStatus {
 
 /// The bot's state in the vocabulary of the replaced system (`READY` when it can send).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BotState {
     Starting,
@@ -45,6 +49,7 @@ pub enum BotState {
 
 /// Who the bot is, as `getMe` told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BotInfo {
     pub id: u64,
     pub first_name: String,
@@ -54,6 +59,7 @@ pub struct BotInfo {
 
 /// Messages the worker has handled since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageCounts {
     pub sent: u64,
     pub received: u64,
@@ -61,6 +67,7 @@ pub struct MessageCounts {
 
 /// `GET /api/v1/status` (bearer).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusResponse {
     pub provider: String,
     pub status: ConnectionStatus,
@@ -85,6 +92,7 @@ pub struct StatusResponse {
 
 /// How often the user's API key was used since the worker started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyUsage {
     pub uses: u64,
     /// Milliseconds since the last use, if any.
@@ -93,6 +101,7 @@ pub struct KeyUsage {
 
 /// `POST /api/v1/send` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SendResponse {
     pub message_id: String,

@@ -11,6 +11,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views::rfc3339};
 use crate::{
@@ -41,6 +42,7 @@ fn view(a: &Alert) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", summary = "Alerts, newest first", params(("status" = Option<String>, Query, description = "active or resolved"), ("limit" = Option<i64>, Query, description = "Default 100")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad status", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<AlertQuery>, QueryRejection>,
@@ -62,6 +64,7 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", summary = "Resolve an active alert", params(("id" = String, Path, description = "Alert id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such alert", body = ErrorBody), (status = 409, description = "Already resolved", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -77,6 +80,7 @@ pub async fn resolve(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/thresholds", tag = "alerts", summary = "Alert thresholds", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn thresholds(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let all = state.fleet.store.thresholds().await?;
     Ok(Json(
@@ -84,6 +88,7 @@ pub async fn thresholds(State(state): State<AppState>) -> Result<Json<Value>, Ap
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/thresholds", tag = "alerts", summary = "Create a threshold", request_body(content = serde_json::Value, description = "{scope: host|instance, instance_id?, metric_type, comparison: gt|gte|lt|lte, threshold_value, webhook_url?, enabled?}"), responses((status = 201, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "A field is wrong", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn create_threshold(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,

@@ -1,6 +1,7 @@
 //! `GET /api/v1/events?instance_id=&types=&limit=` (the operational event log, newest first) and
 //! `GET /api/v1/events/stream` (the same events live, as Server-Sent Events, until the client leaves).
 
+use shared::ErrorBody;
 use std::convert::Infallible;
 
 use axum::{
@@ -75,6 +76,7 @@ fn view(e: &Event) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", summary = "Operational event log, newest first", params(("instance_id" = Option<String>, Query, description = "One instance"), ("types" = Option<String>, Query, description = "Comma-separated event types"), ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Unknown type or bad limit", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<EventQuery>, QueryRejection>,
@@ -99,6 +101,7 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", summary = "The event log live, as Server-Sent Events", params(("instance_id" = Option<String>, Query, description = "One instance"), ("types" = Option<String>, Query, description = "Comma-separated event types")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     query: Result<Query<EventQuery>, QueryRejection>,

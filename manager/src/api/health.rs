@@ -8,10 +8,12 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views::rfc3339};
 use crate::{error::ApiError, fleet::now_ms, monitor::resources::manager_rss_bytes};
 
+#[utoipa::path(get, path = "/health", tag = "manager", summary = "Manager health: status, uptime, memory, active tasks, database", responses((status = 200, description = "Success", body = serde_json::Value), (status = 503, description = "Database unreachable", body = serde_json::Value)))]
 pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_ok = state.fleet.store.ping().await;
     let status = if database_ok {
@@ -39,6 +41,7 @@ pub struct HistoryQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/health/history", tag = "manager", summary = "Sampled manager health", params(("hours" = Option<f64>, Query, description = "Default 24"), ("limit" = Option<usize>, Query, description = "Default 100")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad hours or limit", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     query: Result<Query<HistoryQuery>, QueryRejection>,

@@ -6,10 +6,12 @@ use axum::{
     extract::{Path, State},
 };
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views};
 use crate::error::ApiError;
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/auth-status", tag = "instances", summary = "Whether the bot can send", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_auth_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -27,6 +29,7 @@ pub async fn get_auth_status(
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/credentials", tag = "instances", summary = "API key hint and worker API URL", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_credentials(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -6,10 +6,12 @@ use axum::{
     extract::{Path, State},
 };
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views::rfc3339};
 use crate::{error::ApiError, verbs};
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/api-key", tag = "instances", summary = "API key metadata (never the key)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_api_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -26,6 +28,7 @@ pub async fn get_api_key(
     })))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/api-key/rotate", tag = "instances", summary = "Issue a new key (shown once); the old one stops working", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not possible in its state", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn rotate_api_key(
     State(state): State<AppState>,
     Path(id): Path<String>,

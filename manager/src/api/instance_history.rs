@@ -7,6 +7,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views::rfc3339};
 use crate::{
@@ -33,6 +34,7 @@ impl Limit {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/status-history", tag = "history", summary = "Status changes, newest first", params(("id" = String, Path, description = "Instance id"), ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad limit", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn status_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -60,6 +62,7 @@ pub async fn status_history(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/errors", tag = "history", summary = "Recorded errors, newest first", params(("id" = String, Path, description = "Instance id"), ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn errors(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -82,6 +85,7 @@ pub async fn errors(
     })))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/clear-errors", tag = "history", summary = "Forget recorded errors", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn clear_errors(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -100,6 +104,7 @@ pub async fn clear_errors(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/activity-stats", tag = "history", summary = "Uptime, messages today, health score, restarts", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn activity_stats(
     State(state): State<AppState>,
     Path(id): Path<String>,

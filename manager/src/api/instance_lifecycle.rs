@@ -5,6 +5,7 @@ use axum::{
     extract::{Path, State, rejection::JsonRejection},
 };
 use serde_json::{Map, Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views};
 use crate::{
@@ -23,6 +24,7 @@ fn answer(message: &str, r: &InstanceRecord) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/start", tag = "lifecycle", summary = "Start a stopped or failed instance", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not startable in its state", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -31,6 +33,7 @@ pub async fn start(
     Ok(answer("Instance started", &r))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/stop", tag = "lifecycle", summary = "Stop the worker (the container stays)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not stoppable in its state", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn stop(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -39,6 +42,7 @@ pub async fn stop(
     Ok(answer("Instance stopped", &r))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/restart", tag = "lifecycle", summary = "Restart the worker; also the way out of failed", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not restartable in its state", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn restart(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -47,6 +51,7 @@ pub async fn restart(
     Ok(answer("Instance restarted successfully", &r))
 }
 
+#[utoipa::path(post, path = "/api/v1/instances/{id}/process", tag = "lifecycle", summary = "Apply the stored configuration (no_change or recreated)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not processable in its state", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn process(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -70,6 +75,7 @@ pub async fn process(
     })))
 }
 
+#[utoipa::path(patch, path = "/api/v1/instances/{id}", tag = "lifecycle", summary = "Store configuration changes; the next process applies them", params(("id" = String, Path, description = "Instance id")), request_body(content = serde_json::Value, description = "{token?, agno_config?, memory_limit_mb?, cpu_limit?}"), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Token used elsewhere, or an operation is in progress", body = ErrorBody), (status = 422, description = "A field is wrong", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -9,6 +9,7 @@ use axum::{
 };
 use futures::StreamExt;
 use serde::Deserialize;
+use shared::ErrorBody;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -20,6 +21,7 @@ pub struct LogParams {
     follow: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/logs", tag = "history", summary = "Worker log as plain text; follow=true streams it", params(("id" = String, Path, description = "Instance id"), ("tail" = Option<u64>, Query, description = "Lines, 1 to 10000, default 100"), ("follow" = Option<bool>, Query, description = "Stream new lines")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,

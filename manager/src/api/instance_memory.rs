@@ -6,6 +6,7 @@ use axum::{
     extract::{Path, State},
 };
 use serde_json::{Value, json};
+use shared::ErrorBody;
 
 use super::{AppState, views};
 use crate::{
@@ -14,6 +15,7 @@ use crate::{
     fleet::now_ms,
 };
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/memory", tag = "instances", summary = "The cached record (agrees with the database)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_memory(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -26,6 +28,7 @@ pub async fn get_memory(
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/memory/stats", tag = "instances", summary = "Counts by state, manager memory, message totals", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_stats(State(state): State<AppState>) -> Json<Value> {
     let all = state.fleet.cache.list();
     let now = now_ms();

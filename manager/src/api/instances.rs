@@ -1,5 +1,6 @@
 //! `/api/v1/instances`: create, list, show and delete bot instances.
 
+use shared::ErrorBody;
 use std::time::Duration;
 
 use axum::{
@@ -28,6 +29,7 @@ pub struct CreateParams {
     timeout: Option<u64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", summary = "Provision a bot in its own container", params(("wait" = Option<bool>, Query, description = "Return once the worker is healthy or failed"), ("timeout" = Option<u64>, Query, description = "Longest wait in seconds")), request_body(content = serde_json::Value, description = "{user_id, provider: telegram, type_instance: [api], token, agno_config?}"), responses((status = 201, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 409, description = "Token already used by another instance", body = ErrorBody), (status = 422, description = "A field is missing or wrong", body = ErrorBody), (status = 503, description = "No free port, or Docker unreachable", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn create_instance(
     State(state): State<AppState>,
     params: Result<Query<CreateParams>, QueryRejection>,
@@ -80,6 +82,7 @@ pub async fn create_instance(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "All instances (from the cache)", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn list_instances(State(state): State<AppState>) -> Json<Value> {
     let instances: Vec<Value> = state
         .fleet
@@ -91,6 +94,7 @@ pub async fn list_instances(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "success": true, "total": instances.len(), "instances": instances }))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", summary = "One instance with health, container and cached state", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -118,6 +122,7 @@ pub async fn get_instance(
     Ok(Json(json!({ "success": true, "instance": instance })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "instances", summary = "Remove the container and free the port", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Another operation is in progress", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn delete_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -4,6 +4,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
 
 use super::AppState;
 
+#[utoipa::path(get, path = "/metrics", tag = "manager", summary = "Prometheus text exposition", responses((status = 200, description = "Success", body = serde_json::Value)))]
 pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::record_fleet(&state.fleet.cache.list(), state.fleet.ports.len());
     (

@@ -23,12 +23,14 @@ use axum::{
     extract::{MatchedPath, Request, State},
     middleware::{self, Next},
     response::Response,
-    routing::{get, post},
 };
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::{SwaggerUi, Url};
 
 use crate::{
     fleet::Fleet,
@@ -54,112 +56,99 @@ pub struct AppState {
     pub started_at: Instant,
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/api/v1", get(overview::get_overview))
-        .route("/api/v1/", get(overview::get_overview))
-        .route(
-            "/api/v1/instances",
-            get(instances::list_instances).post(instances::create_instance),
-        )
-        .route(
-            "/api/v1/instances/memory/stats",
-            get(instance_memory::get_stats),
-        )
-        .route(
-            "/api/v1/instances/{id}",
-            get(instances::get_instance)
-                .delete(instances::delete_instance)
-                .patch(instance_lifecycle::update),
-        )
-        .route(
-            "/api/v1/instances/{id}/start",
-            post(instance_lifecycle::start),
-        )
-        .route(
-            "/api/v1/instances/{id}/stop",
-            post(instance_lifecycle::stop),
-        )
-        .route(
-            "/api/v1/instances/{id}/restart",
-            post(instance_lifecycle::restart),
-        )
-        .route(
-            "/api/v1/instances/{id}/process",
-            post(instance_lifecycle::process),
-        )
-        .route(
-            "/api/v1/instances/{id}/status-history",
-            get(instance_history::status_history),
-        )
-        .route(
-            "/api/v1/instances/{id}/errors",
-            get(instance_history::errors),
-        )
-        .route(
-            "/api/v1/instances/{id}/clear-errors",
-            post(instance_history::clear_errors),
-        )
-        .route(
-            "/api/v1/instances/{id}/activity-stats",
-            get(instance_history::activity_stats),
-        )
-        .route("/api/v1/instances/{id}/logs", get(instance_logs::logs))
-        .route(
-            "/api/v1/instances/{id}/api-key",
-            get(instance_api_key::get_api_key),
-        )
-        .route(
-            "/api/v1/instances/{id}/api-key/rotate",
-            post(instance_api_key::rotate_api_key),
-        )
-        .route(
-            "/api/v1/instances/{id}/memory",
-            get(instance_memory::get_memory),
-        )
-        .route(
-            "/api/v1/instances/{id}/auth-status",
-            get(instance_access::get_auth_status),
-        )
-        .route(
-            "/api/v1/instances/{id}/credentials",
-            get(instance_access::get_credentials),
-        )
-        .route("/api/v1/resources", get(resources::overview))
-        .route("/api/v1/resources/instances", get(resources::instances))
-        .route("/api/v1/resources/ports", get(resources::ports))
-        .route(
-            "/api/v1/resources/ports/clear-cache",
-            post(resources::clear_port_cache),
-        )
-        .route("/api/v1/resources/performance", get(resources::performance))
-        .route("/api/v1/resources/health", get(resources::health))
-        .route(
-            "/api/v1/resources/memory/cleanup",
-            post(resources::memory_cleanup),
-        )
-        .route(
-            "/api/v1/resources/stress-test",
-            post(resources::stress_test),
-        )
-        .route("/api/v1/resources/history", get(resources::history))
-        .route("/api/v1/health/history", get(health::history))
-        .route("/api/v1/events", get(events::list))
-        .route("/api/v1/events/stream", get(events::stream))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
-        .route(
-            "/api/v1/alerts/thresholds",
-            get(alerts::thresholds).post(alerts::create_threshold),
-        )
+/// The API documentation's frame: title, version, the admin key scheme.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "botfleet manager", description = "One Docker container per messaging bot, behind one API."),
+    modifiers(&AdminKeyScheme),
+    components(schemas(shared::ErrorBody))
+)]
+struct ApiDoc;
+
+struct AdminKeyScheme;
+
+impl utoipa::Modify for AdminKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, registered together with its documentation, so the two cannot drift apart.
+pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let admin = OpenApiRouter::new()
+        .routes(routes!(overview::get_overview))
+        .routes(routes!(
+            instances::list_instances,
+            instances::create_instance
+        ))
+        .routes(routes!(instance_memory::get_stats))
+        .routes(routes!(
+            instances::get_instance,
+            instances::delete_instance,
+            instance_lifecycle::update
+        ))
+        .routes(routes!(instance_lifecycle::start))
+        .routes(routes!(instance_lifecycle::stop))
+        .routes(routes!(instance_lifecycle::restart))
+        .routes(routes!(instance_lifecycle::process))
+        .routes(routes!(instance_memory::get_memory))
+        .routes(routes!(instance_access::get_auth_status))
+        .routes(routes!(instance_access::get_credentials))
+        .routes(routes!(instance_history::status_history))
+        .routes(routes!(instance_history::errors))
+        .routes(routes!(instance_history::clear_errors))
+        .routes(routes!(instance_history::activity_stats))
+        .routes(routes!(instance_logs::logs))
+        .routes(routes!(instance_api_key::get_api_key))
+        .routes(routes!(instance_api_key::rotate_api_key))
+        .routes(routes!(resources::overview))
+        .routes(routes!(resources::instances))
+        .routes(routes!(resources::ports))
+        .routes(routes!(resources::clear_port_cache))
+        .routes(routes!(resources::performance))
+        .routes(routes!(resources::health))
+        .routes(routes!(resources::memory_cleanup))
+        .routes(routes!(resources::stress_test))
+        .routes(routes!(resources::history))
+        .routes(routes!(health::history))
+        .routes(routes!(events::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(alerts::thresholds, alerts::create_threshold))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
         ));
-    Router::new()
-        .route("/health", get(health::get_health))
-        .route("/metrics", get(metrics::get_metrics))
-        .merge(api)
+    let open = OpenApiRouter::new()
+        .routes(routes!(health::get_health))
+        .routes(routes!(metrics::get_metrics));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(open)
+        .merge(admin)
+        .split_for_parts()
+}
+
+/// The manager's OpenAPI document.
+pub fn openapi(state: AppState) -> utoipa::openapi::OpenApi {
+    routes(state).1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = routes(state.clone());
+    let docs = SwaggerUi::new("/docs").urls(vec![
+        (Url::new("manager", "/openapi.json"), doc),
+        (
+            Url::new("worker", "/openapi/worker.json"),
+            worker::api::openapi(),
+        ),
+    ]);
+    api.merge(docs)
         .fallback(overview::not_found)
         .method_not_allowed_fallback(overview::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_request))

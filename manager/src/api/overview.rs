@@ -4,6 +4,7 @@ use axum::{Json, http::StatusCode};
 use serde_json::{Value, json};
 use shared::ErrorBody;
 
+#[utoipa::path(get, path = "/api/v1/", tag = "manager", summary = "Map of the API", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn get_overview() -> Json<Value> {
     Json(json!({
         "version": "v1",

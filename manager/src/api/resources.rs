@@ -2,6 +2,7 @@
 //! the manager's own timings and a health verdict. Everything is read from the sampler's latest sample;
 //! no request waits on Docker.
 
+use shared::ErrorBody;
 use std::{sync::Arc, time::Instant};
 
 use axum::{
@@ -44,6 +45,7 @@ fn mb(bytes: u64) -> String {
     format!("{}MB", bytes / (1024 * 1024))
 }
 
+#[utoipa::path(get, path = "/api/v1/resources", tag = "resources", summary = "Host, Docker and instance counts", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 503, description = "No sample yet", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn overview(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let s = latest(&state)?;
     let all = state.fleet.cache.list();
@@ -98,6 +100,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of every instance container", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 503, description = "No sample yet", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn instances(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let s = latest(&state)?;
     let list: Vec<Value> = s
@@ -147,12 +150,14 @@ pub fn port_stats(state: &AppState) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/resources/ports", tag = "resources", summary = "Port range usage", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn ports(State(state): State<AppState>) -> Json<Value> {
     let mut body = port_stats(&state);
     body["success"] = json!(true);
     Json(body)
 }
 
+#[utoipa::path(post, path = "/api/v1/resources/ports/clear-cache", tag = "resources", summary = "Forget which host ports were busy", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn clear_port_cache(State(state): State<AppState>) -> Json<Value> {
     let cleared = state.fleet.ports.clear_cache();
     Json(json!({
@@ -162,6 +167,7 @@ pub async fn clear_port_cache(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/resources/performance", tag = "resources", summary = "Port assignment and request timings", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn performance(State(state): State<AppState>) -> Json<Value> {
     let mut body = state.performance.report();
     body["success"] = json!(true);
@@ -235,12 +241,14 @@ pub fn health_verdict(state: &AppState) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/resources/health", tag = "resources", summary = "Issues and recommendations", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let mut body = health_verdict(&state);
     body["success"] = json!(true);
     Json(body)
 }
 
+#[utoipa::path(post, path = "/api/v1/resources/memory/cleanup", tag = "resources", summary = "Trim kept history and idle bookkeeping", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn memory_cleanup(State(state): State<AppState>) -> Json<Value> {
     let before = manager_rss_bytes();
     let trimmed = state.resources.trim();
@@ -279,6 +287,7 @@ fn parse_time(field: &'static str, value: &str) -> Result<i64, ApiError> {
         })
 }
 
+#[utoipa::path(get, path = "/api/v1/resources/history", tag = "resources", summary = "Kept host and instance samples", params(("from" = Option<String>, Query, description = "RFC 3339 or unix ms"), ("to" = Option<String>, Query, description = "RFC 3339 or unix ms")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad time", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     query: Result<Query<HistoryParams>, QueryRejection>,
@@ -327,6 +336,7 @@ pub struct StressParams {
 
 /// Provisions N throwaway instances (with tokens Telegram will refuse, so no bot runs) and removes
 /// them, timing both. Bounded to 20.
+#[utoipa::path(post, path = "/api/v1/resources/stress-test", tag = "resources", summary = "Provision and remove N throwaway instances, timed", request_body(content = serde_json::Value, description = "{instances: 1..=20}"), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad count", body = ErrorBody)), security(("admin_key" = [])))]
 pub async fn stress_test(
     State(state): State<AppState>,
     body: Result<Json<StressParams>, JsonRejection>,

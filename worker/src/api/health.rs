@@ -6,6 +6,8 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::AppState;
 
+#[utoipa::path(get, path = "/api/v1/health", tag = "worker", summary = "Liveness of the bot: healthy once Telegram accepted the token",
+    responses((status = 200, description = "Health", body = HealthResponse)))]
 pub async fn get_health(State(state): State<AppState>) -> Json<HealthResponse> {
     let status = if state.status.is_healthy() {
         HealthStatus::Healthy
@@ -19,4 +21,10 @@ pub async fn get_health(State(state): State<AppState>) -> Json<HealthResponse> {
             .format(&Rfc3339)
             .unwrap_or_default(),
     })
+}
+
+#[utoipa::path(get, path = "/api/v1/telegram/health", tag = "worker", summary = "Alias of /api/v1/health",
+    responses((status = 200, description = "Health", body = HealthResponse)))]
+pub async fn get_telegram_health(state: State<AppState>) -> Json<HealthResponse> {
+    get_health(state).await
 }

@@ -6,10 +6,9 @@ mod status;
 
 use std::sync::Arc;
 
-use axum::{
-    Router, middleware,
-    routing::{get, post},
-};
+use axum::{Json, Router, middleware, routing::get};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, state::BotStatus};
 
@@ -22,20 +21,60 @@ pub struct AppState {
     pub provider: String,
 }
 
-/// Builds the router: `health` is open, everything else needs the bearer key.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "botfleet worker", description = "The per-instance API of one bot, on the instance's own port."),
+    modifiers(&InstanceKeyScheme),
+    components(schemas(shared::ErrorBody))
+)]
+struct ApiDoc;
+
+struct InstanceKeyScheme;
+
+impl utoipa::Modify for InstanceKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "instance_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// Routes without auth, with their documentation.
+fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::get_health))
+        .routes(routes!(health::get_telegram_health))
+}
+
+/// Routes behind the bearer key, with their documentation.
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status::get_status))
+        .routes(routes!(status::get_telegram_status))
+        .routes(routes!(send::send_text))
+        .routes(routes!(send::send_telegram_text))
+}
+
+/// The worker's OpenAPI document (also served by the manager's docs UI).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    open_routes().merge(protected_routes()).into_openapi()
+}
+
+/// Builds the router, with `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/api/v1/status", get(status::get_status))
-        .route("/api/v1/telegram/status", get(status::get_status))
-        .route("/api/v1/send", post(send::send_text))
-        .route("/api/v1/telegram/send", post(send::send_text))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        ));
-    Router::new()
-        .route("/api/v1/health", get(health::get_health))
-        .route("/api/v1/telegram/health", get(health::get_health))
-        .merge(protected)
+    let (open, mut doc) = open_routes().split_for_parts();
+    let (protected, protected_doc) = protected_routes().split_for_parts();
+    doc.merge(protected_doc);
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_bearer,
+    ));
+    open.merge(protected)
+        .route("/openapi.json", get(move || async move { Json(doc) }))
         .with_state(state)
 }

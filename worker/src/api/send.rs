@@ -5,7 +5,7 @@ use axum::{
     extract::{State, rejection::JsonRejection},
 };
 use serde_json::Value;
-use shared::worker_api::SendResponse;
+use shared::{ErrorBody, worker_api::SendResponse};
 use teloxide::{
     RequestError,
     types::{ChatId, Recipient},
@@ -17,6 +17,12 @@ use crate::error::ApiError;
 /// Telegram's limit on the length of one text message, in characters.
 const MAX_MESSAGE_CHARS: usize = 4096;
 
+#[utoipa::path(post, path = "/api/v1/send", tag = "worker", summary = "Send one text message",
+    request_body(content = serde_json::Value, description = "{chatId: number or string, message: string}"),
+    responses((status = 200, description = "Sent", body = SendResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong", body = ErrorBody), (status = 502, description = "Telegram refused", body = ErrorBody),
+        (status = 503, description = "Bot not connected yet", body = ErrorBody)),
+    security(("instance_key" = [])))]
 pub async fn send_text(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -38,6 +44,18 @@ pub async fn send_text(
         message_id: message_id.to_string(),
         provider: state.provider.clone(),
     }))
+}
+
+#[utoipa::path(post, path = "/api/v1/telegram/send", tag = "worker", summary = "Alias of /api/v1/send",
+    request_body(content = serde_json::Value, description = "{chatId: number or string, message: string}"),
+    responses((status = 200, description = "Sent", body = SendResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong", body = ErrorBody), (status = 502, description = "Telegram refused", body = ErrorBody)),
+    security(("instance_key" = [])))]
+pub async fn send_telegram_text(
+    state: State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<SendResponse>, ApiError> {
+    send_text(state, body).await
 }
 
 /// A chat is a numeric id (as a JSON number or string) or a public `@username`.

@@ -1,7 +1,10 @@
 //! `GET /api/v1/status`: who the bot is, whether it is connected, and its message counters.
 
 use axum::{Json, extract::State};
-use shared::worker_api::{KeyUsage, StatusResponse};
+use shared::{
+    ErrorBody,
+    worker_api::{KeyUsage, StatusResponse},
+};
 
 use super::AppState;
 use crate::state::now_ms;
@@ -10,6 +13,9 @@ fn age(at: Option<i64>) -> Option<u64> {
     at.map(|t| u64::try_from(now_ms() - t).unwrap_or(0))
 }
 
+#[utoipa::path(get, path = "/api/v1/status", tag = "worker", summary = "Who the bot is, its connection and counters",
+    responses((status = 200, description = "Status", body = StatusResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    security(("instance_key" = [])))]
 pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
     let snapshot = state.status.snapshot();
     Json(StatusResponse {
@@ -29,4 +35,11 @@ pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
         },
         last_error: snapshot.last_error,
     })
+}
+
+#[utoipa::path(get, path = "/api/v1/telegram/status", tag = "worker", summary = "Alias of /api/v1/status",
+    responses((status = 200, description = "Status", body = StatusResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    security(("instance_key" = [])))]
+pub async fn get_telegram_status(state: State<AppState>) -> Json<StatusResponse> {
+    get_status(state).await
 }

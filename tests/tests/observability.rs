@@ -1,0 +1,529 @@
+//! Observability against the real engine: resource figures agree with Docker and the OS, metrics parse
+//! and name every series, an alert fires once and resolves, the event log and its stream, the API
+//! documentation covers every route.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Json, Router, extract::State, routing::post};
+use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use serde_json::{Value, json};
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn options_with_fast_samples(mut o: ManagerOptions) -> ManagerOptions {
+    o.env
+        .push(("BOTFLEET_SAMPLE_INTERVAL_SECS".into(), "1".into()));
+    o
+}
+
+async fn create_running(m: &Manager, token: &str) -> (String, String, u16) {
+    let (status, body) = m
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body("obs", token),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let d = &body["process_result"]["details"];
+    (
+        body["instance_id"].as_str().unwrap().to_string(),
+        d["api_key"].as_str().unwrap().to_string(),
+        d["ports"]["api"].as_u64().unwrap() as u16,
+    )
+}
+
+/// Polls `path` until `pred` holds.
+async fn wait_until(m: &Manager, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let (status, body) = m.get(path).await;
+        if status == 200 && pred(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out on {path}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `docker stats` memory of a container in bytes ("2.043MiB / 128MiB").
+fn docker_stats_memory(name: &str) -> f64 {
+    let out = std::process::Command::new("docker")
+        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}", name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let used = text.split('/').next().unwrap().trim().to_string();
+    let (num, unit) = used.split_at(used.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+    let factor = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1_048_576.0,
+        "GiB" => 1_073_741_824.0,
+        other => panic!("unit {other}"),
+    };
+    num.parse::<f64>().unwrap() * factor
+}
+
+fn meminfo(field: &str) -> f64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        * 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_figures_agree_with_docker_and_the_os() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(options_with_fast_samples(
+        ManagerOptions::new(&tg_url).await,
+    ));
+    let (id, _, _) = create_running(&m, &fake.add_bot(2_000_001, "res_bot")).await;
+
+    let listed = wait_until(&m, "/api/v1/resources/instances", |b| b["total"] == 1).await;
+    let mine = &listed["instances"][0];
+    assert_eq!(mine["instance_id"], id.as_str());
+    assert_eq!(
+        mine["memory_limit_bytes"],
+        128 * 1_048_576,
+        "the default limit as Docker enforces it"
+    );
+    // Same moment, within a tolerance: the larger of 1 MiB and 25 %.
+    let ours = mine["memory_bytes"].as_f64().unwrap();
+    let docker = docker_stats_memory(&m.containers()[0]);
+    assert!(
+        (ours - docker).abs() <= (docker * 0.25).max(1_048_576.0),
+        "ours {ours} vs docker {docker}"
+    );
+    assert!(mine["cpu_percent"].as_f64().unwrap() >= 0.0);
+
+    // A new limit, applied by process, shows in the figures Docker reports.
+    let (status, _) = send(
+        m.request(reqwest::Method::PATCH, &format!("/api/v1/instances/{id}"))
+            .json(&json!({"memory_limit_mb": 64})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = m
+        .post(&format!("/api/v1/instances/{id}/process"), &json!({}))
+        .await;
+    assert_eq!((status, body["action"].as_str()), (200, Some("recreated")));
+    wait_until(&m, "/api/v1/resources/instances", |b| {
+        b["instances"][0]["memory_limit_bytes"] == 64 * 1_048_576
+    })
+    .await;
+
+    let (status, res) = m.get("/api/v1/resources").await;
+    assert_eq!(status, 200);
+    let server = &res["server"];
+    assert_eq!(
+        server["memory_total_bytes"].as_f64().unwrap(),
+        meminfo("MemTotal:")
+    );
+    let os_used = meminfo("MemTotal:") - meminfo("MemAvailable:");
+    let used = server["memory_used_bytes"].as_f64().unwrap();
+    assert!(
+        (used - os_used).abs() / os_used < 0.15,
+        "used {used} vs /proc/meminfo {os_used}"
+    );
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(server["cpu_count"], cpus);
+    assert!(res["docker"]["total_containers"].as_u64().unwrap() >= 1);
+    assert_eq!(res["instances"]["total"], 1);
+    assert!(server["cpu_usage"].as_str().unwrap().ends_with('%'));
+
+    let (_, ports) = m.get("/api/v1/resources/ports").await;
+    assert_eq!(ports["usedPorts"], 1);
+    assert_eq!(
+        ports["totalPorts"],
+        u64::from(m.options.ports.1 - m.options.ports.0) + 1
+    );
+    let (_, perf) = m.get("/api/v1/resources/performance").await;
+    assert_eq!(perf["portAssignment"]["successfulRequests"], 1);
+    let (_, health) = m.get("/api/v1/resources/health").await;
+    assert!(["healthy", "warning", "critical"].contains(&health["status"].as_str().unwrap()));
+    let (_, history) = m.get("/api/v1/resources/history").await;
+    assert!(history["count"].as_u64().unwrap() >= 2, "{history}");
+    let (status, _) = m.get("/api/v1/resources/history?from=yesterday").await;
+    assert_eq!(status, 422);
+    let (_, hh) = m.get("/api/v1/health/history?hours=1&limit=2").await;
+    assert_eq!(hh["history"].as_array().unwrap().len(), 2);
+    assert_eq!(hh["history"][0]["db_status"], "ok");
+
+    let (status, stress) = m
+        .post("/api/v1/resources/stress-test", &json!({"instances": 2}))
+        .await;
+    assert_eq!(status, 200, "{stress}");
+    assert_eq!(
+        (stress["created"].as_u64(), stress["deleted"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(m.containers().len(), 1, "the stress test left containers");
+    let (status, _) = m
+        .post("/api/v1/resources/stress-test", &json!({"instances": 50}))
+        .await;
+    assert_eq!(status, 422);
+    let (status, cleanup) = m.post("/api/v1/resources/memory/cleanup", &json!({})).await;
+    assert_eq!((status, cleanup["success"].as_bool()), (200, Some(true)));
+    let (status, _) = m
+        .post("/api/v1/resources/ports/clear-cache", &json!({}))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, health) = send(reqwest::Client::new().get(m.url("/health"))).await;
+    assert_eq!(status, 200);
+    for field in [
+        "status",
+        "uptime",
+        "memory_mb",
+        "active_tasks",
+        "timestamp",
+        "version",
+        "database",
+    ] {
+        assert!(!health[field].is_null(), "/health lacks {field}: {health}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_and_name_every_series() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(options_with_fast_samples(
+        ManagerOptions::new(&tg_url).await,
+    ));
+    let (id, key, port) = create_running(&m, &fake.add_bot(2_000_002, "metric_bot")).await;
+    for _ in 0..2 {
+        let (status, _) = send(
+            reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/api/v1/send"))
+                .bearer_auth(&key)
+                .json(&json!({"chatId": 7, "message": "hi"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    wait_until(&m, &format!("/api/v1/instances/{id}/memory"), |b| {
+        b["data"]["message_stats"]["sent_count"] == 2
+    })
+    .await;
+    wait_until(&m, "/api/v1/resources/instances", |b| b["total"] == 1).await;
+
+    let text = reqwest::get(m.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    let names: HashSet<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for series in [
+        "telegram_bot_health",
+        "orchestrator_uptime_seconds",
+        "bot_restarts_total",
+        "bot_messages_sent_total",
+        "bot_messages_received_total",
+        "bot_errors_total",
+        "bot_send_latency_milliseconds_sum",
+        "bot_send_latency_milliseconds_count",
+        "bot_cpu_percent",
+        "bot_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "port_utilization_ratio",
+        "http_request_duration_seconds_count",
+    ] {
+        assert!(names.contains(series), "/metrics lacks {series}");
+    }
+    let sent = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "bot_messages_sent_total" && s.labels.get("bot_id") == Some(id.as_str())
+        })
+        .expect("a sent counter for the bot");
+    assert_eq!(sent.labels.get("bot_name"), Some("@metric_bot"));
+    assert!(
+        matches!(sent.value, prometheus_parse::Value::Counter(v) if v == 2.0),
+        "{:?}",
+        sent.value
+    );
+    let health = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "telegram_bot_health")
+        .unwrap();
+    assert!(matches!(health.value, prometheus_parse::Value::Gauge(v) if v == 1.0));
+    // Request durations are labelled by route template, not by the concrete path.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("http_request_duration_seconds_count")
+                && l.contains(r#"route="/api/v1/instances/{id}/memory""#)),
+        "no duration series for the memory route"
+    );
+    assert!(
+        !text.contains(&format!("route=\"/api/v1/instances/{id}")),
+        "a concrete path used as a label"
+    );
+}
+
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<Value>>>);
+
+async fn receive(State(r): State<Received>, Json(body): Json<Value>) {
+    r.0.lock().unwrap().push(body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_fires_once_and_resolves_when_the_value_recovers() {
+    let received = Received::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(received.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(options_with_fast_samples(
+        ManagerOptions::new(&tg_url).await,
+    ));
+    let (id, _, _) = create_running(&m, &fake.add_bot(2_000_003, "alert_bot")).await;
+
+    for bad in [
+        json!({"metric_type": "cpu", "threshold_value": "high"}),
+        json!({"metric_type": "latency", "threshold_value": 1}),
+        json!({"metric_type": "cpu", "threshold_value": 1, "comparison": "eq"}),
+        json!({"metric_type": "cpu", "threshold_value": 1, "webhook_url": "ftp://x"}),
+        json!({"scope": "instance", "instance_id": "nope", "metric_type": "cpu", "threshold_value": 1}),
+    ] {
+        let (status, _) = m.post("/api/v1/alerts/thresholds", &bad).await;
+        assert!(status == 422 || status == 404, "{bad} -> {status}");
+    }
+    let (status, t) = m
+        .post(
+            "/api/v1/alerts/thresholds",
+            &json!({"scope": "instance", "instance_id": id, "metric_type": "health",
+                    "comparison": "lt", "threshold_value": 1, "webhook_url": hook}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+
+    let (status, _) = m
+        .post(&format!("/api/v1/instances/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let active = wait_until(&m, "/api/v1/alerts?status=active", |b| b["count"] == 1).await;
+    assert_eq!(active["alerts"][0]["target"], id.as_str());
+    // Several more samples: still one alert, it fires once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, all) = m.get("/api/v1/alerts").await;
+    assert_eq!(all["count"], 1, "{all}");
+
+    let (status, _) = m
+        .post(&format!("/api/v1/instances/{id}/start"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let resolved = wait_until(&m, "/api/v1/alerts?status=resolved", |b| b["count"] == 1).await;
+    let alert_id = resolved["alerts"][0]["id"].as_str().unwrap().to_string();
+    assert!(resolved["alerts"][0]["resolved_at"].is_string());
+    let (status, _) = m
+        .post(&format!("/api/v1/alerts/{alert_id}/resolve"), &json!({}))
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = m.post("/api/v1/alerts/unknown/resolve", &json!({})).await;
+    assert_eq!(status, 404);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.0.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events: Vec<String> = received
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["alert.fired", "alert.resolved"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_event_log_records_and_streams_what_happens() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let mut stream = m
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/events/stream?types=created,deleted",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers().contains_key("x-request-id"),
+        "no request id"
+    );
+    let (id, _, _) = create_running(&m, &fake.add_bot(2_000_004, "event_bot")).await;
+    let (status, _) = m.delete(&format!("/api/v1/instances/{id}")).await;
+    assert_eq!(status, 200);
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(seen.contains("instance.created") && seen.contains("instance.deleted")) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("stream silent");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap().expect("stream ended"),
+        ));
+    }
+    assert!(
+        !seen.contains("instance.started"),
+        "the type filter let another type through"
+    );
+    assert!(seen.contains(&id));
+
+    let (_, log) = m
+        .get(&format!("/api/v1/events?instance_id={id}&limit=100"))
+        .await;
+    let types: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"instance.deleted"), "{types:?}");
+    assert_eq!(types.last(), Some(&"instance.created"), "{types:?}");
+    assert!(types.contains(&"instance.started"), "{types:?}");
+    let (_, only) = m
+        .get(&format!("/api/v1/events?instance_id={id}&types=started"))
+        .await;
+    assert!(
+        only["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["event_type"] == "instance.started")
+    );
+    let (status, _) = m.get("/api/v1/events?types=exploded").await;
+    assert_eq!(status, 422);
+}
+
+/// Replaces `{param}` segments with a value no instance or alert has.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "00000000-0000-0000-0000-000000000000"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Checks that every `$ref` in the document points at a component it defines.
+fn refs_resolve(doc: &Value, node: &Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                let pointer = r.trim_start_matches('#');
+                assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
+            }
+            map.values().for_each(|v| refs_resolve(doc, v));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs_resolve(doc, v)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_covers_every_route() {
+    let (_fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let client = reqwest::Client::new();
+    let (status, doc) = send(client.get(m.url("/openapi.json"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    refs_resolve(&doc, &doc);
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} has no responses"
+            );
+            operations += 1;
+            if path.ends_with("/stream") {
+                continue; // a live stream; checked in the events test
+            }
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let is_write = method != reqwest::Method::GET;
+            let mut request = m.request(method.clone(), &concrete(path));
+            if is_write {
+                // Bodies the handlers refuse: the route must still be there to refuse them.
+                request = request.json(&json!({"instances": 0}));
+            }
+            let response = request.send().await.unwrap();
+            let code = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(code, 405, "{method} {path} is documented but not routed");
+            assert!(
+                !(code == 404 && body["error"] == "no such route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    assert!(operations >= 39, "only {operations} operations documented");
+    // The router answers its own fallback for what is not documented.
+    let (status, body) = m.get("/api/v1/nothing-here").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("no such route"))
+    );
+
+    let (status, worker_doc) = send(client.get(m.url("/openapi/worker.json"))).await;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/health",
+        "/api/v1/status",
+        "/api/v1/send",
+        "/api/v1/telegram/send",
+    ] {
+        assert!(
+            worker_doc["paths"].get(path).is_some(),
+            "worker doc lacks {path}"
+        );
+    }
+    let page = client.get(m.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("swagger"), "no docs UI");
+    let asset = client
+        .get(m.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 200, "the docs UI assets are not embedded");
+}

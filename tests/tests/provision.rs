@@ -308,3 +308,31 @@ async fn a_refused_token_marks_the_instance_failed() {
         "{auth}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_run_on_the_host_network_too() {
+    // On the host network the worker binds the host IP itself and reaches Telegram on loopback.
+    let (fake, addr) =
+        botfleet_tests::fake_telegram::FakeTelegram::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let token = fake.add_bot(7_000_009, "host_bot");
+    let mut options = ManagerOptions::new(&format!("http://{addr}")).await;
+    options.env.push(("BOTFLEET_NETWORK".into(), "host".into()));
+    let m = Manager::spawn(options);
+    let created = create_ready(&m, "u", &token).await;
+    let details = &created["process_result"]["details"];
+    assert_eq!(details["auth_status"], "client_ready", "{created}");
+    let (status, _) = send(
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/api/v1/send",
+                details["ports"]["api"]
+            ))
+            .bearer_auth(details["api_key"].as_str().unwrap())
+            .json(&json!({"chatId": 1, "message": "over the host network"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.sent().len(), 1);
+}

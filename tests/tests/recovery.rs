@@ -261,3 +261,36 @@ async fn a_manager_killed_during_creates_recovers_every_acknowledged_instance() 
     );
     drop(m);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_labelled_container_no_instance_owns_is_removed() {
+    let (_fake, tg_url) = harness::start_fake_telegram().await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options
+        .env
+        .push(("BOTFLEET_RECONCILE_INTERVAL_SECS".into(), "1".into()));
+    let m = Manager::spawn(options);
+    // A container of this fleet that no instance owns (as a crash between removal and row deletion
+    // would leave behind).
+    let orphan = format!("{}-ghost", m.options.fleet);
+    harness::docker(&[
+        "create",
+        "--name",
+        &orphan,
+        "--label",
+        &format!("botfleet.fleet={}", m.options.fleet),
+        "--label",
+        "botfleet.managed=true",
+        "--label",
+        "botfleet.instance_id=00000000-0000-0000-0000-000000000000",
+        &format!("botfleet-worker:{}", env!("CARGO_PKG_VERSION")),
+    ]);
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while m.containers().contains(&orphan) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orphan container was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -218,7 +218,12 @@ pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize
         .filter(|r| r.status == crate::domain::InstanceStatus::Running)
         .count();
     let database_ok = fleet.store.ping().await;
-    let instances: Vec<InstanceSample> = futures::stream::iter(records)
+    // Only containers meant to run use CPU and memory worth sampling.
+    let live = records.into_iter().filter(|r| {
+        use crate::domain::InstanceStatus::*;
+        matches!(r.status, Starting | Running | Degraded | Failed)
+    });
+    let instances: Vec<InstanceSample> = futures::stream::iter(live)
         .map(|r| async move {
             let usage = fleet.runtime.worker_usage(&r.id).await.ok().flatten()?;
             Some(InstanceSample {

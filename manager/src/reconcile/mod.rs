@@ -277,9 +277,7 @@ impl Reconciler {
                 };
                 if still_unknown {
                     tracing::warn!(container = %c.name, "removing a container no instance owns");
-                    if let Some(id) = &c.instance_id
-                        && let Err(e) = self.fleet.runtime.remove_worker(id).await
-                    {
+                    if let Err(e) = self.fleet.runtime.remove_container(&c.id).await {
                         tracing::warn!(container = %c.name, error = %e, "could not remove orphan");
                     }
                 }

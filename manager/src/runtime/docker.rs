@@ -260,10 +260,16 @@ impl DockerRuntime {
 
     /// Removes the worker's container, running or not; a missing container is fine.
     pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        self.remove_container(&self.container_name(instance_id))
+            .await
+    }
+
+    /// Removes a container by id or name, running or not; a missing container is fine.
+    pub async fn remove_container(&self, id_or_name: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
         match self
             .docker
-            .remove_container(&self.container_name(instance_id), Some(options))
+            .remove_container(id_or_name, Some(options))
             .await
         {
             Ok(()) => Ok(()),

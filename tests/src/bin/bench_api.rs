@@ -1,0 +1,137 @@
+//! `scripts/bench-api`: latency (p50/p99) and requests per second of the main read endpoints with 0, 100
+//! and 1,000 instances in the database, measured with `wrk` against a release manager.
+
+use std::process::Command;
+
+use botfleet_tests::harness::{self, Manager, ManagerOptions};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "API benchmark for botfleet")]
+struct Args {
+    /// Instance counts to measure at.
+    #[arg(long, value_delimiter = ',', default_value = "0,100,1000")]
+    sizes: Vec<usize>,
+    /// Seconds of load per endpoint.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// Open connections.
+    #[arg(long, default_value_t = 16)]
+    connections: u32,
+}
+
+const FIRST_PORT: u16 = 40_000;
+
+/// Rows of stopped instances, written straight into the database the manager uses.
+async fn seed(database_url: &str, n: usize) -> anyhow::Result<Option<String>> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(database_url).await?;
+    let mut first = None;
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4().to_string();
+        first.get_or_insert_with(|| id.clone());
+        sqlx::query(
+            "INSERT INTO instances (id, user_id, provider, type_instance, display_name, token, token_sha256, \
+             api_key_sha256, api_key_hint, api_key_created_at, control_key, port, status, auth_status, \
+             desired_state, created_at, updated_at) VALUES ($1, $2, 'telegram', '[\"api\"]', 'telegram_api', \
+             $3, $4, $5, 'bfk_000000…', 0, 'bfc_x', $6, 'stopped', 'pending', 'stopped', $7, $7)",
+        )
+        .bind(id.clone())
+        .bind(format!("bench-{}", i % 50))
+        .bind(format!("{i}:AAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .bind(format!("token-{i}"))
+        .bind(format!("key-{i}"))
+        .bind(i64::from(FIRST_PORT) + i as i64)
+        .bind(1_700_000_000_000_i64 + i as i64)
+        .execute(&pool)
+        .await?;
+    }
+    pool.close().await;
+    Ok(first)
+}
+
+/// (p50 ms, p99 ms, requests/s) from `wrk --latency`.
+fn wrk(url: &str, key: &str, args: &Args) -> anyhow::Result<(f64, f64, f64)> {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{}", args.connections),
+            &format!("-d{}s", args.seconds),
+            "--latency",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {key}"), url])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let ms = |v: &str| -> f64 {
+        let v = v.trim();
+        if let Some(x) = v.strip_suffix("us") {
+            x.parse::<f64>().unwrap_or(0.0) / 1000.0
+        } else if let Some(x) = v.strip_suffix("ms") {
+            x.parse().unwrap_or(0.0)
+        } else if let Some(x) = v.strip_suffix('s') {
+            x.parse::<f64>().unwrap_or(0.0) * 1000.0
+        } else {
+            0.0
+        }
+    };
+    let field = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("0")
+            .to_string()
+    };
+    let non_2xx = text.lines().any(|l| l.contains("Non-2xx"));
+    anyhow::ensure!(!non_2xx, "{url} answered errors under load:\n{text}");
+    Ok((
+        ms(&field("50%")),
+        ms(&field("99%")),
+        field("Requests/sec:").parse().unwrap_or(0.0),
+    ))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (_fake, tg_url) = harness::start_fake_telegram().await;
+    println!(
+        "botfleet bench-api: wrk, {} connections, {} s per endpoint",
+        args.connections, args.seconds
+    );
+    println!(
+        "{:>9}  {:<32} {:>9} {:>9} {:>10}",
+        "instances", "endpoint", "p50 ms", "p99 ms", "req/s"
+    );
+    for &n in &args.sizes {
+        let mut options = ManagerOptions::new(&tg_url).await;
+        options.ports = (FIRST_PORT, FIRST_PORT + 1999);
+        options.health_interval_secs = 5.0;
+        // First start creates the schema; then the rows go in while it is stopped.
+        let mut m = Manager::spawn(options.clone());
+        m.stop();
+        let some_id = seed(&options.database_url, n).await?;
+        let m = Manager::spawn(options);
+        // Let the first resource sample land.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let mut endpoints = vec![
+            "/api/v1/instances".to_string(),
+            "/api/v1/resources".to_string(),
+            "/api/v1/resources/instances".to_string(),
+        ];
+        if let Some(id) = &some_id {
+            endpoints.insert(1, format!("/api/v1/instances/{id}"));
+        }
+        for path in &endpoints {
+            let (p50, p99, rps) = wrk(&m.url(path), &m.options.admin_key, &args)?;
+            let shown = path.replace(some_id.as_deref().unwrap_or("-"), "{id}");
+            println!("{n:>9}  {shown:<32} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
+        }
+        drop(m);
+    }
+    Ok(())
+}

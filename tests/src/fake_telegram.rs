@@ -94,13 +94,25 @@ impl FakeTelegram {
         let update_id = inner.next_update_id;
         inner.next_message_id += 1;
         let message_id = inner.next_message_id;
+        // Negative ids are groups (as in Telegram); the sender is then user 1000.
+        let (chat, from) = if chat_id < 0 {
+            (
+                json!({"id": chat_id, "type": "group", "title": format!("Group {}", -chat_id)}),
+                json!({"id": 1000, "is_bot": false, "first_name": "Member"}),
+            )
+        } else {
+            (
+                json!({"id": chat_id, "type": "private", "first_name": "Tester"}),
+                json!({"id": chat_id, "is_bot": false, "first_name": "Tester"}),
+            )
+        };
         let update = json!({
             "update_id": update_id,
             "message": {
                 "message_id": message_id,
                 "date": now_secs(),
-                "chat": {"id": chat_id, "type": "private", "first_name": "Tester"},
-                "from": {"id": chat_id, "is_bot": false, "first_name": "Tester"},
+                "chat": chat,
+                "from": from,
                 "text": text,
             }
         });
@@ -189,6 +201,12 @@ async fn handle(
 
 async fn get_updates(fake: &FakeTelegram, token: &str, body: &Value) -> Json<Value> {
     let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    // Telegram returns at most 100 updates per call.
+    let limit = body
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(100)
+        .clamp(1, 100) as usize;
     let timeout = body
         .get("timeout")
         .and_then(Value::as_u64)
@@ -215,7 +233,7 @@ async fn get_updates(fake: &FakeTelegram, token: &str, body: &Value) -> Json<Val
             let queue = inner.updates.entry(token.to_string()).or_default();
             // Telegram forgets updates below the offset the client confirmed.
             queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
-            queue.iter().cloned().collect()
+            queue.iter().take(limit).cloned().collect()
         };
         if !ready.is_empty() || tokio::time::Instant::now() >= deadline {
             return ok(Value::Array(ready));

@@ -252,12 +252,27 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
     let (_, first) = m.get(&format!("/api/v1/instances/{}/memory", ids[0])).await;
     assert_eq!(first["data"]["user_id"], "user-a");
     assert_eq!(first["data"]["provider"], "telegram");
-    assert_eq!(first["data"]["status"], "running");
-    let (_, stats) = m.get("/api/v1/instances/memory/stats").await;
-    assert_eq!(stats["stats"]["total_instances"], 2);
-    assert_eq!(stats["stats"]["active_instances"], 1);
-    assert_eq!(stats["stats"]["authenticated_instances"], 1);
-    assert_eq!(stats["stats"]["error_instances"], 1);
+    m.wait_for(&ids[0], Duration::from_secs(60), |i| {
+        i["status"] == "running"
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, stats) = m.get("/api/v1/instances/memory/stats").await;
+        let s = &stats["stats"];
+        if s["total_instances"] == 2
+            && s["active_instances"] == 1
+            && s["authenticated_instances"] == 1
+            && s["error_instances"] == 1
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats never settled: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

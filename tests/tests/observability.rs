@@ -88,7 +88,8 @@ async fn resource_figures_agree_with_docker_and_the_os() {
     let m = Manager::spawn(options_with_fast_samples(
         ManagerOptions::new(&tg_url).await,
     ));
-    let (id, _, _) = create_running(&m, &fake.add_bot(2_000_001, "res_bot")).await;
+    let token = fake.add_bot(2_000_001, "res_bot");
+    let (id, _, _) = create_running(&m, &token).await;
 
     let listed = wait_until(&m, "/api/v1/resources/instances", |b| b["total"] == 1).await;
     let mine = &listed["instances"][0];
@@ -106,6 +107,26 @@ async fn resource_figures_agree_with_docker_and_the_os() {
         "ours {ours} vs docker {docker}"
     );
     assert!(mine["cpu_percent"].as_f64().unwrap() >= 0.0);
+
+    // A worker made to hold memory (20 chats x 100 messages of 4,000 characters, kept for /messages)
+    // shows it in the figures.
+    let before = ours;
+    let text = "x".repeat(4000);
+    for chat in 0..20 {
+        for _ in 0..100 {
+            fake.push_text(&token, 10_000 + chat, &text);
+        }
+    }
+    let grown = wait_until(&m, "/api/v1/resources/instances", |b| {
+        b["instances"][0]["memory_bytes"].as_f64().unwrap_or(0.0) > before + 6.0 * 1_048_576.0
+    })
+    .await;
+    let grown = grown["instances"][0]["memory_bytes"].as_f64().unwrap();
+    let docker = docker_stats_memory(&m.containers()[0]);
+    assert!(
+        (grown - docker).abs() <= (docker * 0.25).max(1_048_576.0),
+        "ours {grown} vs docker {docker}"
+    );
 
     // A new limit, applied by process, shows in the figures Docker reports.
     let (status, _) = send(

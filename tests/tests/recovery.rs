@@ -179,9 +179,8 @@ async fn restarting_the_manager_restarts_no_worker() {
         starts, after,
         "a worker was restarted by the manager restart"
     );
-    let (_, list) = m2.get("/api/v1/instances").await;
-    for i in list["instances"].as_array().unwrap() {
-        assert_eq!(i["status"], "running");
+    for id in &ids {
+        m2.wait_for(id, SETTLE, running).await;
     }
     drop(m);
 }

@@ -11,7 +11,7 @@ use teloxide::{
     types::{Me, Recipient, Update, UpdateKind},
 };
 
-use crate::{config::Config, shutdown::ShutdownSignal, state::BotStatus};
+use crate::{config::Config, seen::Seen, shutdown::ShutdownSignal, state::BotStatus};
 
 /// Seconds one `getUpdates` long poll waits for updates.
 pub const POLL_TIMEOUT_SECS: u32 = 10;
@@ -21,14 +21,15 @@ pub const POLL_TIMEOUT_SECS: u32 = 10;
 pub struct TelegramBot {
     bot: Bot,
     status: Arc<BotStatus>,
+    seen: Arc<Seen>,
 }
 
 impl TelegramBot {
-    pub fn new(config: &Config, status: Arc<BotStatus>) -> anyhow::Result<Self> {
+    pub fn new(config: &Config, status: Arc<BotStatus>, seen: Arc<Seen>) -> anyhow::Result<Self> {
         let api_url = reqwest::Url::parse(&config.telegram_api_url)
             .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
         let bot = Bot::new(config.bot_token.clone()).set_api_url(api_url);
-        Ok(Self { bot, status })
+        Ok(Self { bot, status, seen })
     }
 
     /// Connects, then long-polls until `shutdown`. When Telegram refuses the token the loop ends and the
@@ -85,8 +86,9 @@ impl TelegramBot {
     }
 
     fn handle(&self, update: Update) {
-        if let UpdateKind::Message(_) = update.kind {
+        if let UpdateKind::Message(message) = &update.kind {
             self.status.count_received();
+            self.seen.record(message, "in");
         }
     }
 
@@ -128,6 +130,7 @@ impl TelegramBot {
         let started = std::time::Instant::now();
         let message = self.bot.send_message(chat, text).await?;
         self.status.count_sent(started.elapsed());
+        self.seen.record(&message, "out");
         Ok(message.id.0)
     }
 }

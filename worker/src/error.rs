@@ -19,6 +19,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
     /// The bot cannot act yet (it has not passed `getMe`).
     #[error("{0}")]
     NotReady(String),
@@ -52,6 +54,7 @@ impl IntoResponse for ApiError {
                 Some(field.to_string()),
             ),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider_error", None),
         };

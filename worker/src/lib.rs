@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod error;
+pub mod seen;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
@@ -24,9 +25,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "worker API listening"
     );
     let status = Arc::new(BotStatus::default());
-    let bot = TelegramBot::new(&config, status.clone())?;
+    let seen = Arc::new(seen::Seen::default());
+    let bot = TelegramBot::new(&config, status.clone(), seen.clone())?;
     let app = api::router(api::AppState {
         status: status.clone(),
+        seen,
         bot: bot.clone(),
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),

@@ -84,6 +84,9 @@ impl Prober {
     }
 }
 
+/// Missed health checks in a row after which a running worker is degraded.
+pub const UNREACHABLE_CHECKS_TO_DEGRADE: i64 = 2;
+
 /// A bot whose last answered long poll is older than this is not really running.
 pub const POLL_STALE_MS: i64 = 45_000;
 
@@ -109,7 +112,11 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
             r.health_ok = false;
             r.consecutive_failures += 1;
             r.health_fail_count += 1;
-            if in_health_states && r.status != InstanceStatus::Starting {
+            // One missed check under load is not an outage; two in a row are.
+            if in_health_states
+                && r.status != InstanceStatus::Starting
+                && r.consecutive_failures >= UNREACHABLE_CHECKS_TO_DEGRADE
+            {
                 r.status = InstanceStatus::Degraded;
                 r.status_reason = Some(format!("worker API unreachable: {error}"));
             }
@@ -368,9 +375,20 @@ pub(crate) mod tests {
             1,
             &CrashPolicy::default(),
         );
+        assert_eq!(
+            r.status,
+            InstanceStatus::Running,
+            "one miss is not an outage"
+        );
+        apply(
+            &mut r,
+            &Probe::Unreachable("refused".into()),
+            2,
+            &CrashPolicy::default(),
+        );
         assert_eq!(r.status, InstanceStatus::Degraded);
         assert!(!r.health_ok);
-        assert_eq!(r.consecutive_failures, 1);
+        assert_eq!(r.consecutive_failures, 2);
         let mut s = record(InstanceStatus::Starting);
         apply(
             &mut s,

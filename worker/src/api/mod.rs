@@ -1,5 +1,6 @@
 //! The worker's REST API: every route, with the `/api/v1/telegram/*` aliases of the replaced system.
 
+mod conversations;
 mod health;
 mod send;
 mod status;
@@ -10,12 +11,13 @@ use axum::{Json, Router, middleware, routing::get};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, state::BotStatus};
+use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, seen::Seen, state::BotStatus};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub status: Arc<BotStatus>,
+    pub seen: Arc<Seen>,
     pub bot: TelegramBot,
     pub keys: AcceptedKeys,
     pub provider: String,
@@ -58,6 +60,12 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status::get_telegram_status))
         .routes(routes!(send::send_text))
         .routes(routes!(send::send_telegram_text))
+        .routes(routes!(conversations::chats))
+        .routes(routes!(conversations::telegram_chats))
+        .routes(routes!(conversations::groups))
+        .routes(routes!(conversations::contacts))
+        .routes(routes!(conversations::telegram_contacts))
+        .routes(routes!(conversations::messages))
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

@@ -1,0 +1,198 @@
+//! What the bot has seen since the worker started: chats, the people who wrote, and recent messages
+//! (bounded per chat and in total), for `/chats`, `/contacts`, `/groups` and `/messages`.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+};
+
+use serde::Serialize;
+use teloxide::types::{Chat, Message, User};
+
+/// Messages kept per chat.
+pub const MAX_PER_CHAT: usize = 200;
+/// Messages kept over all chats.
+pub const MAX_TOTAL: usize = 5_000;
+
+/// One kept message.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredMessage {
+    pub message_id: i32,
+    pub chat_id: i64,
+    pub from_id: Option<u64>,
+    pub from_name: Option<String>,
+    pub text: Option<String>,
+    /// `in` (to the bot) or `out` (sent by it).
+    pub direction: &'static str,
+    /// Unix seconds, as Telegram dates them.
+    pub date: i64,
+}
+
+/// A chat the bot took part in.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEntry {
+    pub id: i64,
+    pub name: String,
+    /// `private`, `group`, `supergroup` or `channel`.
+    pub kind: &'static str,
+    pub username: Option<String>,
+    pub message_count: u64,
+    pub last_message: Option<String>,
+    pub last_message_date: i64,
+    #[serde(skip)]
+    messages: VecDeque<StoredMessage>,
+}
+
+/// Someone who wrote to the bot.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: u64,
+    pub name: String,
+    pub username: Option<String>,
+    pub is_bot: bool,
+    pub last_seen_date: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    chats: HashMap<i64, ChatEntry>,
+    contacts: HashMap<u64, Contact>,
+    total: usize,
+}
+
+#[derive(Default)]
+pub struct Seen {
+    inner: Mutex<Inner>,
+}
+
+fn chat_kind(chat: &Chat) -> &'static str {
+    if chat.is_private() {
+        "private"
+    } else if chat.is_supergroup() {
+        "supergroup"
+    } else if chat.is_group() {
+        "group"
+    } else {
+        "channel"
+    }
+}
+
+fn chat_name(chat: &Chat) -> String {
+    chat.title()
+        .map(str::to_string)
+        .or_else(|| {
+            let first = chat.first_name()?;
+            Some(match chat.last_name() {
+                Some(last) => format!("{first} {last}"),
+                None => first.to_string(),
+            })
+        })
+        .or_else(|| chat.username().map(|u| format!("@{u}")))
+        .unwrap_or_else(|| chat.id.0.to_string())
+}
+
+fn user_name(user: &User) -> String {
+    match &user.last_name {
+        Some(last) => format!("{} {last}", user.first_name),
+        None => user.first_name.clone(),
+    }
+}
+
+impl Seen {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a message that reached the bot (`in`) or that it sent (`out`).
+    pub fn record(&self, message: &Message, direction: &'static str) {
+        let date = message.date.timestamp();
+        let stored = StoredMessage {
+            message_id: message.id.0,
+            chat_id: message.chat.id.0,
+            from_id: message.from.as_ref().map(|u| u.id.0),
+            from_name: message.from.as_ref().map(user_name),
+            text: message.text().map(str::to_string),
+            direction,
+            date,
+        };
+        let mut inner = self.lock();
+        if direction == "in"
+            && let Some(user) = &message.from
+        {
+            inner.contacts.insert(
+                user.id.0,
+                Contact {
+                    id: user.id.0,
+                    name: user_name(user),
+                    username: user.username.clone(),
+                    is_bot: user.is_bot,
+                    last_seen_date: date,
+                },
+            );
+        }
+        let entry = inner
+            .chats
+            .entry(message.chat.id.0)
+            .or_insert_with(|| ChatEntry {
+                id: message.chat.id.0,
+                name: chat_name(&message.chat),
+                kind: chat_kind(&message.chat),
+                username: message.chat.username().map(str::to_string),
+                message_count: 0,
+                last_message: None,
+                last_message_date: date,
+                messages: VecDeque::new(),
+            });
+        entry.message_count += 1;
+        entry.last_message = stored.text.clone();
+        entry.last_message_date = date;
+        entry.messages.push_back(stored);
+        let mut dropped = 0;
+        if entry.messages.len() > MAX_PER_CHAT {
+            entry.messages.pop_front();
+            dropped = 1;
+        }
+        inner.total = inner.total + 1 - dropped;
+        if inner.total > MAX_TOTAL {
+            // Forget the oldest message of the chat that has been quiet longest.
+            if let Some(quietest) = inner
+                .chats
+                .values_mut()
+                .filter(|c| !c.messages.is_empty())
+                .min_by_key(|c| c.last_message_date)
+            {
+                quietest.messages.pop_front();
+                inner.total -= 1;
+            }
+        }
+    }
+
+    /// Chats, most recently active first; only groups when `groups_only`.
+    pub fn chats(&self, groups_only: bool) -> Vec<ChatEntry> {
+        let mut chats: Vec<ChatEntry> = self
+            .lock()
+            .chats
+            .values()
+            .filter(|c| !groups_only || matches!(c.kind, "group" | "supergroup"))
+            .cloned()
+            .collect();
+        chats.sort_by_key(|c| std::cmp::Reverse(c.last_message_date));
+        chats
+    }
+
+    pub fn contacts(&self) -> Vec<Contact> {
+        let mut contacts: Vec<Contact> = self.lock().contacts.values().cloned().collect();
+        contacts.sort_by_key(|c| std::cmp::Reverse(c.last_seen_date));
+        contacts
+    }
+
+    /// The chat's kept messages, newest first; `None` for a chat never seen.
+    pub fn messages(&self, chat_id: i64, limit: usize) -> Option<Vec<StoredMessage>> {
+        let inner = self.lock();
+        let chat = inner.chats.get(&chat_id)?;
+        Some(chat.messages.iter().rev().take(limit).cloned().collect())
+    }
+}

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The manager cannot answer yet (e.g. no resource sample taken).
     #[error("{0}")]
     NotReady(String),
+    /// A service we called (an agent) failed.
+    #[error("{0}")]
+    Upstream(String),
     /// No free port is left in the configured range.
     #[error("{0}")]
     PortsExhausted(String),
@@ -77,6 +80,7 @@ impl IntoResponse for ApiError {
             ),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_failed", None),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "ports_exhausted", None),
             Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", None),

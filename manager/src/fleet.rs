@@ -150,6 +150,7 @@ impl Fleet {
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
             telegram_api_url: &self.telegram_api_url,
+            agent_config: r.agno_config.as_ref().map(|v| v.to_string()),
             memory_bytes: r
                 .memory_limit_mb
                 .map(|mb| mb * 1024 * 1024)

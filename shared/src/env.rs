@@ -9,3 +9,5 @@ pub const API_KEY_SHA256: &str = "BOTFLEET_API_KEY_SHA256";
 pub const CONTROL_KEY_SHA256: &str = "BOTFLEET_CONTROL_KEY_SHA256";
 pub const PORT: &str = "BOTFLEET_PORT";
 pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";
+/// The instance's agent configuration (the `agno_config` JSON), when it has one.
+pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";

@@ -8,10 +8,12 @@ use shared::worker_api::BotInfo;
 use teloxide::{
     ApiError, RequestError,
     prelude::*,
-    types::{Me, Recipient, Update, UpdateKind},
+    types::{ChatId, Me, Recipient, Update, UpdateKind},
 };
 
-use crate::{config::Config, seen::Seen, shutdown::ShutdownSignal, state::BotStatus};
+use crate::{
+    agent::AgentBridge, config::Config, seen::Seen, shutdown::ShutdownSignal, state::BotStatus,
+};
 
 /// Seconds one `getUpdates` long poll waits for updates.
 pub const POLL_TIMEOUT_SECS: u32 = 10;
@@ -22,14 +24,25 @@ pub struct TelegramBot {
     bot: Bot,
     status: Arc<BotStatus>,
     seen: Arc<Seen>,
+    agent: Option<Arc<AgentBridge>>,
 }
 
 impl TelegramBot {
-    pub fn new(config: &Config, status: Arc<BotStatus>, seen: Arc<Seen>) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        status: Arc<BotStatus>,
+        seen: Arc<Seen>,
+        agent: Option<Arc<AgentBridge>>,
+    ) -> anyhow::Result<Self> {
         let api_url = reqwest::Url::parse(&config.telegram_api_url)
             .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
         let bot = Bot::new(config.bot_token.clone()).set_api_url(api_url);
-        Ok(Self { bot, status, seen })
+        Ok(Self {
+            bot,
+            status,
+            seen,
+            agent,
+        })
     }
 
     /// Connects, then long-polls until `shutdown`. When Telegram refuses the token the loop ends and the
@@ -89,6 +102,28 @@ impl TelegramBot {
         if let UpdateKind::Message(message) = &update.kind {
             self.status.count_received();
             self.seen.record(message, "in");
+            if let (Some(agent), Some(text)) = (&self.agent, message.text()) {
+                let (agent, this, text) = (agent.clone(), self.clone(), text.to_string());
+                let chat = message.chat.id.0;
+                let user = message
+                    .from
+                    .as_ref()
+                    .map(|u| u.id.0.to_string())
+                    .unwrap_or_default();
+                tokio::spawn(async move {
+                    agent
+                        .answer(chat, &user, &text, |reply| async move {
+                            match this.send_text(Recipient::Id(ChatId(chat)), reply.text().to_string()).await {
+                                Ok(_) => true,
+                                Err(e) => {
+                                    tracing::warn!(chat, error = %e, "could not send the agent's reply");
+                                    false
+                                }
+                            }
+                        })
+                        .await;
+                });
+            }
         }
     }
 

@@ -33,6 +33,9 @@ pub struct Config {
     /// Base URL of the Telegram Bot API.
     #[arg(long, env = env::TELEGRAM_API_URL, default_value = "https://api.telegram.org")]
     pub telegram_api_url: String,
+    /// The agent configuration (JSON, the instance's `agno_config`); no agent when unset.
+    #[arg(long, env = env::AGENT_CONFIG, hide_env_values = true)]
+    pub agent_config: Option<String>,
     /// Log line format.
     #[arg(long, env = "BOTFLEET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

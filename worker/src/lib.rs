@@ -1,5 +1,6 @@
 //! The botfleet worker: runs one bot, serves its per-instance REST API, and stops cleanly on SIGTERM.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod bot;
@@ -26,7 +27,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let status = Arc::new(BotStatus::default());
     let seen = Arc::new(seen::Seen::default());
-    let bot = TelegramBot::new(&config, status.clone(), seen.clone())?;
+    let agent = match config
+        .agent_config
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => None,
+        Some(Err(e)) => anyhow::bail!("the agent configuration is not JSON: {e}"),
+        Some(Ok(v)) => agent::AgentConfig::from_json(&v)
+            .map_err(|(field, e)| anyhow::anyhow!("agent configuration, {field}: {e}"))?
+            .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
+    };
+    let bot = TelegramBot::new(&config, status.clone(), seen.clone(), agent)?;
     let app = api::router(api::AppState {
         status: status.clone(),
         seen,

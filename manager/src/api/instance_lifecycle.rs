@@ -112,7 +112,10 @@ fn parse_change(body: &Value) -> Result<ConfigChange, ApiError> {
             }
             "agno_config" => match value {
                 Value::Null => change.agno_config = Some(None),
-                Value::Object(_) => change.agno_config = Some(Some(value.clone())),
+                Value::Object(_) => {
+                    crate::domain::new_instance::validate_agent_config(value)?;
+                    change.agno_config = Some(Some(value.clone()));
+                }
                 _ => {
                     return Err(ApiError::validation(
                         "agno_config",

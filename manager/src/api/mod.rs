@@ -10,6 +10,7 @@ mod instance_history;
 mod instance_lifecycle;
 mod instance_logs;
 mod instance_memory;
+mod instance_test;
 mod instances;
 mod metrics;
 mod overview;
@@ -106,6 +107,7 @@ pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instance_logs::logs))
         .routes(routes!(instance_api_key::get_api_key))
         .routes(routes!(instance_api_key::rotate_api_key))
+        .routes(routes!(instance_test::test_agent))
         .routes(routes!(resources::overview))
         .routes(routes!(resources::instances))
         .routes(routes!(resources::ports))

@@ -47,7 +47,10 @@ impl NewInstance {
         validate_telegram_token(&token)?;
         let agno_config = match object.get("agno_config") {
             None | Some(Value::Null) => None,
-            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(v @ Value::Object(_)) => {
+                validate_agent_config(v)?;
+                Some(v.clone())
+            }
             Some(_) => {
                 return Err(ApiError::validation(
                     "agno_config",
@@ -111,6 +114,16 @@ fn parse_type_instance(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// Checks an agent configuration the way the worker will read it, so a bad one is a 422 now rather than
+/// a worker that will not start.
+pub fn validate_agent_config(v: &Value) -> Result<(), ApiError> {
+    worker::agent::AgentConfig::from_json(v)
+        .map(|_| ())
+        .map_err(|(field, message)| {
+            ApiError::validation("agno_config", format!("agno_config.{field}: {message}"))
+        })
 }
 
 /// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container

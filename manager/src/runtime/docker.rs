@@ -45,6 +45,8 @@ pub struct WorkerSpec<'a> {
     pub api_key_sha256: &'a str,
     pub control_key_sha256: String,
     pub telegram_api_url: &'a str,
+    /// The agent configuration as JSON, when the instance has one.
+    pub agent_config: Option<String>,
 }
 
 /// A worker container as Docker reports it.
@@ -333,6 +335,9 @@ impl DockerRuntime {
             format!("{}={}", env::PORT, spec.port),
             format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
         ];
+        if let Some(agent) = &spec.agent_config {
+            env_vars.push(format!("{}={agent}", env::AGENT_CONFIG));
+        }
         if host_network {
             // No port publishing on the host network: the worker itself binds the configured host IP.
             env_vars.push(format!("BOTFLEET_LISTEN_HOST={}", s.host_ip));

@@ -1,0 +1,187 @@
+//! The AI agent bridge: an incoming text goes to the instance's agent and its answer goes back to the
+//! chat. Three kinds of agent are spoken: the Agno agent runs API (the seed's `agno_config`), any
+//! OpenAI-compatible `/v1/chat/completions` endpoint, and a plain JSON webhook. Each chat keeps its own
+//! recent context, so two chats never mix.
+
+mod bridge;
+mod config;
+mod context;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub use bridge::{AgentBridge, Reply};
+pub use config::{AgentConfig, AgentKind};
+pub use context::{ChatContext, Role, Turn};
+
+/// Why the agent gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("agent unreachable: {0}")]
+    Unreachable(String),
+    #[error("agent answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("agent answer has no text: {0}")]
+    NoText(String),
+}
+
+/// An answer and how long it took.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub latency: Duration,
+}
+
+/// Talks to one configured agent.
+#[derive(Clone)]
+pub struct AgentClient {
+    config: AgentConfig,
+    http: reqwest::Client,
+}
+
+impl AgentClient {
+    pub fn new(config: AgentConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .build()
+            .unwrap_or_default();
+        Self { config, http }
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// Asks the agent about `text`, with the chat's earlier turns as context.
+    pub async fn ask(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        history: &[Turn],
+        text: &str,
+    ) -> Result<Answer, AgentError> {
+        let started = Instant::now();
+        let c = &self.config;
+        let request = match c.kind {
+            AgentKind::Agno => {
+                let mut form = vec![
+                    ("message", text.to_string()),
+                    ("stream", "false".to_string()),
+                    ("session_id", session_id.to_string()),
+                    ("user_id", user_id.to_string()),
+                ];
+                if let Some(model) = &c.model {
+                    form.push(("model", model.clone()));
+                }
+                self.http.post(&c.url).form(&form)
+            }
+            AgentKind::OpenAi => {
+                let mut messages = Vec::new();
+                if let Some(system) = &c.system_prompt {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                for turn in history {
+                    messages.push(json!({"role": turn.role.as_str(), "content": turn.text}));
+                }
+                messages.push(json!({"role": "user", "content": text}));
+                let mut request = self.http.post(&c.url).json(&json!({
+                    "model": c.model.clone().unwrap_or_else(|| "gpt-4o-mini".into()),
+                    "messages": messages,
+                    "stream": false,
+                    "user": user_id,
+                }));
+                if let Some(key) = &c.api_key {
+                    request = request.bearer_auth(key);
+                }
+                request
+            }
+            AgentKind::Webhook => {
+                let context: Vec<Value> = history
+                    .iter()
+                    .map(|t| json!({"role": t.role.as_str(), "text": t.text}))
+                    .collect();
+                let mut request = self.http.post(&c.url).json(&json!({
+                    "session_id": session_id,
+                    "user_id": user_id,
+                    "text": text,
+                    "context": context,
+                }));
+                if let Some(key) = &c.api_key {
+                    request = request.bearer_auth(key);
+                }
+                request
+            }
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AgentError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| AgentError::Unreachable(e.without_url().to_string()))?;
+        if !status.is_success() {
+            return Err(AgentError::Status {
+                status: status.as_u16(),
+                body: body.chars().take(200).collect(),
+            });
+        }
+        let text = extract_text(c.kind, &body)
+            .ok_or_else(|| AgentError::NoText(body.chars().take(200).collect()))?;
+        Ok(Answer {
+            text,
+            latency: started.elapsed(),
+        })
+    }
+}
+
+/// The answer's text, wherever each kind of agent puts it.
+fn extract_text(kind: AgentKind, body: &str) -> Option<String> {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        // Agno and webhooks may answer plain text.
+        let t = body.trim();
+        return (!t.is_empty() && kind != AgentKind::OpenAi).then(|| t.to_string());
+    };
+    let text = match kind {
+        AgentKind::OpenAi => v
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str),
+        AgentKind::Agno => v.get("content").and_then(Value::as_str),
+        AgentKind::Webhook => ["reply", "text", "content", "message"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str)),
+    };
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_found_where_each_kind_puts_them() {
+        let openai = r#"{"choices":[{"message":{"role":"assistant","content":"hi"}}]}"#;
+        assert_eq!(
+            extract_text(AgentKind::OpenAi, openai).as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            extract_text(AgentKind::Agno, r#"{"content":"agno"}"#).as_deref(),
+            Some("agno")
+        );
+        assert_eq!(
+            extract_text(AgentKind::Agno, "plain").as_deref(),
+            Some("plain")
+        );
+        assert_eq!(
+            extract_text(AgentKind::Webhook, r#"{"reply":"w"}"#).as_deref(),
+            Some("w")
+        );
+        assert_eq!(extract_text(AgentKind::OpenAi, "plain"), None);
+        assert_eq!(extract_text(AgentKind::Webhook, r#"{"reply":"  "}"#), None);
+    }
+}

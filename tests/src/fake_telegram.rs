@@ -34,6 +34,8 @@ pub struct SentMessage {
     pub chat_id: Value,
     pub text: String,
     pub message_id: i64,
+    /// When the fake accepted it.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -49,6 +51,10 @@ struct Inner {
     /// Per token: how many getUpdates were ended by a newer one (a second consumer shows up here).
     conflicts: HashMap<String, usize>,
     calls: HashMap<String, usize>,
+    /// Tokens in a "429 storm": the first send to each chat is refused with retry_after 1.
+    storm: std::collections::HashSet<String>,
+    stormed: std::collections::HashSet<(String, String)>,
+    rate_limited: HashMap<String, usize>,
 }
 
 /// Shared state of a running fake server.
@@ -136,6 +142,17 @@ impl FakeTelegram {
             .get(&format!("{token}/{method}"))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Starts a 429 storm for `token`: Telegram refuses the first message to every chat with
+    /// `retry_after: 1`.
+    pub fn start_storm(&self, token: &str) {
+        self.lock().storm.insert(token.to_string());
+    }
+
+    /// How many sends of `token` were refused with 429.
+    pub fn rate_limited(&self, token: &str) -> usize {
+        self.lock().rate_limited.get(token).copied().unwrap_or(0)
     }
 
     /// How many `getUpdates` calls of `token` a newer one ended with 409 "terminated by other getUpdates
@@ -259,6 +276,15 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         _ => {}
     }
     let mut inner = fake.lock();
+    if inner.storm.contains(token)
+        && inner
+            .stormed
+            .insert((token.to_string(), chat_id.to_string()))
+    {
+        *inner.rate_limited.entry(token.to_string()).or_default() += 1;
+        return Json(json!({"ok": false, "error_code": 429,
+            "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}));
+    }
     inner.next_message_id += 1;
     let message_id = inner.next_message_id;
     inner.sent.push(SentMessage {
@@ -266,6 +292,7 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         chat_id: chat_id.clone(),
         text: text.clone(),
         message_id,
+        at: std::time::Instant::now(),
     });
     let chat = match chat_id.as_i64() {
         Some(id) => json!({"id": id, "type": "private", "first_name": "Tester"}),

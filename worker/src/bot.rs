@@ -7,6 +7,7 @@ use backon::{ExponentialBuilder, Retryable};
 use shared::worker_api::BotInfo;
 use teloxide::{
     ApiError, RequestError,
+    adaptors::{Throttle, throttle::Limits},
     prelude::*,
     types::{ChatId, Me, Recipient, Update, UpdateKind},
 };
@@ -21,7 +22,11 @@ pub const POLL_TIMEOUT_SECS: u32 = 10;
 /// A cloneable handle on the bot: the API handlers send through it, the run loop polls through it.
 #[derive(Clone)]
 pub struct TelegramBot {
+    /// For polling and `getMe`.
     bot: Bot,
+    /// For everything sent: Telegram's limits (1 msg/s per chat, 20/min per group, 30/s overall) applied
+    /// by teloxide's `Throttle`, which also waits out a 429's `retry_after` and retries.
+    sender: Throttle<Bot>,
     status: Arc<BotStatus>,
     seen: Arc<Seen>,
     agent: Option<Arc<AgentBridge>>,
@@ -37,8 +42,16 @@ impl TelegramBot {
         let api_url = reqwest::Url::parse(&config.telegram_api_url)
             .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
         let bot = Bot::new(config.bot_token.clone()).set_api_url(api_url);
+        // Telegram's limits, overall with a margin so that network jitter cannot push a second's worth
+        // of deliveries over 30 at Telegram's end.
+        let limits = Limits {
+            messages_per_sec_overall: 27,
+            ..Limits::default()
+        };
+        let sender = bot.clone().throttle(limits);
         Ok(Self {
             bot,
+            sender,
             status,
             seen,
             agent,
@@ -163,7 +176,7 @@ impl TelegramBot {
     /// Sends a text message and returns Telegram's message id.
     pub async fn send_text(&self, chat: Recipient, text: String) -> Result<i32, RequestError> {
         let started = std::time::Instant::now();
-        let message = self.bot.send_message(chat, text).await?;
+        let message = self.sender.send_message(chat, text).await?;
         self.status.count_sent(started.elapsed());
         self.seen.record(&message, "out");
         Ok(message.id.0)

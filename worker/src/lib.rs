@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod seen;
 pub mod shutdown;
 pub mod state;
@@ -42,6 +43,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = api::router(api::AppState {
         status: status.clone(),
         seen,
+        jobs: Arc::new(jobs::Jobs::default()),
         bot: bot.clone(),
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),

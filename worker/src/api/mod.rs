@@ -1,8 +1,11 @@
 //! The worker's REST API: every route, with the `/api/v1/telegram/*` aliases of the replaced system.
 
+mod bulk;
 mod conversations;
 mod health;
 mod send;
+
+pub use send::provider_error_text;
 mod status;
 
 use std::sync::Arc;
@@ -11,13 +14,14 @@ use axum::{Json, Router, middleware, routing::get};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, seen::Seen, state::BotStatus};
+use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, jobs::Jobs, seen::Seen, state::BotStatus};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub status: Arc<BotStatus>,
     pub seen: Arc<Seen>,
+    pub jobs: Arc<Jobs>,
     pub bot: TelegramBot,
     pub keys: AcceptedKeys,
     pub provider: String,
@@ -66,6 +70,9 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::contacts))
         .routes(routes!(conversations::telegram_contacts))
         .routes(routes!(conversations::messages))
+        .routes(routes!(bulk::send_bulk))
+        .routes(routes!(bulk::telegram_send_bulk))
+        .routes(routes!(bulk::get_job))
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

@@ -110,13 +110,17 @@ fn parse_message(value: Option<&Value>) -> Result<String, ApiError> {
 }
 
 fn provider_error(e: RequestError) -> ApiError {
+    ApiError::Provider(provider_error_text(&e))
+}
+
+/// Telegram's own words for a refusal, or what went wrong on the way.
+pub fn provider_error_text(e: &RequestError) -> String {
     match e {
-        RequestError::Api(api) => ApiError::Provider(api.to_string()),
-        RequestError::RetryAfter(wait) => ApiError::Provider(format!(
-            "Telegram rate limit: retry after {} s",
-            wait.seconds()
-        )),
-        other => ApiError::Provider(other.to_string()),
+        RequestError::Api(api) => api.to_string(),
+        RequestError::RetryAfter(wait) => {
+            format!("Telegram rate limit: retry after {} s", wait.seconds())
+        }
+        other => other.to_string(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! Sending at the pace Telegram allows: bulk jobs to many chats stay within the limits and get every
+//! message through, and a storm of 429s is waited out with every message delivered once.
+
+use std::{collections::HashSet, time::Duration};
+
+use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use serde_json::{Value, json};
+
+async fn worker(m: &Manager, token: &str) -> (String, String) {
+    let (status, body) = m
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body("send", token),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let d = &body["process_result"]["details"];
+    (
+        format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]),
+        d["api_key"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_job_to_100_chats_keeps_telegrams_pace_and_delivers_all() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_700_001, "bulk_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (base, key) = worker(&m, &token).await;
+    let client = reqwest::Client::new();
+    let recipients: Vec<Value> = (0..100)
+        .map(|i| json!({"chatId": 9_000 + i, "vars": {"name": format!("user{i}")}}))
+        .collect();
+    let (status, job) = send(
+        client
+            .post(format!("{base}/send-bulk"))
+            .bearer_auth(&key)
+            .json(&json!({"recipients": recipients, "message": "Hello {name}"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["jobId"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (status, job) = send(
+            client
+                .get(format!("{base}/jobs/{job_id}"))
+                .bearer_auth(&key),
+        )
+        .await;
+        assert_eq!(status, 200);
+        if job["status"] == "completed" {
+            break job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never finished: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["successCount"], 100, "{done}");
+    assert_eq!(done["failureCount"], 0);
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 100);
+    let chats: HashSet<String> = sent.iter().map(|s| s.chat_id.to_string()).collect();
+    assert_eq!(chats.len(), 100, "a chat got two messages");
+    assert!(
+        sent.iter()
+            .any(|s| s.chat_id == json!(9_042) && s.text == "Hello user42")
+    );
+    // Never more than 30 messages within any second.
+    let mut times: Vec<_> = sent.iter().map(|s| s.at).collect();
+    times.sort();
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start) < Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 30, "{in_window} messages within one second");
+    }
+    let (status, _) = send(client.get(format!("{base}/jobs/nope")).bearer_auth(&key)).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_storm_is_waited_out_and_every_message_arrives_once() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_700_002, "storm_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (base, key) = worker(&m, &token).await;
+    fake.start_storm(&token);
+    let client = reqwest::Client::new();
+    let recipients: Vec<i64> = (0..10).map(|i| 8_000 + i).collect();
+    let (status, body) = send(
+        client
+            .post(format!("{base}/send-bulk"))
+            .bearer_auth(&key)
+            .json(&json!({"recipients": recipients, "message": "storm"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalRecipients"], 10);
+    assert_eq!(body["successCount"], 10, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 10);
+    assert!(
+        body["totalDuration"].as_i64().unwrap() >= 1000,
+        "the retry_after was not honoured"
+    );
+    assert!(fake.rate_limited(&token) >= 10, "no storm happened");
+    let per_chat: Vec<usize> = recipients
+        .iter()
+        .map(|c| fake.sent().iter().filter(|s| s.chat_id == json!(c)).count())
+        .collect();
+    assert!(per_chat.iter().all(|n| *n == 1), "{per_chat:?}");
+
+    for (bad, field) in [
+        (json!({"recipients": [], "message": "x"}), "recipients"),
+        (
+            json!({"recipients": [1, "abc"], "message": "x"}),
+            "recipients",
+        ),
+        (json!({"recipients": [1]}), "message"),
+        (
+            json!({"recipients": (0..1001).collect::<Vec<_>>(), "message": "x"}),
+            "recipients",
+        ),
+    ] {
+        let (status, err) = send(
+            client
+                .post(format!("{base}/send-bulk"))
+                .bearer_auth(&key)
+                .json(&bad),
+        )
+        .await;
+        assert_eq!((status, err["field"].as_str()), (422, Some(field)), "{err}");
+    }
+    let (status, _) = send(
+        client
+            .post(format!("{base}/telegram/send-bulk"))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 401);
+}

@@ -107,3 +107,41 @@ pub struct SendResponse {
     pub message_id: String,
     pub provider: String,
 }
+
+/// Something that happened in a worker, kept until the manager acknowledged it (at-least-once; the
+/// manager stores events by `id`, so a repeat is harmless).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerEvent {
+    /// Unique over all workers and restarts.
+    pub id: String,
+    /// Order within this worker process; acknowledgements name it.
+    pub seq: u64,
+    /// `message.in`, `message.out`.
+    pub kind: String,
+    pub chat_id: i64,
+    pub chat_name: Option<String>,
+    pub chat_type: Option<String>,
+    pub from_id: Option<u64>,
+    pub from_name: Option<String>,
+    pub message_id: Option<i32>,
+    pub text: Option<String>,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// `GET /api/v1/events` answer: events after a sequence number, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventBatch {
+    pub events: Vec<WorkerEvent>,
+    /// Events the worker dropped because nobody collected them in time (its buffer is bounded).
+    pub dropped: u64,
+}
+
+/// `POST /api/v1/events/ack` body: forget events up to and including `up_to`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventAck {
+    pub up_to: u64,
+}

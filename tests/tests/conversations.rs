@@ -101,3 +101,94 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     let (status, _) = send(client.get(format!("{base}/chats"))).await;
     assert_eq!(status, 401);
 }
+
+async fn manager_messages(m: &Manager, id: &str, chat: i64) -> Vec<serde_json::Value> {
+    let (status, body) = m
+        .get(&format!(
+            "/api/v1/instances/{id}/messages?chatId={chat}&limit=1000"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["messages"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_reach_the_manager_even_across_its_downtime_and_only_once() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_500_002, "durable_bot");
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.health_interval_secs = 0.5;
+    let mut m = Manager::spawn(options.clone());
+    let (status, body) = m
+        .post(
+            "/api/v1/instances?wait=true&timeout=30",
+            &create_body("conv", &token),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["instance_id"].as_str().unwrap().to_string();
+    let d = &body["process_result"]["details"];
+    let key = d["api_key"].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]);
+
+    // Traffic while the manager runs: collected.
+    for i in 0..5 {
+        fake.push_text(&token, 333, &format!("before {i}"));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while manager_messages(&m, &id, 333).await.len() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages never reached the manager"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The manager is down; the bot keeps talking.
+    m.stop();
+    for i in 0..20 {
+        fake.push_text(&token, 333, &format!("during {i}"));
+    }
+    let client = reqwest::Client::new();
+    for i in 0..3 {
+        let (status, _) = send(
+            client
+                .post(format!("{base}/send"))
+                .bearer_auth(&key)
+                .json(&json!({"chatId": 333, "message": format!("out {i}")})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let m2 = Manager::spawn(options);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let stored = loop {
+        let stored = manager_messages(&m2, &id, 333).await;
+        if stored.len() >= 28 {
+            break stored;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 28 messages arrived",
+            stored.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // A few more rounds of collection must not add anything.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stored_later = manager_messages(&m2, &id, 333).await;
+    assert_eq!(stored_later.len(), 28, "a message was stored twice");
+    let texts: std::collections::HashSet<&str> =
+        stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.len(), 28);
+    assert!(texts.contains("during 19") && texts.contains("out 2") && texts.contains("before 0"));
+    let outs = stored.iter().filter(|m| m["direction"] == "out").count();
+    assert_eq!(outs, 3);
+    let (_, chats) = m2.get(&format!("/api/v1/instances/{id}/chats")).await;
+    assert_eq!(chats["chats"][0]["message_count"], 28, "{chats}");
+    let (status, _) = m2.get(&format!("/api/v1/instances/{id}/messages")).await;
+    assert_eq!(status, 422);
+    drop(m);
+}

@@ -13,7 +13,8 @@ use teloxide::{
 };
 
 use crate::{
-    agent::AgentBridge, config::Config, seen::Seen, shutdown::ShutdownSignal, state::BotStatus,
+    agent::AgentBridge, config::Config, events::EventLog, seen::Seen, shutdown::ShutdownSignal,
+    state::BotStatus,
 };
 
 /// Seconds one `getUpdates` long poll waits for updates.
@@ -29,6 +30,7 @@ pub struct TelegramBot {
     sender: Throttle<Bot>,
     status: Arc<BotStatus>,
     seen: Arc<Seen>,
+    events: Arc<EventLog>,
     agent: Option<Arc<AgentBridge>>,
 }
 
@@ -37,6 +39,7 @@ impl TelegramBot {
         config: &Config,
         status: Arc<BotStatus>,
         seen: Arc<Seen>,
+        events: Arc<EventLog>,
         agent: Option<Arc<AgentBridge>>,
     ) -> anyhow::Result<Self> {
         let api_url = reqwest::Url::parse(&config.telegram_api_url)
@@ -54,6 +57,7 @@ impl TelegramBot {
             sender,
             status,
             seen,
+            events,
             agent,
         })
     }
@@ -115,6 +119,7 @@ impl TelegramBot {
         if let UpdateKind::Message(message) = &update.kind {
             self.status.count_received();
             self.seen.record(message, "in");
+            self.events.message(message, "message.in");
             if let (Some(agent), Some(text)) = (&self.agent, message.text()) {
                 let (agent, this, text) = (agent.clone(), self.clone(), text.to_string());
                 let chat = message.chat.id.0;
@@ -179,6 +184,7 @@ impl TelegramBot {
         let message = self.sender.send_message(chat, text).await?;
         self.status.count_sent(started.elapsed());
         self.seen.record(&message, "out");
+        self.events.message(&message, "message.out");
         Ok(message.id.0)
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod jobs;
 pub mod seen;
 pub mod shutdown;
@@ -28,6 +29,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let status = Arc::new(BotStatus::default());
     let seen = Arc::new(seen::Seen::default());
+    let events = Arc::new(events::EventLog::default());
     let agent = match config
         .agent_config
         .as_deref()
@@ -39,11 +41,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|(field, e)| anyhow::anyhow!("agent configuration, {field}: {e}"))?
             .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
     };
-    let bot = TelegramBot::new(&config, status.clone(), seen.clone(), agent)?;
+    let bot = TelegramBot::new(&config, status.clone(), seen.clone(), events.clone(), agent)?;
     let app = api::router(api::AppState {
         status: status.clone(),
         seen,
         jobs: Arc::new(jobs::Jobs::default()),
+        events,
         bot: bot.clone(),
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),

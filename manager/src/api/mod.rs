@@ -10,6 +10,7 @@ mod instance_history;
 mod instance_lifecycle;
 mod instance_logs;
 mod instance_memory;
+mod instance_messages;
 mod instance_test;
 mod instances;
 mod metrics;
@@ -108,6 +109,8 @@ pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instance_api_key::get_api_key))
         .routes(routes!(instance_api_key::rotate_api_key))
         .routes(routes!(instance_test::test_agent))
+        .routes(routes!(instance_messages::chats))
+        .routes(routes!(instance_messages::messages))
         .routes(routes!(resources::overview))
         .routes(routes!(resources::instances))
         .routes(routes!(resources::ports))

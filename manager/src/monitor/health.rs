@@ -4,7 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use shared::worker_api::{BotState, HealthResponse, HealthStatus, StatusResponse};
+use shared::worker_api::{
+    BotState, EventAck, EventBatch, HealthResponse, HealthStatus, StatusResponse,
+};
 use tokio::sync::watch;
 
 use crate::{
@@ -67,6 +69,39 @@ impl Prober {
             healthy: health.status == HealthStatus::Healthy,
             status,
         }
+    }
+
+    /// Moves the worker's pending events into the database, then lets the worker forget them. An event
+    /// stored but not acknowledged (the manager stopped in between) comes again and is stored once.
+    pub async fn collect_events(&self, fleet: &Fleet, r: &InstanceRecord) -> Result<usize, String> {
+        let base = format!("http://{}:{}/api/v1", self.host, r.port);
+        let mut stored = 0;
+        // A few batches per round at most; the rest waits for the next round.
+        for _ in 0..4 {
+            let batch: EventBatch = self
+                .get_json(&format!("{base}/events?limit=500"), Some(&r.control_key))
+                .await?;
+            let Some(last) = batch.events.last().map(|e| e.seq) else {
+                break;
+            };
+            stored += fleet
+                .store
+                .store_events(&r.id, &batch.events)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.client
+                .post(format!("{base}/events/ack"))
+                .bearer_auth(&r.control_key)
+                .json(&EventAck { up_to: last })
+                .send()
+                .await
+                .and_then(|resp| resp.error_for_status())
+                .map_err(|e| e.to_string())?;
+            if batch.events.len() < 500 {
+                break;
+            }
+        }
+        Ok(stored)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -215,6 +250,9 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
     } = &probe
     {
         crate::metrics::record_send_latency(&record, s.send_latency_ms_total, s.messages.sent);
+        if let Err(e) = prober.collect_events(fleet, &record).await {
+            tracing::warn!(instance_id = %id, error = %e, "could not collect worker events");
+        }
     }
     let now = now_ms();
     match fleet

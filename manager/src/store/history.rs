@@ -101,7 +101,13 @@ async fn insert_status(
 }
 
 pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
-    for table in ["status_history", "instance_errors", "message_counts_daily"] {
+    for table in [
+        "status_history",
+        "instance_errors",
+        "message_counts_daily",
+        "messages",
+        "chats",
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE instance_id = $1"
         )))

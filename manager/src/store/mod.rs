@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod events;
 pub mod history;
 pub mod instances;
+pub mod messages;
 pub mod settings;
 
 use sqlx::AnyPool;

@@ -2,6 +2,7 @@
 
 mod bulk;
 mod conversations;
+mod events;
 mod health;
 mod send;
 
@@ -14,7 +15,10 @@ use axum::{Json, Router, middleware, routing::get};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth, auth::AcceptedKeys, bot::TelegramBot, jobs::Jobs, seen::Seen, state::BotStatus};
+use crate::{
+    auth, auth::AcceptedKeys, bot::TelegramBot, events::EventLog, jobs::Jobs, seen::Seen,
+    state::BotStatus,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -22,6 +26,7 @@ pub struct AppState {
     pub status: Arc<BotStatus>,
     pub seen: Arc<Seen>,
     pub jobs: Arc<Jobs>,
+    pub events: Arc<EventLog>,
     pub bot: TelegramBot,
     pub keys: AcceptedKeys,
     pub provider: String,
@@ -73,6 +78,8 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk::send_bulk))
         .routes(routes!(bulk::telegram_send_bulk))
         .routes(routes!(bulk::get_job))
+        .routes(routes!(events::list))
+        .routes(routes!(events::ack))
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

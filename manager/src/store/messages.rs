@@ -1,0 +1,186 @@
+//! `messages` and `chats`: what the bots said and heard, collected from the workers. Storing is
+//! idempotent by event id, and a chat's count moves only when a message was really new.
+
+use serde::Serialize;
+use shared::worker_api::WorkerEvent;
+use sqlx::Row;
+
+use super::Store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRow {
+    pub chat_id: i64,
+    pub name: Option<String>,
+    pub chat_type: Option<String>,
+    pub message_count: i64,
+    pub last_message: Option<String>,
+    pub last_message_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: String,
+    pub chat_id: i64,
+    pub direction: String,
+    pub message_id: Option<i64>,
+    pub from_id: Option<i64>,
+    pub from_name: Option<String>,
+    pub text: Option<String>,
+    pub at: i64,
+}
+
+impl Store {
+    /// Stores message events; returns how many were new.
+    pub async fn store_events(
+        &self,
+        instance_id: &str,
+        events: &[WorkerEvent],
+    ) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let mut new = 0;
+        for e in events {
+            let direction = match e.kind.as_str() {
+                "message.in" => "in",
+                "message.out" => "out",
+                _ => continue,
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO messages (id, instance_id, chat_id, direction, message_id, from_id, from_name, text, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(e.id.clone())
+            .bind(instance_id.to_string())
+            .bind(e.chat_id)
+            .bind(direction)
+            .bind(e.message_id.map(i64::from))
+            .bind(e.from_id.map(|id| id as i64))
+            .bind(e.from_name.clone())
+            .bind(e.text.clone())
+            .bind(e.at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            new += 1;
+            sqlx::query(
+                "INSERT INTO chats (instance_id, chat_id, name, chat_type, message_count, last_message, last_message_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (instance_id, chat_id) DO UPDATE SET \
+                 message_count = chats.message_count + 1, last_message = excluded.last_message, \
+                 last_message_at = excluded.last_message_at, name = COALESCE(excluded.name, chats.name)",
+            )
+            .bind(instance_id.to_string())
+            .bind(e.chat_id)
+            .bind(e.chat_name.clone())
+            .bind(e.chat_type.clone())
+            .bind(e.text.clone())
+            .bind(e.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Chats, most recent first.
+    pub async fn chats(&self, instance_id: &str) -> Result<Vec<ChatRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT chat_id, name, chat_type, message_count, last_message, last_message_at FROM chats \
+             WHERE instance_id = $1 ORDER BY last_message_at DESC, chat_id",
+        )
+        .bind(instance_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChatRow {
+                    chat_id: r.try_get("chat_id")?,
+                    name: r.try_get("name")?,
+                    chat_type: r.try_get("chat_type")?,
+                    message_count: r.try_get("message_count")?,
+                    last_message: r.try_get("last_message")?,
+                    last_message_at: r.try_get("last_message_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A chat's messages, newest first.
+    pub async fn messages(
+        &self,
+        instance_id: &str,
+        chat_id: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, chat_id, direction, message_id, from_id, from_name, text, at FROM messages \
+             WHERE instance_id = $1 AND chat_id = $2 ORDER BY at DESC, id DESC LIMIT $3",
+        )
+        .bind(instance_id)
+        .bind(chat_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MessageRow {
+                    id: r.try_get("id")?,
+                    chat_id: r.try_get("chat_id")?,
+                    direction: r.try_get("direction")?,
+                    message_id: r.try_get("message_id")?,
+                    from_id: r.try_get("from_id")?,
+                    from_name: r.try_get("from_name")?,
+                    text: r.try_get("text")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, seq: u64) -> WorkerEvent {
+        WorkerEvent {
+            id: id.into(),
+            seq,
+            kind: "message.in".into(),
+            chat_id: 7,
+            chat_name: Some("Ann".into()),
+            chat_type: Some("private".into()),
+            from_id: Some(7),
+            from_name: Some("Ann".into()),
+            message_id: Some(seq as i32),
+            text: Some(format!("m{seq}")),
+            at: seq as i64,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_stored_twice_counts_once() {
+        let dir = std::env::temp_dir().join(format!("botfleet-store-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let store = Store::new(crate::db::connect(&url).await.unwrap());
+        let batch = [event("a", 1), event("b", 2)];
+        assert_eq!(store.store_events("i", &batch).await.unwrap(), 2);
+        // The manager crashed before acknowledging: the same events come again, with one more.
+        let again = [event("a", 1), event("b", 2), event("c", 3)];
+        assert_eq!(store.store_events("i", &again).await.unwrap(), 1);
+        let chats = store.chats("i").await.unwrap();
+        assert_eq!(chats.len(), 1);
+        assert_eq!(chats[0].message_count, 3);
+        assert_eq!(chats[0].last_message.as_deref(), Some("m3"));
+        let newest: Vec<String> = store
+            .messages("i", 7, 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(newest, ["c", "b"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -239,14 +239,31 @@ async fn metrics_parse_and_name_every_series() {
     .await;
     wait_until(&m, "/api/v1/resources/instances", |b| b["total"] == 1).await;
 
-    let text = reqwest::get(m.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    // Scrape until the bot shows healthy (a health check can miss under load; the next one counts).
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let (text, scrape) = loop {
+        let text = reqwest::get(m.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+        let healthy = scrape.samples.iter().any(|s| {
+            s.metric == "telegram_bot_health"
+                && s.labels.get("bot_id") == Some(id.as_str())
+                && matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0)
+        });
+        if healthy {
+            break (text, scrape);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bot never showed healthy in /metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
     let names: HashSet<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
     for series in [
         "telegram_bot_health",
@@ -281,12 +298,6 @@ async fn metrics_parse_and_name_every_series() {
         "{:?}",
         sent.value
     );
-    let health = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == "telegram_bot_health")
-        .unwrap();
-    assert!(matches!(health.value, prometheus_parse::Value::Gauge(v) if v == 1.0));
     // Request durations are labelled by route template, not by the concrete path.
     assert!(
         text.lines()

@@ -153,8 +153,10 @@ async fn resource_figures_agree_with_docker_and_the_os() {
     );
     let os_used = meminfo("MemTotal:") - meminfo("MemAvailable:");
     let used = server["memory_used_bytes"].as_f64().unwrap();
+    // The sample is up to a second old and other tests start containers meanwhile: within 5 % of the
+    // host's memory.
     assert!(
-        (used - os_used).abs() / os_used < 0.15,
+        (used - os_used).abs() / meminfo("MemTotal:") < 0.05,
         "used {used} vs /proc/meminfo {os_used}"
     );
     let cpus = std::thread::available_parallelism().unwrap().get();

@@ -38,6 +38,7 @@ async fn a_killed_worker_is_brought_back() {
     let id = create(&m, &token).await;
     let name = m.containers()[0].clone();
     let first_start = started_at(&name);
+    let polls_before_kill = fake.calls(&token, "getupdates");
     harness::docker(&["kill", &name]);
     let back = m
         .wait_for(&id, SETTLE, |i| {
@@ -63,7 +64,17 @@ async fn a_killed_worker_is_brought_back() {
         "{crash}"
     );
     assert_eq!(crash["source"], "reconciler");
-    // Steady state: one consumer of the token.
+    // Steady state: one consumer of the token. The killed worker's last long poll is left hanging (its
+    // network went with it) until the new worker's first poll supersedes it: wait for that first.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while fake.calls(&token, "getupdates") <= polls_before_kill {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new worker never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let conflicts = fake.conflicts(&token);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

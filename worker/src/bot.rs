@@ -45,10 +45,10 @@ impl TelegramBot {
         let api_url = reqwest::Url::parse(&config.telegram_api_url)
             .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
         let bot = Bot::new(config.bot_token.clone()).set_api_url(api_url);
-        // Telegram's limits, overall with a margin so that network jitter cannot push a second's worth
-        // of deliveries over 30 at Telegram's end.
+        // Telegram's limits, overall with a margin: the throttle paces when sends start, and the few sends in
+        // flight at once must not push a second's worth of deliveries over 30 at Telegram's end.
         let limits = Limits {
-            messages_per_sec_overall: 27,
+            messages_per_sec_overall: 25,
             ..Limits::default()
         };
         let sender = bot.clone().throttle(limits);

@@ -48,7 +48,7 @@ impl TelegramBot {
         // Telegram's limits, overall with a margin: the throttle paces when sends start, and the few sends in
         // flight at once must not push a second's worth of deliveries over 30 at Telegram's end.
         let limits = Limits {
-            messages_per_sec_overall: 25,
+            messages_per_sec_overall: 20,
             ..Limits::default()
         };
         let sender = bot.clone().throttle(limits);

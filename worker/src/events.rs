@@ -29,15 +29,7 @@ impl EventLog {
     /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`).
     pub fn message(&self, message: &Message, kind: &str) {
         let chat = &message.chat;
-        let chat_type = if chat.is_private() {
-            "private"
-        } else if chat.is_supergroup() {
-            "supergroup"
-        } else if chat.is_group() {
-            "group"
-        } else {
-            "channel"
-        };
+        let chat_type = crate::seen::chat_kind(chat);
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,

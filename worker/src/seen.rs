@@ -68,7 +68,8 @@ pub struct Seen {
     inner: Mutex<Inner>,
 }
 
-fn chat_kind(chat: &Chat) -> &'static str {
+/// `private`, `group`, `supergroup` or `channel`.
+pub fn chat_kind(chat: &Chat) -> &'static str {
     if chat.is_private() {
         "private"
     } else if chat.is_supergroup() {

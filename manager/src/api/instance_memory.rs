@@ -51,30 +51,10 @@ pub async fn get_stats(State(state): State<AppState>) -> Json<Value> {
             "authenticated_instances": count(&|r| r.auth_status == AuthStatus::ClientReady),
             "error_instances": count(&|r| matches!(r.status, InstanceStatus::Failed | InstanceStatus::Degraded)),
             "pending_instances": count(&|r| r.auth_status == AuthStatus::Pending),
-            "memory_usage_mb": manager_rss_mb(),
+            "memory_usage_mb": crate::monitor::resources::manager_rss_bytes() / (1024 * 1024),
             "avg_uptime_hours": (avg_uptime_hours * 1000.0).round() / 1000.0,
             "total_messages_sent": all.iter().map(|r| r.sent_count).sum::<i64>(),
             "total_messages_received": all.iter().map(|r| r.received_count).sum::<i64>(),
         }
     }))
-}
-
-/// Resident memory of this manager process, in MiB.
-fn manager_rss_mb() -> u64 {
-    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
-    let Ok(pid) = sysinfo::get_current_pid() else {
-        return 0;
-    };
-    let Ok(mut system) = System::new() else {
-        return 0;
-    };
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&[pid]),
-        true,
-        ProcessRefreshKind::nothing().with_memory(),
-    );
-    system
-        .process(pid)
-        .map(|p| p.memory() / (1024 * 1024))
-        .unwrap_or(0)
 }

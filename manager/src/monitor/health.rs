@@ -289,18 +289,10 @@ pub async fn run(
     prober: Arc<Prober>,
     interval: Duration,
     concurrency: usize,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stopped = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = stop.wait_for(|s| *s) => true,
-        };
-        if stopped {
-            return;
-        }
+    let mut every = super::Every::new(interval, stop);
+    while every.tick().await {
         run_once(&fleet, &prober, concurrency).await;
     }
 }

@@ -256,18 +256,10 @@ pub async fn run(
     mut host: HostProbe,
     interval: Duration,
     after_sample: impl Fn(Arc<Sample>) + Send + 'static,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stopped = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = stop.wait_for(|s| *s) => true,
-        };
-        if stopped {
-            return;
-        }
+    let mut every = super::Every::new(interval, stop);
+    while every.tick().await {
         let sample = Arc::new(sample_once(&fleet, &mut host, 16).await);
         resources.push(sample.clone());
         after_sample(sample);

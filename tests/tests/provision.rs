@@ -284,6 +284,14 @@ async fn an_exhausted_port_range_answers_503_and_leaks_nothing() {
     let (_, list) = m.get("/api/v1/instances").await;
     assert_eq!(list["total"], 2);
     assert_eq!(m.containers().len(), 2);
+    let (_, page) = m.get("/api/v1/instances?limit=1&offset=1").await;
+    assert_eq!(
+        (page["total"].as_u64(), page["count"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(page["instances"][0]["id"], list["instances"][1]["id"]);
+    let (status, _) = m.get("/api/v1/instances?limit=0").await;
+    assert_eq!(status, 422);
 }
 
 #[tokio::test(flavor = "multi_thread")]

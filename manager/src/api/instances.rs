@@ -82,16 +82,44 @@ pub async fn create_instance(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "All instances (from the cache)", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn list_instances(State(state): State<AppState>) -> Json<Value> {
-    let instances: Vec<Value> = state
-        .fleet
-        .cache
-        .list()
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "Instances, oldest first (from the cache); all unless paged",
+    params(("limit" = Option<usize>, Query, description = "At most this many (1 to 10000)"), ("offset" = Option<usize>, Query, description = "Skip this many")),
+    responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 422, description = "Bad limit", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn list_instances(
+    State(state): State<AppState>,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page?;
+    if page.limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
+        return Err(ApiError::validation(
+            "limit",
+            "limit must be from 1 to 10000",
+        ));
+    }
+    let all = state.fleet.cache.list();
+    let total = all.len();
+    let instances: Vec<Value> = all
         .iter()
+        .skip(page.offset)
+        .take(page.limit.unwrap_or(usize::MAX))
         .map(|r| views::instance(r))
         .collect();
-    Json(json!({ "success": true, "total": instances.len(), "instances": instances }))
+    Ok(Json(json!({
+        "success": true,
+        "total": total,
+        "count": instances.len(),
+        "offset": page.offset,
+        "instances": instances,
+    })))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", summary = "One instance with health, container and cached state", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]

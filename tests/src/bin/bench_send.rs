@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         args.recipients
     );
     println!(
-        "delivered {delivered} ({} ok, {} failed) in {:.2} s = {:.1} msg/s (limit: 30/s overall, 25/s configured)",
+        "delivered {delivered} ({} ok, {} failed) in {:.2} s = {:.1} msg/s (Telegram: 30/s overall; botfleet paces at 20/s)",
         done["successCount"],
         done["failureCount"],
         took.as_secs_f64(),

@@ -36,6 +36,9 @@ pub struct SentMessage {
     pub message_id: i64,
     /// When the fake accepted it.
     pub at: std::time::Instant,
+    /// `parse_mode` and `reply_markup` as sent (`Null` when absent).
+    pub parse_mode: Value,
+    pub reply_markup: Value,
 }
 
 #[derive(Default)]
@@ -293,8 +296,11 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         text: text.clone(),
         message_id,
         at: std::time::Instant::now(),
+        parse_mode: body.get("parse_mode").cloned().unwrap_or(Value::Null),
+        reply_markup: body.get("reply_markup").cloned().unwrap_or(Value::Null),
     });
     let chat = match chat_id.as_i64() {
+        Some(id) if id < 0 => json!({"id": id, "type": "group", "title": format!("Group {}", -id)}),
         Some(id) => json!({"id": id, "type": "private", "first_name": "Tester"}),
         None => json!({"id": -1000000000001i64, "type": "channel", "title": "Channel",
                        "username": chat_id.as_str().unwrap_or("").trim_start_matches('@')}),

@@ -142,3 +142,58 @@ async fn a_429_storm_is_waited_out_and_every_message_arrives_once() {
     .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn formatted_messages_keyboards_and_group_sends() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_700_003, "format_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (base, key) = worker(&m, &token).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        send(
+            client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+    };
+    let keyboard = json!({"inline_keyboard": [[{"text": "Yes", "callback_data": "yes"}]]});
+    let (status, body) = post(
+        "/send",
+        json!({"chatId": 55, "message": "<b>Hi</b>", "parseMode": "HTML", "replyMarkup": keyboard}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = fake.sent();
+    assert_eq!(sent[0].parse_mode, "HTML");
+    assert_eq!(
+        sent[0].reply_markup["inline_keyboard"][0][0]["callback_data"],
+        "yes"
+    );
+
+    let (status, err) = post(
+        "/send",
+        json!({"chatId": 55, "message": "x", "parseMode": "RTF"}),
+    )
+    .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("parseMode")));
+    let (status, err) = post(
+        "/send",
+        json!({"chatId": 55, "message": "x", "replyMarkup": {"keyboard": "no"}}),
+    )
+    .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("replyMarkup")));
+
+    let (status, body) = post("/groups/-100222/send", json!({"message": "hello group"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        fake.sent()
+            .iter()
+            .any(|s| s.chat_id == json!(-100222) && s.text == "hello group")
+    );
+    let (status, err) = post("/groups/55/send", json!({"message": "x"})).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("id")));
+    let (status, _) = post("/groups/-1/send", json!({})).await;
+    assert_eq!(status, 422);
+}

@@ -17,6 +17,13 @@ use crate::{
     state::BotStatus,
 };
 
+/// How a text is formatted and what keyboard comes with it.
+#[derive(Debug, Clone, Default)]
+pub struct TextOptions {
+    pub parse_mode: Option<teloxide::types::ParseMode>,
+    pub reply_markup: Option<teloxide::types::ReplyMarkup>,
+}
+
 /// Seconds one `getUpdates` long poll waits for updates.
 pub const POLL_TIMEOUT_SECS: u32 = 10;
 
@@ -180,8 +187,26 @@ impl TelegramBot {
 
     /// Sends a text message and returns Telegram's message id.
     pub async fn send_text(&self, chat: Recipient, text: String) -> Result<i32, RequestError> {
+        self.send_formatted(chat, text, TextOptions::default())
+            .await
+    }
+
+    /// Sends a text message with a parse mode and reply markup, when given.
+    pub async fn send_formatted(
+        &self,
+        chat: Recipient,
+        text: String,
+        options: TextOptions,
+    ) -> Result<i32, RequestError> {
         let started = std::time::Instant::now();
-        let message = self.sender.send_message(chat, text).await?;
+        let mut request = self.sender.send_message(chat, text);
+        if let Some(mode) = options.parse_mode {
+            request = request.parse_mode(mode);
+        }
+        if let Some(markup) = options.reply_markup {
+            request = request.reply_markup(markup);
+        }
+        let message = request.await?;
         self.status.count_sent(started.elapsed());
         self.seen.record(&message, "out");
         self.events.message(&message, "message.out");

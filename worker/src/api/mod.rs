@@ -69,6 +69,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status::get_telegram_status))
         .routes(routes!(send::send_text))
         .routes(routes!(send::send_telegram_text))
+        .routes(routes!(send::send_group))
         .routes(routes!(conversations::chats))
         .routes(routes!(conversations::telegram_chats))
         .routes(routes!(conversations::groups))

@@ -2,17 +2,17 @@
 
 use axum::{
     Json,
-    extract::{State, rejection::JsonRejection},
+    extract::{Path, State, rejection::JsonRejection},
 };
 use serde_json::Value;
 use shared::{ErrorBody, worker_api::SendResponse};
 use teloxide::{
     RequestError,
-    types::{ChatId, Recipient},
+    types::{ChatId, ParseMode, Recipient, ReplyMarkup},
 };
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::{bot::TextOptions, error::ApiError};
 
 /// Telegram's limit on the length of one text message, in characters.
 const MAX_MESSAGE_CHARS: usize = 4096;
@@ -29,7 +29,17 @@ pub async fn send_text(
 ) -> Result<Json<SendResponse>, ApiError> {
     let Json(body) = body?;
     let chat = parse_chat_id(body.get("chatId"))?;
+    deliver(&state, chat, &body).await
+}
+
+/// Validates the text and its options, then sends.
+async fn deliver(
+    state: &AppState,
+    chat: Recipient,
+    body: &Value,
+) -> Result<Json<SendResponse>, ApiError> {
     let text = parse_message(body.get("message"))?;
+    let options = parse_options(body)?;
     if !state.status.is_healthy() {
         return Err(ApiError::NotReady(
             "the bot is not connected to Telegram yet".into(),
@@ -37,7 +47,7 @@ pub async fn send_text(
     }
     let message_id = state
         .bot
-        .send_text(chat, text)
+        .send_formatted(chat, text, options)
         .await
         .map_err(provider_error)?;
     Ok(Json(SendResponse {
@@ -56,6 +66,71 @@ pub async fn send_telegram_text(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<SendResponse>, ApiError> {
     send_text(state, body).await
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{id}/send", tag = "worker", summary = "Send one text message to a group",
+    params(("id" = String, Path, description = "Group chat id (negative) or @username")),
+    request_body(content = serde_json::Value, description = "{message, parseMode?, replyMarkup?}"),
+    responses((status = 200, description = "Sent", body = SendResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody),
+        (status = 422, description = "Not a group id, or a field is wrong", body = ErrorBody), (status = 502, description = "Telegram refused", body = ErrorBody)),
+    security(("instance_key" = [])))]
+pub async fn send_group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<SendResponse>, ApiError> {
+    let Json(body) = body?;
+    let chat = match parse_chat_id(Some(&Value::String(id))) {
+        Ok(Recipient::Id(ChatId(n))) if n < 0 => Recipient::Id(ChatId(n)),
+        Ok(Recipient::ChannelUsername(u)) => Recipient::ChannelUsername(u),
+        _ => {
+            return Err(ApiError::validation(
+                "id",
+                "a group id is a negative chat id or an @username",
+            ));
+        }
+    };
+    deliver(&state, chat, &body).await
+}
+
+/// `parseMode` (`HTML`, `MarkdownV2`, `Markdown`) and `replyMarkup` (Telegram's reply_markup object).
+fn parse_options(body: &Value) -> Result<TextOptions, ApiError> {
+    let parse_mode = match body.get("parseMode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => Some(match m.as_str() {
+            "HTML" => ParseMode::Html,
+            "MarkdownV2" => ParseMode::MarkdownV2,
+            #[allow(deprecated)]
+            "Markdown" => ParseMode::Markdown,
+            _ => {
+                return Err(ApiError::validation(
+                    "parseMode",
+                    "parseMode must be HTML, MarkdownV2 or Markdown",
+                ));
+            }
+        }),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "parseMode",
+                "parseMode must be a string",
+            ));
+        }
+    };
+    let reply_markup = match body.get("replyMarkup") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<ReplyMarkup>(v.clone()).map_err(|e| {
+                ApiError::validation(
+                    "replyMarkup",
+                    format!("replyMarkup is not a Telegram reply markup: {e}"),
+                )
+            })?,
+        ),
+    };
+    Ok(TextOptions {
+        parse_mode,
+        reply_markup,
+    })
 }
 
 /// A chat is a numeric id (as a JSON number or string) or a public `@username`.

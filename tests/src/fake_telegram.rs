@@ -164,6 +164,14 @@ impl FakeTelegram {
         self.lock().conflicts.get(token).copied().unwrap_or(0)
     }
 
+    /// Asserts that for `window` no long poll of `token` is superseded: a second consumer would supersede
+    /// the first within one poll.
+    pub async fn assert_one_consumer(&self, token: &str, window: Duration) {
+        let before = self.conflicts(token);
+        tokio::time::sleep(window).await;
+        assert_eq!(self.conflicts(token), before, "two workers poll one token");
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

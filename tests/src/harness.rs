@@ -227,6 +227,19 @@ impl Manager {
         send(self.request(reqwest::Method::DELETE, path)).await
     }
 
+    /// Creates an instance with `?wait=true` (answer once the worker is healthy or failed), asserts 201
+    /// and returns the body.
+    pub async fn create_settled(&self, user: &str, token: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/instances?wait=true&timeout=30",
+                &create_body(user, token),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
     /// Polls `GET /api/v1/instances/{id}` until `pred` holds or `timeout` passes; returns the instance.
     pub async fn wait_for(
         &self,
@@ -331,6 +344,32 @@ pub fn remove_fleet(fleet: &str) {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// What a create answer says about the new instance.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub api_key: String,
+    pub port: u16,
+    /// The worker's API base, `http://127.0.0.1:<port>/api/v1`.
+    pub worker_url: String,
+}
+
+impl Created {
+    pub fn from_body(body: &Value) -> Self {
+        let details = &body["process_result"]["details"];
+        let port = details["ports"]["api"].as_u64().expect("ports.api") as u16;
+        Self {
+            id: body["instance_id"]
+                .as_str()
+                .expect("instance_id")
+                .to_string(),
+            api_key: details["api_key"].as_str().expect("api_key").to_string(),
+            port,
+            worker_url: format!("http://127.0.0.1:{port}/api/v1"),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, create_body};
 use serde_json::Value;
 use sqlx::Row;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -212,14 +212,7 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
         ("user-a", good.as_str()),
         ("user-b", "999:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"),
     ] {
-        let (status, body) = m
-            .post(
-                "/api/v1/instances?wait=true&timeout=30",
-                &create_body(user, token),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        ids.push(body["instance_id"].as_str().unwrap().to_string());
+        ids.push(Created::from_body(&m.create_settled(user, token).await).id);
     }
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&options.database_url).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -13,20 +13,13 @@ fn running(i: &Value) -> bool {
 }
 
 async fn create_running(m: &Manager, token: &str) -> (String, String, u16) {
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("life", token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let details = &body["process_result"]["details"];
-    assert_eq!(details["status"], "running", "{body}");
-    (
-        body["instance_id"].as_str().unwrap().to_string(),
-        details["api_key"].as_str().unwrap().to_string(),
-        details["ports"]["api"].as_u64().unwrap() as u16,
-    )
+    let body = m.create_settled("life", token).await;
+    assert_eq!(
+        body["process_result"]["details"]["status"], "running",
+        "{body}"
+    );
+    let c = Created::from_body(&body);
+    (c.id, c.api_key, c.port)
 }
 
 async fn send_status(port: u16, key: &str) -> u16 {
@@ -121,14 +114,9 @@ async fn stop_start_restart_follow_the_lifecycle_and_leave_history() {
     assert!(codes.contains(&200), "{codes:?}");
     m.wait_for(&id, SETTLE, running).await;
     assert_eq!(m.containers().len(), 1);
-    // One consumer of the token once it settled: a second poller would supersede the first within 3 s.
-    let conflicts = fake.conflicts(&token);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        fake.conflicts(&token),
-        conflicts,
-        "two workers poll one token"
-    );
+    // One consumer of the token once it settled.
+    fake.assert_one_consumer(&token, Duration::from_secs(3))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,7 @@ use std::{
 };
 
 use axum::{Json, Router, extract::State, routing::post};
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -21,19 +21,8 @@ fn options_with_fast_samples(mut o: ManagerOptions) -> ManagerOptions {
 }
 
 async fn create_running(m: &Manager, token: &str) -> (String, String, u16) {
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("obs", token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let d = &body["process_result"]["details"];
-    (
-        body["instance_id"].as_str().unwrap().to_string(),
-        d["api_key"].as_str().unwrap().to_string(),
-        d["ports"]["api"].as_u64().unwrap() as u16,
-    )
+    let c = Created::from_body(&m.create_settled("obs", token).await);
+    (c.id, c.api_key, c.port)
 }
 
 /// Polls `path` until `pred` holds.

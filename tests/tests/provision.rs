@@ -9,14 +9,7 @@ use serde_json::{Value, json};
 const SETTLE: Duration = Duration::from_secs(60);
 
 async fn create_ready(m: &Manager, user: &str, token: &str) -> Value {
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body(user, token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
+    m.create_settled(user, token).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, started_at};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, create_body, started_at};
 use serde_json::Value;
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -13,14 +13,7 @@ fn running(i: &Value) -> bool {
 }
 
 async fn create(m: &Manager, token: &str) -> String {
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("fault", token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["instance_id"].as_str().unwrap().to_string()
+    Created::from_body(&m.create_settled("fault", token).await).id
 }
 
 async fn history(m: &Manager, id: &str) -> Vec<Value> {
@@ -75,13 +68,8 @@ async fn a_killed_worker_is_brought_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let conflicts = fake.conflicts(&token);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        fake.conflicts(&token),
-        conflicts,
-        "two workers poll one token"
-    );
+    fake.assert_one_consumer(&token, Duration::from_secs(3))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

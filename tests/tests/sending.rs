@@ -3,22 +3,12 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
 use serde_json::{Value, json};
 
 async fn worker(m: &Manager, token: &str) -> (String, String) {
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("send", token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let d = &body["process_result"]["details"];
-    (
-        format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]),
-        d["api_key"].as_str().unwrap().to_string(),
-    )
+    let c = Created::from_body(&m.create_settled("send", token).await);
+    (c.worker_url, c.api_key)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -149,6 +149,13 @@ impl Application {
                 stop_rx.clone(),
             )),
         ];
+        let dispatcher = crate::webhook_delivery::Dispatcher::new(
+            self.state.fleet.store.clone(),
+            self.args.webhook_retry(),
+            std::time::Duration::from_millis(self.args.webhook_timeout_ms.max(100)),
+        )?;
+        let deliveries =
+            tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
         let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
         let on_sample = move |sample: Arc<resources::Sample>| {
@@ -180,6 +187,7 @@ impl Application {
             let _ = task.await;
         }
         let _ = sampler.await;
+        let _ = deliveries.await;
         tracing::info!("manager stopped; workers left running");
         Ok(())
     }

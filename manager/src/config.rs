@@ -145,6 +145,22 @@ pub struct ServeArgs {
     /// Longest `?wait=true` on create, in seconds.
     #[arg(long, env = "BOTFLEET_WAIT_TIMEOUT_SECS", default_value_t = 60)]
     pub wait_timeout_secs: u64,
+    /// Webhook delivery attempts in all before an event is dead-lettered.
+    #[arg(long, env = "BOTFLEET_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+    /// Delay after a webhook's first failed attempt, in ms; it doubles (plus jitter) after each failure.
+    #[arg(long, env = "BOTFLEET_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
+    pub webhook_backoff_ms: u64,
+    /// Longest delay between two webhook attempts, in ms.
+    #[arg(
+        long,
+        env = "BOTFLEET_WEBHOOK_BACKOFF_MAX_MS",
+        default_value_t = 600_000
+    )]
+    pub webhook_backoff_max_ms: u64,
+    /// Time a webhook receiver has to answer, in ms.
+    #[arg(long, env = "BOTFLEET_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
     #[command(flatten)]
     pub image: ImageArgs,
 }
@@ -164,6 +180,17 @@ impl ServeArgs {
 
     pub fn reconcile_interval(&self) -> Duration {
         Duration::from_secs_f64(self.reconcile_interval_secs.max(0.1))
+    }
+
+    pub fn webhook_retry(&self) -> crate::webhook_delivery::RetryPolicy {
+        crate::webhook_delivery::RetryPolicy {
+            max_attempts: self.webhook_max_attempts.max(1),
+            base: Duration::from_millis(self.webhook_backoff_ms.max(1)),
+            max: Duration::from_millis(
+                self.webhook_backoff_max_ms
+                    .max(self.webhook_backoff_ms.max(1)),
+            ),
+        }
     }
 
     pub fn crash_policy(&self) -> crate::reconcile::CrashPolicy {

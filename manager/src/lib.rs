@@ -19,3 +19,4 @@ pub mod runtime;
 pub mod store;
 pub mod telemetry;
 pub mod verbs;
+pub mod webhook_delivery;

@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod labels;
+pub mod webhook;
 pub mod worker_api;
 
 use serde::{Deserialize, Serialize};

@@ -85,6 +85,10 @@ pub struct StatusResponse {
     /// Use of the instance API key since the worker started.
     #[serde(default)]
     pub api_key_usage: KeyUsage,
+    /// `updated_at` of the webhook configuration the worker holds, if any; the manager sends its own
+    /// when they differ (after a restart the worker holds none).
+    #[serde(default)]
+    pub webhook_updated_at: Option<i64>,
     /// The provider's words when it last refused us, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -128,6 +132,9 @@ pub struct WorkerEvent {
     pub text: Option<String>,
     /// Unix ms.
     pub at: i64,
+    /// For `webhook.config`: the configuration set on the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::webhook::WebhookSetting>,
 }
 
 /// `GET /api/v1/events` answer: events after a sequence number, oldest first.

@@ -43,7 +43,33 @@ pub const TEST_NETWORK: &str = "botfleet-test";
 
 /// Makes sure the test network exists and returns its gateway IP, where containers reach the host.
 pub fn test_network_gateway() -> IpAddr {
-    // Creation races between test processes are harmless: the loser's "already exists" is ignored.
+    let inspect = || {
+        let out = Command::new("docker")
+            .args([
+                "network",
+                "inspect",
+                TEST_NETWORK,
+                "-f",
+                "{{(index .IPAM.Config 0).Gateway}}",
+            ])
+            .output()
+            .expect("docker CLI");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<IpAddr>()
+            .ok()
+    };
+    if let Some(ip) = inspect() {
+        return ip;
+    }
+    // Docker accepts two networks of one name, so test processes take turns creating it.
+    let dir = bin_dir().join("test-data");
+    std::fs::create_dir_all(&dir).expect("test data dir");
+    let lock = std::fs::File::create(dir.join("network.lock")).expect("network lock file");
+    lock.lock().expect("lock the network lock file");
+    if let Some(ip) = inspect() {
+        return ip;
+    }
     let _ = Command::new("docker")
         .args([
             "network",
@@ -55,19 +81,7 @@ pub fn test_network_gateway() -> IpAddr {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    let out = Command::new("docker")
-        .args([
-            "network",
-            "inspect",
-            TEST_NETWORK,
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])
-        .output()
-        .expect("docker CLI");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    text.parse()
-        .unwrap_or_else(|_| panic!("no gateway for network {TEST_NETWORK}: '{text}'"))
+    inspect().unwrap_or_else(|| panic!("no gateway for network {TEST_NETWORK}"))
 }
 
 /// A fake Telegram that worker containers on the test network can reach.

@@ -3,4 +3,5 @@
 
 pub mod fake_agent;
 pub mod fake_telegram;
+pub mod fake_webhook;
 pub mod harness;

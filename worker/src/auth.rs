@@ -67,7 +67,7 @@ fn parse_digest(hex_digest: &str) -> anyhow::Result<[u8; 32]> {
 /// Middleware: lets the request through only with `Authorization: Bearer <accepted key>`.
 pub async fn require_bearer(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = request
@@ -82,6 +82,7 @@ pub async fn require_bearer(
                 if caller == Caller::User {
                     state.status.record_key_use();
                 }
+                request.extensions_mut().insert(caller);
                 Ok(next.run(request).await)
             }
             None => Err(ApiError::Unauthorized("invalid bearer key")),

@@ -19,6 +19,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadRequest(String),
+    /// The key is valid but may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
     /// The bot cannot act yet (it has not passed `getMe`).
@@ -54,6 +57,7 @@ impl IntoResponse for ApiError {
                 Some(field.to_string()),
             ),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider_error", None),

@@ -10,7 +10,10 @@ use std::{
     },
 };
 
-use shared::worker_api::{EventBatch, WorkerEvent};
+use shared::{
+    webhook::WebhookSetting,
+    worker_api::{EventBatch, WorkerEvent},
+};
 use teloxide::types::Message;
 
 use crate::state::now_ms;
@@ -46,7 +49,31 @@ impl EventLog {
             message_id: Some(message.id.0),
             text: message.text().map(str::to_string),
             at: now_ms(),
+            webhook: None,
         };
+        self.push(event);
+    }
+
+    /// Records a webhook configuration set on this worker, for the manager (which keeps and uses it).
+    pub fn webhook_config(&self, setting: WebhookSetting) {
+        let event = WorkerEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            kind: "webhook.config".to_string(),
+            chat_id: 0,
+            chat_name: None,
+            chat_type: None,
+            from_id: None,
+            from_name: None,
+            message_id: None,
+            text: None,
+            at: setting.updated_at,
+            webhook: Some(setting),
+        };
+        self.push(event);
+    }
+
+    fn push(&self, event: WorkerEvent) {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         if buffer.len() == MAX_BUFFERED {
             buffer.pop_front();

@@ -12,6 +12,7 @@ pub mod seen;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         seen,
         jobs: Arc::new(jobs::Jobs::default()),
         events,
+        webhook: Arc::default(),
         bot: bot.clone(),
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),

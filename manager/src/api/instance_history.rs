@@ -18,11 +18,11 @@ use crate::{
 
 #[derive(Debug, Deserialize)]
 pub struct Limit {
-    limit: Option<i64>,
+    pub(super) limit: Option<i64>,
 }
 
 impl Limit {
-    fn value(&self) -> Result<i64, ApiError> {
+    pub(super) fn value(&self) -> Result<i64, ApiError> {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=1000).contains(&n) => Ok(n),

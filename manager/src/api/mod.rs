@@ -12,6 +12,7 @@ mod instance_logs;
 mod instance_memory;
 mod instance_messages;
 mod instance_test;
+mod instance_webhook;
 mod instances;
 mod metrics;
 mod overview;
@@ -111,6 +112,14 @@ pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instance_test::test_agent))
         .routes(routes!(instance_messages::chats))
         .routes(routes!(instance_messages::messages))
+        .routes(routes!(
+            instance_webhook::get_config,
+            instance_webhook::put_config,
+            instance_webhook::delete_config
+        ))
+        .routes(routes!(instance_webhook::deliveries))
+        .routes(routes!(instance_webhook::replay))
+        .routes(routes!(instance_webhook::replay_dead))
         .routes(routes!(resources::overview))
         .routes(routes!(resources::instances))
         .routes(routes!(resources::ports))

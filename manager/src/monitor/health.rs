@@ -4,8 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use shared::worker_api::{
-    BotState, EventAck, EventBatch, HealthResponse, HealthStatus, StatusResponse,
+use shared::{
+    webhook::WebhookConfigView,
+    worker_api::{BotState, EventAck, EventBatch, HealthResponse, HealthStatus, StatusResponse},
 };
 use tokio::sync::watch;
 
@@ -102,6 +103,46 @@ impl Prober {
             }
         }
         Ok(stored)
+    }
+
+    /// Hands the manager's webhook configuration to the worker (which shows it on its own API).
+    pub async fn push_webhook(
+        &self,
+        r: &InstanceRecord,
+        view: &WebhookConfigView,
+    ) -> Result<(), String> {
+        self.client
+            .put(format!(
+                "http://{}:{}/api/v1/control/webhook",
+                self.host, r.port
+            ))
+            .bearer_auth(&r.control_key)
+            .json(view)
+            .send()
+            .await
+            .and_then(|resp| resp.error_for_status())
+            .map_err(|e| e.without_url().to_string())?;
+        Ok(())
+    }
+
+    /// Sends the stored webhook configuration when the worker holds another one (it holds none after a
+    /// restart). Runs after the event collection, which has stored any change made on the worker.
+    async fn sync_webhook(
+        &self,
+        fleet: &Fleet,
+        r: &InstanceRecord,
+        worker_has: Option<i64>,
+    ) -> Result<(), String> {
+        let stored = fleet
+            .store
+            .webhook(&r.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let view = stored.map_or_else(WebhookConfigView::none, |w| w.view());
+        if view.updated_at != worker_has {
+            self.push_webhook(r, &view).await?;
+        }
+        Ok(())
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -250,8 +291,18 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
     } = &probe
     {
         crate::metrics::record_send_latency(&record, s.send_latency_ms_total, s.messages.sent);
-        if let Err(e) = prober.collect_events(fleet, &record).await {
-            tracing::warn!(instance_id = %id, error = %e, "could not collect worker events");
+        match prober.collect_events(fleet, &record).await {
+            Ok(_) => {
+                if let Err(e) = prober
+                    .sync_webhook(fleet, &record, s.webhook_updated_at)
+                    .await
+                {
+                    tracing::warn!(instance_id = %id, error = %e, "could not hand the webhook configuration to the worker");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(instance_id = %id, error = %e, "could not collect worker events")
+            }
         }
     }
     let now = now_ms();
@@ -353,6 +404,7 @@ pub(crate) mod tests {
                 uses: 2,
                 last_used_age_ms: Some(10),
             },
+            webhook_updated_at: None,
             last_error: Some("Unauthorized".into()),
         }
     }
@@ -448,6 +500,7 @@ mod heartbeat_tests {
                 last_poll_age_ms: Some(poll_age_ms),
                 send_latency_ms_total: 0,
                 api_key_usage: KeyUsage::default(),
+                webhook_updated_at: None,
                 last_error: None,
             }),
         }

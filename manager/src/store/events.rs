@@ -9,20 +9,7 @@ use super::Store;
 use crate::domain::{InstanceRecord, InstanceStatus};
 
 /// Every event type, for validating filters.
-pub const EVENT_TYPES: &[&str] = &[
-    "instance.created",
-    "instance.started",
-    "instance.stopped",
-    "instance.crashed",
-    "instance.restarted",
-    "instance.failed",
-    "instance.adopted",
-    "instance.recreated",
-    "instance.degraded",
-    "instance.config_changed",
-    "instance.key_rotated",
-    "instance.deleted",
-];
+pub use shared::webhook::INSTANCE_EVENT_TYPES as EVENT_TYPES;
 
 /// One entry of the event log.
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +107,10 @@ pub(super) async fn insert(conn: &mut AnyConnection, events: &[Event]) -> Result
             .bind(e.message.clone())
             .execute(&mut *conn)
             .await?;
+        if let Some(instance_id) = &e.instance_id {
+            let data = serde_json::json!({ "message": e.message });
+            super::webhooks::enqueue(conn, instance_id, &e.id, &e.event_type, e.at, data).await?;
+        }
     }
     Ok(())
 }

@@ -107,6 +107,8 @@ pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(),
         "message_counts_daily",
         "messages",
         "chats",
+        "webhooks",
+        "webhook_deliveries",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE instance_id = $1"

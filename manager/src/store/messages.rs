@@ -42,6 +42,15 @@ impl Store {
             let direction = match e.kind.as_str() {
                 "message.in" => "in",
                 "message.out" => "out",
+                "webhook.config" => {
+                    if let Some(setting) = &e.webhook {
+                        super::webhooks::put(&mut tx, instance_id, setting, || {
+                            worker::webhook::generate_secret()
+                        })
+                        .await?;
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let inserted = sqlx::query(
@@ -64,6 +73,16 @@ impl Store {
                 continue;
             }
             new += 1;
+            let data = serde_json::json!({
+                "chat_id": e.chat_id,
+                "chat_name": e.chat_name,
+                "chat_type": e.chat_type,
+                "from_id": e.from_id,
+                "from_name": e.from_name,
+                "message_id": e.message_id,
+                "text": e.text,
+            });
+            super::webhooks::enqueue(&mut tx, instance_id, &e.id, &e.kind, e.at, data).await?;
             sqlx::query(
                 "INSERT INTO chats (instance_id, chat_id, name, chat_type, message_count, last_message, last_message_at) \
                  VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (instance_id, chat_id) DO UPDATE SET \
@@ -156,6 +175,7 @@ mod tests {
             message_id: Some(seq as i32),
             text: Some(format!("m{seq}")),
             at: seq as i64,
+            webhook: None,
         }
     }
 

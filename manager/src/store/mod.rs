@@ -7,6 +7,7 @@ pub mod history;
 pub mod instances;
 pub mod messages;
 pub mod settings;
+pub mod webhooks;
 
 use sqlx::AnyPool;
 

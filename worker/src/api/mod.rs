@@ -8,6 +8,7 @@ mod send;
 
 pub use send::provider_error_text;
 mod status;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth, auth::AcceptedKeys, bot::TelegramBot, events::EventLog, jobs::Jobs, seen::Seen,
-    state::BotStatus,
+    state::BotStatus, webhook::WebhookState,
 };
 
 /// What every handler can reach.
@@ -27,6 +28,7 @@ pub struct AppState {
     pub seen: Arc<Seen>,
     pub jobs: Arc<Jobs>,
     pub events: Arc<EventLog>,
+    pub webhook: Arc<WebhookState>,
     pub bot: TelegramBot,
     pub keys: AcceptedKeys,
     pub provider: String,
@@ -81,6 +83,8 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk::get_job))
         .routes(routes!(events::list))
         .routes(routes!(events::ack))
+        .routes(routes!(webhook::get_config, webhook::put_config))
+        .routes(routes!(webhook::put_from_manager))
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

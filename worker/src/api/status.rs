@@ -33,6 +33,7 @@ pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
                 last_used_age_ms: age(last),
             }
         },
+        webhook_updated_at: state.webhook.updated_at(),
         last_error: snapshot.last_error,
     })
 }

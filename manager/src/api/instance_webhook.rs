@@ -1,0 +1,199 @@
+//! `GET/PUT/DELETE /api/v1/instances/{id}/webhook/config`, `GET .../webhook/deliveries` and the replays
+//! of dead-lettered deliveries. The configuration is stored here and handed to the worker; deliveries
+//! come from the manager's outbox (see `webhook_delivery`).
+
+use axum::{
+    Json,
+    extract::{Path, Query, State, rejection::JsonRejection, rejection::QueryRejection},
+    http::StatusCode,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::{
+    ErrorBody,
+    webhook::{WebhookConfigRequest, WebhookConfigView, WebhookSetting},
+};
+
+use super::{AppState, instance_history::Limit, views::rfc3339};
+use crate::{error::ApiError, fleet::now_ms, store::webhooks::Replay};
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "The instance's webhook (never the secret)",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Configuration", body = WebhookConfigView), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn get_config(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookConfigView>, ApiError> {
+    state.fleet.get(&id)?;
+    let stored = state.fleet.store.webhook(&id).await?;
+    Ok(Json(
+        stored.map_or_else(WebhookConfigView::none, |w| w.view()),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "Set the instance's webhook: URL, event filter, secret",
+    params(("id" = String, Path, description = "Instance id")),
+    request_body = WebhookConfigRequest,
+    responses((status = 200, description = "Saved; a generated secret is shown this once", body = WebhookConfigView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad URL, event type or secret", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn put_config(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<WebhookConfigRequest>, JsonRejection>,
+) -> Result<Json<WebhookConfigView>, ApiError> {
+    let record = state.fleet.get(&id)?;
+    let Json(request) = body?;
+    let events = request
+        .validate()
+        .map_err(|(field, message)| ApiError::validation(field, message))?;
+    let previous = state.fleet.store.webhook(&id).await?;
+    let setting = WebhookSetting {
+        url: request.url.trim().to_string(),
+        events,
+        secret: request.secret.clone(),
+        enabled: request.enabled,
+        // Strictly newer than the stored one, so this write wins.
+        updated_at: now_ms().max(previous.as_ref().map_or(0, |w| w.updated_at + 1)),
+    };
+    let mut generated = None;
+    let (saved, _) = state
+        .fleet
+        .store
+        .put_webhook(&id, &setting, || {
+            let secret = worker::webhook::generate_secret();
+            generated = Some(secret.clone());
+            secret
+        })
+        .await?;
+    // The worker shows it too; if it is not running it gets it at its next health check.
+    if let Err(e) = state.prober.push_webhook(&record, &saved.view()).await {
+        tracing::debug!(instance_id = %id, error = %e, "webhook configuration not handed to the worker yet");
+    }
+    Ok(Json(WebhookConfigView {
+        secret: generated,
+        ..saved.view()
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "Remove the webhook and its undelivered events",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 204, description = "Removed"), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance, or no webhook", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn delete_config(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = state.fleet.get(&id)?;
+    if !state.fleet.store.delete_webhook(&id).await? {
+        return Err(ApiError::NotFound(format!("instance {id} has no webhook")));
+    }
+    let mut none = WebhookConfigView::none();
+    none.updated_at = Some(now_ms());
+    if let Err(e) = state.prober.push_webhook(&record, &none).await {
+        tracing::debug!(instance_id = %id, error = %e, "webhook removal not handed to the worker yet");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeliveriesQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+const STATUSES: &[&str] = &["pending", "delivered", "dead"];
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}/webhook/deliveries", tag = "webhooks", summary = "Webhook deliveries, newest first (status=dead lists the dead letters)",
+    params(("id" = String, Path, description = "Instance id"), ("status" = Option<String>, Query, description = "pending, delivered or dead"),
+        ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")),
+    responses((status = 200, description = "Deliveries", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad status or limit", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<DeliveriesQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query?;
+    state.fleet.get(&id)?;
+    let limit = Limit { limit: q.limit }.value()?;
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::validation(
+            "status",
+            format!("status must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let rows = state
+        .fleet
+        .store
+        .deliveries(&id, q.status.as_deref(), limit)
+        .await?;
+    let deliveries: Vec<Value> = rows
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "event_type": d.event_type,
+                "status": d.status,
+                "attempts": d.attempts,
+                "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+                "last_error": d.last_error,
+                "last_status": d.last_status,
+                "created_at": rfc3339(d.created_at),
+                "finished_at": d.finished_at.map(rfc3339),
+                "payload": d.payload,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "success": true, "count": deliveries.len(), "deliveries": deliveries }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/webhook/deliveries/{delivery_id}/replay", tag = "webhooks", summary = "Queue a dead (or delivered) delivery again",
+    params(("id" = String, Path, description = "Instance id"), ("delivery_id" = String, Path, description = "Delivery (event) id")),
+    responses((status = 202, description = "Queued", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance or delivery", body = ErrorBody), (status = 409, description = "Still pending", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.fleet.get(&id)?;
+    match state.fleet.store.replay_delivery(&id, &delivery_id).await? {
+        Replay::Queued => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "success": true, "queued": 1 })),
+        )),
+        Replay::NotFound => Err(ApiError::NotFound(format!(
+            "instance {id} has no delivery {delivery_id}"
+        ))),
+        Replay::StillPending => Err(ApiError::Conflict(format!(
+            "delivery {delivery_id} is still pending"
+        ))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/webhook/deliveries/replay", tag = "webhooks", summary = "Queue every dead delivery again",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 202, description = "Queued", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn replay_dead(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.fleet.get(&id)?;
+    let queued = state.fleet.store.replay_dead(&id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "success": true, "queued": queued })),
+    ))
+}

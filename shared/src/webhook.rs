@@ -1,0 +1,194 @@
+//! Webhooks out: the configuration a user sets (on the worker or through the manager), and the names of
+//! the headers every delivery carries.
+
+use serde::{Deserialize, Serialize};
+
+/// Events of an instance's life, written by the manager.
+pub const INSTANCE_EVENT_TYPES: &[&str] = &[
+    "instance.created",
+    "instance.started",
+    "instance.stopped",
+    "instance.crashed",
+    "instance.restarted",
+    "instance.failed",
+    "instance.adopted",
+    "instance.recreated",
+    "instance.degraded",
+    "instance.config_changed",
+    "instance.key_rotated",
+    "instance.deleted",
+];
+
+/// Events of a bot's messages, written by the worker.
+pub const MESSAGE_EVENT_TYPES: &[&str] = &["message.in", "message.out"];
+
+/// Header with the delivery's event id (the same on every retry, so receivers can drop repeats).
+pub const HEADER_EVENT_ID: &str = "x-botfleet-event-id";
+/// Header with the event type.
+pub const HEADER_EVENT_TYPE: &str = "x-botfleet-event-type";
+/// Header with the unix time (seconds) at which this attempt was signed.
+pub const HEADER_TIMESTAMP: &str = "x-botfleet-timestamp";
+/// Header `v1=<hex HMAC-SHA256 of "<timestamp>.<body>" under the webhook secret>`.
+pub const HEADER_SIGNATURE: &str = "x-botfleet-signature";
+
+/// Shortest secret a user may choose.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// `PUT /api/v1/webhook/config` (worker) and `PUT /api/v1/instances/{id}/webhook/config` (manager).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfigRequest {
+    /// `http://` or `https://` URL that receives a POST per event.
+    pub url: String,
+    /// Event types to deliver; empty or absent means every type.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Signing secret (at least 16 characters). Absent: the current one is kept, or one is generated
+    /// and shown once in this answer.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Default true; false keeps the configuration but delivers nothing.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A webhook configuration as shown to users: never the secret, except once when it was generated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookConfigView {
+    pub configured: bool,
+    pub url: Option<String>,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub has_secret: bool,
+    /// Unix ms of the last change; the newer of two configurations wins.
+    pub updated_at: Option<i64>,
+    /// Present only in the answer to the PUT that generated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookConfigView {
+    /// No webhook.
+    pub fn none() -> Self {
+        Self {
+            configured: false,
+            url: None,
+            events: Vec::new(),
+            enabled: false,
+            has_secret: false,
+            updated_at: None,
+            secret: None,
+        }
+    }
+}
+
+/// A configuration change made on the worker, carried to the manager in the worker's event outbox (over
+/// the manager's control-key channel, never to users).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookSetting {
+    pub url: String,
+    pub events: Vec<String>,
+    /// `None` keeps the secret the manager has.
+    pub secret: Option<String>,
+    pub enabled: bool,
+    pub updated_at: i64,
+}
+
+/// The request field at fault and why.
+pub type Invalid = (&'static str, String);
+
+impl WebhookConfigRequest {
+    /// Checks the URL, the event filter and the secret; returns the events without repeats.
+    pub fn validate(&self) -> Result<Vec<String>, Invalid> {
+        let url = self.url.trim();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or(("url", "url must start with http:// or https://".to_string()))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(("url", "url must name a host".to_string()));
+        }
+        if url.len() > 2048 {
+            return Err(("url", "url must be at most 2048 characters".to_string()));
+        }
+        let mut events: Vec<String> = Vec::new();
+        for e in &self.events {
+            if !INSTANCE_EVENT_TYPES.contains(&e.as_str())
+                && !MESSAGE_EVENT_TYPES.contains(&e.as_str())
+            {
+                return Err((
+                    "events",
+                    format!(
+                        "unknown event type {e:?}; known: {}, {}",
+                        MESSAGE_EVENT_TYPES.join(", "),
+                        INSTANCE_EVENT_TYPES.join(", ")
+                    ),
+                ));
+            }
+            if !events.contains(e) {
+                events.push(e.clone());
+            }
+        }
+        if let Some(secret) = &self.secret
+            && (secret.chars().count() < MIN_SECRET_LEN || secret.len() > 256)
+        {
+            return Err((
+                "secret",
+                format!("secret must have {MIN_SECRET_LEN} to 256 characters"),
+            ));
+        }
+        Ok(events)
+    }
+}
+
+/// True when a webhook with this filter wants `event_type`.
+pub fn wants(filter: &[String], event_type: &str) -> bool {
+    filter.is_empty() || filter.iter().any(|e| e == event_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str) -> WebhookConfigRequest {
+        WebhookConfigRequest {
+            url: url.into(),
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        assert!(request("https://example.com/hook").validate().is_ok());
+        assert!(request("http://10.0.0.1:8080").validate().is_ok());
+        assert_eq!(request("ftp://x").validate().unwrap_err().0, "url");
+        assert_eq!(request("http:///path").validate().unwrap_err().0, "url");
+    }
+
+    #[test]
+    fn events_must_be_known_and_secrets_long() {
+        let mut r = request("https://example.com");
+        r.events = vec!["message.in".into(), "message.in".into()];
+        assert_eq!(r.validate().unwrap(), vec!["message.in".to_string()]);
+        r.events = vec!["message.typo".into()];
+        assert_eq!(r.validate().unwrap_err().0, "events");
+        r.events.clear();
+        r.secret = Some("short".into());
+        assert_eq!(r.validate().unwrap_err().0, "secret");
+    }
+
+    #[test]
+    fn an_empty_filter_wants_everything() {
+        assert!(wants(&[], "message.in"));
+        assert!(!wants(&["message.out".into()], "message.in"));
+    }
+}

@@ -1,4 +1,5 @@
 //! A fake Telegram Bot API for tests: enough of `getMe`, `getUpdates` (long poll), `sendMessage`,
+//! `sendPhoto`/`sendDocument`/`sendAudio`/`sendVideo` (JSON or multipart, URL or upload),
 //! `getWebhookInfo` and `deleteWebhook` for teloxide 0.17, plus Telegram's error replies. Requests are
 //! `POST /bot<token>/<Method>`; method names are matched case-insensitively.
 //!
@@ -13,7 +14,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{FromRequest, Multipart, Path, Request, State},
     routing::any,
 };
 use serde_json::{Value, json};
@@ -25,6 +26,31 @@ pub struct FakeBot {
     pub id: u64,
     pub first_name: String,
     pub username: String,
+}
+
+/// A file uploaded in a multipart request.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a sent medium came from.
+#[derive(Debug, Clone)]
+pub enum MediaSource {
+    Url(String),
+    Upload(Upload),
+}
+
+/// A photo, document, audio or video a bot sent.
+#[derive(Debug, Clone)]
+pub struct SentMedia {
+    pub token: String,
+    pub chat_id: Value,
+    pub kind: &'static str,
+    pub caption: Option<String>,
+    pub source: MediaSource,
+    pub message_id: i64,
 }
 
 /// A message a bot sent through the fake server.
@@ -45,6 +71,7 @@ pub struct SentMessage {
 struct Inner {
     bots: HashMap<String, FakeBot>,
     sent: Vec<SentMessage>,
+    media: Vec<SentMedia>,
     updates: HashMap<String, VecDeque<Value>>,
     next_update_id: i64,
     next_message_id: i64,
@@ -75,6 +102,7 @@ impl FakeTelegram {
         let bound = listener.local_addr()?;
         let app = Router::new()
             .route("/{bot}/{method}", any(handle))
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -132,6 +160,10 @@ impl FakeTelegram {
             .push_back(update);
         drop(inner);
         self.arrived.notify_waiters();
+    }
+
+    pub fn media(&self) -> Vec<SentMedia> {
+        self.lock().media.clone()
     }
 
     pub fn sent(&self) -> Vec<SentMessage> {
@@ -192,12 +224,47 @@ fn ok(result: Value) -> Json<Value> {
     Json(json!({"ok": true, "result": result}))
 }
 
+/// A request's parameters: a JSON body, or a multipart form (teloxide sends every method with a file
+/// that way) whose text fields are parsed as JSON where they are JSON and whose file parts are kept
+/// apart, by part name.
+async fn read_params(request: Request) -> (Value, HashMap<String, Upload>) {
+    let is_multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let body = Json::<Value>::from_request(request, &()).await;
+        return (body.map(|Json(v)| v).unwrap_or(Value::Null), HashMap::new());
+    }
+    let Ok(mut form) = Multipart::from_request(request, &()).await else {
+        return (Value::Null, HashMap::new());
+    };
+    let mut params = serde_json::Map::new();
+    let mut files = HashMap::new();
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(file_name) => {
+                let bytes = field.bytes().await.unwrap_or_default().to_vec();
+                files.insert(name, Upload { file_name, bytes });
+            }
+            None => {
+                let text = field.text().await.unwrap_or_default();
+                let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                params.insert(name, value);
+            }
+        }
+    }
+    (Value::Object(params), files)
+}
+
 async fn handle(
     State(fake): State<FakeTelegram>,
     Path((bot, method)): Path<(String, String)>,
-    body: Option<Json<Value>>,
+    request: Request,
 ) -> Json<Value> {
-    let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let (body, files) = read_params(request).await;
     let Some(token) = bot.strip_prefix("bot").map(str::to_string) else {
         return error(404, "Not Found");
     };
@@ -223,6 +290,10 @@ async fn handle(
         "deletewebhook" | "setmycommands" | "close" | "logout" => ok(json!(true)),
         "getupdates" => get_updates(&fake, &token, &body).await,
         "sendmessage" => send_message(&fake, &token, &me, &body),
+        "sendphoto" => send_media(&fake, &token, &me, "photo", &body, &files),
+        "senddocument" => send_media(&fake, &token, &me, "document", &body, &files),
+        "sendaudio" => send_media(&fake, &token, &me, "audio", &body, &files),
+        "sendvideo" => send_media(&fake, &token, &me, "video", &body, &files),
         _ => error(404, "Not Found: method not found"),
     }
 }
@@ -270,6 +341,89 @@ async fn get_updates(fake: &FakeTelegram, token: &str, body: &Value) -> Json<Val
     }
 }
 
+fn chat_json(chat_id: &Value) -> Value {
+    match chat_id.as_i64() {
+        Some(id) if id < 0 => json!({"id": id, "type": "group", "title": format!("Group {}", -id)}),
+        Some(id) => json!({"id": id, "type": "private", "first_name": "Tester"}),
+        None => json!({"id": -1000000000001i64, "type": "channel", "title": "Channel",
+                       "username": chat_id.as_str().unwrap_or("").trim_start_matches('@')}),
+    }
+}
+
+/// `sendPhoto`, `sendDocument`, `sendAudio`, `sendVideo`: the file is a URL (a text field) or an upload
+/// (a file part, named directly or through `attach://<name>`).
+fn send_media(
+    fake: &FakeTelegram,
+    token: &str,
+    me: &FakeBot,
+    kind: &'static str,
+    body: &Value,
+    files: &HashMap<String, Upload>,
+) -> Json<Value> {
+    let chat_id = body.get("chat_id").cloned().unwrap_or(Value::Null);
+    if chat_id.as_i64() == Some(400) {
+        return error(400, "Bad Request: chat not found");
+    }
+    let reference = body.get(kind).and_then(Value::as_str).unwrap_or_default();
+    let upload = files.get(kind).or_else(|| {
+        reference
+            .strip_prefix("attach://")
+            .and_then(|n| files.get(n))
+    });
+    let source = match (upload, reference) {
+        (Some(upload), _) => MediaSource::Upload(upload.clone()),
+        (None, url) if url.starts_with("http://") || url.starts_with("https://") => {
+            MediaSource::Url(url.to_string())
+        }
+        _ => return error(400, "Bad Request: there is no file in the request"),
+    };
+    let size = match &source {
+        MediaSource::Upload(u) => u.bytes.len(),
+        MediaSource::Url(_) => 1234,
+    };
+    let caption = body
+        .get("caption")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut inner = fake.lock();
+    inner.next_message_id += 1;
+    let message_id = inner.next_message_id;
+    inner.media.push(SentMedia {
+        token: token.to_string(),
+        chat_id: chat_id.clone(),
+        kind,
+        caption: caption.clone(),
+        source,
+        message_id,
+    });
+    let file = json!({"file_id": format!("file-{message_id}"), "file_unique_id": format!("u{message_id}"), "file_size": size});
+    let mut message = json!({
+        "message_id": message_id,
+        "date": now_secs(),
+        "chat": chat_json(&chat_id),
+        "from": {"id": me.id, "is_bot": true, "first_name": me.first_name, "username": me.username},
+    });
+    let media = match kind {
+        "photo" => json!([merge(&file, json!({"width": 640, "height": 480}))]),
+        "audio" => merge(&file, json!({"duration": 3})),
+        "video" => merge(&file, json!({"width": 640, "height": 480, "duration": 3})),
+        _ => file,
+    };
+    message[kind] = media;
+    if let Some(c) = caption {
+        message["caption"] = Value::String(c);
+    }
+    ok(message)
+}
+
+fn merge(a: &Value, b: Value) -> Value {
+    let mut out = a.clone();
+    if let (Some(o), Value::Object(extra)) = (out.as_object_mut(), b) {
+        o.extend(extra);
+    }
+    out
+}
+
 fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) -> Json<Value> {
     let chat_id = body.get("chat_id").cloned().unwrap_or(Value::Null);
     let text = body
@@ -307,12 +461,7 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         parse_mode: body.get("parse_mode").cloned().unwrap_or(Value::Null),
         reply_markup: body.get("reply_markup").cloned().unwrap_or(Value::Null),
     });
-    let chat = match chat_id.as_i64() {
-        Some(id) if id < 0 => json!({"id": id, "type": "group", "title": format!("Group {}", -id)}),
-        Some(id) => json!({"id": id, "type": "private", "first_name": "Tester"}),
-        None => json!({"id": -1000000000001i64, "type": "channel", "title": "Channel",
-                       "username": chat_id.as_str().unwrap_or("").trim_start_matches('@')}),
-    };
+    let chat = chat_json(&chat_id);
     ok(json!({
         "message_id": message_id,
         "date": now_secs(),

@@ -214,6 +214,72 @@ impl TelegramBot {
     }
 }
 
+/// The kinds of media `send/media` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Photo,
+    Document,
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    pub const ALL: &'static [(&'static str, MediaKind)] = &[
+        ("photo", MediaKind::Photo),
+        ("document", MediaKind::Document),
+        ("audio", MediaKind::Audio),
+        ("video", MediaKind::Video),
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, k)| *k)
+    }
+}
+
+impl TelegramBot {
+    /// Sends a photo, document, audio or video (by URL, which Telegram fetches, or uploaded) with an
+    /// optional caption; returns Telegram's message id.
+    pub async fn send_media(
+        &self,
+        chat: Recipient,
+        kind: MediaKind,
+        file: teloxide::types::InputFile,
+        caption: Option<String>,
+        options: TextOptions,
+    ) -> Result<i32, RequestError> {
+        // Each teloxide request type has its own builder; the same three options go on each.
+        macro_rules! with_options {
+            ($request:expr) => {{
+                let mut request = $request;
+                if let Some(caption) = caption {
+                    request = request.caption(caption);
+                }
+                if let Some(mode) = options.parse_mode {
+                    request = request.parse_mode(mode);
+                }
+                if let Some(markup) = options.reply_markup {
+                    request = request.reply_markup(markup);
+                }
+                request.await?
+            }};
+        }
+        let started = std::time::Instant::now();
+        let message = match kind {
+            MediaKind::Photo => with_options!(self.sender.send_photo(chat, file)),
+            MediaKind::Document => with_options!(self.sender.send_document(chat, file)),
+            MediaKind::Audio => with_options!(self.sender.send_audio(chat, file)),
+            MediaKind::Video => with_options!(self.sender.send_video(chat, file)),
+        };
+        self.status.count_sent(started.elapsed());
+        self.seen.record(&message, "out");
+        self.events.message(&message, "message.out");
+        Ok(message.id.0)
+    }
+}
+
 fn is_token_refused(e: &RequestError) -> bool {
     matches!(e, RequestError::Api(ApiError::InvalidToken))
 }

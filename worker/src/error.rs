@@ -19,6 +19,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadRequest(String),
+    /// The body is larger than this route takes.
+    #[error("{0}")]
+    TooLarge(String),
     /// The key is valid but may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -58,6 +61,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider_error", None),

@@ -47,7 +47,10 @@ impl EventLog {
             from_id: message.from.as_ref().map(|u| u.id.0),
             from_name: message.from.as_ref().map(|u| u.first_name.clone()),
             message_id: Some(message.id.0),
-            text: message.text().map(str::to_string),
+            text: message
+                .text()
+                .or_else(|| message.caption())
+                .map(str::to_string),
             at: now_ms(),
             webhook: None,
         };

@@ -4,6 +4,7 @@ mod bulk;
 mod conversations;
 mod events;
 mod health;
+mod media;
 mod send;
 
 pub use send::provider_error_text;
@@ -85,6 +86,14 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::ack))
         .routes(routes!(webhook::get_config, webhook::put_config))
         .routes(routes!(webhook::put_from_manager))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(media::send_media))
+                // Uploads may exceed axum's default 2 MB; only this route takes more.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    media::MAX_UPLOAD_BYTES + 64 * 1024,
+                )),
+        )
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

@@ -94,7 +94,7 @@ pub async fn send_group(
 }
 
 /// `parseMode` (`HTML`, `MarkdownV2`, `Markdown`) and `replyMarkup` (Telegram's reply_markup object).
-fn parse_options(body: &Value) -> Result<TextOptions, ApiError> {
+pub(super) fn parse_options(body: &Value) -> Result<TextOptions, ApiError> {
     let parse_mode = match body.get("parseMode") {
         None | Some(Value::Null) => None,
         Some(Value::String(m)) => Some(match m.as_str() {
@@ -184,7 +184,7 @@ fn parse_message(value: Option<&Value>) -> Result<String, ApiError> {
     }
 }
 
-fn provider_error(e: RequestError) -> ApiError {
+pub(super) fn provider_error(e: RequestError) -> ApiError {
     ApiError::Provider(provider_error_text(&e))
 }
 

@@ -2,5 +2,8 @@
 # `scripts/build-image`) with the classic builder; the build context holds this file and `worker`.
 FROM scratch
 COPY worker /worker
+# The mount point of the instance's volume; Docker copies its owner into a new volume, so the
+# unprivileged worker can write there.
+COPY --chown=65534:65534 data /data
 USER 65534:65534
 ENTRYPOINT ["/worker"]

@@ -106,6 +106,9 @@ impl Fleet {
                     if let Err(cleanup) = self.runtime.remove_worker(&id).await {
                         tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the container");
                     }
+                    if let Err(cleanup) = self.runtime.remove_worker_data(&id).await {
+                        tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the volume");
+                    }
                     self.forget(&id).await?;
                     // Something took the port between our check and Docker's bind: try another.
                     if e.is_port_taken() && attempt < 3 {

@@ -11,3 +11,6 @@ pub const PORT: &str = "BOTFLEET_PORT";
 pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";
 /// The instance's agent configuration (the `agno_config` JSON), when it has one.
 pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";
+/// A directory that outlives the container (the manager mounts a per-instance volume there): bulk jobs
+/// and what the bot has seen are kept in it.
+pub const DATA_DIR: &str = "BOTFLEET_DATA_DIR";

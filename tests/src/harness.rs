@@ -359,6 +359,29 @@ pub fn remove_fleet(fleet: &str) {
             .stderr(Stdio::null())
             .status();
     }
+    let volumes = fleet_volumes(fleet);
+    if !volumes.is_empty() {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f"])
+            .args(&volumes)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Volumes of the fleet (instance data), by name.
+pub fn fleet_volumes(fleet: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter"])
+        .arg(format!("label=botfleet.fleet={fleet}"))
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// What a create answer says about the new instance.

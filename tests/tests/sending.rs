@@ -187,3 +187,103 @@ async fn formatted_messages_keyboards_and_group_sends() {
     let (status, _) = post("/groups/-1/send", json!({})).await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_job_survives_a_killed_worker_and_its_volume_goes_with_the_instance() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_700_004, "durable_job_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let created = Created::from_body(&m.create_settled("send", &token).await);
+    let (base, key) = (created.worker_url.clone(), created.api_key.clone());
+    let client = reqwest::Client::new();
+    const N: i64 = 150;
+    let recipients: Vec<Value> = (0..N)
+        .map(|i| json!({"chatId": 11_000 + i, "vars": {"n": i}}))
+        .collect();
+    let (status, job) = send(
+        client
+            .post(format!("{base}/send-bulk"))
+            .bearer_auth(&key)
+            .json(&json!({"recipients": recipients, "message": "Number {n}"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["jobId"].as_str().unwrap().to_string();
+
+    // Kill the worker a third of the way through (no goodbye: SIGKILL).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fake.sent().len() < 50 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let container = m.containers()[0].clone();
+    harness::docker(&["kill", &container]);
+    let sent_at_kill = fake.sent().len();
+    assert!(
+        (sent_at_kill as i64) < N,
+        "the job finished before the kill"
+    );
+
+    // The manager restarts it; the worker finds the job on its volume and finishes it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let response = client
+            .get(format!("{base}/jobs/{job_id}"))
+            .bearer_auth(&key)
+            .send()
+            .await;
+        if let Ok(r) = response
+            && r.status() == 200
+        {
+            let job: Value = r.json().await.unwrap();
+            if job["status"] == "completed" {
+                break job;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job was not finished after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["totalRecipients"], N);
+    assert_eq!(done["successCount"], N, "{done}");
+    let results = done["results"].as_array().unwrap();
+    let recipients: HashSet<&str> = results
+        .iter()
+        .map(|r| r["recipient"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recipients.len() as i64,
+        N,
+        "every recipient has exactly one result"
+    );
+    let sent = fake.sent();
+    let chats: HashSet<String> = sent.iter().map(|s| s.chat_id.to_string()).collect();
+    assert_eq!(chats.len() as i64, N, "a recipient was never sent to");
+    // Sends that were in flight when the worker died may go out again (at least once), no more.
+    assert!(
+        sent.len() as i64 <= N + 8,
+        "{} messages for {N} recipients",
+        sent.len()
+    );
+    assert!(
+        sent.iter()
+            .any(|s| s.chat_id == json!(11_149) && s.text == "Number 149")
+    );
+
+    assert_eq!(
+        harness::fleet_volumes(&m.options.fleet).len(),
+        1,
+        "one data volume per instance"
+    );
+    let (status, _) = m.delete(&format!("/api/v1/instances/{}", created.id)).await;
+    assert_eq!(status, 200);
+    assert!(
+        harness::fleet_volumes(&m.options.fleet).is_empty(),
+        "the volume outlived its instance"
+    );
+}

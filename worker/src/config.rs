@@ -34,6 +34,10 @@ pub struct Config {
     #[arg(long, env = env::TELEGRAM_API_URL, default_value = "https://api.telegram.org")]
     pub telegram_api_url: String,
     /// The agent configuration (JSON, the instance's `agno_config`); no agent when unset.
+    /// Where jobs and the seen chats are kept across restarts; without it they live in memory only.
+    #[arg(long, env = env::DATA_DIR)]
+    pub data_dir: Option<std::path::PathBuf>,
+
     #[arg(long, env = env::AGENT_CONFIG, hide_env_values = true)]
     pub agent_config: Option<String>,
     /// Log line format.

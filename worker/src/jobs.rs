@@ -7,7 +7,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use teloxide::{RequestError, types::Recipient};
 
@@ -30,7 +30,7 @@ pub struct BulkRecipient {
 }
 
 /// The outcome for one recipient (seed `002` shape).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientResult {
     pub recipient: String,
@@ -61,6 +61,171 @@ pub struct Job {
     pub total_duration: Option<i64>,
 }
 
+impl Job {
+    fn new(job_id: String, total: usize, start_time: i64) -> Self {
+        Self {
+            job_id,
+            status: "running",
+            success: false,
+            total_recipients: total,
+            processed: 0,
+            success_count: 0,
+            failure_count: 0,
+            results: Vec::with_capacity(total),
+            start_time,
+            end_time: None,
+            total_duration: None,
+        }
+    }
+
+    fn record(&mut self, result: RecipientResult) {
+        self.processed += 1;
+        if result.success {
+            self.success_count += 1;
+        } else {
+            self.failure_count += 1;
+        }
+        self.results.push(result);
+    }
+
+    fn finish(&mut self, end: i64) {
+        self.status = "completed";
+        self.success = self.failure_count == 0;
+        self.end_time = Some(end);
+        self.total_duration = Some(end - self.start_time);
+    }
+}
+
+/// A recipient as kept on disk: the chat as the caller wrote it, parsed again on load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedRecipient {
+    pub label: String,
+    pub vars: Map<String, Value>,
+}
+
+impl From<&BulkRecipient> for SavedRecipient {
+    fn from(r: &BulkRecipient) -> Self {
+        Self {
+            label: r.label.clone(),
+            vars: r.vars.clone(),
+        }
+    }
+}
+
+impl SavedRecipient {
+    fn restore(&self) -> Option<BulkRecipient> {
+        let chat = crate::api::parse_chat_id(Some(&Value::String(self.label.clone()))).ok()?;
+        Some(BulkRecipient {
+            label: self.label.clone(),
+            chat,
+            vars: self.vars.clone(),
+        })
+    }
+}
+
+/// What a job was asked to do, written once when it is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub job_id: String,
+    pub template: String,
+    pub start_time: i64,
+    pub recipients: Vec<SavedRecipient>,
+}
+
+/// One line of a job's results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedResult {
+    pub index: usize,
+    pub result: RecipientResult,
+}
+
+/// Jobs on disk: `<id>.json` (the spec) and `<id>.results` (one JSON line per finished recipient, appended
+/// as each finishes), so a restarted worker sends only to the recipients not yet done.
+pub struct JobStore {
+    dir: std::path::PathBuf,
+}
+
+/// Finished jobs are forgotten this long after they started.
+const KEEP_FINISHED_MS: i64 = 24 * 3600 * 1000;
+
+impl JobStore {
+    pub fn open(dir: std::path::PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    fn spec_path(&self, id: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn results_path(&self, id: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{id}.results"))
+    }
+
+    fn save_spec(&self, spec: &JobSpec) -> std::io::Result<()> {
+        // Written aside and renamed, so a crash never leaves half a spec.
+        let tmp = self.dir.join(format!("{}.tmp", spec.job_id));
+        std::fs::write(&tmp, serde_json::to_vec(spec)?)?;
+        std::fs::rename(tmp, self.spec_path(&spec.job_id))
+    }
+
+    fn append_result(
+        &self,
+        id: &str,
+        index: usize,
+        result: &RecipientResult,
+    ) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(&SavedResult {
+            index,
+            result: result.clone(),
+        })?;
+        line.push(b'\n');
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.results_path(id))?
+            .write_all(&line)
+    }
+
+    /// Every kept job with its results; finished jobs older than a day are deleted instead.
+    fn load(&self) -> Vec<(JobSpec, Vec<SavedResult>)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut jobs = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let Some(spec) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<JobSpec>(&b).ok())
+            else {
+                tracing::warn!(path = %path.display(), "skipping an unreadable job file");
+                continue;
+            };
+            // A line cut short by a crash is skipped; its recipient counts as not done.
+            let results: Vec<SavedResult> =
+                std::fs::read_to_string(self.results_path(&spec.job_id))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect();
+            let finished = results.len() >= spec.recipients.len();
+            if finished && now_ms() - spec.start_time > KEEP_FINISHED_MS {
+                let _ = std::fs::remove_file(self.results_path(&spec.job_id));
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            jobs.push((spec, results));
+        }
+        jobs.sort_by_key(|(spec, _)| spec.start_time);
+        jobs
+    }
+}
+
 /// `{name}` in `template` becomes `vars["name"]`; unknown placeholders stay as written.
 pub fn render(template: &str, vars: &Map<String, Value>) -> String {
     let mut out = template.to_string();
@@ -77,9 +242,57 @@ pub fn render(template: &str, vars: &Map<String, Value>) -> String {
 #[derive(Default)]
 pub struct Jobs {
     jobs: Mutex<HashMap<String, Job>>,
+    /// Where jobs are kept across restarts; `None` keeps them in memory only.
+    store: Option<JobStore>,
 }
 
 impl Jobs {
+    /// Jobs kept in `store` (when given) so they survive a restart of the worker.
+    pub fn new(store: Option<JobStore>) -> Self {
+        Self {
+            jobs: Mutex::default(),
+            store,
+        }
+    }
+
+    /// Loads the kept jobs; returns those still to finish, with the recipients still to send to.
+    pub fn load(&self) -> Vec<(String, String, Vec<(usize, BulkRecipient)>)> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        let mut unfinished = Vec::new();
+        for (spec, results) in store.load() {
+            let done: std::collections::HashSet<usize> = results.iter().map(|r| r.index).collect();
+            let pending: Vec<(usize, BulkRecipient)> = spec
+                .recipients
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !done.contains(i))
+                .filter_map(|(i, r)| r.restore().map(|r| (i, r)))
+                .collect();
+            let mut job = Job::new(spec.job_id.clone(), spec.recipients.len(), spec.start_time);
+            for saved in results {
+                job.record(saved.result);
+            }
+            if pending.is_empty() {
+                job.finish(
+                    job.results
+                        .iter()
+                        .map(|r| r.timestamp)
+                        .max()
+                        .unwrap_or(job.start_time),
+                );
+            } else {
+                unfinished.push((spec.job_id.clone(), spec.template.clone(), pending));
+            }
+            self.jobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(spec.job_id.clone(), job);
+        }
+        unfinished
+    }
+
     pub fn get(&self, id: &str) -> Option<Job> {
         self.jobs
             .lock()
@@ -99,26 +312,25 @@ impl Jobs {
         }
     }
 
-    /// Registers a job and returns its id.
-    pub fn create(&self, total: usize) -> String {
-        let id = format!("job_{}", now_ms());
-        let id = format!("{id}_{:x}", rand_suffix());
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            id.clone(),
-            Job {
+    /// Registers a job (and keeps it, when there is a store) and returns its id.
+    pub fn create(&self, template: &str, recipients: &[BulkRecipient]) -> String {
+        let id = format!("job_{}_{:x}", now_ms(), rand_suffix());
+        let job = Job::new(id.clone(), recipients.len(), now_ms());
+        if let Some(store) = &self.store {
+            let spec = JobSpec {
                 job_id: id.clone(),
-                status: "running",
-                success: false,
-                total_recipients: total,
-                processed: 0,
-                success_count: 0,
-                failure_count: 0,
-                results: Vec::with_capacity(total),
-                start_time: now_ms(),
-                end_time: None,
-                total_duration: None,
-            },
-        );
+                template: template.to_string(),
+                start_time: job.start_time,
+                recipients: recipients.iter().map(SavedRecipient::from).collect(),
+            };
+            if let Err(e) = store.save_spec(&spec) {
+                tracing::warn!(job_id = %id, error = %e, "could not keep the job on disk; it will not survive a restart");
+            }
+        }
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), job);
         id
     }
 
@@ -128,9 +340,9 @@ impl Jobs {
         id: String,
         bot: TelegramBot,
         template: String,
-        recipients: Vec<BulkRecipient>,
+        recipients: Vec<(usize, BulkRecipient)>,
     ) -> Job {
-        let sends = recipients.into_iter().map(|r| {
+        let sends = recipients.into_iter().map(|(index, r)| {
             let (bot, template, jobs, id) =
                 (bot.clone(), template.clone(), self.clone(), id.clone());
             async move {
@@ -156,15 +368,12 @@ impl Jobs {
                     attempts,
                     timestamp: now_ms(),
                 };
-                jobs.update(&id, |job| {
-                    job.processed += 1;
-                    if result.success {
-                        job.success_count += 1;
-                    } else {
-                        job.failure_count += 1;
-                    }
-                    job.results.push(result);
-                });
+                if let Some(store) = &jobs.store
+                    && let Err(e) = store.append_result(&id, index, &result)
+                {
+                    tracing::warn!(job_id = %id, error = %e, "could not keep a job result on disk");
+                }
+                jobs.update(&id, |job| job.record(result));
             }
         });
         // A few sends in flight at a time: the throttle paces when requests start, and a deep backlog of
@@ -173,13 +382,7 @@ impl Jobs {
             .buffer_unordered(IN_FLIGHT)
             .collect::<Vec<()>>()
             .await;
-        self.update(&id, |job| {
-            let end = now_ms();
-            job.status = "completed";
-            job.success = job.failure_count == 0;
-            job.end_time = Some(end);
-            job.total_duration = Some(end - job.start_time);
-        });
+        self.update(&id, |job| job.finish(now_ms()));
         self.get(&id).expect("the job was registered")
     }
 }

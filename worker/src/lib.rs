@@ -43,10 +43,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
     };
     let bot = TelegramBot::new(&config, status.clone(), seen.clone(), events.clone(), agent)?;
+    let job_store = match &config.data_dir {
+        Some(dir) => Some(
+            jobs::JobStore::open(dir.join("jobs"))
+                .map_err(|e| anyhow::anyhow!("cannot use {} for jobs: {e}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let jobs = Arc::new(jobs::Jobs::new(job_store));
+    resume_jobs(&jobs, &bot, &status);
     let app = api::router(api::AppState {
         status: status.clone(),
         seen,
-        jobs: Arc::new(jobs::Jobs::default()),
+        jobs,
         events,
         webhook: Arc::default(),
         bot: bot.clone(),
@@ -66,4 +75,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), bot_task).await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Finishes the bulk jobs an earlier run of this worker left unfinished, once the bot is connected.
+fn resume_jobs(jobs: &Arc<jobs::Jobs>, bot: &TelegramBot, status: &Arc<BotStatus>) {
+    for (id, template, pending) in jobs.load() {
+        tracing::info!(job_id = %id, remaining = pending.len(), "resuming a bulk job");
+        let (jobs, bot, status) = (jobs.clone(), bot.clone(), status.clone());
+        tokio::spawn(async move {
+            while !status.is_healthy() {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            jobs.run(id, bot, template, pending).await;
+        });
+    }
 }

@@ -110,6 +110,7 @@ impl Reconciler {
         };
         if r.status == InstanceStatus::Deleting {
             fleet.runtime.remove_worker(id).await?;
+            fleet.runtime.remove_worker_data(id).await?;
             fleet.forget(id).await?;
             tracing::info!(instance_id = %id, "instance deleted");
             return Ok(Outcome::Deleted);
@@ -279,6 +280,10 @@ impl Reconciler {
                     tracing::warn!(container = %c.name, "removing a container no instance owns");
                     if let Err(e) = self.fleet.runtime.remove_container(&c.id).await {
                         tracing::warn!(container = %c.name, error = %e, "could not remove orphan");
+                    } else if let Some(id) = &c.instance_id
+                        && let Err(e) = self.fleet.runtime.remove_worker_data(id).await
+                    {
+                        tracing::warn!(container = %c.name, error = %e, "could not remove an orphan's volume");
                     }
                 }
             }

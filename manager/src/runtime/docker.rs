@@ -6,7 +6,10 @@ use std::{collections::HashMap, net::IpAddr};
 use bollard::{
     Docker,
     container::LogOutput,
-    models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum},
+    models::{
+        ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding,
+        RestartPolicy, RestartPolicyNameEnum,
+    },
     query_parameters::{
         CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
         ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -260,6 +263,29 @@ impl DockerRuntime {
         Ok((all.len(), running))
     }
 
+    /// The name of the instance's data volume.
+    pub fn volume_name(&self, instance_id: &str) -> String {
+        format!("{}-data", self.container_name(instance_id))
+    }
+
+    /// Removes the instance's data volume (after its container); a missing volume is fine.
+    pub async fn remove_worker_data(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        self.remove_volume(&self.volume_name(instance_id)).await
+    }
+
+    /// Removes a volume by name; a missing one is fine.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Removes the worker's container, running or not; a missing container is fine.
     pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
         self.remove_container(&self.container_name(instance_id))
@@ -335,6 +361,7 @@ impl DockerRuntime {
             format!("{}={}", env::PORT, spec.port),
             format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
         ];
+        env_vars.push(format!("{}={WORKER_DATA_DIR}", env::DATA_DIR));
         if let Some(agent) = &spec.agent_config {
             env_vars.push(format!("{}={agent}", env::AGENT_CONFIG));
         }
@@ -365,6 +392,24 @@ impl DockerRuntime {
             }),
             extra_hosts: (!host_network)
                 .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
+            // Bulk jobs and the seen chats outlive the container (restart, recreate), not the instance.
+            mounts: Some(vec![Mount {
+                target: Some(WORKER_DATA_DIR.to_string()),
+                source: Some(self.volume_name(spec.instance_id)),
+                typ: Some(MountType::VOLUME),
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(HashMap::from([
+                        (labels::MANAGED.to_string(), "true".to_string()),
+                        (labels::FLEET.to_string(), s.fleet.clone()),
+                        (
+                            labels::INSTANCE_ID.to_string(),
+                            spec.instance_id.to_string(),
+                        ),
+                    ])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
             memory: Some(spec.memory_bytes),
             nano_cpus: Some(spec.nano_cpus),
             // The manager restarts crashed workers itself, with backoff and a crash-loop guard.
@@ -384,6 +429,9 @@ impl DockerRuntime {
         }
     }
 }
+
+/// Where the worker's volume is mounted.
+pub const WORKER_DATA_DIR: &str = "/data";
 
 /// What happened to a worker container.
 #[derive(Debug, Clone, PartialEq, Eq)]

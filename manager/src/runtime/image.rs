@@ -40,7 +40,7 @@ pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), R
             });
         }
     };
-    let digest = hex::encode(Sha256::digest(&bytes));
+    let digest = context_digest(&bytes);
     if existing.flatten().as_deref() == Some(digest.as_str()) {
         return Ok(());
     }
@@ -55,7 +55,7 @@ pub async fn build_on_demand(args: &ImageArgs) -> anyhow::Result<String> {
     let bytes = tokio::fs::read(&binary)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read worker binary {}: {e}", binary.display()))?;
-    let digest = hex::encode(Sha256::digest(&bytes));
+    let digest = context_digest(&bytes);
     build(&docker, &image, bytes, &digest).await?;
     Ok(image)
 }
@@ -87,11 +87,21 @@ async fn build(
     Ok(())
 }
 
-/// A tar holding `Dockerfile` and the executable `worker`.
+/// SHA-256 over the Dockerfile and the binary: a change to either means a rebuild.
+fn context_digest(binary: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(DOCKERFILE.as_bytes());
+    hasher.update(binary);
+    hex::encode(hasher.finalize())
+}
+
+/// A tar holding `Dockerfile`, the executable `worker`, and `data/` (the image's `/data`, from which
+/// Docker fills each worker's new volume, owned by the worker's user).
 fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     append(&mut tar, "Dockerfile", DOCKERFILE.as_bytes(), 0o644)?;
     append(&mut tar, "worker", binary, 0o755)?;
+    append(&mut tar, "data/.keep", b"", 0o600)?;
     tar.into_inner()
 }
 

@@ -82,8 +82,13 @@ async fn bulk(
         ));
     }
     let total = recipients.len();
-    let id = state.jobs.create(total);
-    let run = Arc::clone(&state.jobs).run(id.clone(), state.bot.clone(), template, recipients);
+    let id = state.jobs.create(&template, &recipients);
+    let run = Arc::clone(&state.jobs).run(
+        id.clone(),
+        state.bot.clone(),
+        template,
+        recipients.into_iter().enumerate().collect(),
+    );
     if total <= INLINE_LIMIT {
         let job = run.await;
         return Ok(Json(json!({

@@ -7,7 +7,7 @@ mod health;
 mod media;
 mod send;
 
-pub use send::provider_error_text;
+pub use send::{parse_chat_id, provider_error_text};
 mod status;
 mod webhook;
 

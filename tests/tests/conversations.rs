@@ -192,3 +192,85 @@ async fn messages_reach_the_manager_even_across_its_downtime_and_only_once() {
     assert_eq!(status, 422);
     drop(m);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_bot_has_seen_outlives_a_worker_restart() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_500_003, "remembering_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let created = harness::Created::from_body(&m.create_settled("conv", &token).await);
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", created.worker_url))
+            .bearer_auth(&created.api_key)
+            .send()
+    };
+    for text in ["a", "b", "c"] {
+        fake.push_text(&token, 4_321, text);
+    }
+    fake.push_text(&token, -555, "group hello");
+    let seen_both = |chats: &serde_json::Value| {
+        chats.as_array().is_some_and(|c| c.len() == 2)
+            && chats.to_string().contains("\"messageCount\":3")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let chats: serde_json::Value = get("/chats").await.unwrap().json().await.unwrap();
+        if seen_both(&chats) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chats never showed up: {chats}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status, body) = m
+        .post(
+            &format!("/api/v1/instances/{}/restart", created.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let chats = loop {
+        // While the worker restarts its port refuses or resets connections.
+        if let Ok(r) = get("/chats").await
+            && r.status() == 200
+        {
+            let chats: serde_json::Value = r.json().await.unwrap();
+            // A new worker process counts from zero.
+            let status: serde_json::Value = get("/status").await.unwrap().json().await.unwrap();
+            if status["messages"]["received"] == 0 {
+                break chats;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        seen_both(&chats),
+        "the restarted worker forgot its chats: {chats}"
+    );
+    let messages: serde_json::Value = get("/messages?chatId=4321&limit=10")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = messages
+        .as_array()
+        .or_else(|| messages["messages"].as_array())
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["c", "b", "a"]);
+    let contacts: serde_json::Value = get("/contacts").await.unwrap().json().await.unwrap();
+    assert!(contacts.to_string().contains("Tester"), "{contacts}");
+}

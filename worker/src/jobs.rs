@@ -96,6 +96,10 @@ impl Job {
     }
 }
 
+/// A job left unfinished by an earlier run: its id, template, and the recipients still to send to (with
+/// their place in the job).
+pub type Unfinished = (String, String, Vec<(usize, BulkRecipient)>);
+
 /// A recipient as kept on disk: the chat as the caller wrote it, parsed again on load.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedRecipient {
@@ -256,7 +260,7 @@ impl Jobs {
     }
 
     /// Loads the kept jobs; returns those still to finish, with the recipients still to send to.
-    pub fn load(&self) -> Vec<(String, String, Vec<(usize, BulkRecipient)>)> {
+    pub fn load(&self) -> Vec<Unfinished> {
         let Some(store) = &self.store else {
             return Vec::new();
         };
@@ -396,6 +400,55 @@ fn rand_suffix() -> u64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_kept_job_resumes_with_the_recipients_not_yet_done() {
+        let dir = std::env::temp_dir().join(format!("botfleet-jobs-{}", uuid::Uuid::new_v4()));
+        let recipients: Vec<BulkRecipient> = ["1", "@chan", "3"]
+            .iter()
+            .map(|label| BulkRecipient {
+                label: label.to_string(),
+                chat: crate::api::parse_chat_id(Some(&json!(label))).unwrap(),
+                vars: json!({"name": label}).as_object().unwrap().clone(),
+            })
+            .collect();
+        let jobs = Jobs::new(Some(JobStore::open(dir.clone()).unwrap()));
+        let id = jobs.create("Hi {name}", &recipients);
+        let done = RecipientResult {
+            recipient: "@chan".into(),
+            success: true,
+            message_id: Some("9".into()),
+            error: None,
+            attempts: 1,
+            timestamp: now_ms(),
+        };
+        jobs.store
+            .as_ref()
+            .unwrap()
+            .append_result(&id, 1, &done)
+            .unwrap();
+        // A line cut short by a crash counts as not done.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(format!("{id}.results")))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"index\":2,"))
+            .unwrap();
+
+        let reopened = Jobs::new(Some(JobStore::open(dir.clone()).unwrap()));
+        let unfinished = reopened.load();
+        assert_eq!(unfinished.len(), 1);
+        let (loaded_id, template, pending) = &unfinished[0];
+        assert_eq!((loaded_id, template.as_str()), (&id, "Hi {name}"));
+        let indexes: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, [0, 2]);
+        assert_eq!(pending[1].1.vars["name"], "3");
+        let job = reopened.get(&id).unwrap();
+        assert_eq!(
+            (job.processed, job.success_count, job.status),
+            (1, 1, "running")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn templates_fill_known_placeholders() {

@@ -29,7 +29,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "worker API listening"
     );
     let status = Arc::new(BotStatus::default());
-    let seen = Arc::new(seen::Seen::default());
+    let seen_path = config.data_dir.as_ref().map(|d| d.join("seen.json"));
+    let seen = Arc::new(match &seen_path {
+        Some(path) => seen::Seen::load(path).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the saved chats; starting afresh");
+            seen::Seen::default()
+        }),
+        None => seen::Seen::default(),
+    });
     let events = Arc::new(events::EventLog::default());
     let agent = match config
         .agent_config
@@ -54,7 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     resume_jobs(&jobs, &bot, &status);
     let app = api::router(api::AppState {
         status: status.clone(),
-        seen,
+        seen: seen.clone(),
         jobs,
         events,
         webhook: Arc::default(),
@@ -64,6 +71,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let shutdown = ShutdownSignal::install()?;
+    let keeper = seen_path.map(|path| {
+        let shutdown = shutdown.clone();
+        tokio::spawn(
+            seen.clone()
+                .keep(path, SEEN_SAVE_EVERY, async move { shutdown.wait().await }),
+        )
+    });
     let bot_task = tokio::spawn(bot.clone().run(shutdown.clone()));
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let shutdown = shutdown.clone();
@@ -73,9 +87,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     status.set_stopping();
     // The bot task sees the same signal; give it a moment to stop its polling loop.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), bot_task).await;
+    if let Some(keeper) = keeper {
+        let _ = keeper.await;
+    }
     tracing::info!("worker stopped");
     Ok(())
 }
+
+/// How often what the bot has seen is saved to the data directory (when it changed): a worker that is
+/// killed loses at most this much of it; the manager's store has everything anyway.
+const SEEN_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Finishes the bulk jobs an earlier run of this worker left unfinished, once the bot is connected.
 fn resume_jobs(jobs: &Arc<jobs::Jobs>, bot: &TelegramBot, status: &Arc<BotStatus>) {

@@ -3,10 +3,15 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Mutex,
+    path::{Path, PathBuf},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use teloxide::types::{Chat, Message, User};
 
 /// Messages kept per chat.
@@ -15,7 +20,7 @@ pub const MAX_PER_CHAT: usize = 200;
 pub const MAX_TOTAL: usize = 5_000;
 
 /// One kept message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredMessage {
     pub message_id: i32,
@@ -24,19 +29,19 @@ pub struct StoredMessage {
     pub from_name: Option<String>,
     pub text: Option<String>,
     /// `in` (to the bot) or `out` (sent by it).
-    pub direction: &'static str,
+    pub direction: String,
     /// Unix seconds, as Telegram dates them.
     pub date: i64,
 }
 
 /// A chat the bot took part in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatEntry {
     pub id: i64,
     pub name: String,
     /// `private`, `group`, `supergroup` or `channel`.
-    pub kind: &'static str,
+    pub kind: String,
     pub username: Option<String>,
     pub message_count: u64,
     pub last_message: Option<String>,
@@ -46,7 +51,7 @@ pub struct ChatEntry {
 }
 
 /// Someone who wrote to the bot.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
     pub id: u64,
@@ -66,6 +71,23 @@ struct Inner {
 #[derive(Default)]
 pub struct Seen {
     inner: Mutex<Inner>,
+    /// Something changed since the last save.
+    dirty: AtomicBool,
+}
+
+/// A chat with its kept messages, as saved.
+#[derive(Serialize, Deserialize)]
+struct SavedChat {
+    #[serde(flatten)]
+    chat: ChatEntry,
+    messages: VecDeque<StoredMessage>,
+}
+
+/// Everything `Seen` knows, as saved in the data directory.
+#[derive(Serialize, Deserialize)]
+struct SavedSeen {
+    chats: Vec<SavedChat>,
+    contacts: Vec<Contact>,
 }
 
 /// `private`, `group`, `supergroup` or `channel`.
@@ -115,10 +137,14 @@ impl Seen {
             chat_id: message.chat.id.0,
             from_id: message.from.as_ref().map(|u| u.id.0),
             from_name: message.from.as_ref().map(user_name),
-            text: message.text().map(str::to_string),
-            direction,
+            text: message
+                .text()
+                .or_else(|| message.caption())
+                .map(str::to_string),
+            direction: direction.to_string(),
             date,
         };
+        self.dirty.store(true, Ordering::Relaxed);
         let mut inner = self.lock();
         if direction == "in"
             && let Some(user) = &message.from
@@ -140,7 +166,7 @@ impl Seen {
             .or_insert_with(|| ChatEntry {
                 id: message.chat.id.0,
                 name: chat_name(&message.chat),
-                kind: chat_kind(&message.chat),
+                kind: chat_kind(&message.chat).to_string(),
                 username: message.chat.username().map(str::to_string),
                 message_count: 0,
                 last_message: None,
@@ -177,7 +203,7 @@ impl Seen {
             .lock()
             .chats
             .values()
-            .filter(|c| !groups_only || matches!(c.kind, "group" | "supergroup"))
+            .filter(|c| !groups_only || matches!(c.kind.as_str(), "group" | "supergroup"))
             .cloned()
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.last_message_date));
@@ -188,6 +214,75 @@ impl Seen {
         let mut contacts: Vec<Contact> = self.lock().contacts.values().cloned().collect();
         contacts.sort_by_key(|c| std::cmp::Reverse(c.last_seen_date));
         contacts
+    }
+
+    /// Loads what an earlier run of this worker saved at `path` (nothing when there is no file).
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let seen = Self::default();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(seen),
+            Err(e) => return Err(e),
+        };
+        let saved: SavedSeen = serde_json::from_slice(&bytes)?;
+        {
+            let mut inner = seen.lock();
+            for SavedChat { mut chat, messages } in saved.chats {
+                inner.total += messages.len();
+                chat.messages = messages;
+                inner.chats.insert(chat.id, chat);
+            }
+            inner.contacts = saved.contacts.into_iter().map(|c| (c.id, c)).collect();
+        }
+        Ok(seen)
+    }
+
+    /// Writes everything to `path` (aside, then renamed: a crash never leaves half a file) if anything
+    /// changed since the last save.
+    pub fn save_if_changed(&self, path: &Path) -> std::io::Result<()> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = {
+            let inner = self.lock();
+            serde_json::to_vec(&SavedSeen {
+                chats: inner
+                    .chats
+                    .values()
+                    .map(|c| SavedChat {
+                        chat: c.clone(),
+                        messages: c.messages.clone(),
+                    })
+                    .collect(),
+                contacts: inner.contacts.values().cloned().collect(),
+            })?
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .inspect_err(|_| self.dirty.store(true, Ordering::Relaxed))
+    }
+
+    /// Saves to `path` every `every` until `stop` resolves, then once more.
+    pub async fn keep(
+        self: std::sync::Arc<Self>,
+        path: PathBuf,
+        every: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                _ = &mut stop => true,
+            };
+            if let Err(e) = self.save_if_changed(&path) {
+                tracing::warn!(error = %e, "could not save the seen chats");
+            }
+            if stopping {
+                return;
+            }
+        }
     }
 
     /// The chat's kept messages, newest first; `None` for a chat never seen.

@@ -274,3 +274,61 @@ async fn what_the_bot_has_seen_outlives_a_worker_restart() {
     let contacts: serde_json::Value = get("/contacts").await.unwrap().json().await.unwrap();
     assert!(contacts.to_string().contains("Tester"), "{contacts}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_500_004, "outbox_bot");
+    let options = ManagerOptions::new(&tg_url).await;
+    let mut m = Manager::spawn(options.clone());
+    let created = harness::Created::from_body(&m.create_settled("conv", &token).await);
+    let container = m.containers()[0].clone();
+    m.stop();
+
+    // Nobody collects these; then the worker dies without a goodbye.
+    for i in 0..10 {
+        fake.push_text(&token, 616, &format!("unseen {i}"));
+    }
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = send(
+            client
+                .get(format!("{}/status", created.worker_url))
+                .bearer_auth(&created.api_key),
+        )
+        .await;
+        if status["messages"]["received"] == 10 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never got the messages: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    harness::docker(&["kill", &container]);
+
+    // The manager comes back, restarts the worker, and collects what the worker kept on its volume.
+    let m2 = Manager::spawn(options);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = manager_messages(&m2, &created.id, 616).await;
+        if stored.len() == 10 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 10 events survived the worker's death",
+            stored.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        manager_messages(&m2, &created.id, 616).await.len(),
+        10,
+        "stored twice"
+    );
+    drop(m);
+}

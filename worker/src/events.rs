@@ -4,6 +4,8 @@
 
 use std::{
     collections::VecDeque,
+    io::Write,
+    path::{Path, PathBuf},
     sync::{
         Mutex,
         atomic::{AtomicU64, Ordering},
@@ -26,9 +28,40 @@ pub struct EventLog {
     next_seq: AtomicU64,
     dropped: AtomicU64,
     buffer: Mutex<VecDeque<WorkerEvent>>,
+    /// Where unacknowledged events are also written (one JSON line each), so a worker that dies before
+    /// the manager collected them finds them again; `None` keeps them in memory only.
+    file: Option<PathBuf>,
 }
 
 impl EventLog {
+    /// An outbox kept in `file` as well as in memory; events an earlier run left there come first
+    /// (with new sequence numbers; their ids are unchanged, so the manager stores them once).
+    pub fn open(file: PathBuf) -> std::io::Result<Self> {
+        let mut log = Self {
+            file: Some(file.clone()),
+            ..Self::default()
+        };
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let buffer = log.buffer.get_mut().unwrap_or_else(|e| e.into_inner());
+        // A line cut short by a crash is skipped: its event had not been written whole.
+        for mut event in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<WorkerEvent>(l).ok())
+        {
+            event.seq = log.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            buffer.push_back(event);
+        }
+        if !buffer.is_empty() {
+            tracing::info!(events = buffer.len(), "events kept from an earlier run");
+        }
+        rewrite(&file, buffer)?;
+        Ok(log)
+    }
+
     /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`).
     pub fn message(&self, message: &Message, kind: &str) {
         let chat = &message.chat;
@@ -78,6 +111,11 @@ impl EventLog {
 
     fn push(&self, event: WorkerEvent) {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = &self.file
+            && let Err(e) = append(file, &event)
+        {
+            tracing::warn!(error = %e, "could not keep an event on disk; it lives in memory only");
+        }
         if buffer.len() == MAX_BUFFERED {
             buffer.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -104,6 +142,35 @@ impl EventLog {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let before = buffer.len();
         buffer.retain(|e| e.seq > up_to);
-        before - buffer.len()
+        let forgotten = before - buffer.len();
+        if forgotten > 0
+            && let Some(file) = &self.file
+            && let Err(e) = rewrite(file, &buffer)
+        {
+            tracing::warn!(error = %e, "could not drop acknowledged events from disk");
+        }
+        forgotten
     }
+}
+
+fn append(file: &Path, event: &WorkerEvent) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(event)?;
+    line.push(b'\n');
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?
+        .write_all(&line)
+}
+
+/// Replaces the file with `events` (written aside and renamed: a crash leaves the old or the new file).
+fn rewrite(file: &Path, events: &VecDeque<WorkerEvent>) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for e in events {
+        text.extend(serde_json::to_vec(e)?);
+        text.push(b'\n');
+    }
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, file)
 }

@@ -37,7 +37,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }),
         None => seen::Seen::default(),
     });
-    let events = Arc::new(events::EventLog::default());
+    let events = Arc::new(match &config.data_dir {
+        Some(dir) => events::EventLog::open(dir.join("events.jsonl"))
+            .map_err(|e| anyhow::anyhow!("cannot keep events in {}: {e}", dir.display()))?,
+        None => events::EventLog::default(),
+    });
     let agent = match config
         .agent_config
         .as_deref()

@@ -100,6 +100,48 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     assert_eq!(status, 422);
     let (status, _) = send(client.get(format!("{base}/chats"))).await;
     assert_eq!(status, 401);
+
+    // The manager keeps the same picture in its database.
+    let id = body["instance_id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, chats) = m.get(&format!("/api/v1/instances/{id}/chats")).await;
+        if chats["count"] == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the manager never stored the chats: {chats}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, groups) = m.get(&format!("/api/v1/instances/{id}/groups")).await;
+    assert_eq!(status, 200);
+    assert_eq!(groups["count"], 1, "{groups}");
+    assert_eq!(groups["groups"][0]["chat_id"], -222);
+    let (_, contacts) = m.get(&format!("/api/v1/instances/{id}/contacts")).await;
+    let names: Vec<&str> = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Tester") && names.contains(&"Member"),
+        "{contacts}"
+    );
+    let tester = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Tester")
+        .unwrap();
+    assert_eq!(
+        tester["message_count"], 3,
+        "only the messages Tester wrote: {contacts}"
+    );
+    let (status, _) = m.get("/api/v1/instances/nope/contacts").await;
+    assert_eq!(status, 404);
 }
 
 async fn manager_messages(m: &Manager, id: &str, chat: i64) -> Vec<serde_json::Value> {

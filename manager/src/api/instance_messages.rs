@@ -1,5 +1,5 @@
-//! `GET /api/v1/instances/{id}/chats` and `/messages?chatId=&limit=`: the conversations the manager
-//! collected from the worker; they outlive the worker's container.
+//! `GET /api/v1/instances/{id}/chats`, `/groups`, `/contacts` and `/messages?chatId=&limit=`: the
+//! conversations the manager collected from the worker; they outlive the worker's container.
 
 use axum::{
     Json,
@@ -21,11 +21,61 @@ pub async fn chats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    list_chats(&state, &id, false).await
+}
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}/groups", tag = "messages", summary = "The bot's group chats, most recent first",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Groups", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn groups(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    list_chats(&state, &id, true).await
+}
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}/contacts", tag = "messages", summary = "The people who wrote to the bot, most recent first",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Contacts", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn contacts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.fleet.get(&id)?;
+    let contacts: Vec<Value> = state
+        .fleet
+        .store
+        .contacts(&id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "user_id": c.user_id,
+                "name": c.name,
+                "message_count": c.message_count,
+                "last_seen_at": rfc3339(c.last_seen_at),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "success": true, "count": contacts.len(), "contacts": contacts }),
+    ))
+}
+
+async fn list_chats(
+    state: &AppState,
+    id: &str,
+    groups_only: bool,
+) -> Result<Json<Value>, ApiError> {
+    state.fleet.get(id)?;
     let chats: Vec<Value> = state
         .fleet
         .store
-        .chats(&id)
+        .chats(id, groups_only)
         .await?
         .into_iter()
         .map(|c| {
@@ -39,8 +89,9 @@ pub async fn chats(
             })
         })
         .collect();
+    let key = if groups_only { "groups" } else { "chats" };
     Ok(Json(
-        json!({ "success": true, "count": chats.len(), "chats": chats }),
+        json!({ "success": true, "count": chats.len(), key: chats }),
     ))
 }
 

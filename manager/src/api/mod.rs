@@ -112,6 +112,8 @@ pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(instance_test::test_agent))
         .routes(routes!(instance_messages::chats))
         .routes(routes!(instance_messages::messages))
+        .routes(routes!(instance_messages::groups))
+        .routes(routes!(instance_messages::contacts))
         .routes(routes!(
             instance_webhook::get_config,
             instance_webhook::put_config,

@@ -17,6 +17,15 @@ pub struct ChatRow {
     pub last_message_at: i64,
 }
 
+/// Someone who wrote to the bot.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactRow {
+    pub user_id: i64,
+    pub name: Option<String>,
+    pub message_count: i64,
+    pub last_seen_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageRow {
     pub id: String,
@@ -103,12 +112,18 @@ impl Store {
     }
 
     /// Chats, most recent first.
-    pub async fn chats(&self, instance_id: &str) -> Result<Vec<ChatRow>, sqlx::Error> {
+    pub async fn chats(
+        &self,
+        instance_id: &str,
+        groups_only: bool,
+    ) -> Result<Vec<ChatRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT chat_id, name, chat_type, message_count, last_message, last_message_at FROM chats \
-             WHERE instance_id = $1 ORDER BY last_message_at DESC, chat_id",
+             WHERE instance_id = $1 AND ($2 = 0 OR chat_type IN ('group', 'supergroup')) \
+             ORDER BY last_message_at DESC, chat_id",
         )
         .bind(instance_id)
+        .bind(i64::from(groups_only))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -120,6 +135,28 @@ impl Store {
                     message_count: r.try_get("message_count")?,
                     last_message: r.try_get("last_message")?,
                     last_message_at: r.try_get("last_message_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The people who wrote to the bot, most recently heard first.
+    pub async fn contacts(&self, instance_id: &str) -> Result<Vec<ContactRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT from_id, MAX(from_name) AS name, COUNT(*) AS message_count, MAX(at) AS last_seen_at \
+             FROM messages WHERE instance_id = $1 AND direction = 'in' AND from_id IS NOT NULL \
+             GROUP BY from_id ORDER BY last_seen_at DESC, from_id",
+        )
+        .bind(instance_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ContactRow {
+                    user_id: r.try_get("from_id")?,
+                    name: r.try_get("name")?,
+                    message_count: r.try_get("message_count")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
                 })
             })
             .collect()
@@ -189,7 +226,7 @@ mod tests {
         // The manager crashed before acknowledging: the same events come again, with one more.
         let again = [event("a", 1), event("b", 2), event("c", 3)];
         assert_eq!(store.store_events("i", &again).await.unwrap(), 1);
-        let chats = store.chats("i").await.unwrap();
+        let chats = store.chats("i", false).await.unwrap();
         assert_eq!(chats.len(), 1);
         assert_eq!(chats[0].message_count, 3);
         assert_eq!(chats[0].last_message.as_deref(), Some("m3"));

@@ -24,6 +24,8 @@ pub struct Delivery {
     pub body: String,
     /// What the receiver answered.
     pub accepted: bool,
+    /// Unix ms when it arrived.
+    pub received_at_ms: i64,
 }
 
 impl Delivery {
@@ -118,6 +120,10 @@ async fn receive(State(fake): State<FakeWebhook>, headers: HeaderMap, body: Byte
             signature: header(shared::webhook::HEADER_SIGNATURE),
             body: String::from_utf8_lossy(&body).into_owned(),
             accepted,
+            received_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
         });
     if accepted {
         StatusCode::NO_CONTENT

@@ -1,9 +1,13 @@
 //! `scripts/bench-send`: messages per second that send-bulk achieves against the fake Telegram with the
-//! real limits in force, and the worker's memory while it runs.
+//! real limits in force, the worker's memory while it runs, and how fast the resulting `message.out` events
+//! reach a webhook (collection by the manager, then signed delivery).
 
 use std::time::{Duration, Instant};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use botfleet_tests::{
+    fake_webhook::FakeWebhook,
+    harness::{self, Manager, ManagerOptions, create_body, send},
+};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -47,7 +51,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let token = fake.add_bot(1_900_001, "bench_send_bot");
-    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // The production default: events reach the manager at its health checks.
+    options.health_interval_secs = 5.0;
+    let m = Manager::spawn(options);
+    let (hook, hook_url) = FakeWebhook::start().await;
     let (status, body) = m
         .post(
             "/api/v1/instances?wait=true&timeout=30",
@@ -59,6 +67,16 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]);
     let key = d["api_key"].as_str().unwrap_or_default().to_string();
     let container = m.containers().first().cloned().unwrap_or_default();
+    let instance_id = body["instance_id"].as_str().unwrap_or_default().to_string();
+    let (status, webhook) = send(
+        m.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/instances/{instance_id}/webhook/config"),
+        )
+        .json(&json!({"url": hook_url, "events": ["message.out"]})),
+    )
+    .await;
+    anyhow::ensure!(status == 200, "webhook refused: {webhook}");
     let idle = memory_mib(&container);
 
     let recipients: Vec<Value> = (0..args.recipients)
@@ -98,5 +116,35 @@ async fn main() -> anyhow::Result<()> {
         delivered as f64 / took.as_secs_f64()
     );
     println!("worker memory: idle {idle:.1} MiB, peak while sending {peak:.1} MiB");
+
+    // Every message.out event goes to the webhook: manager collection (every 5 s) + signed delivery.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while hook.accepted("message.out").len() < delivered && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = hook.accepted("message.out");
+    let mut lags: Vec<i64> = got
+        .iter()
+        .map(|d| d.received_at_ms - d.json()["occurred_at"].as_i64().unwrap_or(0))
+        .collect();
+    lags.sort_unstable();
+    let pick = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let ids: std::collections::HashSet<&str> = got.iter().map(|d| d.event_id.as_str()).collect();
+    let first = got.iter().map(|d| d.received_at_ms).min().unwrap_or(0);
+    let last = got.iter().map(|d| d.received_at_ms).max().unwrap_or(0);
+    println!(
+        "webhook: {} of {delivered} message.out events delivered ({} distinct), sent → delivered p50 {} ms, p99 {} ms, max {} ms; \
+         {:.0} deliveries/s while they flowed",
+        got.len(),
+        ids.len(),
+        pick(0.5),
+        pick(0.99),
+        lags.last().copied().unwrap_or(0),
+        got.len() as f64 / ((last - first).max(1) as f64 / 1000.0)
+    );
     Ok(())
 }

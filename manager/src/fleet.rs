@@ -239,7 +239,8 @@ impl Fleet {
         )))
     }
 
-    fn publish(&self, events: Vec<Event>) {
+    /// Hands events to live subscribers (`/api/v1/events/stream`).
+    pub fn publish(&self, events: Vec<Event>) {
         for e in events {
             // No subscriber is fine: the database has it.
             let _ = self.events.send(e);

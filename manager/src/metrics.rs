@@ -41,6 +41,14 @@ fn describe() {
     );
     describe_gauge!("orchestrator_uptime_seconds", "Orchestrator uptime");
     describe_counter!("bot_restarts_total", "Restarts of the bot's worker");
+    describe_counter!(
+        "botfleet_webhook_attempts_total",
+        "Webhook delivery attempts by outcome (delivered, retry, dead)"
+    );
+    describe_gauge!(
+        "botfleet_webhook_deliveries",
+        "Webhook deliveries in the outbox by status (pending, delivered, dead)"
+    );
     describe_counter!("bot_messages_sent_total", "Messages the bot sent");
     describe_counter!("bot_messages_received_total", "Messages the bot received");
     describe_counter!("bot_errors_total", "Errors recorded for the bot");

@@ -61,6 +61,12 @@ pub struct Dispatcher {
     policy: RetryPolicy,
 }
 
+/// Delivered events are listed for a week, then forgotten (dead ones stay until replayed or their
+/// instance is deleted).
+const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const COUNT_EVERY: Duration = Duration::from_secs(10);
+
 /// Deliveries taken per round, and sent at once.
 const BATCH: i64 = 64;
 const IN_FLIGHT: usize = 16;
@@ -138,7 +144,33 @@ impl Dispatcher {
     /// Works through due deliveries every `interval` until `stop` turns true.
     pub async fn run(self, interval: Duration, stop: watch::Receiver<bool>) {
         let mut every = crate::monitor::Every::new(interval, stop);
+        let mut last_prune = std::time::Instant::now();
+        let mut last_count: Option<std::time::Instant> = None;
         while every.tick().await {
+            if last_count.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
+                last_count = Some(std::time::Instant::now());
+                if let Ok(counts) = self.store.delivery_counts().await {
+                    for status in ["pending", "delivered", "dead"] {
+                        let n = counts
+                            .iter()
+                            .find(|(s, _)| s == status)
+                            .map_or(0, |(_, n)| *n);
+                        metrics::gauge!("botfleet_webhook_deliveries", "status" => status)
+                            .set(n as f64);
+                    }
+                }
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = std::time::Instant::now();
+                let before = now_ms() - KEEP_DELIVERED.as_millis() as i64;
+                match self.store.prune_delivered(before).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(deliveries = n, "forgot old delivered webhook events")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune webhook deliveries"),
+                }
+            }
             // A full batch means more are due: go on at once.
             loop {
                 match self.run_once().await {

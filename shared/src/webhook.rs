@@ -22,6 +22,25 @@ pub const INSTANCE_EVENT_TYPES: &[&str] = &[
 /// Events of a bot's messages, written by the worker.
 pub const MESSAGE_EVENT_TYPES: &[&str] = &["message.in", "message.out"];
 
+/// What a worker reports about its bot: its connection changed (`bot.status`: connected, token refused,
+/// polling again) or something failed (`bot.error`: polling, the agent, a reply). Logged by the manager
+/// with the instance events.
+pub const BOT_EVENT_TYPES: &[&str] = &["bot.status", "bot.error"];
+
+/// True for every event type a webhook or an event filter may name.
+pub fn is_known_event_type(t: &str) -> bool {
+    [INSTANCE_EVENT_TYPES, BOT_EVENT_TYPES, MESSAGE_EVENT_TYPES]
+        .iter()
+        .any(|types| types.contains(&t))
+}
+
+/// Every event type, for error messages.
+pub fn known_event_types() -> String {
+    [MESSAGE_EVENT_TYPES, BOT_EVENT_TYPES, INSTANCE_EVENT_TYPES]
+        .concat()
+        .join(", ")
+}
+
 /// Header with the delivery's event id (the same on every retry, so receivers can drop repeats).
 pub const HEADER_EVENT_ID: &str = "x-botfleet-event-id";
 /// Header with the event type.
@@ -121,16 +140,10 @@ impl WebhookConfigRequest {
         }
         let mut events: Vec<String> = Vec::new();
         for e in &self.events {
-            if !INSTANCE_EVENT_TYPES.contains(&e.as_str())
-                && !MESSAGE_EVENT_TYPES.contains(&e.as_str())
-            {
+            if !is_known_event_type(e) {
                 return Err((
                     "events",
-                    format!(
-                        "unknown event type {e:?}; known: {}, {}",
-                        MESSAGE_EVENT_TYPES.join(", "),
-                        INSTANCE_EVENT_TYPES.join(", ")
-                    ),
+                    format!("unknown event type {e:?}; known: {}", known_event_types()),
                 ));
             }
             if !events.contains(e) {

@@ -117,7 +117,7 @@ async fn welcome_and_fallback_messages() {
     let (_agent, agent_url) = fake_agent().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(1_600_005, "fallback_bot");
-    create_with_agent(
+    let id = create_with_agent(
         &m,
         &token,
         json!({"kind": "webhook", "url": format!("{agent_url}/fail/webhook"),
@@ -128,6 +128,28 @@ async fn welcome_and_fallback_messages() {
     wait_sent(&fake, &token, 701, "Welcome!").await;
     fake.push_text(&token, 701, "are you there?");
     wait_sent(&fake, &token, 701, "Agent is resting.").await;
+
+    // The worker reported its connection and the agent's failure; the manager logged both.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, events) = m
+            .get(&format!(
+                "/api/v1/events?instance_id={id}&types=bot.status,bot.error"
+            ))
+            .await;
+        assert_eq!(status, 200, "{events}");
+        let text = events.to_string();
+        if text.contains("connected to Telegram as @fallback_bot")
+            && text.contains("the agent failed")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bot events never logged: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

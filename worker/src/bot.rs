@@ -98,6 +98,13 @@ impl TelegramBot {
                 .await;
             match answer {
                 Ok(updates) => {
+                    if failures > 0 {
+                        self.events.notice(
+                            "bot.status",
+                            0,
+                            format!("polling again after {failures} failed getUpdates"),
+                        );
+                    }
                     failures = 0;
                     self.status.mark_polled();
                     for update in updates {
@@ -108,6 +115,8 @@ impl TelegramBot {
                 Err(e) if is_token_refused(&e) => {
                     tracing::error!("Telegram refused the bot token while polling");
                     self.status.set_unauthorized(e.to_string());
+                    self.events
+                        .notice("bot.status", 0, "Telegram refused the bot token".into());
                     return;
                 }
                 Err(e) => {
@@ -116,6 +125,10 @@ impl TelegramBot {
                         .min(Duration::from_secs(30));
                     tracing::warn!(error = %e, ?wait, "getUpdates failed");
                     self.status.record_poll_error(e.to_string());
+                    if failures == 1 {
+                        self.events
+                            .notice("bot.error", 0, format!("getUpdates failed: {e}"));
+                    }
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -138,10 +151,25 @@ impl TelegramBot {
                 tokio::spawn(async move {
                     agent
                         .answer(chat, &user, &text, |reply| async move {
+                            if matches!(reply, crate::agent::Reply::Fallback(_)) {
+                                this.events.notice(
+                                    "bot.error",
+                                    chat,
+                                    "the agent failed; the fallback message was sent".into(),
+                                );
+                            }
                             match this.send_text(Recipient::Id(ChatId(chat)), reply.text().to_string()).await {
                                 Ok(_) => true,
                                 Err(e) => {
                                     tracing::warn!(chat, error = %e, "could not send the agent's reply");
+                                    this.events.notice(
+                                        "bot.error",
+                                        chat,
+                                        format!(
+                                            "could not send the agent's reply: {}",
+                                            crate::api::provider_error_text(&e)
+                                        ),
+                                    );
                                     false
                                 }
                             }
@@ -169,6 +197,14 @@ impl TelegramBot {
             .await;
         match result {
             Ok(me) => {
+                self.events.notice(
+                    "bot.status",
+                    0,
+                    match &me.user.username {
+                        Some(u) => format!("connected to Telegram as @{u}"),
+                        None => "connected to Telegram".into(),
+                    },
+                );
                 self.status.set_ready(BotInfo {
                     id: me.user.id.0,
                     first_name: me.user.first_name.clone(),
@@ -180,6 +216,8 @@ impl TelegramBot {
             Err(e) => {
                 tracing::error!(error = %e, "Telegram refused the bot token");
                 self.status.set_unauthorized(e.to_string());
+                self.events
+                    .notice("bot.status", 0, "Telegram refused the bot token".into());
                 None
             }
         }

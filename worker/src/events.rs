@@ -90,6 +90,26 @@ impl EventLog {
         self.push(event);
     }
 
+    /// Records a change of the bot's connection (`bot.status`) or a failure (`bot.error`), in `chat` when
+    /// it concerns one (0 otherwise).
+    pub fn notice(&self, kind: &'static str, chat: i64, text: String) {
+        let event = WorkerEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            kind: kind.to_string(),
+            chat_id: chat,
+            chat_name: None,
+            chat_type: None,
+            from_id: None,
+            from_name: None,
+            message_id: None,
+            text: Some(text),
+            at: now_ms(),
+            webhook: None,
+        };
+        self.push(event);
+    }
+
     /// Records a webhook configuration set on this worker, for the manager (which keeps and uses it).
     pub fn webhook_config(&self, setting: WebhookSetting) {
         let event = WorkerEvent {

@@ -1,7 +1,7 @@
 //! `GET /api/v1/events?instance_id=&types=&limit=` (the operational event log, newest first) and
 //! `GET /api/v1/events/stream` (the same events live, as Server-Sent Events, until the client leaves).
 
-use shared::ErrorBody;
+use shared::{ErrorBody, webhook::BOT_EVENT_TYPES};
 use std::convert::Infallible;
 
 use axum::{
@@ -38,19 +38,21 @@ impl EventQuery {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| {
-                let t = if t.starts_with("instance.") {
+                // `started` is short for `instance.started`.
+                let t = if t.contains('.') {
                     t.to_string()
                 } else {
                     format!("instance.{t}")
                 };
-                if EVENT_TYPES.contains(&t.as_str()) {
+                if EVENT_TYPES.contains(&t.as_str()) || BOT_EVENT_TYPES.contains(&t.as_str()) {
                     Ok(t)
                 } else {
                     Err(ApiError::validation(
                         "types",
                         format!(
-                            "unknown event type '{t}'; known: {}",
-                            EVENT_TYPES.join(", ")
+                            "unknown event type '{t}'; known: {}, {}",
+                            EVENT_TYPES.join(", "),
+                            BOT_EVENT_TYPES.join(", ")
                         ),
                     ))
                 }

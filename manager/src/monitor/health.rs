@@ -85,11 +85,13 @@ impl Prober {
             let Some(last) = batch.events.last().map(|e| e.seq) else {
                 break;
             };
-            stored += fleet
+            let (new, logged) = fleet
                 .store
                 .store_events(&r.id, &batch.events)
                 .await
                 .map_err(|e| e.to_string())?;
+            stored += new;
+            fleet.publish(logged);
             self.client
                 .post(format!("{base}/events/ack"))
                 .bearer_auth(&r.control_key)

@@ -6,7 +6,7 @@ use std::{collections::HashMap, path::Path};
 
 use bollard::{
     Docker, body_full,
-    query_parameters::{BuildImageOptionsBuilder, BuilderVersion},
+    query_parameters::{BuildImageOptionsBuilder, BuilderVersion, RemoveImageOptions},
 };
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -20,13 +20,16 @@ const DOCKERFILE: &str = include_str!("../../../docker/worker.Dockerfile");
 /// Makes sure `image` exists and was built from `binary`; builds it when missing or stale. When the
 /// binary cannot be read, an existing image is used as it is (an operator may ship the image alone).
 pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), RuntimeError> {
-    let existing = match docker.inspect_image(image).await {
-        Ok(info) => Some(
-            info.config
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(labels::BINARY_SHA256).cloned()),
+    let (previous_id, existing) = match docker.inspect_image(image).await {
+        Ok(info) => (
+            info.id,
+            Some(
+                info.config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(labels::BINARY_SHA256).cloned()),
+            ),
         ),
-        Err(e) if is_not_found(&e) => None,
+        Err(e) if is_not_found(&e) => (None, None),
         Err(e) => return Err(e.into()),
     };
     let bytes = match tokio::fs::read(binary).await {
@@ -44,7 +47,16 @@ pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), R
     if existing.flatten().as_deref() == Some(digest.as_str()) {
         return Ok(());
     }
-    build(docker, image, bytes, &digest).await
+    build(docker, image, bytes, &digest).await?;
+    // The image this one replaced has no name any more; remove it unless containers still use it.
+    if let Some(old) = previous_id
+        && let Err(e) = docker
+            .remove_image(&old, None::<RemoveImageOptions>, None)
+            .await
+    {
+        tracing::debug!(image = %old, error = %e, "previous worker image kept");
+    }
+    Ok(())
 }
 
 /// `manager image build`: builds the image from the binary, even when one exists.

@@ -115,6 +115,31 @@ pub(super) async fn insert(conn: &mut AnyConnection, events: &[Event]) -> Result
     Ok(())
 }
 
+/// Inserts an event that may arrive more than once (a worker's, keyed by its id) and queues it for the
+/// instance's webhook; true when it was new.
+pub(super) async fn insert_once(conn: &mut AnyConnection, e: &Event) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO events (id, at, event_type, instance_id, message) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(e.id.clone())
+    .bind(e.at)
+    .bind(e.event_type.clone())
+    .bind(e.instance_id.clone())
+    .bind(e.message.clone())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if let Some(instance_id) = &e.instance_id {
+        let data = serde_json::json!({ "message": e.message });
+        super::webhooks::enqueue(conn, instance_id, &e.id, &e.event_type, e.at, data).await?;
+    }
+    Ok(true)
+}
+
 impl Store {
     /// Newest first, optionally for one instance and some types.
     pub async fn events(

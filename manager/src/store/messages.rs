@@ -39,18 +39,33 @@ pub struct MessageRow {
 }
 
 impl Store {
-    /// Stores message events; returns how many were new.
+    /// Stores a worker's events: messages, bot status and errors (into the event log), webhook settings.
+    /// Returns how many messages were new, and the bot events that were new (for live subscribers).
     pub async fn store_events(
         &self,
         instance_id: &str,
         events: &[WorkerEvent],
-    ) -> Result<usize, sqlx::Error> {
+    ) -> Result<(usize, Vec<super::events::Event>), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let mut new = 0;
+        let mut logged = Vec::new();
         for e in events {
             let direction = match e.kind.as_str() {
                 "message.in" => "in",
                 "message.out" => "out",
+                "bot.status" | "bot.error" => {
+                    let event = super::events::Event {
+                        id: e.id.clone(),
+                        at: e.at,
+                        event_type: e.kind.clone(),
+                        instance_id: Some(instance_id.to_string()),
+                        message: e.text.clone().unwrap_or_default(),
+                    };
+                    if super::events::insert_once(&mut tx, &event).await? {
+                        logged.push(event);
+                    }
+                    continue;
+                }
                 "webhook.config" => {
                     if let Some(setting) = &e.webhook {
                         super::webhooks::put(&mut tx, instance_id, setting, || {
@@ -108,7 +123,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(new)
+        Ok((new, logged))
     }
 
     /// Chats, most recent first.
@@ -222,10 +237,10 @@ mod tests {
         let url = format!("sqlite://{}/t.db", dir.display());
         let store = Store::new(crate::db::connect(&url).await.unwrap());
         let batch = [event("a", 1), event("b", 2)];
-        assert_eq!(store.store_events("i", &batch).await.unwrap(), 2);
+        assert_eq!(store.store_events("i", &batch).await.unwrap().0, 2);
         // The manager crashed before acknowledging: the same events come again, with one more.
         let again = [event("a", 1), event("b", 2), event("c", 3)];
-        assert_eq!(store.store_events("i", &again).await.unwrap(), 1);
+        assert_eq!(store.store_events("i", &again).await.unwrap().0, 1);
         let chats = store.chats("i", false).await.unwrap();
         assert_eq!(chats.len(), 1);
         assert_eq!(chats[0].message_count, 3);

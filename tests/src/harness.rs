@@ -300,6 +300,9 @@ impl Drop for Manager {
         let _ = self.child.kill();
         let _ = self.child.wait();
         remove_fleet(&self.options.fleet);
+        // A create the manager sent just before it died may still be finishing inside Docker.
+        std::thread::sleep(Duration::from_millis(300));
+        remove_fleet(&self.options.fleet);
     }
 }
 

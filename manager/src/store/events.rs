@@ -99,23 +99,12 @@ pub fn derive(before: Option<&InstanceRecord>, after: &InstanceRecord) -> Vec<Ev
 
 pub(super) async fn insert(conn: &mut AnyConnection, events: &[Event]) -> Result<(), sqlx::Error> {
     for e in events {
-        sqlx::query("INSERT INTO events (id, at, event_type, instance_id, message) VALUES ($1, $2, $3, $4, $5)")
-            .bind(e.id.clone())
-            .bind(e.at)
-            .bind(e.event_type.clone())
-            .bind(e.instance_id.clone())
-            .bind(e.message.clone())
-            .execute(&mut *conn)
-            .await?;
-        if let Some(instance_id) = &e.instance_id {
-            let data = serde_json::json!({ "message": e.message });
-            super::webhooks::enqueue(conn, instance_id, &e.id, &e.event_type, e.at, data).await?;
-        }
+        insert_once(conn, e).await?;
     }
     Ok(())
 }
 
-/// Inserts an event that may arrive more than once (a worker's, keyed by its id) and queues it for the
+/// Inserts an event (one a worker sent may arrive more than once: its id keys it) and queues it for the
 /// instance's webhook; true when it was new.
 pub(super) async fn insert_once(conn: &mut AnyConnection, e: &Event) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(

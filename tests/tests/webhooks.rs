@@ -100,6 +100,17 @@ async fn deliveries_are_signed_retried_dead_lettered_and_replayed() {
     let (_, shown) = m.get(&config_path).await;
     assert_eq!(shown["url"], hook_url.as_str());
     assert!(!shown.to_string().contains(SECRET));
+    // The worker shows it at once (the manager hands it over), without the secret either.
+    let (status, on_worker) = send(
+        reqwest::Client::new()
+            .get(format!("{}/webhook/config", created.worker_url))
+            .bearer_auth(&created.api_key),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(on_worker["url"], hook_url.as_str(), "{on_worker}");
+    assert_eq!(on_worker["updated_at"], shown["updated_at"]);
+    assert!(!on_worker.to_string().contains(SECRET));
 
     // Two failures, then success: three attempts of one event, all signed, the same event id.
     hook.fail_next(2);

@@ -18,8 +18,13 @@ impl WebhookState {
         self.read().clone().unwrap_or_else(WebhookConfigView::none)
     }
 
+    /// When the configuration this worker shows was set; `None` when it shows none (also after the
+    /// manager removed it), which is what the manager compares with its own.
     pub fn updated_at(&self) -> Option<i64> {
-        self.read().as_ref().and_then(|v| v.updated_at)
+        self.read()
+            .as_ref()
+            .filter(|v| v.configured)
+            .and_then(|v| v.updated_at)
     }
 
     /// A user's change, already validated: returns what to show (with a generated secret, once) and the
@@ -111,6 +116,22 @@ mod tests {
         assert!(view.secret.is_none());
         assert!(setting.secret.is_none(), "kept, not regenerated");
         assert!(state.view().secret.is_none());
+    }
+
+    #[test]
+    fn a_removed_configuration_reports_no_time() {
+        let state = WebhookState::default();
+        let (view, _) = state.set_by_user(&request(Some("0123456789abcdef")), vec![]);
+        assert_eq!(state.updated_at(), view.updated_at);
+        let mut removed = WebhookConfigView::none();
+        removed.updated_at = view.updated_at.map(|t| t + 1);
+        assert!(state.set_by_manager(removed));
+        assert_eq!(
+            state.updated_at(),
+            None,
+            "the manager, which has none, must not push again"
+        );
+        assert!(!state.view().configured);
     }
 
     #[test]

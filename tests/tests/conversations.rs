@@ -325,13 +325,51 @@ async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
     let mut m = Manager::spawn(options.clone());
     let created = harness::Created::from_body(&m.create_settled("conv", &token).await);
     let container = m.containers()[0].clone();
+    // Stopped, so that nothing else collects (and acknowledges) the worker's events meanwhile.
     m.stop();
+
+    // A long poll of the worker's outbox returns as soon as an event arrives.
+    let client = reqwest::Client::new();
+    let events_url = format!("{}/events", created.worker_url);
+    let (_, pending) = send(client.get(&events_url).bearer_auth(&created.api_key)).await;
+    let last_seq = pending["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .and_then(|e| e["seq"].as_u64())
+        .unwrap_or(0);
+    let long_poll = tokio::spawn({
+        let (client, url, key) = (client.clone(), events_url.clone(), created.api_key.clone());
+        async move {
+            let asked = std::time::Instant::now();
+            let answer = send(
+                client
+                    .get(format!("{url}?after={last_seq}&wait_ms=15000"))
+                    .bearer_auth(&key),
+            )
+            .await;
+            (answer, asked.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Nobody collects these; then the worker dies without a goodbye.
     for i in 0..10 {
         fake.push_text(&token, 616, &format!("unseen {i}"));
     }
-    let client = reqwest::Client::new();
+    let ((status, batch), waited) = long_poll.await.unwrap();
+    assert_eq!(status, 200, "{batch}");
+    assert!(
+        waited < Duration::from_secs(14),
+        "the long poll did not return on the event"
+    );
+    assert_eq!(batch["events"][0]["kind"], "message.in", "{batch}");
+    let (status, _) = send(
+        client
+            .get(format!("{events_url}?wait_ms=30001"))
+            .bearer_auth(&created.api_key),
+    )
+    .await;
+    assert_eq!(status, 422);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, status) = send(

@@ -28,6 +28,8 @@ pub struct EventLog {
     next_seq: AtomicU64,
     dropped: AtomicU64,
     buffer: Mutex<VecDeque<WorkerEvent>>,
+    /// Woken by every new event, for long-polling collectors.
+    arrived: tokio::sync::Notify,
     /// Where unacknowledged events are also written (one JSON line each), so a worker that dies before
     /// the manager collected them finds them again; `None` keeps them in memory only.
     file: Option<PathBuf>,
@@ -141,6 +143,8 @@ impl EventLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         buffer.push_back(event);
+        drop(buffer);
+        self.arrived.notify_waiters();
     }
 
     /// Up to `limit` events after `after`, oldest first.
@@ -154,6 +158,32 @@ impl EventLog {
                 .cloned()
                 .collect(),
             dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Like [`after`](Self::after), but when there is nothing yet waits until an event arrives, `wait`
+    /// passes or `stop` resolves (a long poll: the manager sees events as they happen).
+    pub async fn after_waiting(
+        &self,
+        after: u64,
+        limit: usize,
+        wait: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> EventBatch {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            // Registered before looking, so an event pushed in between still wakes us.
+            let arrived = self.arrived.notified();
+            let batch = self.after(after, limit);
+            if !batch.events.is_empty() || tokio::time::Instant::now() >= deadline {
+                return batch;
+            }
+            tokio::select! {
+                _ = arrived => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = &mut stop => return batch,
+            }
         }
     }
 

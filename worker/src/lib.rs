@@ -63,6 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let jobs = Arc::new(jobs::Jobs::new(job_store));
     resume_jobs(&jobs, &bot, &status);
+    let shutdown = ShutdownSignal::install()?;
     let app = api::router(api::AppState {
         status: status.clone(),
         seen: seen.clone(),
@@ -72,9 +73,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bot: bot.clone(),
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),
+        shutdown: shutdown.clone(),
     });
 
-    let shutdown = ShutdownSignal::install()?;
     let keeper = seen_path.map(|path| {
         let shutdown = shutdown.clone();
         tokio::spawn(
@@ -98,9 +99,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How often what the bot has seen is saved to the data directory (when it changed): a worker that is
-/// killed loses at most this much of it; the manager's store has everything anyway.
-const SEEN_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often what the bot has seen is saved to the data directory (when it changed; at shutdown too): a
+/// worker that is killed loses at most this much of it; the manager's store has everything anyway.
+const SEEN_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Finishes the bulk jobs an earlier run of this worker left unfinished, once the bot is connected.
 fn resume_jobs(jobs: &Arc<jobs::Jobs>, bot: &TelegramBot, status: &Arc<BotStatus>) {

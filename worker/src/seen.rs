@@ -76,7 +76,7 @@ pub struct Seen {
 }
 
 /// A chat with its kept messages, as saved.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SavedChat {
     #[serde(flatten)]
     chat: ChatEntry,
@@ -84,10 +84,25 @@ struct SavedChat {
 }
 
 /// Everything `Seen` knows, as saved in the data directory.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SavedSeen {
     chats: Vec<SavedChat>,
     contacts: Vec<Contact>,
+}
+
+/// [`SavedChat`] by reference, for writing.
+#[derive(Serialize)]
+struct SavedChatRef<'a> {
+    #[serde(flatten)]
+    chat: &'a ChatEntry,
+    messages: &'a VecDeque<StoredMessage>,
+}
+
+/// [`SavedSeen`] by reference, for writing.
+#[derive(Serialize)]
+struct SavedSeenRef<'a> {
+    chats: Vec<SavedChatRef<'a>>,
+    contacts: Vec<&'a Contact>,
 }
 
 /// `private`, `group`, `supergroup` or `channel`.
@@ -238,29 +253,39 @@ impl Seen {
     }
 
     /// Writes everything to `path` (aside, then renamed: a crash never leaves half a file) if anything
-    /// changed since the last save.
+    /// changed since the last save. Serialised straight into the file under the lock: no copy of the
+    /// kept messages is made, so saving does not double the worker's memory.
     pub fn save_if_changed(&self, path: &Path) -> std::io::Result<()> {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let bytes = {
-            let inner = self.lock();
-            serde_json::to_vec(&SavedSeen {
-                chats: inner
-                    .chats
-                    .values()
-                    .map(|c| SavedChat {
-                        chat: c.clone(),
-                        messages: c.messages.clone(),
-                    })
-                    .collect(),
-                contacts: inner.contacts.values().cloned().collect(),
-            })?
-        };
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .inspect_err(|_| self.dirty.store(true, Ordering::Relaxed))
+        let written = (|| {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            {
+                let inner = self.lock();
+                serde_json::to_writer(
+                    &mut out,
+                    &SavedSeenRef {
+                        chats: inner
+                            .chats
+                            .values()
+                            .map(|c| SavedChatRef {
+                                chat: c,
+                                messages: &c.messages,
+                            })
+                            .collect(),
+                        contacts: inner.contacts.values().collect(),
+                    },
+                )?;
+            }
+            std::io::Write::flush(&mut out)?;
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        written
     }
 
     /// Saves to `path` every `every` until `stop` resolves, then once more.

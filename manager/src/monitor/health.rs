@@ -74,14 +74,30 @@ impl Prober {
 
     /// Moves the worker's pending events into the database, then lets the worker forget them. An event
     /// stored but not acknowledged (the manager stopped in between) comes again and is stored once.
-    pub async fn collect_events(&self, fleet: &Fleet, r: &InstanceRecord) -> Result<usize, String> {
+    /// With `wait`, the first request is a long poll: it returns as soon as the worker has an event.
+    pub async fn collect_events(
+        &self,
+        fleet: &Fleet,
+        r: &InstanceRecord,
+        wait: Duration,
+    ) -> Result<usize, String> {
         let base = format!("http://{}:{}/api/v1", self.host, r.port);
         let mut stored = 0;
         // A few batches per round at most; the rest waits for the next round.
-        for _ in 0..4 {
+        for round in 0..4 {
+            let wait_ms = if round == 0 { wait.as_millis() } else { 0 };
             let batch: EventBatch = self
-                .get_json(&format!("{base}/events?limit=500"), Some(&r.control_key))
-                .await?;
+                .client
+                .get(format!("{base}/events?limit=500&wait_ms={wait_ms}"))
+                .bearer_auth(&r.control_key)
+                .timeout(PROBE_TIMEOUT + Duration::from_millis(wait_ms as u64))
+                .send()
+                .await
+                .and_then(|resp| resp.error_for_status())
+                .map_err(|e| e.without_url().to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
             let Some(last) = batch.events.last().map(|e| e.seq) else {
                 break;
             };
@@ -293,7 +309,7 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
     } = &probe
     {
         crate::metrics::record_send_latency(&record, s.send_latency_ms_total, s.messages.sent);
-        match prober.collect_events(fleet, &record).await {
+        match prober.collect_events(fleet, &record, Duration::ZERO).await {
             Ok(_) => {
                 if let Err(e) = prober
                     .sync_webhook(fleet, &record, s.webhook_updated_at)
@@ -344,9 +360,11 @@ pub async fn run(
     concurrency: usize,
     stop: watch::Receiver<bool>,
 ) {
+    let collectors = Arc::new(super::collectors::Collectors::default());
     let mut every = super::Every::new(interval, stop);
     while every.tick().await {
         run_once(&fleet, &prober, concurrency).await;
+        collectors.ensure_all(&fleet, &prober);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Background observers of the fleet.
 
 pub mod alerts;
+pub mod collectors;
 pub mod events;
 pub mod health;
 pub mod performance;

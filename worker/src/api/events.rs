@@ -1,5 +1,5 @@
-//! `GET /api/v1/events?after=&limit=` and `POST /api/v1/events/ack`: the manager collects the worker's
-//! events and then acknowledges them.
+//! `GET /api/v1/events?after=&limit=&wait_ms=` and `POST /api/v1/events/ack`: the manager collects the
+//! worker's events (long-polling with `wait_ms`, so it sees them as they happen) and then acknowledges them.
 
 use axum::{
     Json,
@@ -22,13 +22,18 @@ use crate::error::ApiError;
 pub struct EventsQuery {
     after: Option<u64>,
     limit: Option<usize>,
+    wait_ms: Option<u64>,
 }
+
+/// Longest long poll.
+const MAX_WAIT_MS: u64 = 30_000;
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "worker", summary = "Events not yet acknowledged, oldest first",
     params(("after" = Option<u64>, Query, description = "Only events after this sequence number"),
-        ("limit" = Option<usize>, Query, description = "1 to 1000, default 500")),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 500"),
+        ("wait_ms" = Option<u64>, Query, description = "When there are none yet, wait up to this long (0 to 30000, default 0) for one")),
     responses((status = 200, description = "Events", body = EventBatch), (status = 401, description = "Missing or wrong key", body = ErrorBody),
-        (status = 422, description = "Bad limit", body = ErrorBody)),
+        (status = 422, description = "Bad limit or wait_ms", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -42,7 +47,30 @@ pub async fn list(
             "limit must be from 1 to 1000",
         ));
     }
-    Ok(Json(state.events.after(q.after.unwrap_or(0), limit)))
+    let wait_ms = q.wait_ms.unwrap_or(0);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(ApiError::validation(
+            "wait_ms",
+            format!("wait_ms must be from 0 to {MAX_WAIT_MS}"),
+        ));
+    }
+    let after = q.after.unwrap_or(0);
+    if wait_ms == 0 {
+        return Ok(Json(state.events.after(after, limit)));
+    }
+    // A stopping worker ends its long polls at once, so they never hold up the shutdown.
+    let stop = state.shutdown.clone().wait();
+    Ok(Json(
+        state
+            .events
+            .after_waiting(
+                after,
+                limit,
+                std::time::Duration::from_millis(wait_ms),
+                stop,
+            )
+            .await,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/events/ack", tag = "worker", summary = "Forget events up to a sequence number",

@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth, auth::AcceptedKeys, bot::TelegramBot, events::EventLog, jobs::Jobs, seen::Seen,
-    state::BotStatus, webhook::WebhookState,
+    shutdown::ShutdownSignal, state::BotStatus, webhook::WebhookState,
 };
 
 /// What every handler can reach.
@@ -33,6 +33,7 @@ pub struct AppState {
     pub bot: TelegramBot,
     pub keys: AcceptedKeys,
     pub provider: String,
+    pub shutdown: ShutdownSignal,
 }
 
 #[derive(utoipa::OpenApi)]

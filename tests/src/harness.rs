@@ -241,6 +241,18 @@ impl Manager {
         send(self.request(reqwest::Method::DELETE, path)).await
     }
 
+    /// `POST /api/v1/instances/{id}/<verb>` (start, stop, restart, process); asserts 200.
+    pub async fn verb(&self, id: &str, verb: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/instances/{id}/{verb}"),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{verb}: {body}");
+        body
+    }
+
     /// Creates an instance with `?wait=true` (answer once the worker is healthy or failed), asserts 201
     /// and returns the body.
     pub async fn create_settled(&self, user: &str, token: &str) -> Value {

@@ -66,16 +66,7 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     assert_eq!(groups[0]["name"], "Group 222");
 
     let (_, contacts) = get("/contacts").await;
-    let names: Vec<&str> = contacts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"Tester") && names.contains(&"Member"),
-        "{names:?}"
-    );
+    assert_names(&contacts, &["Tester", "Member"]);
     assert_eq!(get("/telegram/contacts").await.0, 200);
 
     let (status, messages) = get("/messages?chatId=111&limit=3").await;
@@ -120,16 +111,7 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     assert_eq!(groups["count"], 1, "{groups}");
     assert_eq!(groups["groups"][0]["chat_id"], -222);
     let (_, contacts) = m.get(&format!("/api/v1/instances/{id}/contacts")).await;
-    let names: Vec<&str> = contacts["contacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"Tester") && names.contains(&"Member"),
-        "{contacts}"
-    );
+    assert_names(&contacts["contacts"], &["Tester", "Member"]);
     let tester = contacts["contacts"]
         .as_array()
         .unwrap()
@@ -142,6 +124,19 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     );
     let (status, _) = m.get("/api/v1/instances/nope/contacts").await;
     assert_eq!(status, 404);
+}
+
+/// Asserts that the array `list` holds an entry named each of `names`.
+fn assert_names(list: &serde_json::Value, names: &[&str]) {
+    let present: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in names {
+        assert!(present.contains(name), "{name} missing from {present:?}");
+    }
 }
 
 async fn manager_messages(m: &Manager, id: &str, chat: i64) -> Vec<serde_json::Value> {
@@ -269,13 +264,7 @@ async fn what_the_bot_has_seen_outlives_a_worker_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let (status, body) = m
-        .post(
-            &format!("/api/v1/instances/{}/restart", created.id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    m.verb(&created.id, "restart").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let chats = loop {
         // While the worker restarts its port refuses or resets connections.

@@ -203,13 +203,7 @@ async fn deliveries_are_signed_retried_dead_lettered_and_replayed() {
     assert_eq!(status, 422);
 
     // Instance events go out too.
-    let (status, body) = m
-        .post(
-            &format!("/api/v1/instances/{}/stop", created.id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    m.verb(&created.id, "stop").await;
     wait_deliveries(&hook, "instance.stopped never delivered", |d| {
         d.iter()
             .any(|d| d.accepted && d.event_type == "instance.stopped")
@@ -312,13 +306,7 @@ async fn a_webhook_set_on_the_worker_reaches_the_manager_and_outlives_restarts()
     assert_eq!(got[0].json()["data"]["text"], "while down");
 
     // A restarted worker shows the configuration again (handed back by the manager).
-    let (status, body) = m
-        .post(
-            &format!("/api/v1/instances/{}/restart", created.id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    m.verb(&created.id, "restart").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         // The worker is going down and coming up: a refused connection is part of that.

@@ -104,10 +104,35 @@ pub fn unique_name(prefix: &str) -> String {
 pub fn port_range(len: u16) -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     // Each test process gets its own block of 150 ports; a process asks for few enough to stay inside.
-    let block = (std::process::id() % 200) as u16 * 150;
+    let block = port_block() * 150;
     let offset = NEXT.fetch_add(len, Ordering::SeqCst) % 150;
     let start = 20_000 + block + offset.min(150 - len.min(150));
     (start, start + len - 1)
+}
+
+/// Blocks of 150 ports from 20,000, below Linux's ephemeral ports (32,768 and up).
+const PORT_BLOCKS: u32 = 84;
+
+/// This process's block of ports, held with a file lock for the life of the process, so two test
+/// processes running at once never share one (the OS drops the lock when a process ends, even killed).
+fn port_block() -> u16 {
+    static BLOCK: std::sync::OnceLock<(u16, std::fs::File)> = std::sync::OnceLock::new();
+    BLOCK
+        .get_or_init(|| {
+            let dir = bin_dir().join("test-data");
+            std::fs::create_dir_all(&dir).expect("test data dir");
+            let first = std::process::id() % PORT_BLOCKS;
+            for i in 0..PORT_BLOCKS {
+                let block = (first + i) % PORT_BLOCKS;
+                let file = std::fs::File::create(dir.join(format!("ports-{block}.lock")))
+                    .expect("port block lock file");
+                if file.try_lock().is_ok() {
+                    return (block as u16, file);
+                }
+            }
+            panic!("all {PORT_BLOCKS} port blocks are held by other test processes");
+        })
+        .0
 }
 
 /// Options of one manager process.

@@ -292,3 +292,43 @@ async fn a_labelled_container_no_instance_owns_is_removed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_docker_refuses_is_retried_after_a_backoff() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(4_000_009, "port_held_bot");
+    let options = ManagerOptions::new(&tg_url).await;
+    let mut m = Manager::spawn(options.clone());
+    let created = Created::from_body(&m.create_settled("fault", &token).await);
+    let name = m.containers()[0].clone();
+    m.stop();
+    harness::docker(&["kill", &name]);
+    // Another program takes the worker's port while the manager is away.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let holder = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", created.port)) {
+            Ok(l) => break l,
+            Err(_) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "Docker never freed the port"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let m2 = Manager::spawn(options);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    drop(holder);
+    // The refused start is retried after its backoff, not at the next full pass 30 s later.
+    m2.wait_for(&created.id, Duration::from_secs(15), running)
+        .await;
+    let entries = history(&m2, &created.id).await;
+    assert!(
+        entries.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("worker did not start"))),
+        "the refused start left no trace: {entries:?}"
+    );
+    drop(m);
+}

@@ -203,9 +203,12 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
         );
     match probe {
         Probe::Unreachable(error) => {
-            r.health_ok = false;
             r.consecutive_failures += 1;
             r.health_fail_count += 1;
+            // `health_ok` (and so `is_ready_for_messages`) follows the same rule as the status.
+            if r.consecutive_failures >= UNREACHABLE_CHECKS_TO_DEGRADE {
+                r.health_ok = false;
+            }
             // One missed check under load is not an outage; two in a row are.
             if in_health_states
                 && r.status != InstanceStatus::Starting
@@ -482,6 +485,7 @@ pub(crate) mod tests {
             InstanceStatus::Running,
             "one miss is not an outage"
         );
+        assert!(r.health_ok, "nor does it make the bot unready");
         apply(
             &mut r,
             &Probe::Unreachable("refused".into()),

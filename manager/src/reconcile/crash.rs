@@ -36,13 +36,23 @@ impl CrashPolicy {
 
     /// Records a crash: `restarting` with a backoff, or `failed` past the limit.
     pub fn record_crash(&self, r: &mut InstanceRecord, exit_code: Option<i64>, now: i64) {
-        r.crash_count += 1;
-        r.health_ok = false;
-        r.running_since = None;
         let what = match exit_code {
             Some(code) => format!("worker exited with code {code}"),
             None => "worker container stopped".to_string(),
         };
+        self.record_failure(r, what, now);
+    }
+
+    /// Records a start Docker refused (e.g. the port is still held): it backs off and counts like a crash,
+    /// so it is retried soon and a lasting cause ends in `failed` with the reason.
+    pub fn record_failed_start(&self, r: &mut InstanceRecord, error: &str, now: i64) {
+        self.record_failure(r, format!("worker did not start: {error}"), now);
+    }
+
+    fn record_failure(&self, r: &mut InstanceRecord, what: String, now: i64) {
+        r.crash_count += 1;
+        r.health_ok = false;
+        r.running_since = None;
         r.error_count += 1;
         r.last_error = Some(what.clone());
         if r.crash_count >= self.max_crashes {
@@ -102,6 +112,20 @@ mod tests {
         assert_eq!(r.status, InstanceStatus::Failed);
         assert!(r.status_reason.unwrap().contains("crashed 5 times"));
         assert_eq!(r.error_count, 5);
+    }
+
+    #[test]
+    fn a_refused_start_backs_off_like_a_crash() {
+        let p = CrashPolicy::default();
+        let mut r = record(InstanceStatus::Restarting);
+        p.record_failed_start(&mut r, "port is already allocated", 5);
+        assert_eq!(r.status, InstanceStatus::Restarting);
+        assert_eq!(r.next_restart_at, Some(5 + p.backoff_ms(1)));
+        assert!(
+            r.status_reason
+                .unwrap()
+                .starts_with("worker did not start: port is already allocated")
+        );
     }
 
     #[test]

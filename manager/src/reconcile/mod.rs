@@ -169,7 +169,20 @@ impl Reconciler {
                 if let Some(at) = r.next_restart_at.filter(|at| *at > now) {
                     return Ok(Outcome::RetryAt(at));
                 }
-                let container_id = fleet.runtime.start_worker(&fleet.worker_spec(&r)).await?;
+                let container_id = match fleet.runtime.start_worker(&fleet.worker_spec(&r)).await {
+                    Ok(container_id) => container_id,
+                    Err(e) => {
+                        tracing::warn!(instance_id = %id, error = %e, "worker did not start; retrying after a backoff");
+                        let (policy, error) = (self.policy, e.to_string());
+                        let saved = fleet
+                            .update(id, source, |r| policy.record_failed_start(r, &error, now))
+                            .await?;
+                        return Ok(match saved.and_then(|s| s.next_restart_at) {
+                            Some(at) => Outcome::RetryAt(at),
+                            None => Outcome::Done,
+                        });
+                    }
+                };
                 let was_restart = r.status == InstanceStatus::Restarting;
                 fleet
                     .update(id, source, |r| {

@@ -323,12 +323,18 @@ async fn a_start_docker_refuses_is_retried_after_a_backoff() {
     // The refused start is retried after its backoff, not at the next full pass 30 s later.
     m2.wait_for(&created.id, Duration::from_secs(15), running)
         .await;
-    let entries = history(&m2, &created.id).await;
+    let (_, errors) = m2
+        .get(&format!("/api/v1/instances/{}/errors", created.id))
+        .await;
     assert!(
-        entries.iter().any(|e| e["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("worker did not start"))),
-        "the refused start left no trace: {entries:?}"
+        errors["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("worker did not start"))),
+        "the refused start left no trace: {errors}"
     );
     drop(m);
 }

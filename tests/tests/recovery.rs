@@ -297,7 +297,11 @@ async fn a_labelled_container_no_instance_owns_is_removed() {
 async fn a_start_docker_refuses_is_retried_after_a_backoff() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let token = fake.add_bot(4_000_009, "port_held_bot");
-    let options = ManagerOptions::new(&tg_url).await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // Backoffs of 1 s, 2 s, 4 s …: a slow machine still releases the port long before five refusals.
+    options
+        .env
+        .push(("BOTFLEET_RESTART_BACKOFF_MS".into(), "1000".into()));
     let mut m = Manager::spawn(options.clone());
     let created = Created::from_body(&m.create_settled("fault", &token).await);
     let name = m.containers()[0].clone();
@@ -318,23 +322,30 @@ async fn a_start_docker_refuses_is_retried_after_a_backoff() {
         }
     };
     let m2 = Manager::spawn(options);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The port stays taken until the manager has tried, been refused, and recorded it.
+    let errors_path = format!("/api/v1/instances/{}/errors", created.id);
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let (_, errors) = m2.get(&errors_path).await;
+        let refused = errors["data"].as_array().is_some_and(|list| {
+            list.iter().any(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("worker did not start"))
+            })
+        });
+        if refused {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the start was never refused: {errors}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(holder);
     // The refused start is retried after its backoff, not at the next full pass 30 s later.
-    m2.wait_for(&created.id, Duration::from_secs(15), running)
+    m2.wait_for(&created.id, Duration::from_secs(20), running)
         .await;
-    let (_, errors) = m2
-        .get(&format!("/api/v1/instances/{}/errors", created.id))
-        .await;
-    assert!(
-        errors["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("worker did not start"))),
-        "the refused start left no trace: {errors}"
-    );
     drop(m);
 }

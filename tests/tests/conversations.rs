@@ -149,6 +149,28 @@ async fn manager_messages(m: &Manager, id: &str, chat: i64) -> Vec<serde_json::V
     body["messages"].as_array().cloned().unwrap_or_default()
 }
 
+/// Waits until the manager has stored `n` messages of `chat`, then checks that more rounds of collection
+/// add none (nothing stored twice); returns them.
+async fn stored_once(m: &Manager, id: &str, chat: i64, n: usize) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = manager_messages(m, id, chat).await;
+        if stored.len() >= n {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} messages reached the manager",
+            stored.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stored = manager_messages(m, id, chat).await;
+    assert_eq!(stored.len(), n, "a message was stored twice");
+    stored
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_reach_the_manager_even_across_its_downtime_and_only_once() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
@@ -200,23 +222,7 @@ async fn messages_reach_the_manager_even_across_its_downtime_and_only_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let m2 = Manager::spawn(options);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stored = loop {
-        let stored = manager_messages(&m2, &id, 333).await;
-        if stored.len() >= 28 {
-            break stored;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of 28 messages arrived",
-            stored.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    // A few more rounds of collection must not add anything.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stored_later = manager_messages(&m2, &id, 333).await;
-    assert_eq!(stored_later.len(), 28, "a message was stored twice");
+    let stored = stored_once(&m2, &id, 333, 28).await;
     let texts: std::collections::HashSet<&str> =
         stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts.len(), 28);
@@ -380,24 +386,6 @@ async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
 
     // The manager comes back, restarts the worker, and collects what the worker kept on its volume.
     let m2 = Manager::spawn(options);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let stored = manager_messages(&m2, &created.id, 616).await;
-        if stored.len() == 10 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of 10 events survived the worker's death",
-            stored.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        manager_messages(&m2, &created.id, 616).await.len(),
-        10,
-        "stored twice"
-    );
+    stored_once(&m2, &created.id, 616, 10).await;
     drop(m);
 }

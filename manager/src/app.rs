@@ -158,12 +158,18 @@ impl Application {
             tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
         let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
+        // One evaluation at a time: two overlapping ones would both see no active alert and both fire.
+        // A sample that arrives while one runs is skipped; the next sample is evaluated.
+        let evaluating = Arc::new(tokio::sync::Mutex::new(()));
         let on_sample = move |sample: Arc<resources::Sample>| {
             let records = fleet.cache.list();
             crate::metrics::record_sample(&sample, &records);
             crate::metrics::record_fleet(&records, fleet.ports.len());
-            let (fleet, client) = (fleet.clone(), client.clone());
+            let (fleet, client, evaluating) = (fleet.clone(), client.clone(), evaluating.clone());
             tokio::spawn(async move {
+                let Ok(_turn) = evaluating.try_lock() else {
+                    return;
+                };
                 if let Err(e) = alerts::evaluate(&fleet, &client, &sample).await {
                     tracing::warn!(error = %e, "alert evaluation failed");
                 }

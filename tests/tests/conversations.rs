@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, send};
+use botfleet_tests::harness::{self, Manager, ManagerOptions, send};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -11,16 +11,8 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let token = fake.add_bot(1_500_001, "chat_bot");
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("conv", &token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let d = &body["process_result"]["details"];
-    let key = d["api_key"].as_str().unwrap().to_string();
-    let base = format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]);
+    let created = harness::Created::from_body(&m.create_settled("conv", &token).await);
+    let (id, key, base) = (created.id, created.api_key, created.worker_url);
     let client = reqwest::Client::new();
     let get = |path: &str| send(client.get(format!("{base}{path}")).bearer_auth(&key));
 
@@ -93,7 +85,6 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     assert_eq!(status, 401);
 
     // The manager keeps the same picture in its database.
-    let id = body["instance_id"].as_str().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, chats) = m.get(&format!("/api/v1/instances/{id}/chats")).await;
@@ -178,17 +169,8 @@ async fn messages_reach_the_manager_even_across_its_downtime_and_only_once() {
     let mut options = ManagerOptions::new(&tg_url).await;
     options.health_interval_secs = 0.5;
     let mut m = Manager::spawn(options.clone());
-    let (status, body) = m
-        .post(
-            "/api/v1/instances?wait=true&timeout=30",
-            &create_body("conv", &token),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["instance_id"].as_str().unwrap().to_string();
-    let d = &body["process_result"]["details"];
-    let key = d["api_key"].as_str().unwrap().to_string();
-    let base = format!("http://127.0.0.1:{}/api/v1", d["ports"]["api"]);
+    let created = harness::Created::from_body(&m.create_settled("conv", &token).await);
+    let (id, key, base) = (created.id, created.api_key, created.worker_url);
 
     // Traffic while the manager runs: collected.
     for i in 0..5 {

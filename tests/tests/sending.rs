@@ -6,6 +6,19 @@ use std::{collections::HashSet, time::Duration};
 use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
 use serde_json::{Value, json};
 
+/// Starts a bulk job (more recipients than are answered inline) and returns its id.
+async fn start_job(base: &str, key: &str, recipients: Vec<Value>, template: &str) -> String {
+    let (status, job) = send(
+        reqwest::Client::new()
+            .post(format!("{base}/send-bulk"))
+            .bearer_auth(key)
+            .json(&json!({"recipients": recipients, "message": template})),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    job["jobId"].as_str().unwrap().to_string()
+}
+
 async fn worker(m: &Manager, token: &str) -> (String, String) {
     let c = Created::from_body(&m.create_settled("send", token).await);
     (c.worker_url, c.api_key)
@@ -21,15 +34,7 @@ async fn a_bulk_job_to_100_chats_keeps_telegrams_pace_and_delivers_all() {
     let recipients: Vec<Value> = (0..100)
         .map(|i| json!({"chatId": 9_000 + i, "vars": {"name": format!("user{i}")}}))
         .collect();
-    let (status, job) = send(
-        client
-            .post(format!("{base}/send-bulk"))
-            .bearer_auth(&key)
-            .json(&json!({"recipients": recipients, "message": "Hello {name}"})),
-    )
-    .await;
-    assert_eq!(status, 202, "{job}");
-    let job_id = job["jobId"].as_str().unwrap().to_string();
+    let job_id = start_job(&base, &key, recipients, "Hello {name}").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let done = loop {
         let (status, job) = send(
@@ -200,15 +205,7 @@ async fn a_bulk_job_survives_a_killed_worker_and_its_volume_goes_with_the_instan
     let recipients: Vec<Value> = (0..N)
         .map(|i| json!({"chatId": 11_000 + i, "vars": {"n": i}}))
         .collect();
-    let (status, job) = send(
-        client
-            .post(format!("{base}/send-bulk"))
-            .bearer_auth(&key)
-            .json(&json!({"recipients": recipients, "message": "Number {n}"})),
-    )
-    .await;
-    assert_eq!(status, 202, "{job}");
-    let job_id = job["jobId"].as_str().unwrap().to_string();
+    let job_id = start_job(&base, &key, recipients, "Number {n}").await;
 
     // Kill the worker a third of the way through (no goodbye: SIGKILL).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -8,7 +8,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use shared::ErrorBody;
+use shared::{ErrorBody, ErrorCode, http::Rejection};
 
 use crate::runtime::RuntimeError;
 
@@ -18,11 +18,11 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     BadRequest(String),
-    #[error("{message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// A body or query the shared extractors refused.
+    #[error("{}", .0.body.error)]
+    Rejected(Rejection),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -44,15 +44,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
 
     pub fn instance_not_found(id: &str) -> Self {
         Self::NotFound(format!("instance {id} not found"))
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
     }
 }
 
@@ -70,21 +76,23 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        use ErrorCode as C;
         let (status, code, field) = match &self {
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            Self::Rejected(r) => return r.clone().into_response(),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, C::Unauthorized, None),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, C::BadRequest, None),
             Self::Validation { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                Some(field.to_string()),
+                C::ValidationFailed,
+                Some(field.clone()),
             ),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
-            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_failed", None),
-            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
-            Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "ports_exhausted", None),
-            Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, "runtime_unavailable", None),
-            Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, C::NotFound, None),
+            Self::Conflict(_) => (StatusCode::CONFLICT, C::Conflict, None),
+            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, C::UpstreamFailed, None),
+            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, C::NotReady, None),
+            Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, C::PortsExhausted, None),
+            Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, C::RuntimeUnavailable, None),
+            Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal, None),
         };
         let message = match &self {
             Self::Database(e) => {

@@ -147,13 +147,13 @@ impl Fleet {
         let defaults = self.runtime.settings();
         WorkerSpec {
             instance_id: &r.id,
-            provider: &r.provider,
+            provider: r.provider.as_str(),
             port: r.port,
             bot_token: &r.token,
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
             telegram_api_url: &self.telegram_api_url,
-            agent_config: r.agno_config.as_ref().map(|v| v.to_string()),
+            agent_config: r.agno_config.as_ref().map(agent_config_json),
             memory_bytes: r
                 .memory_limit_mb
                 .map(|mb| mb * 1024 * 1024)
@@ -180,7 +180,7 @@ impl Fleet {
             &spec.nano_cpus.to_string(),
             &r.agno_config
                 .as_ref()
-                .map(|v| v.to_string())
+                .map(agent_config_json)
                 .unwrap_or_default(),
         ] {
             h.update(part.as_bytes());
@@ -271,7 +271,7 @@ pub(crate) fn new_record(
     InstanceRecord {
         id: id.to_string(),
         user_id: new.user_id.clone(),
-        provider: new.provider.to_string(),
+        provider: new.provider,
         type_instance: new.type_instance.clone(),
         display_name: new.display_name(),
         token: new.token.clone(),
@@ -316,4 +316,9 @@ pub(crate) fn new_record(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// The agent configuration as the worker reads it (and as its digest is taken).
+fn agent_config_json(c: &shared::agent::AgentConfig) -> String {
+    serde_json::to_string(c).unwrap_or_default()
 }

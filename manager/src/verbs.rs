@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::{
     domain::{DesiredState, InstanceRecord, InstanceStatus, lifecycle::Verb},
     error::ApiError,
@@ -25,7 +23,7 @@ pub enum ProcessOutcome {
 pub struct ConfigChange {
     pub token: Option<String>,
     /// `Some(None)` clears the agent configuration.
-    pub agno_config: Option<Option<Value>>,
+    pub agno_config: Option<Option<shared::agent::AgentConfig>>,
     pub memory_limit_mb: Option<i64>,
     pub cpu_millis: Option<i64>,
 }

@@ -152,3 +152,13 @@ pub struct EventBatch {
 pub struct EventAck {
     pub up_to: u64,
 }
+
+/// The worker's OpenAPI document, generated from its handlers and checked in (the worker's test
+/// `the_checked_in_openapi_document_is_current` keeps it so), for the manager to serve beside its own.
+pub const OPENAPI_JSON: &str = include_str!("../openapi/worker.json");
+
+/// [`OPENAPI_JSON`] parsed.
+#[cfg(feature = "openapi")]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    serde_json::from_str(OPENAPI_JSON).expect("the checked-in worker document is valid JSON")
+}

@@ -13,9 +13,9 @@ use teloxide::{
 };
 
 use crate::{
-    agent::AgentBridge, config::Config, events::EventLog, seen::Seen, shutdown::ShutdownSignal,
-    state::BotStatus,
+    config::Config, events::EventLog, seen::Seen, shutdown::ShutdownSignal, state::BotStatus,
 };
+use agent::AgentBridge;
 
 /// How a text is formatted and what keyboard comes with it.
 #[derive(Debug, Clone, Default)]
@@ -151,7 +151,7 @@ impl TelegramBot {
                 tokio::spawn(async move {
                     agent
                         .answer(chat, &user, &text, |reply| async move {
-                            if matches!(reply, crate::agent::Reply::Fallback(_)) {
+                            if matches!(reply, agent::Reply::Fallback(_)) {
                                 this.events.notice(
                                     "bot.error",
                                     chat,

@@ -6,17 +6,17 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use shared::ErrorBody;
+use shared::{ErrorBody, ErrorCode, http::Rejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
-    #[error("{message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// A body or query the shared extractors refused.
+    #[error("{}", .0.body.error)]
+    Rejected(Rejection),
     #[error("{0}")]
     BadRequest(String),
     /// The body is larger than this route takes.
@@ -36,11 +36,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation {
-            field,
+            field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
     }
 }
 
@@ -52,19 +58,24 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, field) = match &self {
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
-            ApiError::Validation { field, .. } => (
+        let (status, code, field) = match self {
+            ApiError::Rejected(r) => return r.into_response(),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, None),
+            ApiError::Validation { ref field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                Some(field.to_string()),
+                ErrorCode::ValidationFailed,
+                Some(field.clone()),
             ),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
-            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
-            ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider_error", None),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, None),
+            ApiError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                None,
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, None),
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, None),
+            ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, ErrorCode::UpstreamFailed, None),
         };
         (status, Json(ErrorBody::new(code, self.to_string(), field))).into_response()
     }

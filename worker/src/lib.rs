@@ -1,6 +1,5 @@
 //! The botfleet worker: runs one bot, serves its per-instance REST API, and stops cleanly on SIGTERM.
 
-pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod bot;
@@ -42,15 +41,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot keep events in {}: {e}", dir.display()))?,
         None => events::EventLog::default(),
     });
-    let agent = match config
-        .agent_config
-        .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
-    {
+    let agent = match config.agent_config.as_deref() {
         None => None,
-        Some(Err(e)) => anyhow::bail!("the agent configuration is not JSON: {e}"),
-        Some(Ok(v)) => agent::AgentConfig::from_json(&v)
-            .map_err(|(field, e)| anyhow::anyhow!("agent configuration, {field}: {e}"))?
+        Some(json) => shared::http::parse_json::<shared::agent::AgentConfig>(json.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the agent configuration is refused: {}", e.body.error))?
+            .active()
             .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
     };
     let bot = TelegramBot::new(&config, status.clone(), seen.clone(), events.clone(), agent)?;

@@ -36,7 +36,8 @@ impl WebhookState {
     ) -> (WebhookConfigView, WebhookSetting) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let had_secret = current.as_ref().is_some_and(|v| v.has_secret);
-        let generated = (request.secret.is_none() && !had_secret).then(generate_secret);
+        let generated =
+            (request.secret.is_none() && !had_secret).then(shared::secret::webhook_secret);
         // Strictly newer than what we hold, so the manager's last-writer-wins never drops this change.
         let updated_at = now_ms().max(current.as_ref().and_then(|v| v.updated_at).unwrap_or(0) + 1);
         let view = WebhookConfigView {

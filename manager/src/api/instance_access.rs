@@ -5,41 +5,46 @@ use axum::{
     Json,
     extract::{Path, State},
 };
-use serde_json::{Value, json};
-use shared::ErrorBody;
+use shared::api::access::{AuthStatusResponse, CredentialsResponse};
 
 use super::{AppState, views};
 use crate::error::ApiError;
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}/auth-status", tag = "instances", summary = "Whether the bot can send", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/instances/{id}/auth-status", tag = "instances", summary = "Whether the bot can send",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The bot's readiness", body = AuthStatusResponse)),
+    security(("admin_key" = [])))]
 pub async fn get_auth_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthStatusResponse>, ApiError> {
     let r = state.fleet.get(&id)?;
-    Ok(Json(json!({
-        "success": true,
-        "auth_status": r.auth_status,
-        "status": r.status,
-        "is_ready_for_messages": r.is_ready_for_messages(),
-        "account": r.account,
-        "phone_number": r.handle(),
-        "last_seen": r.last_health_at.map(views::rfc3339),
-        "reason": r.status_reason,
-    })))
+    Ok(Json(AuthStatusResponse {
+        success: true,
+        auth_status: r.auth_status,
+        status: r.status,
+        is_ready_for_messages: r.is_ready_for_messages(),
+        account: r.account.clone(),
+        phone_number: r.handle(),
+        last_seen: r.last_health_at.map(views::rfc3339),
+        reason: r.status_reason.clone(),
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}/credentials", tag = "instances", summary = "API key hint and worker API URL", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/instances/{id}/credentials", tag = "instances", summary = "API key hint and worker API URL",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Where the bot's API is", body = CredentialsResponse)),
+    security(("admin_key" = [])))]
 pub async fn get_credentials(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialsResponse>, ApiError> {
     let r = state.fleet.get(&id)?;
-    Ok(Json(json!({
-        "success": true,
-        "api_key_hint": r.api_key_hint,
-        "api_url": worker_api_url(&state.public_host, r.port),
-    })))
+    Ok(Json(CredentialsResponse {
+        success: true,
+        api_key_hint: r.api_key_hint.clone(),
+        api_url: worker_api_url(&state.public_host, r.port),
+    }))
 }
 
 /// `http://<host>:<port>/api/v1`, with IPv6 hosts bracketed. (The replaced system printed

@@ -5,40 +5,51 @@ use axum::{
     Json,
     extract::{Path, State},
 };
-use serde_json::{Value, json};
-use shared::ErrorBody;
+use shared::{
+    ErrorBody,
+    api::access::{ApiKeyInfo, ApiKeyResponse, RotatedApiKey},
+};
 
 use super::{AppState, views::rfc3339};
 use crate::{error::ApiError, verbs};
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}/api-key", tag = "instances", summary = "API key metadata (never the key)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/instances/{id}/api-key", tag = "instances", summary = "API key metadata (never the key)",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The key's metadata", body = ApiKeyResponse)),
+    security(("admin_key" = [])))]
 pub async fn get_api_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyResponse>, ApiError> {
     let r = state.fleet.get(&id)?;
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "api_key_hint": r.api_key_hint,
-            "generated_at": rfc3339(r.api_key_created_at),
-            "usage_count": r.api_key_usage_count,
-            "last_use": r.api_key_last_used_at.map(rfc3339),
-        }
-    })))
+    Ok(Json(ApiKeyResponse {
+        success: true,
+        data: ApiKeyInfo {
+            api_key_hint: r.api_key_hint.clone(),
+            generated_at: rfc3339(r.api_key_created_at),
+            usage_count: r.api_key_usage_count,
+            last_use: r.api_key_last_used_at.map(rfc3339),
+        },
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/instances/{id}/api-key/rotate", tag = "instances", summary = "Issue a new key (shown once); the old one stops working", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Not possible in its state", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(post, path = "/api/v1/instances/{id}/api-key/rotate", tag = "instances", summary = "Issue a new key (shown once); the old one stops working",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The new key, shown only now", body = RotatedApiKey),
+        (status = 409, description = "Not possible in its state, or another operation is in progress", body = ErrorBody),
+        (status = 503, description = "The container engine is unreachable", body = ErrorBody)),
+    security(("admin_key" = [])))]
 pub async fn rotate_api_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedApiKey>, ApiError> {
     let (r, key) = verbs::rotate_key(&state.reconciler, &id).await?;
-    Ok(Json(json!({
-        "success": true,
-        "api_key": key,
-        "api_key_hint": r.api_key_hint,
-        "generated_at": rfc3339(r.api_key_created_at),
-        "message": "New API key issued; the previous key no longer works. It is shown only now.",
-    })))
+    Ok(Json(RotatedApiKey {
+        success: true,
+        api_key: key,
+        api_key_hint: r.api_key_hint.clone(),
+        generated_at: rfc3339(r.api_key_created_at),
+        message: "New API key issued; the previous key no longer works. It is shown only now."
+            .into(),
+    }))
 }

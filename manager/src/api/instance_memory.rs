@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
 };
 use serde_json::{Value, json};
-use shared::ErrorBody;
+use shared::{ErrorBody, api::memory::MemoryResponse};
 
 use super::{AppState, views};
 use crate::{
@@ -15,17 +15,20 @@ use crate::{
     fleet::now_ms,
 };
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}/memory", tag = "instances", summary = "The cached record (agrees with the database)", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/instances/{id}/memory", tag = "instances", summary = "The cached record (agrees with the database)",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The cached record", body = MemoryResponse)),
+    security(("admin_key" = [])))]
 pub async fn get_memory(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemoryResponse>, ApiError> {
     let record = state.fleet.get(&id)?;
-    Ok(Json(json!({
-        "success": true,
-        "data": views::memory(&record),
-        "timestamp": views::rfc3339(now_ms()),
-    })))
+    Ok(Json(MemoryResponse {
+        success: true,
+        data: views::memory(&record),
+        timestamp: views::rfc3339(now_ms()),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/memory/stats", tag = "instances", summary = "Counts by state, manager memory, message totals", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]

@@ -64,7 +64,7 @@ pub async fn put_config(
         .fleet
         .store
         .put_webhook(&id, &setting, || {
-            let secret = worker::webhook::generate_secret();
+            let secret = shared::secret::webhook_secret();
             generated = Some(secret.clone());
             secret
         })

@@ -1,49 +1,47 @@
 //! `/api/v1/instances`: create, list, show and delete bot instances.
 
-use shared::ErrorBody;
 use std::time::Duration;
 
 use axum::{
     Json,
-    extract::{
-        Path, Query, State,
-        rejection::{JsonRejection, QueryRejection},
-    },
+    extract::{Path, State},
     http::StatusCode,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
-
-use super::{AppState, views};
-use crate::{
-    domain::{AuthStatus, NewInstance},
-    error::ApiError,
-    monitor::health,
+use shared::{
+    ErrorBody,
+    api::{
+        PageQuery,
+        instances::{
+            ContainerInfo, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
+            DeleteInstanceResponse, InstanceDetail, InstanceList, InstancePorts, InstanceResponse,
+            ProcessAction, ProcessDetails, ProcessResult, ServiceHealth,
+        },
+    },
+    http::{ValidJson, ValidQuery},
 };
 
-#[derive(Debug, Deserialize)]
-pub struct CreateParams {
-    /// Return only once the worker is healthy (or failed), up to `timeout` seconds.
-    #[serde(default)]
-    wait: bool,
-    timeout: Option<u64>,
-}
+use super::{AppState, views};
+use crate::{domain::AuthStatus, error::ApiError, monitor::health};
 
-#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", summary = "Provision a bot in its own container", params(("wait" = Option<bool>, Query, description = "Return once the worker is healthy or failed"), ("timeout" = Option<u64>, Query, description = "Longest wait in seconds")), request_body(content = serde_json::Value, description = "{user_id, provider: telegram, type_instance: [api], token, agno_config?}"), responses((status = 201, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 409, description = "Token already used by another instance", body = ErrorBody), (status = 422, description = "A field is missing or wrong", body = ErrorBody), (status = 503, description = "No free port, or Docker unreachable", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", summary = "Provision a bot in its own container",
+    params(CreateInstanceQuery),
+    request_body = CreateInstanceRequest,
+    responses(
+        (status = 201, description = "Created; `process_result.details.api_key` is shown only here", body = CreateInstanceResponse),
+        (status = 409, description = "The token is already used by another instance", body = ErrorBody),
+        (status = 503, description = "No free port, or the container engine is unreachable", body = ErrorBody)),
+    security(("admin_key" = [])))]
 pub async fn create_instance(
     State(state): State<AppState>,
-    params: Result<Query<CreateParams>, QueryRejection>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Query(params) = params?;
-    let Json(body) = body?;
-    let new = NewInstance::from_json(&body)?;
-    let provisioned = state.fleet.provision(new).await?;
+    ValidQuery(params): ValidQuery<CreateInstanceQuery>,
+    ValidJson(body): ValidJson<CreateInstanceRequest>,
+) -> Result<(StatusCode, Json<CreateInstanceResponse>), ApiError> {
+    let provisioned = state.fleet.provision(body.into()).await?;
     let mut record = provisioned.record;
     if params.wait {
         let limit = params
             .timeout
-            .map(Duration::from_secs)
+            .map(|s| Duration::from_secs(s.into()))
             .unwrap_or(state.wait_timeout)
             .min(state.wait_timeout);
         if let Some(settled) =
@@ -57,76 +55,63 @@ pub async fn create_instance(
         AuthStatus::Failed => "Instance created, but Telegram refused the bot token.",
         AuthStatus::Pending => "Instance created. Waiting for the bot to connect...",
     };
-    let body = json!({
-        "success": true,
-        "instance_id": record.id,
-        "message": "Instance created and processing started",
-        "process_result": {
-            "success": true,
-            "instance_id": record.id,
-            "action": "create",
-            "details": {
-                "display_name": record.display_name,
-                "ports": { "api": record.port, "mcp": null },
-                "api_key": provisioned.api_key,
-                "auth_status": record.auth_status,
-                "status": record.status,
-                "status_check_url": format!(
-                    "{}/api/v1/instances/{}/auth-status",
-                    state.public_url, record.id
-                ),
+    let body = CreateInstanceResponse {
+        success: true,
+        instance_id: record.id.clone(),
+        message: "Instance created and processing started".into(),
+        process_result: ProcessResult {
+            success: true,
+            instance_id: record.id.clone(),
+            action: ProcessAction::Create,
+            details: ProcessDetails {
+                display_name: record.display_name.clone(),
+                ports: InstancePorts {
+                    api: record.port,
+                    mcp: None,
+                },
+                api_key: Some(provisioned.api_key),
+                auth_status: record.auth_status,
+                status: record.status,
+                status_check_url: views::status_check_url(&state.public_url, &record.id),
             },
-            "message": message,
-        }
-    });
+            message: message.into(),
+        },
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Page {
-    limit: Option<usize>,
-    #[serde(default)]
-    offset: usize,
-}
-
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "Instances, oldest first (from the cache); all unless paged",
-    params(("limit" = Option<usize>, Query, description = "At most this many (1 to 10000)"), ("offset" = Option<usize>, Query, description = "Skip this many")),
-    responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 422, description = "Bad limit", body = ErrorBody)),
+    params(PageQuery),
+    responses((status = 200, description = "A page of instances", body = InstanceList)),
     security(("admin_key" = [])))]
 pub async fn list_instances(
     State(state): State<AppState>,
-    page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(page) = page?;
-    if page.limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
-        return Err(ApiError::validation(
-            "limit",
-            "limit must be from 1 to 10000",
-        ));
-    }
+    ValidQuery(page): ValidQuery<PageQuery>,
+) -> Json<InstanceList> {
     let all = state.fleet.cache.list();
-    let total = all.len();
-    let instances: Vec<Value> = all
+    let instances: Vec<_> = all
         .iter()
-        .skip(page.offset)
-        .take(page.limit.unwrap_or(usize::MAX))
+        .skip(page.offset as usize)
+        .take(page.limit.map_or(usize::MAX, |l| l as usize))
         .map(|r| views::instance(r))
         .collect();
-    Ok(Json(json!({
-        "success": true,
-        "total": total,
-        "count": instances.len(),
-        "offset": page.offset,
-        "instances": instances,
-    })))
+    Json(InstanceList {
+        success: true,
+        total: all.len(),
+        count: instances.len(),
+        offset: page.offset,
+        instances,
+    })
 }
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", summary = "One instance with health, container and cached state", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", summary = "One instance with health, container and cached state",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The instance", body = InstanceResponse)),
+    security(("admin_key" = [])))]
 pub async fn get_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InstanceResponse>, ApiError> {
     let record = state.fleet.get(&id)?;
     // The container is looked up live (bounded), so the answer shows what Docker says now.
     let container = tokio::time::timeout(
@@ -134,31 +119,42 @@ pub async fn get_instance(
         state.fleet.runtime.inspect_worker(&id),
     )
     .await;
-    let (docker_ok, containers) = match container {
-        Ok(Ok(Some(c))) => (c.running, vec![json!(c)]),
-        Ok(Ok(None)) => (false, vec![]),
+    let containers: Vec<ContainerInfo> = match container {
+        Ok(Ok(Some(c))) => vec![c.into()],
+        Ok(Ok(None)) | Err(_) => vec![],
         Ok(Err(e)) => {
             tracing::warn!(instance_id = %id, error = %e, "inspect failed");
-            (false, vec![])
+            vec![]
         }
-        Err(_) => (false, vec![]),
     };
     let mut instance = views::instance(&record);
-    instance["health"]["services"] = json!({ "api": record.health_ok, "docker": docker_ok });
-    instance["containers"] = json!(containers);
-    instance["memory_data"] = views::memory(&record);
-    Ok(Json(json!({ "success": true, "instance": instance })))
+    instance.health.services = Some(ServiceHealth {
+        api: record.health_ok,
+        docker: containers.iter().any(|c| c.running),
+    });
+    Ok(Json(InstanceResponse {
+        success: true,
+        instance: InstanceDetail {
+            instance,
+            containers,
+            memory_data: views::memory(&record),
+        },
+    }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "instances", summary = "Remove the container and free the port", params(("id" = String, Path, description = "Instance id")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody), (status = 409, description = "Another operation is in progress", body = ErrorBody)), security(("admin_key" = [])))]
+#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "instances", summary = "Remove the container and free the port",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Deleted", body = DeleteInstanceResponse),
+        (status = 409, description = "Another operation is in progress", body = ErrorBody)),
+    security(("admin_key" = [])))]
 pub async fn delete_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeleteInstanceResponse>, ApiError> {
     crate::verbs::delete(&state.reconciler, &id).await?;
-    Ok(Json(json!({
-        "success": true,
-        "instance_id": id,
-        "message": "Instance deleted; its container is removed and its port freed",
-    })))
+    Ok(Json(DeleteInstanceResponse {
+        success: true,
+        instance_id: id,
+        message: "Instance deleted; its container is removed and its port freed".into(),
+    }))
 }

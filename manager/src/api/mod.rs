@@ -81,9 +81,10 @@ impl utoipa::Modify for AdminKeyScheme {
     }
 }
 
-/// Every route, registered together with its documentation, so the two cannot drift apart.
-pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let admin = OpenApiRouter::new()
+/// Routes behind the admin key, registered together with their documentation, so the two cannot drift
+/// apart.
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(overview::get_overview))
         .routes(routes!(
             instances::list_instances,
@@ -137,22 +138,35 @@ pub fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::resolve))
         .routes(routes!(alerts::thresholds, alerts::create_threshold))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_admin,
-        ));
-    let open = OpenApiRouter::new()
+}
+
+/// Routes without auth.
+fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(health::get_health))
-        .routes(routes!(metrics::get_metrics));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(open)
+        .routes(routes!(metrics::get_metrics))
+}
+
+/// Every route with the admin check in place, and the manager's OpenAPI document.
+fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let admin =
+        admin_routes().route_layer(middleware::from_fn_with_state(state, auth::require_admin));
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(open_routes())
         .merge(admin)
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
+    (router, doc)
 }
 
 /// The manager's OpenAPI document.
-pub fn openapi(state: AppState) -> utoipa::openapi::OpenApi {
-    routes(state).1
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(open_routes())
+        .merge(admin_routes())
+        .into_openapi();
+    utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
+    doc
 }
 
 pub fn router(state: AppState) -> Router {
@@ -161,7 +175,7 @@ pub fn router(state: AppState) -> Router {
         (Url::new("manager", "/openapi.json"), doc),
         (
             Url::new("worker", "/openapi/worker.json"),
-            worker::api::openapi(),
+            shared::worker_api::openapi_document(),
         ),
     ]);
     api.merge(docs)
@@ -204,4 +218,20 @@ async fn track_request(State(state): State<AppState>, request: Request, next: Ne
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    #[test]
+    fn operation_ids_are_unique_and_every_success_has_a_schema() {
+        let doc = super::openapi();
+        assert_eq!(
+            shared::openapi::duplicate_operation_ids(&doc),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shared::openapi::untyped_success_responses(&doc),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -29,7 +29,11 @@ pub async fn get_overview() -> Json<Value> {
 pub async fn not_found() -> (StatusCode, Json<ErrorBody>) {
     (
         StatusCode::NOT_FOUND,
-        Json(ErrorBody::new("not_found", "no such route", None)),
+        Json(ErrorBody::new(
+            shared::ErrorCode::NotFound,
+            "no such route",
+            None,
+        )),
     )
 }
 
@@ -37,7 +41,7 @@ pub async fn method_not_allowed() -> (StatusCode, Json<ErrorBody>) {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         Json(ErrorBody::new(
-            "method_not_allowed",
+            shared::ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
             None,
         )),

@@ -354,9 +354,13 @@ pub async fn stress_test(
         async move {
             let t = Instant::now();
             let token = format!("1:stress{}", uuid::Uuid::new_v4().simple());
-            let new = NewInstance::from_json(&json!({
-                "user_id": "stress-test", "provider": "telegram", "token": token
-            }))?;
+            let new = NewInstance {
+                user_id: "stress-test".into(),
+                provider: shared::Provider::Telegram,
+                type_instance: vec![shared::api::instances::Interface::Api],
+                token,
+                agno_config: None,
+            };
             let p = state.fleet.provision(new).await?;
             Ok::<_, ApiError>((p.record.id, t.elapsed().as_secs_f64() * 1e3))
         }

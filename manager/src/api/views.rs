@@ -1,7 +1,11 @@
-//! JSON views of instances. Built field by field from the record, so a secret can only appear in a
-//! response if a line here names it (none does).
+//! Views of instances in the contract's types. Built field by field from the record, so a secret can only
+//! appear in a response if a line here names it (none does: the token, the control key and the agent
+//! key stay inside the manager).
 
-use serde_json::{Value, json};
+use shared::api::{
+    instances::{InstanceHealth, InstanceLimits, InstanceView},
+    memory::{ErrorInfo, MemoryView, MessageStats, SystemInfo},
+};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::domain::InstanceRecord;
@@ -14,88 +18,90 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn opt_rfc3339(ms: Option<i64>) -> Value {
-    ms.map(|m| Value::String(rfc3339(m))).unwrap_or(Value::Null)
-}
-
-/// The instance as listed and shown: configuration and state, never the token or keys.
-pub fn instance(r: &InstanceRecord) -> Value {
-    json!({
-        "id": r.id,
-        "user_id": r.user_id,
-        "provider": r.provider,
-        "type_instance": r.type_instance,
-        "display_name": r.display_name,
-        "port_api": r.port,
-        "has_token": !r.token.is_empty(),
-        "api_key_hint": r.api_key_hint,
-        "agno_config": r.agno_config,
-        "status": r.status,
-        "status_reason": r.status_reason,
-        "desired_state": r.desired_state,
-        "auth_status": r.auth_status,
-        "account": r.account,
-        "phone_number": r.handle(),
-        "is_ready_for_messages": r.is_ready_for_messages(),
-        "limits": {
-            "memory_limit_mb": r.memory_limit_mb,
-            "cpu_limit": r.cpu_millis.map(|m| m as f64 / 1000.0),
+/// The instance as listed and shown.
+pub fn instance(r: &InstanceRecord) -> InstanceView {
+    InstanceView {
+        id: r.id.clone(),
+        user_id: r.user_id.clone(),
+        provider: r.provider,
+        type_instance: r.type_instance.clone(),
+        display_name: r.display_name.clone(),
+        port_api: r.port,
+        has_token: !r.token.is_empty(),
+        api_key_hint: r.api_key_hint.clone(),
+        agno_config: r.agno_config.as_ref().map(|c| c.view()),
+        status: r.status,
+        status_reason: r.status_reason.clone(),
+        desired_state: r.desired_state,
+        auth_status: r.auth_status,
+        account: r.account.clone(),
+        phone_number: r.handle(),
+        is_ready_for_messages: r.is_ready_for_messages(),
+        limits: InstanceLimits {
+            memory_limit_mb: r.memory_limit_mb,
+            cpu_limit: r.cpu_millis.map(|m| m as f64 / 1000.0),
         },
-        "health": {
-            "healthy": r.health_ok,
-            "last_check_at": opt_rfc3339(r.last_health_at),
-            "consecutive_failures": r.consecutive_failures,
+        health: InstanceHealth {
+            healthy: r.health_ok,
+            last_check_at: r.last_health_at.map(rfc3339),
+            consecutive_failures: r.consecutive_failures,
+            services: None,
         },
-        "created_at": rfc3339(r.created_at),
-        "updated_at": rfc3339(r.updated_at),
-    })
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
+    }
 }
 
 /// The cached runtime state of an instance (`/memory`), in the shape of the replaced system, with
 /// every value taken from the same record the database holds.
-pub fn memory(r: &InstanceRecord) -> Value {
-    json!({
-        "instance_id": r.id,
-        "user_id": r.user_id,
-        "provider": r.provider,
-        "type_instance": r.type_instance,
-        "display_name": r.display_name,
-        "port_api": r.port,
-        "status": r.status,
-        "status_reason": r.status_reason,
-        "desired_state": r.desired_state,
-        "auth_status": r.auth_status,
-        "is_ready_for_messages": r.is_ready_for_messages(),
-        "account": r.account,
-        "phone_number": r.handle(),
-        "bot_id": r.bot_id,
-        "container_id": r.container_id,
-        "api_key_hint": r.api_key_hint,
-        "api_key_created_at": rfc3339(r.api_key_created_at),
-        "last_seen": opt_rfc3339(r.last_health_at),
-        "running_since": opt_rfc3339(r.running_since),
-        "last_poll_at": opt_rfc3339(r.last_poll_at),
-        "api_key_usage_count": r.api_key_usage_count,
-        "api_key_last_used_at": opt_rfc3339(r.api_key_last_used_at),
-        "message_stats": {
-            "sent_count": r.sent_count,
-            "received_count": r.received_count,
+pub fn memory(r: &InstanceRecord) -> MemoryView {
+    MemoryView {
+        instance_id: r.id.clone(),
+        user_id: r.user_id.clone(),
+        provider: r.provider,
+        type_instance: r.type_instance.clone(),
+        display_name: r.display_name.clone(),
+        port_api: r.port,
+        status: r.status,
+        status_reason: r.status_reason.clone(),
+        desired_state: r.desired_state,
+        auth_status: r.auth_status,
+        is_ready_for_messages: r.is_ready_for_messages(),
+        account: r.account.clone(),
+        phone_number: r.handle(),
+        bot_id: r.bot_id,
+        container_id: r.container_id.clone(),
+        api_key_hint: r.api_key_hint.clone(),
+        api_key_created_at: rfc3339(r.api_key_created_at),
+        last_seen: r.last_health_at.map(rfc3339),
+        running_since: r.running_since.map(rfc3339),
+        last_poll_at: r.last_poll_at.map(rfc3339),
+        api_key_usage_count: r.api_key_usage_count,
+        api_key_last_used_at: r.api_key_last_used_at.map(rfc3339),
+        message_stats: MessageStats {
+            sent_count: r.sent_count,
+            received_count: r.received_count,
         },
-        "system_info": {
-            "health_ok": r.health_ok,
-            "restart_count": r.restart_count,
-            "health_check_count": r.health_check_count,
-            "consecutive_failures": r.consecutive_failures,
-            "health_fail_count": r.health_fail_count,
-            "crash_count": r.crash_count,
-            "next_restart_at": opt_rfc3339(r.next_restart_at),
+        system_info: SystemInfo {
+            health_ok: r.health_ok,
+            restart_count: r.restart_count,
+            health_check_count: r.health_check_count,
+            consecutive_failures: r.consecutive_failures,
+            health_fail_count: r.health_fail_count,
+            crash_count: r.crash_count,
+            next_restart_at: r.next_restart_at.map(rfc3339),
         },
-        "error_info": {
-            "error_count": r.error_count,
-            "last_error": r.last_error,
+        error_info: ErrorInfo {
+            error_count: r.error_count,
+            last_error: r.last_error.clone(),
         },
-        "version": r.version,
-        "created_at": rfc3339(r.created_at),
-        "updated_at": rfc3339(r.updated_at),
-    })
+        version: r.version,
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
+    }
+}
+
+/// Where a user follows the bot until it is ready.
+pub fn status_check_url(public_url: &str, id: &str) -> String {
+    format!("{public_url}/api/v1/instances/{id}/auth-status")
 }

@@ -1,111 +1,8 @@
 //! An instance as the manager stores it: one row of `instances`, mirrored by the cache.
 
-use serde::Serialize;
-use serde_json::Value;
+use shared::{Provider, agent::AgentConfig};
 
-/// Where an instance is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InstanceStatus {
-    /// Row written, port reserved, container not yet started.
-    Creating,
-    /// Container started; the worker has not reported healthy yet.
-    Starting,
-    /// Worker healthy and its bot connected.
-    Running,
-    /// Was running, health checks now fail.
-    Degraded,
-    /// The worker exited on its own; waiting out the backoff before it is started again.
-    Restarting,
-    /// Being stopped at the user's request.
-    Stopping,
-    /// Stopped at the user's request; the container exists but does not run.
-    Stopped,
-    /// Cannot run until a user acts (Telegram refused the token, or the worker kept crashing).
-    Failed,
-    /// Being removed.
-    Deleting,
-}
-
-impl InstanceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Creating => "creating",
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Degraded => "degraded",
-            Self::Restarting => "restarting",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-            Self::Deleting => "deleting",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Creating,
-            Self::Starting,
-            Self::Running,
-            Self::Degraded,
-            Self::Restarting,
-            Self::Stopping,
-            Self::Stopped,
-            Self::Failed,
-            Self::Deleting,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-/// What the user asked for; the reconciler makes Docker match it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DesiredState {
-    Running,
-    Stopped,
-}
-
-impl DesiredState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Stopped]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
-
-/// Whether the bot's account is usable, in the vocabulary of the replaced system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthStatus {
-    Pending,
-    ClientReady,
-    Failed,
-}
-
-impl AuthStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::ClientReady => "client_ready",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::ClientReady, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
+pub use shared::api::instances::{AuthStatus, DesiredState, InstanceStatus, Interface};
 
 /// One instance, every column. Secrets (`token`, `control_key`) stay inside the manager: API views are
 /// built field by field and never serialize this struct whole.
@@ -113,8 +10,8 @@ impl AuthStatus {
 pub struct InstanceRecord {
     pub id: String,
     pub user_id: String,
-    pub provider: String,
-    pub type_instance: Vec<String>,
+    pub provider: Provider,
+    pub type_instance: Vec<Interface>,
     pub display_name: String,
     pub token: String,
     pub token_sha256: String,
@@ -124,7 +21,7 @@ pub struct InstanceRecord {
     pub api_key_created_at: i64,
     pub control_key: String,
     pub port: u16,
-    pub agno_config: Option<Value>,
+    pub agno_config: Option<AgentConfig>,
     pub status: InstanceStatus,
     pub status_reason: Option<String>,
     pub auth_status: AuthStatus,

@@ -4,5 +4,5 @@ pub mod instance;
 pub mod lifecycle;
 pub mod new_instance;
 
-pub use instance::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus};
+pub use instance::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, Interface};
 pub use new_instance::NewInstance;

@@ -402,7 +402,7 @@ pub(crate) mod tests {
         let new = crate::domain::NewInstance {
             user_id: "u".into(),
             provider: shared::Provider::Telegram,
-            type_instance: vec!["api".into()],
+            type_instance: vec![crate::domain::Interface::Api],
             token: "1:t".into(),
             agno_config: None,
         };

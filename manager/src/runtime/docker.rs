@@ -530,3 +530,18 @@ impl ContainerUsage {
         }
     }
 }
+
+impl From<ContainerView> for shared::api::instances::ContainerInfo {
+    fn from(c: ContainerView) -> Self {
+        Self {
+            id: c.id,
+            instance_id: c.instance_id,
+            name: c.name,
+            state: c.state,
+            running: c.running,
+            started_at: c.started_at,
+            exit_code: c.exit_code,
+            restart_count: c.restart_count,
+        }
+    }
+}

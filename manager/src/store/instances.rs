@@ -201,7 +201,7 @@ fn bind_all<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
     query
         .bind(r.id.clone())
         .bind(r.user_id.clone())
-        .bind(r.provider.clone())
+        .bind(r.provider.as_str())
         .bind(serde_json::to_string(&r.type_instance).unwrap_or_else(|_| "[]".into()))
         .bind(r.display_name.clone())
         .bind(r.token.clone())
@@ -211,7 +211,11 @@ fn bind_all<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
         .bind(r.api_key_created_at)
         .bind(r.control_key.clone())
         .bind(i64::from(r.port))
-        .bind(r.agno_config.as_ref().map(|v| v.to_string()))
+        .bind(
+            r.agno_config
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok()),
+        )
         .bind(r.status.as_str())
         .bind(r.status_reason.clone())
         .bind(r.auth_status.as_str())
@@ -264,10 +268,12 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
     let desired: String = row.try_get("desired_state")?;
     let type_instance: String = row.try_get("type_instance")?;
     let agno_config: Option<String> = row.try_get("agno_config")?;
+    let provider: String = row.try_get("provider")?;
     Ok(InstanceRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        provider: row.try_get("provider")?,
+        provider: shared::Provider::parse(&provider)
+            .ok_or_else(|| decode_error("provider", &provider))?,
         type_instance: serde_json::from_str(&type_instance)
             .map_err(|_| decode_error("type_instance", &type_instance))?,
         display_name: row.try_get("display_name")?,
@@ -278,7 +284,12 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
         api_key_created_at: row.try_get("api_key_created_at")?,
         control_key: row.try_get("control_key")?,
         port: port_from_i64(row.try_get("port")?),
-        agno_config: agno_config.and_then(|s| serde_json::from_str(&s).ok()),
+        agno_config: agno_config
+            // The value is not quoted in the error: it may hold the agent key.
+            .map(|s| {
+                serde_json::from_str(&s).map_err(|_| decode_error("agno_config", "(unreadable)"))
+            })
+            .transpose()?,
         status: InstanceStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
         status_reason: row.try_get("status_reason")?,
         auth_status: AuthStatus::parse(&auth_status)

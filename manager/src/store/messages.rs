@@ -69,7 +69,7 @@ impl Store {
                 "webhook.config" => {
                     if let Some(setting) = &e.webhook {
                         super::webhooks::put(&mut tx, instance_id, setting, || {
-                            worker::webhook::generate_secret()
+                            shared::secret::webhook_secret()
                         })
                         .await?;
                     }

@@ -99,7 +99,9 @@ fn protected_routes() -> OpenApiRouter<AppState> {
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    open_routes().merge(protected_routes()).into_openapi()
+    let mut doc = open_routes().merge(protected_routes()).into_openapi();
+    utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
+    doc
 }
 
 /// Builds the router, with `/openapi.json`.
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     let (open, mut doc) = open_routes().split_for_parts();
     let (protected, protected_doc) = protected_routes().split_for_parts();
     doc.merge(protected_doc);
+    utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_bearer,
@@ -114,4 +117,35 @@ pub fn router(state: AppState) -> Router {
     open.merge(protected)
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    /// The manager serves the worker's document from `shared/openapi/worker.json` (it does not link the
+    /// worker). Run with `BOTFLEET_UPDATE_OPENAPI=1` to write the file anew after changing a route.
+    #[test]
+    fn the_checked_in_openapi_document_is_current() {
+        let generated = serde_json::to_string_pretty(&super::openapi()).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/openapi/worker.json");
+        if std::env::var_os("BOTFLEET_UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        assert!(
+            generated == shared::worker_api::OPENAPI_JSON,
+            "shared/openapi/worker.json is stale: run `BOTFLEET_UPDATE_OPENAPI=1 cargo test -p worker openapi`"
+        );
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_every_success_has_a_schema() {
+        let doc = super::openapi();
+        assert_eq!(
+            shared::openapi::duplicate_operation_ids(&doc),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shared::openapi::untyped_success_responses(&doc),
+            Vec::<String>::new()
+        );
+    }
 }

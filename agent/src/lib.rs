@@ -4,7 +4,6 @@
 //! recent context, so two chats never mix.
 
 mod bridge;
-mod config;
 mod context;
 
 use std::time::{Duration, Instant};
@@ -12,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub use bridge::{AgentBridge, Reply};
-pub use config::{AgentConfig, AgentKind};
 pub use context::{ChatContext, Role, Turn};
+pub use shared::agent::{ActiveAgent as AgentConfig, AgentKind};
 
 /// Why the agent gave no answer.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,433 @@
+//! `/api/v1/instances`: create, list, show and delete bot instances, and the states an instance has.
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+
+use super::memory::MemoryView;
+use crate::{
+    Provider,
+    agent::{AgentConfig, AgentConfigView},
+};
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    /// Row written, port reserved, container not yet started.
+    Creating,
+    /// Container started; the worker has not reported healthy yet.
+    Starting,
+    /// Worker healthy and its bot connected.
+    Running,
+    /// Was running, health checks now fail.
+    Degraded,
+    /// The worker exited on its own; waiting out the backoff before it is started again.
+    Restarting,
+    /// Being stopped at the user's request.
+    Stopping,
+    /// Stopped at the user's request; the container exists but does not run.
+    Stopped,
+    /// Cannot run until a user acts (the provider refused the token, or the worker kept crashing).
+    Failed,
+    /// Being removed.
+    Deleting,
+}
+
+impl InstanceStatus {
+    pub const ALL: [Self; 9] = [
+        Self::Creating,
+        Self::Starting,
+        Self::Running,
+        Self::Degraded,
+        Self::Restarting,
+        Self::Stopping,
+        Self::Stopped,
+        Self::Failed,
+        Self::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Degraded => "degraded",
+            Self::Restarting => "restarting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// What the user asked for; the reconciler makes the containers match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredState {
+    Running,
+    Stopped,
+}
+
+impl DesiredState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Running, Self::Stopped]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Whether the bot's account is usable, in the vocabulary of the replaced system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStatus {
+    Pending,
+    ClientReady,
+    Failed,
+}
+
+impl AuthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::ClientReady => "client_ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::ClientReady, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// An interface an instance exposes; only the REST API exists today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Interface {
+    Api,
+}
+
+impl Interface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+        }
+    }
+}
+
+fn default_interfaces() -> Vec<Interface> {
+    vec![Interface::Api]
+}
+
+/// `POST /api/v1/instances` (the seed's body).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstanceRequest {
+    /// Who the bot belongs to (a label until users exist).
+    #[garde(length(min = 1, max = 128), custom(not_blank))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"\S")
+    )]
+    pub user_id: String,
+    #[garde(skip)]
+    pub provider: Provider,
+    /// Interfaces to expose (default `["api"]`).
+    #[serde(default = "default_interfaces")]
+    #[garde(length(min = 1))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    pub type_instance: Vec<Interface>,
+    /// The bot token (Telegram: `<digits>:<secret>`). Write-only: never shown again.
+    #[garde(custom(telegram_token))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(write_only, pattern = r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+    )]
+    pub token: String,
+    #[serde(default)]
+    #[garde(dive)]
+    pub agno_config: Option<AgentConfig>,
+}
+
+fn not_blank(s: &str, _: &()) -> garde::Result {
+    if s.trim().is_empty() {
+        Err(garde::Error::new("must not be blank"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container
+/// is started for it. The error never echoes the token.
+pub fn telegram_token(token: &str, _: &()) -> garde::Result {
+    let valid = token.split_once(':').is_some_and(|(id, secret)| {
+        (1..=20).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && (20..=100).contains(&secret.len())
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(garde::Error::new(
+            "must look like a Telegram bot token: <digits>:<20 to 100 letters, digits, '_' or '-'>",
+        ))
+    }
+}
+
+/// `?wait=&timeout=` of a create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInstanceQuery {
+    /// Answer only once the bot is ready (or failed), up to `timeout` seconds.
+    #[serde(default)]
+    #[garde(skip)]
+    pub wait: bool,
+    /// Longest wait in seconds (capped by the manager's `--wait-timeout-secs`).
+    #[garde(inner(range(max = 3600)))]
+    #[cfg_attr(feature = "openapi", param(maximum = 3600))]
+    pub timeout: Option<u32>,
+}
+
+/// The ports an instance listens on (`mcp` is not served yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstancePorts {
+    pub api: u16,
+    pub mcp: Option<u16>,
+}
+
+/// `process_result.details` of a create (and of `process`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcessDetails {
+    pub display_name: String,
+    pub ports: InstancePorts,
+    /// The instance API key, shown only in the answer to the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    pub auth_status: AuthStatus,
+    pub status: InstanceStatus,
+    /// Where to follow the bot until it is ready.
+    pub status_check_url: String,
+}
+
+/// What the create did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessAction {
+    Create,
+    NoChange,
+    Recreated,
+}
+
+/// `process_result` of a create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcessResult {
+    pub success: bool,
+    pub instance_id: String,
+    pub action: ProcessAction,
+    pub details: ProcessDetails,
+    pub message: String,
+}
+
+/// `201` answer of `POST /api/v1/instances` (the seed's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateInstanceResponse {
+    pub success: bool,
+    pub instance_id: String,
+    pub message: String,
+    pub process_result: ProcessResult,
+}
+
+/// Memory and CPU limits of the worker container (`null`: the manager's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceLimits {
+    pub memory_limit_mb: Option<i64>,
+    pub cpu_limit: Option<f64>,
+}
+
+/// Which of the instance's parts answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceHealth {
+    /// The worker's API answered its last health check.
+    pub api: bool,
+    /// The container runs, as Docker says now.
+    pub docker: bool,
+}
+
+/// The instance's health as the manager last checked it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceHealth {
+    pub healthy: bool,
+    /// RFC 3339.
+    pub last_check_at: Option<String>,
+    pub consecutive_failures: i64,
+    /// Only in `GET /api/v1/instances/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<ServiceHealth>,
+}
+
+/// An instance as listed and shown: configuration and state, never the token or keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceView {
+    pub id: String,
+    pub user_id: String,
+    pub provider: Provider,
+    pub type_instance: Vec<Interface>,
+    pub display_name: String,
+    pub port_api: u16,
+    pub has_token: bool,
+    pub api_key_hint: String,
+    pub agno_config: Option<AgentConfigView>,
+    pub status: InstanceStatus,
+    pub status_reason: Option<String>,
+    pub desired_state: DesiredState,
+    pub auth_status: AuthStatus,
+    /// The bot's display name, once it connected.
+    pub account: Option<String>,
+    /// `@username` (the replaced system's name for the field).
+    pub phone_number: Option<String>,
+    pub is_ready_for_messages: bool,
+    pub limits: InstanceLimits,
+    pub health: InstanceHealth,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/v1/instances`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceList {
+    pub success: bool,
+    /// Instances in all.
+    pub total: usize,
+    /// Instances in this page.
+    pub count: usize,
+    pub offset: u32,
+    pub instances: Vec<InstanceView>,
+}
+
+/// A worker container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContainerInfo {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub name: String,
+    /// `created`, `running`, `exited`, …
+    pub state: String,
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restart_count: i64,
+}
+
+/// One instance with its live container and cached state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceDetail {
+    #[serde(flatten)]
+    pub instance: InstanceView,
+    pub containers: Vec<ContainerInfo>,
+    pub memory_data: MemoryView,
+}
+
+/// `GET /api/v1/instances/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceResponse {
+    pub success: bool,
+    pub instance: InstanceDetail,
+}
+
+/// `DELETE /api/v1/instances/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteInstanceResponse {
+    pub success: bool,
+    pub instance_id: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Result<CreateInstanceRequest, String> {
+        let r: CreateInstanceRequest = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        r.validate().map_err(|e| e.to_string())?;
+        Ok(r)
+    }
+
+    fn body() -> serde_json::Value {
+        serde_json::json!({"user_id": "u1", "provider": "telegram", "type_instance": ["api"],
+               "token": "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+    }
+
+    #[test]
+    fn the_seed_body_parses() {
+        let mut b = body();
+        b["agno_config"] = serde_json::json!({"model": "gpt-4.1", "stream": false,
+            "agnoUrl": "https://a.example/v1/agents/x/runs", "enabled": true, "agent_id": "x"});
+        let r = parse(b).unwrap();
+        assert_eq!(r.type_instance, vec![Interface::Api]);
+        assert!(r.agno_config.unwrap().active().is_some());
+    }
+
+    #[test]
+    fn each_bad_field_is_refused() {
+        for (field, value) in [
+            ("user_id", serde_json::json!("")),
+            ("user_id", serde_json::json!("   ")),
+            ("user_id", serde_json::json!(5)),
+            ("provider", serde_json::json!("whatsapp")),
+            ("type_instance", serde_json::json!(["mcp"])),
+            ("type_instance", serde_json::json!([])),
+            ("token", serde_json::json!("not-a-token")),
+            ("token", serde_json::json!("12:short")),
+            ("agno_config", serde_json::json!("x")),
+        ] {
+            let mut b = body();
+            b[field] = value;
+            assert!(parse(b).is_err(), "{field}");
+        }
+    }
+
+    #[test]
+    fn token_errors_do_not_echo_the_token() {
+        let mut b = body();
+        b["token"] = serde_json::json!("999:secret!but-invalid");
+        assert!(!parse(b).unwrap_err().contains("secret!but-invalid"));
+    }
+}

@@ -1,0 +1,50 @@
+//! Bodies of the manager's REST API, one module per resource. Requests derive `garde::Validate` (the
+//! servers parse them with `crate::http`); responses are what handlers return and clients decode.
+
+pub mod access;
+pub mod alerts;
+pub mod events;
+pub mod health;
+pub mod history;
+pub mod instances;
+pub mod lifecycle;
+pub mod memory;
+pub mod messages;
+pub mod overview;
+pub mod resources;
+pub mod webhooks;
+
+use serde::{Deserialize, Serialize};
+
+/// `?limit=&offset=` of a paged list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, garde::Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// At most this many (1 to 10000; default all).
+    #[garde(inner(range(min = 1, max = 10_000)))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub limit: Option<u32>,
+    /// Skip this many.
+    #[serde(default)]
+    #[garde(skip)]
+    pub offset: u32,
+}
+
+/// `{ "success": true, "message": … }`: the answer of an action with nothing else to report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Done {
+    pub success: bool,
+    pub message: String,
+}
+
+impl Done {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            success: true,
+            message: message.into(),
+        }
+    }
+}

@@ -1,10 +1,18 @@
-//! Prometheus metrics through the `metrics` crate: per-bot series (labels `bot_id`, `bot_name`, as the
-//! orchestrator dashboard of seed 000 names them), the manager's own process (via `metrics-process`),
-//! ports, and HTTP request durations by route. Rendered by `GET /metrics`.
+//! Prometheus metrics, rendered by `GET /metrics`. The manager's own process (via `metrics-process`),
+//! ports, instances by status and HTTP request durations go through the `metrics` crate. The per-bot
+//! families (labels `bot_id`, `bot_name`, as the orchestrator dashboard of seed 000 names them) are
+//! rendered from the fleet as it is at the scrape instead: a series keyed by a label set cannot be
+//! removed from the recorder, so a renamed bot would otherwise keep a stale series under its old name
+//! beside the new one, and a deleted bot would linger until an idle timeout.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
@@ -35,12 +43,7 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
-    describe_gauge!(
-        "telegram_bot_health",
-        "Bot health status (1 healthy, 0 not)"
-    );
     describe_gauge!("orchestrator_uptime_seconds", "Orchestrator uptime");
-    describe_counter!("bot_restarts_total", "Restarts of the bot's worker");
     describe_counter!(
         "botfleet_webhook_attempts_total",
         "Webhook delivery attempts by outcome (delivered, retry, dead)"
@@ -48,25 +51,6 @@ fn describe() {
     describe_gauge!(
         "botfleet_webhook_deliveries",
         "Webhook deliveries in the outbox by status (pending, delivered, dead)"
-    );
-    describe_counter!("bot_messages_sent_total", "Messages the bot sent");
-    describe_counter!("bot_messages_received_total", "Messages the bot received");
-    describe_counter!("bot_errors_total", "Errors recorded for the bot");
-    describe_counter!(
-        "bot_send_latency_milliseconds_sum",
-        "Time spent in Telegram send calls since the worker started"
-    );
-    describe_counter!(
-        "bot_send_latency_milliseconds_count",
-        "Send calls since the worker started"
-    );
-    describe_gauge!(
-        "bot_cpu_percent",
-        "CPU of the bot's container, percent of one CPU"
-    );
-    describe_gauge!(
-        "bot_memory_bytes",
-        "Memory of the bot's container, page cache excluded"
     );
     describe_gauge!("instances", "Instances by status");
     describe_gauge!("ports_used", "Worker ports in use");
@@ -84,38 +68,59 @@ fn describe() {
     process.describe();
 }
 
-fn bot_labels(r: &InstanceRecord) -> [(&'static str, String); 2] {
-    let name = r
-        .bot_username
-        .clone()
-        .map(|u| format!("@{u}"))
-        .unwrap_or_else(|| r.display_name.clone());
-    [("bot_id", r.id.clone()), ("bot_name", name)]
+/// What the per-bot families show of one bot.
+#[derive(Debug, Clone, Default)]
+struct BotFigures {
+    name: String,
+    healthy: bool,
+    restarts: i64,
+    sent: i64,
+    received: i64,
+    errors: i64,
+    /// Send latency as the worker reports it: total ms and sends since the worker started.
+    latency: Option<(u64, u64)>,
+    /// CPU percent and memory bytes from the latest resource sample.
+    usage: Option<(f64, u64)>,
 }
 
-/// Per-bot series from the fleet records.
+/// The per-bot figures by instance id; replaced whole by every `record_fleet`, so only bots that exist
+/// now, under the names they have now, are rendered.
+static BOTS: Mutex<BTreeMap<String, BotFigures>> = Mutex::new(BTreeMap::new());
+
+fn bots() -> std::sync::MutexGuard<'static, BTreeMap<String, BotFigures>> {
+    BOTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bot_name(r: &InstanceRecord) -> String {
+    r.handle().unwrap_or_else(|| r.display_name.clone())
+}
+
+/// The fleet as it is now: per-bot figures and the instance, port gauges.
 pub fn record_fleet(records: &[std::sync::Arc<InstanceRecord>], port_range_len: u64) {
     let mut by_status = std::collections::HashMap::<&'static str, u64>::new();
-    for r in records {
-        *by_status.entry(r.status.as_str()).or_default() += 1;
-        let labels = bot_labels(r);
-        gauge!("telegram_bot_health", &labels).set(if r.health_ok { 1.0 } else { 0.0 });
-        counter!("bot_restarts_total", &labels).absolute(r.restart_count.max(0) as u64);
-        counter!("bot_messages_sent_total", &labels).absolute(r.sent_count.max(0) as u64);
-        counter!("bot_messages_received_total", &labels).absolute(r.received_count.max(0) as u64);
-        counter!("bot_errors_total", &labels).absolute(r.error_count.max(0) as u64);
+    {
+        let mut bots = bots();
+        let mut fresh = BTreeMap::new();
+        for r in records {
+            *by_status.entry(r.status.as_str()).or_default() += 1;
+            let kept = bots.remove(&r.id).unwrap_or_default();
+            fresh.insert(
+                r.id.clone(),
+                BotFigures {
+                    name: bot_name(r),
+                    healthy: r.health_ok,
+                    restarts: r.restart_count,
+                    sent: r.sent_count,
+                    received: r.received_count,
+                    errors: r.error_count,
+                    ..kept
+                },
+            );
+        }
+        *bots = fresh;
     }
-    for status in [
-        "creating",
-        "starting",
-        "running",
-        "degraded",
-        "restarting",
-        "stopping",
-        "stopped",
-        "failed",
-        "deleting",
-    ] {
+    for status in crate::domain::InstanceStatus::ALL {
+        let status = status.as_str();
         gauge!("instances", "status" => status).set(*by_status.get(status).unwrap_or(&0) as f64);
     }
     gauge!("ports_used").set(records.len() as f64);
@@ -124,23 +129,94 @@ pub fn record_fleet(records: &[std::sync::Arc<InstanceRecord>], port_range_len: 
 
 /// Send latency as the worker reports it (totals since the worker started).
 pub fn record_send_latency(r: &InstanceRecord, total_ms: u64, sends: u64) {
-    let labels = bot_labels(r);
-    // Counters hold integers: the sum is kept in milliseconds under a name that says so.
-    counter!("bot_send_latency_milliseconds_sum", &labels).absolute(total_ms);
-    counter!("bot_send_latency_milliseconds_count", &labels).absolute(sends);
+    if let Some(bot) = bots().get_mut(&r.id) {
+        bot.latency = Some((total_ms, sends));
+    }
 }
 
 /// Container and host figures from a resource sample.
-pub fn record_sample(sample: &Sample, records: &[std::sync::Arc<InstanceRecord>]) {
+pub fn record_sample(sample: &Sample, _records: &[std::sync::Arc<InstanceRecord>]) {
     gauge!("host_cpu_percent").set(sample.host.cpu_percent);
     gauge!("host_memory_used_bytes").set(sample.host.memory_used_bytes as f64);
+    let mut bots = bots();
     for s in &sample.instances {
-        if let Some(r) = records.iter().find(|r| r.id == s.instance_id) {
-            let labels = bot_labels(r);
-            gauge!("bot_cpu_percent", &labels).set(s.usage.cpu_percent);
-            gauge!("bot_memory_bytes", &labels).set(s.usage.memory_bytes as f64);
+        if let Some(bot) = bots.get_mut(&s.instance_id) {
+            bot.usage = Some((s.usage.cpu_percent, s.usage.memory_bytes));
         }
     }
+}
+
+/// A label value in the exposition format: backslash, double quote and newline escaped.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The per-bot families in the text exposition format, one series per bot.
+fn render_bots() -> String {
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&BotFigures) -> Option<f64>,
+    );
+    const FAMILIES: &[Family] = &[
+        ("telegram_bot_health", "gauge", "Bot health status (1 healthy, 0 not)", |b| {
+            Some(if b.healthy { 1.0 } else { 0.0 })
+        }),
+        ("bot_restarts_total", "counter", "Restarts of the bot's worker", |b| {
+            Some(b.restarts.max(0) as f64)
+        }),
+        ("bot_messages_sent_total", "counter", "Messages the bot sent", |b| {
+            Some(b.sent.max(0) as f64)
+        }),
+        ("bot_messages_received_total", "counter", "Messages the bot received", |b| {
+            Some(b.received.max(0) as f64)
+        }),
+        ("bot_errors_total", "counter", "Errors recorded for the bot", |b| {
+            Some(b.errors.max(0) as f64)
+        }),
+        (
+            "bot_send_latency_milliseconds_sum",
+            "counter",
+            "Time spent in provider send calls since the worker started",
+            |b| b.latency.map(|(ms, _)| ms as f64),
+        ),
+        (
+            "bot_send_latency_milliseconds_count",
+            "counter",
+            "Send calls since the worker started",
+            |b| b.latency.map(|(_, n)| n as f64),
+        ),
+        ("bot_cpu_percent", "gauge", "CPU of the bot's container, percent of one CPU", |b| {
+            b.usage.map(|(cpu, _)| cpu)
+        }),
+        ("bot_memory_bytes", "gauge", "Memory of the bot's container, page cache excluded", |b| {
+            b.usage.map(|(_, mem)| mem as f64)
+        }),
+    ];
+    let bots = bots();
+    let mut out = String::new();
+    for (name, kind, help, value) in FAMILIES {
+        let series: Vec<(&String, &BotFigures, f64)> = bots
+            .iter()
+            .filter_map(|(id, b)| value(b).map(|v| (id, b, v)))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (id, b, v) in series {
+            let _ = writeln!(
+                out,
+                "{name}{{bot_id=\"{}\",bot_name=\"{}\"}} {v}",
+                label_value(id),
+                label_value(&b.name)
+            );
+        }
+    }
+    out
 }
 
 pub fn record_http(method: &str, route: &str, status: u16, seconds: f64) {
@@ -160,5 +236,39 @@ pub fn render(uptime: Duration) -> String {
         process.collect();
     }
     gauge!("orchestrator_uptime_seconds").set(uptime.as_secs_f64());
-    handle.render()
+    let mut text = handle.render();
+    text.push_str(&render_bots());
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_bot_has_one_series_under_its_new_name_and_a_deleted_one_none() {
+        let mut r = crate::monitor::health::tests::record(crate::domain::InstanceStatus::Running);
+        r.id = "metrics-unit-bot".into();
+        record_fleet(&[std::sync::Arc::new(r.clone())], 10);
+        record_send_latency(&r, 40, 2);
+        let before = render_bots();
+        assert!(before.contains(r#"bot_id="metrics-unit-bot",bot_name="telegram_api""#));
+        r.bot_username = Some("named_bot".into());
+        record_fleet(&[std::sync::Arc::new(r.clone())], 10);
+        let after = render_bots();
+        let health: Vec<_> = after
+            .lines()
+            .filter(|l| l.starts_with("telegram_bot_health{") && l.contains("metrics-unit-bot"))
+            .collect();
+        assert_eq!(health.len(), 1, "{after}");
+        assert!(health[0].contains(r#"bot_name="@named_bot""#), "{after}");
+        assert!(after.contains("bot_send_latency_milliseconds_sum{bot_id=\"metrics-unit-bot\",bot_name=\"@named_bot\"} 40"), "{after}");
+        record_fleet(&[], 10);
+        assert!(!render_bots().contains("metrics-unit-bot"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 }

@@ -14,7 +14,7 @@ use std::{
 };
 
 use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The checks issue #9 asks for, and only those.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
@@ -62,7 +62,8 @@ const MANAGER_EXCLUDED: &[(&str, &str)] = &[
 
 /// The manager run's schemathesis.toml. Half of the generated `{id}` path values name the run's real
 /// instance, so its operations answer 200 (and get their bodies checked), not only 404.
-/// `follow=true` is never sent to the log: on a real instance it streams until the client leaves.
+/// `follow=true` is never sent to the log: on a real instance it streams until the client leaves (the
+/// value is the string "false": a TOML boolean would go out as Python's `False`).
 fn manager_config(instance_id: &str) -> String {
     format!(
         r#"[dictionaries.instance]
@@ -73,7 +74,7 @@ values = ["{instance_id}"]
 
 [[operations]]
 include-name = "GET /api/v1/instances/{{id}}/logs"
-parameters = {{ "query.follow" = false }}
+parameters = {{ "query.follow" = "false" }}
 "#
     )
 }
@@ -83,6 +84,34 @@ parameters = {{ "query.follow" = false }}
 /// which they must refuse with a documented 403 (schemathesis' `ignored_auth` only probes operations
 /// that answered 2xx, so a refused route does not need the control key to pass).
 const WORKER_EXCLUDED: &[(&str, &str)] = &[];
+
+/// The worker run's schemathesis.toml: half of the job ids asked for name a real bulk job.
+fn worker_config(job_id: &str) -> String {
+    format!(
+        r#"[dictionaries.job]
+values = ["{job_id}"]
+
+[[operations]]
+include-name = "GET /api/v1/jobs/{{id}}"
+parameters = {{ "path.id" = {{ dictionary = "job", probability = 0.5 }} }}
+"#
+    )
+}
+
+/// Starts a bulk job on the worker (more recipients than are answered inline), so that
+/// `GET /api/v1/jobs/{id}` has a real job to show and not only 404; returns its id.
+async fn start_bulk_job(worker: &Created) -> String {
+    let recipients: Vec<Value> = (0..51).map(|i| json!(1_000 + i)).collect();
+    let (status, body) = send(
+        reqwest::Client::new()
+            .post(format!("{}/send-bulk", worker.worker_url))
+            .bearer_auth(&worker.api_key)
+            .json(&json!({"recipients": recipients, "message": "contract"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    body["jobId"].as_str().expect("jobId").to_string()
+}
 
 /// Time budget of one schemathesis run (`--max-time`): the examples and coverage phases run once, then
 /// fuzzing repeats until the budget is spent, so a run lasts about this long on any machine, testing
@@ -425,14 +454,15 @@ async fn a_live_worker_answers_as_its_document_says() {
     let m = Manager::spawn(contained_manager_options(&tg_url).await);
     let worker = Created::from_body(&m.create_settled("contract", &token).await);
     let origin = format!("http://127.0.0.1:{}", worker.port);
+    let job_id = start_bulk_job(&worker).await;
     Conformance {
         name: "worker",
         // The worker's own copy of its document, as a client of that port would read it.
         schema_url: format!("{origin}/openapi.json"),
         base_url: origin,
-        bearer: worker.api_key,
+        bearer: worker.api_key.clone(),
         excluded: WORKER_EXCLUDED,
-        config: String::new(),
+        config: worker_config(&job_id),
         budget: WORKER_BUDGET,
     }
     .assert_conforms()

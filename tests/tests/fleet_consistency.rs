@@ -271,7 +271,7 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_stops_cleanly_on_sigterm() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
-    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let mut m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(9_100_001, "term_bot");
     let (status, body) = m
         .post(
@@ -280,20 +280,36 @@ async fn a_worker_stops_cleanly_on_sigterm() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let name = &m.containers()[0];
-    // `docker stop` sends SIGTERM and kills after 10 s; a worker that ignores SIGTERM exits 137.
+    let name = m.containers()[0].clone();
+    let started = harness::started_at(&name);
+    // With the manager gone nobody starts the worker again, so what Docker reports below is the stopped
+    // worker's own exit, not a replacement's.
+    m.kill();
+    // `docker stop` sends SIGTERM and kills after 10 s; a worker that ignores SIGTERM takes the 10 s and
+    // exits 137.
+    let t0 = std::time::Instant::now();
     let status = Command::new("docker")
-        .args(["stop", "-t", "10", name])
+        .args(["stop", "-t", "10", &name])
         .status()
         .unwrap();
+    let took = t0.elapsed();
     assert!(status.success());
     let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.State.ExitCode}}", name])
+        .args([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}} {{.RestartCount}}",
+            &name,
+        ])
         .output()
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "worker did not exit cleanly on SIGTERM"
+        format!("exited 0 {started} 0"),
+        "the worker did not exit by itself with code 0 (or it was started again)"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "the worker took {took:?} to stop: it waited for the SIGKILL"
     );
 }

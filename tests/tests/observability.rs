@@ -284,9 +284,25 @@ async fn metrics_parse_and_name_every_series() {
                 && s.labels.get("bot_id") == Some(id.as_str())
                 && s.labels.get("bot_name") == Some("@metric_bot")
         })
-        // A sample taken before the bot said who it is labels it with its display name; that series
-        // goes stale and is dropped by the idle timeout, the named one is the live one.
         .expect("a sent counter for the bot, named after its @username");
+    // One series per bot and family: the figures recorded before the bot said who it is (labelled with
+    // its display name) must not linger beside the named ones.
+    let of_bot: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("bot_id") == Some(id.as_str()))
+        .collect();
+    assert!(
+        of_bot.iter().all(|s| s.labels.get("bot_name") == Some("@metric_bot")),
+        "a series of the bot under another name: {of_bot:?}"
+    );
+    for family in ["telegram_bot_health", "bot_messages_sent_total", "bot_cpu_percent"] {
+        assert_eq!(
+            of_bot.iter().filter(|s| s.metric == family).count(),
+            1,
+            "{family} has more than one series for the bot"
+        );
+    }
     assert!(
         matches!(sent.value, prometheus_parse::Value::Counter(v) if v == 2.0),
         "{:?}",

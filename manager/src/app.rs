@@ -141,6 +141,11 @@ impl Application {
                 stop_rx.clone(),
             )),
             tokio::spawn(events::run(self.state.reconciler.clone(), stop_rx.clone())),
+            tokio::spawn(crate::monitor::follow::run(
+                self.state.fleet.clone(),
+                self.state.prober.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(health::run(
                 self.state.fleet.clone(),
                 self.state.prober.clone(),

@@ -7,11 +7,23 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use tokio::sync::watch;
+
 use crate::domain::InstanceRecord;
 
-#[derive(Default)]
 pub struct InstanceCache {
     inner: RwLock<Inner>,
+    /// Counts changes, so waiters (a create with `?wait=true`, the start follower) wake on each one.
+    changes: watch::Sender<u64>,
+}
+
+impl Default for InstanceCache {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::default(),
+            changes: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -42,6 +54,8 @@ impl InstanceCache {
             .is_none_or(|cached| cached.version < record.version);
         if newer {
             inner.records.insert(record.id.clone(), Arc::new(record));
+            drop(inner);
+            self.changed();
         }
     }
 
@@ -49,6 +63,17 @@ impl InstanceCache {
         let mut inner = self.write();
         inner.records.remove(id);
         inner.deleted.insert(id.to_string());
+        drop(inner);
+        self.changed();
+    }
+
+    /// A receiver that sees every later change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Lets an id that was removed be stored again (a create that retries under the same id).

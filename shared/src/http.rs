@@ -102,18 +102,12 @@ where
     T: DeserializeOwned + garde::Validate,
     T::Context: Default,
 {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        use serde_json::error::Category;
-        match e.inner().classify() {
-            Category::Data => data_error(&e.path().to_string(), &e.inner().to_string()),
-            Category::Syntax | Category::Eof | Category::Io => {
-                Rejection::bad_request(format!("the body is not valid JSON: {}", e.inner()))
-            }
-        }
-    })?;
-    de.end()
+    // Syntax first (400), then shape (422): serde_json reports some shape errors of a typed parse
+    // (`null` for an enum) as syntax errors.
+    let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Rejection::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let value: T = serde_path_to_error::deserialize(json)
+        .map_err(|e| data_error(&e.path().to_string(), &e.inner().to_string()))?;
     validate(&value)?;
     Ok(value)
 }

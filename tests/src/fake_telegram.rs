@@ -81,6 +81,8 @@ struct Inner {
     /// Per token: how many getUpdates were ended by a newer one (a second consumer shows up here).
     conflicts: HashMap<String, usize>,
     calls: HashMap<String, usize>,
+    /// Per token: when `getMe` was first answered (the moment the bot could know it is connected).
+    first_get_me: HashMap<String, std::time::Instant>,
     /// Tokens in a "429 storm": the first send to each chat is refused with retry_after 1.
     storm: std::collections::HashSet<String>,
     stormed: std::collections::HashSet<(String, String)>,
@@ -168,6 +170,11 @@ impl FakeTelegram {
 
     pub fn sent(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// When the bot with `token` was first answered `getMe`.
+    pub fn first_get_me(&self, token: &str) -> Option<std::time::Instant> {
+        self.lock().first_get_me.get(token).copied()
     }
 
     /// How many calls of `method` (lowercase) the bot with `token` made.
@@ -277,6 +284,12 @@ async fn handle(
     let Some(me) = known else {
         return error(401, "Unauthorized");
     };
+    if method == "getme" {
+        fake.lock()
+            .first_get_me
+            .entry(token.clone())
+            .or_insert_with(std::time::Instant::now);
+    }
     match method.as_str() {
         "getme" => ok(json!({
             "id": me.id, "is_bot": true, "first_name": me.first_name, "username": me.username,

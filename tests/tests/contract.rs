@@ -58,6 +58,10 @@ const MANAGER_EXCLUDED: &[(&str, &str)] = &[
         "POST /api/v1/instances/{id}/process",
         "container verb (recreates it), as start",
     ),
+    (
+        "POST /api/v1/instances/{id}/api-key/rotate",
+        "recreates the container (the worker learns its new key digest at start), as start",
+    ),
 ];
 
 /// The manager run's schemathesis.toml. Half of the generated `{id}` path values name the run's real
@@ -85,15 +89,26 @@ parameters = {{ "query.follow" = "false" }}
 /// that answered 2xx, so a refused route does not need the control key to pass).
 const WORKER_EXCLUDED: &[(&str, &str)] = &[];
 
-/// The worker run's schemathesis.toml: half of the job ids asked for name a real bulk job.
+/// The worker run's schemathesis.toml.
+/// - Half of the job ids asked for name a real bulk job, so `GET /api/v1/jobs/{id}` answers 200 too.
+/// - `GET /api/v1/events` is a long poll of up to 30 s (`wait_ms`): its request timeout is above that,
+///   and most cases ask for a short wait, so the poll does not eat the run's budget.
 fn worker_config(job_id: &str) -> String {
     format!(
         r#"[dictionaries.job]
 values = ["{job_id}"]
 
+[dictionaries.short_wait]
+values = [0, 100]
+
 [[operations]]
 include-name = "GET /api/v1/jobs/{{id}}"
 parameters = {{ "path.id" = {{ dictionary = "job", probability = 0.5 }} }}
+
+[[operations]]
+include-name = "GET /api/v1/events"
+request-timeout = 35
+parameters = {{ "query.wait_ms" = {{ dictionary = "short_wait", probability = 0.8 }} }}
 "#
     )
 }
@@ -246,6 +261,9 @@ async fn openapi_errors(doc: &Value, name: &str, dir: &Path) -> Option<String> {
 
 /// One schemathesis run against a live server.
 struct Conformance<'a> {
+    /// The schemathesis program (looked up before the test starts anything, so a missing venv fails
+    /// at once).
+    program: PathBuf,
     /// `manager` or `worker`: names the report files.
     name: &'a str,
     /// The document, as the server serves it.
@@ -314,12 +332,12 @@ impl Conformance<'_> {
     /// Runs schemathesis and asserts it found nothing; on failure the message holds a summary by
     /// check and operation, then schemathesis' own report (each failure with a curl line to replay it).
     async fn assert_conforms(&self) {
-        let program = tool("schemathesis");
         let dir = work_dir(self.name);
         std::fs::write(dir.join("schemathesis.toml"), &self.config)
             .expect("write schemathesis.toml");
         let started = Instant::now();
-        let (ok, output) = run_tool(&program, &self.args(&dir), &dir, self.budget + GRACE).await;
+        let (ok, output) =
+            run_tool(&self.program, &self.args(&dir), &dir, self.budget + GRACE).await;
         let elapsed = started.elapsed();
         let report = std::fs::read_to_string(dir.join("report/schemathesis.json"))
             .ok()
@@ -407,6 +425,7 @@ async fn contained_manager_options(tg_url: &str) -> ManagerOptions {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_documents_are_valid_openapi_with_unique_operation_ids() {
+    tool("openapi-spec-validator");
     let (_fake, tg_url) = harness::start_fake_telegram().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let dir = work_dir("documents");
@@ -430,11 +449,13 @@ async fn both_documents_are_valid_openapi_with_unique_operation_ids() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_manager_answers_as_its_document_says() {
+    let program = tool("schemathesis");
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let token = fake.add_bot(9_900_001, "contract_manager_bot");
     let m = Manager::spawn(contained_manager_options(&tg_url).await);
     let instance = Created::from_body(&m.create_settled("contract", &token).await);
     Conformance {
+        program,
         name: "manager",
         schema_url: m.url("/openapi.json"),
         base_url: m.base_url.clone(),
@@ -449,6 +470,7 @@ async fn the_manager_answers_as_its_document_says() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_worker_answers_as_its_document_says() {
+    let program = tool("schemathesis");
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let token = fake.add_bot(9_900_002, "contract_worker_bot");
     let m = Manager::spawn(contained_manager_options(&tg_url).await);
@@ -456,6 +478,7 @@ async fn a_live_worker_answers_as_its_document_says() {
     let origin = format!("http://127.0.0.1:{}", worker.port);
     let job_id = start_bulk_job(&worker).await;
     Conformance {
+        program,
         name: "worker",
         // The worker's own copy of its document, as a client of that port would read it.
         schema_url: format!("{origin}/openapi.json"),

@@ -205,21 +205,26 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
     assert_eq!((status, health["status"].as_str()), (200, Some("healthy")));
 
     let good = create_body("u", &token);
-    for (field, value) in [
-        ("user_id", Value::Null),
-        ("user_id", json!("")),
-        ("provider", json!("whatsappweb")),
-        ("provider", Value::Null),
-        ("token", Value::Null),
-        ("token", json!("not-a-token")),
-        ("type_instance", json!(["mcp"])),
-        ("agno_config", json!(42)),
+    // The field at fault is named as a path into the body.
+    for (field, value, path) in [
+        ("user_id", Value::Null, "user_id"),
+        ("user_id", json!(""), "user_id"),
+        ("provider", json!("whatsappweb"), "provider"),
+        ("provider", Value::Null, "provider"),
+        ("token", Value::Null, "token"),
+        ("token", json!("not-a-token"), "token"),
+        ("type_instance", json!(["mcp"]), "type_instance[0]"),
+        ("agno_config", json!(42), "agno_config"),
+        ("agno_config", json!({"url": "ftp://agent"}), "agno_config.url"),
+        ("agno_config", json!({"timeout_secs": 0}), "agno_config.timeout_secs"),
+        ("agno_config", json!({"urll": "http://agent"}), "agno_config.urll"),
+        ("unknown_field", json!(1), "unknown_field"),
     ] {
         let mut body = good.clone();
         body[field] = value.clone();
         let (status, err) = m.post("/api/v1/instances", &body).await;
         assert_eq!(status, 422, "{field}={value}: {err}");
-        assert_eq!(err["field"], field);
+        assert_eq!(err["field"], path, "{err}");
         assert_eq!(err["success"], false);
         assert!(!err["error"].as_str().unwrap().is_empty());
     }
@@ -230,6 +235,16 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
     )
     .await;
     assert_eq!(status, 400, "{err}");
+    // A body that is not declared JSON is refused as such.
+    let (status, err) = send(
+        m.request(reqwest::Method::POST, "/api/v1/instances")
+            .header("content-type", "text/plain")
+            .body(good.to_string()),
+    )
+    .await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("bad_request")), "{err}");
+    let (status, err) = m.get("/api/v1/instances?limit=0").await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("limit")), "{err}");
     let (status, err) = m.get("/api/v1/instances/does-not-exist").await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
     let (status, _) = m.get("/api/v1/instances/does-not-exist/memory").await;
@@ -336,4 +351,36 @@ async fn workers_run_on_the_host_network_too() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(fake.sent().len(), 1);
+}
+
+/// The manager follows a starting worker closely: `client_ready` shows through the API soon after the
+/// bot passed `getMe`, not at the next health round (every 5 s by default). The figure itself is measured
+/// by `scripts/bench-provision`; this bound only tells "closely" from "at the next round".
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_shows_soon_after_the_bot_passes_get_me() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(7_000_009, "quick_bot");
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.health_interval_secs = 5.0;
+    let m = Manager::spawn(options);
+    let (status, body) = m.post("/api/v1/instances", &create_body("u", &token)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["instance_id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let (_, s) = m.get(&format!("/api/v1/instances/{id}/auth-status")).await;
+        if s["auth_status"] == "client_ready" {
+            assert_eq!(s["is_ready_for_messages"], true, "{s}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ready: {s}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = std::time::Instant::now();
+    let get_me = fake.first_get_me(&token).expect("the bot called getMe");
+    let lag = seen.duration_since(get_me);
+    assert!(
+        lag < Duration::from_millis(1500),
+        "client_ready showed {lag:?} after the bot passed getMe"
+    );
 }

@@ -45,7 +45,7 @@ pub async fn create_instance(
             .unwrap_or(state.wait_timeout)
             .min(state.wait_timeout);
         if let Some(settled) =
-            health::wait_until_settled(&state.fleet, &state.prober, &record.id, limit).await
+            health::wait_until_settled(&state.fleet, &record.id, limit).await
         {
             record = settled;
         }

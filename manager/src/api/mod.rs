@@ -171,13 +171,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState) -> Router {
     let (api, doc) = routes(state.clone());
-    let docs = SwaggerUi::new("/docs").urls(vec![
-        (Url::new("manager", "/openapi.json"), doc),
-        (
+    let docs = SwaggerUi::new("/docs")
+        .url(Url::new("manager", "/openapi.json"), doc)
+        .external_url_unchecked(
             Url::new("worker", "/openapi/worker.json"),
             shared::worker_api::openapi_document(),
-        ),
-    ]);
+        );
     api.merge(docs)
         .fallback(overview::not_found)
         .method_not_allowed_fallback(overview::method_not_allowed)

@@ -30,6 +30,14 @@ pub enum Probe {
     },
 }
 
+/// What a worker's `/health` alone says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quick {
+    Healthy,
+    Unhealthy,
+    Unreachable,
+}
+
 /// Talks to workers over HTTP.
 pub struct Prober {
     client: reqwest::Client,
@@ -50,6 +58,24 @@ impl Prober {
             client,
             host,
             policy,
+        }
+    }
+
+    /// Only the worker's `/health`, with a short timeout: cheap enough to ask often.
+    pub async fn quick_health(&self, r: &InstanceRecord) -> Quick {
+        let url = format!("http://{}:{}/api/v1/health", self.host, r.port);
+        let answer = self
+            .client
+            .get(url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await;
+        let Ok(response) = answer else {
+            return Quick::Unreachable;
+        };
+        match response.json::<HealthResponse>().await {
+            Ok(h) if h.status == HealthStatus::Healthy => Quick::Healthy,
+            _ => Quick::Unhealthy,
         }
     }
 
@@ -371,24 +397,25 @@ pub async fn run(
     }
 }
 
-/// Checks one instance every 250 ms until it is running or failed, or `timeout` passes.
-pub async fn wait_until_settled(
-    fleet: &Fleet,
-    prober: &Prober,
-    id: &str,
-    timeout: Duration,
-) -> Option<InstanceRecord> {
+/// Waits until the instance is past starting (running, failed, …) or `timeout` passes, and returns it as
+/// it is then. The start follower (`monitor::follow`) and the health loop do the checking; this only
+/// watches the cache, so a waiting request adds no load.
+pub async fn wait_until_settled(fleet: &Fleet, id: &str, timeout: Duration) -> Option<InstanceRecord> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = fleet.cache.subscribe();
     loop {
-        let record = check(fleet, prober, id).await?;
+        let record = fleet.cache.get(id)?;
         let settled = !matches!(
             record.status,
             InstanceStatus::Creating | InstanceStatus::Starting
         );
-        if settled || tokio::time::Instant::now() >= deadline {
-            return Some(record);
+        if settled {
+            return Some((*record).clone());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return Some((*record).clone()) },
+            _ = tokio::time::sleep_until(deadline) => return Some((*record).clone()),
+        }
     }
 }
 

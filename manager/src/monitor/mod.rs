@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod collectors;
 pub mod events;
+pub mod follow;
 pub mod health;
 pub mod performance;
 pub mod resources;

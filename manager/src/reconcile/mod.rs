@@ -17,7 +17,7 @@ use crate::{
     domain::{DesiredState, InstanceRecord, InstanceStatus},
     error::ApiError,
     fleet::{Fleet, Source, now_ms},
-    monitor::health::{self, Prober},
+    monitor::health::Prober,
 };
 
 /// What a converge left to do.
@@ -196,7 +196,6 @@ impl Reconciler {
                         }
                     })
                     .await?;
-                self.follow_start(id);
                 Ok(Outcome::Done)
             }
             Some(c) => {
@@ -215,7 +214,6 @@ impl Reconciler {
                             }
                         })
                         .await?;
-                    self.follow_start(id);
                 }
                 Ok(Outcome::Done)
             }
@@ -249,18 +247,8 @@ impl Reconciler {
                 }
             })
             .await?;
-        self.follow_start(&r.id);
+        // `monitor::follow` watches starting workers closely from here on.
         Ok(Outcome::Done)
-    }
-
-    /// Checks a just-started worker every 250 ms until it settles, instead of waiting for the poller.
-    fn follow_start(self: &Arc<Self>, id: &str) {
-        let this = self.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            health::wait_until_settled(&this.fleet, &this.prober, &id, Duration::from_secs(30))
-                .await;
-        });
     }
 
     /// One pass over the fleet: remove containers no instance owns, converge every instance that no

@@ -162,21 +162,36 @@ fn render_bots() -> String {
         fn(&BotFigures) -> Option<f64>,
     );
     const FAMILIES: &[Family] = &[
-        ("telegram_bot_health", "gauge", "Bot health status (1 healthy, 0 not)", |b| {
-            Some(if b.healthy { 1.0 } else { 0.0 })
-        }),
-        ("bot_restarts_total", "counter", "Restarts of the bot's worker", |b| {
-            Some(b.restarts.max(0) as f64)
-        }),
-        ("bot_messages_sent_total", "counter", "Messages the bot sent", |b| {
-            Some(b.sent.max(0) as f64)
-        }),
-        ("bot_messages_received_total", "counter", "Messages the bot received", |b| {
-            Some(b.received.max(0) as f64)
-        }),
-        ("bot_errors_total", "counter", "Errors recorded for the bot", |b| {
-            Some(b.errors.max(0) as f64)
-        }),
+        (
+            "telegram_bot_health",
+            "gauge",
+            "Bot health status (1 healthy, 0 not)",
+            |b| Some(if b.healthy { 1.0 } else { 0.0 }),
+        ),
+        (
+            "bot_restarts_total",
+            "counter",
+            "Restarts of the bot's worker",
+            |b| Some(b.restarts.max(0) as f64),
+        ),
+        (
+            "bot_messages_sent_total",
+            "counter",
+            "Messages the bot sent",
+            |b| Some(b.sent.max(0) as f64),
+        ),
+        (
+            "bot_messages_received_total",
+            "counter",
+            "Messages the bot received",
+            |b| Some(b.received.max(0) as f64),
+        ),
+        (
+            "bot_errors_total",
+            "counter",
+            "Errors recorded for the bot",
+            |b| Some(b.errors.max(0) as f64),
+        ),
         (
             "bot_send_latency_milliseconds_sum",
             "counter",
@@ -189,12 +204,18 @@ fn render_bots() -> String {
             "Send calls since the worker started",
             |b| b.latency.map(|(_, n)| n as f64),
         ),
-        ("bot_cpu_percent", "gauge", "CPU of the bot's container, percent of one CPU", |b| {
-            b.usage.map(|(cpu, _)| cpu)
-        }),
-        ("bot_memory_bytes", "gauge", "Memory of the bot's container, page cache excluded", |b| {
-            b.usage.map(|(_, mem)| mem as f64)
-        }),
+        (
+            "bot_cpu_percent",
+            "gauge",
+            "CPU of the bot's container, percent of one CPU",
+            |b| b.usage.map(|(cpu, _)| cpu),
+        ),
+        (
+            "bot_memory_bytes",
+            "gauge",
+            "Memory of the bot's container, page cache excluded",
+            |b| b.usage.map(|(_, mem)| mem as f64),
+        ),
     ];
     let bots = bots();
     let mut out = String::new();

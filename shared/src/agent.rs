@@ -149,7 +149,7 @@ impl AgentConfig {
     pub fn view(&self) -> AgentConfigView {
         AgentConfigView {
             kind: self.kind,
-            url: self.url.clone(),
+            url: self.url.as_deref().map(crate::secret::redact_url),
             agent_id: self.agent_id.clone(),
             model: self.model.clone(),
             stream: self.stream,
@@ -169,6 +169,7 @@ impl AgentConfig {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentConfigView {
     pub kind: AgentKind,
+    /// The URL with any password and query values shown as `***`.
     pub url: Option<String>,
     pub agent_id: Option<String>,
     pub model: Option<String>,

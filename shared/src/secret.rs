@@ -23,3 +23,66 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// A URL as it may be shown: its user information and the values of its query string (where callers put
+/// tokens: `?token=…`, `?sig=…`) are replaced by `***`. The scheme, host, port and path stay, so users
+/// can still tell which endpoint is configured.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                // A user name alone may be the credential (`https://TOKEN@host`).
+                Some((_, host)) => format!("***@{host}"),
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) => format!("{k}=***"),
+                None => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&redacted.join("&"));
+    }
+    if fragment.is_some() {
+        out.push_str("#***");
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_in_urls_are_hidden_and_the_endpoint_kept() {
+        assert_eq!(
+            redact_url("https://a.example/hook"),
+            "https://a.example/hook"
+        );
+        assert_eq!(
+            redact_url("https://bob:pw@a.example:8443/x/y?token=abc&v=1#frag"),
+            "https://***@a.example:8443/x/y?token=***&v=***#***"
+        );
+        assert_eq!(redact_url("http://tok@host"), "http://***@host");
+        assert!(!redact_url("http://u:p@h?k=s3cr3t").contains("s3cr3t"));
+    }
+}

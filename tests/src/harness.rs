@@ -194,6 +194,25 @@ pub struct Manager {
     pub base_url: String,
     pub options: ManagerOptions,
     pub client: reqwest::Client,
+    /// Everything the process wrote to stdout and stderr (also echoed to the test's stderr).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Copies a child's output line by line into `log` and to our stderr; `on_line` sees each line.
+fn capture(
+    stream: impl std::io::Read + Send + 'static,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            on_line(&line);
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
 }
 
 impl Manager {
@@ -216,18 +235,25 @@ impl Manager {
             .env("RUST_LOG", "info,sqlx=warn")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn manager");
-        let stdout = child.stdout.take().expect("manager stdout");
+        let log = std::sync::Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        capture(
+            child.stdout.take().expect("manager stdout"),
+            std::sync::Arc::clone(&log),
+            move |line| {
                 if let Some(url) = line.strip_prefix("botfleet manager listening on ") {
                     let _ = tx.send(url.to_string());
                 }
-            }
-        });
+            },
+        );
+        capture(
+            child.stderr.take().expect("manager stderr"),
+            std::sync::Arc::clone(&log),
+            |_| {},
+        );
         let base_url = match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(url) => url,
             Err(_) => {
@@ -240,7 +266,13 @@ impl Manager {
             base_url,
             options,
             client: reqwest::Client::new(),
+            log,
         }
+    }
+
+    /// What the manager has logged so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn url(&self, path: &str) -> String {

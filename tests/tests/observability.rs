@@ -293,10 +293,16 @@ async fn metrics_parse_and_name_every_series() {
         .filter(|s| s.labels.get("bot_id") == Some(id.as_str()))
         .collect();
     assert!(
-        of_bot.iter().all(|s| s.labels.get("bot_name") == Some("@metric_bot")),
+        of_bot
+            .iter()
+            .all(|s| s.labels.get("bot_name") == Some("@metric_bot")),
         "a series of the bot under another name: {of_bot:?}"
     );
-    for family in ["telegram_bot_health", "bot_messages_sent_total", "bot_cpu_percent"] {
+    for family in [
+        "telegram_bot_health",
+        "bot_messages_sent_total",
+        "bot_cpu_percent",
+    ] {
         assert_eq!(
             of_bot.iter().filter(|s| s.metric == family).count(),
             1,

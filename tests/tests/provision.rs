@@ -215,9 +215,21 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
         ("token", json!("not-a-token"), "token"),
         ("type_instance", json!(["mcp"]), "type_instance[0]"),
         ("agno_config", json!(42), "agno_config"),
-        ("agno_config", json!({"url": "ftp://agent"}), "agno_config.url"),
-        ("agno_config", json!({"timeout_secs": 0}), "agno_config.timeout_secs"),
-        ("agno_config", json!({"urll": "http://agent"}), "agno_config.urll"),
+        (
+            "agno_config",
+            json!({"url": "ftp://agent"}),
+            "agno_config.url",
+        ),
+        (
+            "agno_config",
+            json!({"timeout_secs": 0}),
+            "agno_config.timeout_secs",
+        ),
+        (
+            "agno_config",
+            json!({"urll": "http://agent"}),
+            "agno_config.urll",
+        ),
         ("unknown_field", json!(1), "unknown_field"),
     ] {
         let mut body = good.clone();
@@ -242,9 +254,17 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
             .body(good.to_string()),
     )
     .await;
-    assert_eq!((status, err["code"].as_str()), (400, Some("bad_request")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("bad_request")),
+        "{err}"
+    );
     let (status, err) = m.get("/api/v1/instances?limit=0").await;
-    assert_eq!((status, err["field"].as_str()), (422, Some("limit")), "{err}");
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("limit")),
+        "{err}"
+    );
     let (status, err) = m.get("/api/v1/instances/does-not-exist").await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
     let (status, _) = m.get("/api/v1/instances/does-not-exist/memory").await;

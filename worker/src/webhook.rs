@@ -42,7 +42,7 @@ impl WebhookState {
         let updated_at = now_ms().max(current.as_ref().and_then(|v| v.updated_at).unwrap_or(0) + 1);
         let view = WebhookConfigView {
             configured: true,
-            url: Some(request.url.trim().to_string()),
+            url: Some(shared::secret::redact_url(request.url.trim())),
             events: events.clone(),
             enabled: request.enabled,
             has_secret: true,

@@ -44,9 +44,7 @@ pub async fn create_instance(
             .map(|s| Duration::from_secs(s.into()))
             .unwrap_or(state.wait_timeout)
             .min(state.wait_timeout);
-        if let Some(settled) =
-            health::wait_until_settled(&state.fleet, &record.id, limit).await
-        {
+        if let Some(settled) = health::wait_until_settled(&state.fleet, &record.id, limit).await {
             record = settled;
         }
     }

@@ -400,7 +400,11 @@ pub async fn run(
 /// Waits until the instance is past starting (running, failed, …) or `timeout` passes, and returns it as
 /// it is then. The start follower (`monitor::follow`) and the health loop do the checking; this only
 /// watches the cache, so a waiting request adds no load.
-pub async fn wait_until_settled(fleet: &Fleet, id: &str, timeout: Duration) -> Option<InstanceRecord> {
+pub async fn wait_until_settled(
+    fleet: &Fleet,
+    id: &str,
+    timeout: Duration,
+) -> Option<InstanceRecord> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut changes = fleet.cache.subscribe();
     loop {

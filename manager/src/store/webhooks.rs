@@ -22,7 +22,7 @@ impl WebhookRow {
     pub fn view(&self) -> WebhookConfigView {
         WebhookConfigView {
             configured: true,
-            url: Some(self.url.clone()),
+            url: Some(shared::secret::redact_url(&self.url)),
             events: self.events.clone(),
             enabled: self.enabled,
             has_secret: true,

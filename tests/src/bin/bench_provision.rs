@@ -1,5 +1,6 @@
-//! `scripts/bench-provision`: time from `POST /api/v1/instances` to a healthy worker, sequentially and
-//! concurrently, beside a bare `docker run` of the same image; then idle worker memory and image size.
+//! `scripts/bench-provision`: time from `POST /api/v1/instances` to a healthy worker and to `client_ready`
+//! as the manager's API shows it, sequentially and concurrently, beside a bare `docker run` of the same
+//! image; then idle worker memory and image size.
 
 use std::{
     process::Command,
@@ -31,14 +32,31 @@ async fn main() -> anyhow::Result<()> {
     // Sequential.
     let mut sequential = Vec::new();
     let mut post_only = Vec::new();
+    let mut api_ready = Vec::new();
+    let mut ready_lag = Vec::new();
     let mut ids = Vec::new();
     for i in 0..n {
         let token = fake.add_bot(5_000_000 + i as u64, &format!("seq{i}_bot"));
         let started = Instant::now();
         let (id, port) = create(&m, &token).await?;
         post_only.push(started.elapsed());
-        wait_healthy(&client, port).await?;
-        sequential.push(started.elapsed());
+        // The worker's own health and the manager's view of it, watched side by side.
+        let (healthy, ready) = tokio::join!(
+            async {
+                wait_healthy(&client, port).await?;
+                anyhow::Ok(started.elapsed())
+            },
+            async {
+                wait_client_ready(&m, &id).await?;
+                anyhow::Ok(Instant::now())
+            }
+        );
+        sequential.push(healthy?);
+        let ready = ready?;
+        api_ready.push(ready - started);
+        if let Some(get_me) = fake.first_get_me(&token) {
+            ready_lag.push(ready.saturating_duration_since(get_me));
+        }
         ids.push(id);
     }
     let delete_started = Instant::now();
@@ -118,11 +136,13 @@ async fn main() -> anyhow::Result<()> {
 
     println!("botfleet bench-provision: {n} bots per phase");
     println!(
-        "{:<34} {:>9} {:>9} {:>9}",
+        "{:<38} {:>9} {:>9} {:>9}",
         "phase", "p50 ms", "p99 ms", "max ms"
     );
     row("POST returned (sequential)", &mut post_only);
     row("POST -> healthy (sequential)", &mut sequential);
+    row("POST -> client_ready in the API", &mut api_ready);
+    row("getMe answered -> client_ready in API", &mut ready_lag);
     row(
         &format!("POST -> healthy ({n} concurrent)"),
         &mut concurrent.clone(),
@@ -158,6 +178,20 @@ async fn create(m: &Manager, token: &str) -> anyhow::Result<(String, u16)> {
         .as_u64()
         .unwrap_or(0) as u16;
     Ok((id, port))
+}
+
+/// Polls `auth-status` every 5 ms until the manager shows the bot `client_ready`.
+async fn wait_client_ready(m: &Manager, id: &str) -> anyhow::Result<()> {
+    let path = format!("/api/v1/instances/{id}/auth-status");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let (_, body) = m.get(&path).await;
+        if body["auth_status"] == "client_ready" {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("instance {id} not client_ready within 60 s")
 }
 
 async fn wait_healthy(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {
@@ -211,7 +245,7 @@ fn row(name: &str, samples: &mut [Duration]) {
     let pick =
         |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
     println!(
-        "{name:<34} {:>9.1} {:>9.1} {:>9.1}",
+        "{name:<38} {:>9.1} {:>9.1} {:>9.1}",
         pick(0.5),
         pick(0.99),
         pick(1.0)

@@ -106,6 +106,11 @@ where
     // (`null` for an enum) as syntax errors.
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Rejection::bad_request(format!("the body is not valid JSON: {e}")))?;
+    // serde would also read a struct from an array of its fields in order (`[null, null]`); every body
+    // of this API is an object.
+    if !json.is_object() {
+        return Err(Rejection::invalid("body", "must be a JSON object"));
+    }
     let value: T = serde_path_to_error::deserialize(json)
         .map_err(|e| data_error(&e.path().to_string(), &e.inner().to_string()))?;
     validate(&value)?;
@@ -217,6 +222,10 @@ mod tests {
     fn each_refusal_names_its_field_as_a_path() {
         assert!(parse_json::<Body>(br#"{"name":"a"}"#).is_ok());
         assert_eq!(field(parse_json(b"{")), (400, None));
+        assert_eq!(
+            field(parse_json(b"[null, null]")),
+            (422, Some("body".into()))
+        );
         assert_eq!(field(parse_json(br#"{"name":"a"} x"#)), (400, None));
         assert_eq!(field(parse_json(b"{}")), (422, Some("name".into())));
         assert_eq!(

@@ -16,6 +16,10 @@ pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
+/// The largest `offset` a page may start at (declared in the document too: a generated client must not
+/// be able to send a value the server reads differently).
+pub const MAX_OFFSET: u32 = 1_000_000_000;
+
 /// `?limit=&offset=` of a paged list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, garde::Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
@@ -28,7 +32,8 @@ pub struct PageQuery {
     pub limit: Option<u32>,
     /// Skip this many.
     #[serde(default)]
-    #[garde(skip)]
+    #[garde(range(max = MAX_OFFSET))]
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 1000000000))]
     pub offset: u32,
 }
 

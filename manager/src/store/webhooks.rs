@@ -106,6 +106,13 @@ pub(super) async fn put(
     setting: &WebhookSetting,
     generate: impl FnOnce() -> String,
 ) -> Result<(WebhookRow, bool), sqlx::Error> {
+    // Write first: a SQLite transaction that reads and then writes cannot wait for another writer (it
+    // fails at once with "database is locked"), and on PostgreSQL this locks the row, so that two
+    // writers cannot both pass the newer-wins check below.
+    sqlx::query("UPDATE webhooks SET updated_at = updated_at WHERE instance_id = $1")
+        .bind(instance_id.to_string())
+        .execute(&mut *conn)
+        .await?;
     let existing = get(conn, instance_id).await?;
     if let Some(row) = &existing
         && row.updated_at > setting.updated_at

@@ -54,31 +54,79 @@ pub const HEADER_SIGNATURE: &str = "x-botfleet-signature";
 pub const MIN_SECRET_LEN: usize = 16;
 
 /// `PUT /api/v1/webhook/config` (worker) and `PUT /api/v1/instances/{id}/webhook/config` (manager).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The garde rules are those of [`WebhookConfigRequest::validate`], without its trimming of the URL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, garde::Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfigRequest {
-    /// `http://` or `https://` URL that receives a POST per event.
+    /// `http://` or `https://` URL that receives a POST per event (at most 2048 characters).
+    #[garde(length(bytes, max = 2048), custom(webhook_url))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^/?#]")
+    )]
     pub url: String,
     /// Event types to deliver; empty or absent means every type.
     #[serde(default)]
+    #[garde(custom(known_events))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::events::EventType>))]
     pub events: Vec<String>,
-    /// Signing secret (at least 16 characters). Absent: the current one is kept, or one is generated
+    /// Signing secret (16 to 256 characters). Absent: the current one is kept, or one is generated
     /// and shown once in this answer.
     #[serde(default)]
+    #[garde(inner(custom(secret_length)))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 256))]
     pub secret: Option<String>,
     /// Default true; false keeps the configuration but delivers nothing.
     #[serde(default = "yes")]
+    #[garde(skip)]
     pub enabled: bool,
+}
+
+/// garde rule: an `http://` or `https://` URL naming a host.
+fn webhook_url(url: &str, _: &()) -> garde::Result {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| garde::Error::new("must start with http:// or https://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(garde::Error::new("must name a host"));
+    }
+    Ok(())
+}
+
+/// garde rule: every event type is known.
+fn known_events(events: &[String], _: &()) -> garde::Result {
+    match events.iter().find(|e| !is_known_event_type(e)) {
+        Some(e) => Err(garde::Error::new(format!(
+            "unknown event type {e:?}; known: {}",
+            known_event_types()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// garde rule: a secret of 16 characters to 256 bytes.
+fn secret_length(secret: &str, _: &()) -> garde::Result {
+    if secret.chars().count() < MIN_SECRET_LEN || secret.len() > 256 {
+        Err(garde::Error::new(format!(
+            "must have {MIN_SECRET_LEN} to 256 characters"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 fn yes() -> bool {
     true
 }
 
-/// A webhook configuration as shown to users: never the secret, except once when it was generated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A webhook configuration as shown to users: never the secret, except once when it was generated. The
+/// manager also hands its configuration to the worker in this shape (`PUT /api/v1/control/webhook`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, garde::Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[garde(allow_unvalidated)]
 pub struct WebhookConfigView {
     pub configured: bool,
     pub url: Option<String>,
@@ -197,6 +245,34 @@ mod tests {
         r.events.clear();
         r.secret = Some("short".into());
         assert_eq!(r.validate().unwrap_err().0, "secret");
+    }
+
+    #[test]
+    fn the_garde_rules_refuse_what_validate_refuses() {
+        let field = |r: &WebhookConfigRequest| {
+            garde::Validate::validate(r)
+                .err()
+                .and_then(|report| report.iter().next().map(|(p, _)| p.to_string()))
+        };
+        let mut r = request("https://example.com/hook");
+        r.events = vec!["message.in".into(), "instance.stopped".into()];
+        r.secret = Some("s".repeat(16));
+        assert_eq!(field(&r), None);
+        for url in [
+            "ftp://x",
+            "http:///path",
+            "https://",
+            " https://example.com",
+        ] {
+            assert_eq!(field(&request(url)).as_deref(), Some("url"), "{url}");
+        }
+        r.events = vec!["message.typo".into()];
+        assert_eq!(field(&r).as_deref(), Some("events"));
+        r.events.clear();
+        r.secret = Some("short".into());
+        assert_eq!(field(&r).as_deref(), Some("secret"));
+        r.secret = Some("s".repeat(257));
+        assert_eq!(field(&r).as_deref(), Some("secret"));
     }
 
     #[test]

@@ -189,6 +189,22 @@ where
     Ok(value)
 }
 
+/// Parses and validates named text values (the text parts of a `multipart/form-data` body) the way a
+/// query string is: each value is read as the field's type, and a refusal names the field.
+pub fn parse_fields<T>(
+    fields: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+) -> Result<T, Rejection>
+where
+    T: DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    let mut encoded = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        encoded.append_pair(name.as_ref(), value.as_ref());
+    }
+    parse_query(&encoded.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

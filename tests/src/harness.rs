@@ -492,3 +492,19 @@ pub fn create_body(user_id: &str, token: &str) -> Value {
         "agno_config": {"model": "gpt-4.1", "stream": false, "enabled": true, "agent_id": "a1"},
     })
 }
+
+/// The manager's control key for instance `id`, read from its database: the only key the worker's control
+/// routes (`/api/v1/events`, `/api/v1/events/ack`, `/api/v1/control/*`) take, for tests that stand in
+/// for the manager.
+pub async fn control_key(options: &ManagerOptions, id: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&options.database_url)
+        .await
+        .expect("connect to the manager's database");
+    let row = sqlx::query("SELECT control_key FROM instances WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .expect("the instance's row");
+    sqlx::Row::try_get(&row, "control_key").expect("control_key column")
+}

@@ -208,7 +208,7 @@ async fn the_manager_tests_the_agent_without_telegram() {
         .await;
     assert_eq!(status, 502, "{err}");
 
-    // A configuration the worker could not use is refused up front.
+    // A configuration the worker could not use is refused up front, naming the field as a path.
     let bad = json!({"user_id": "u", "provider": "telegram", "token": fake.add_bot(1_600_009, "bad_bot"),
         "agno_config": {"kind": "llama", "url": "http://x"}});
     let (status, err) = m.post("/api/v1/instances", &bad).await;

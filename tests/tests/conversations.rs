@@ -305,17 +305,19 @@ async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
     // Stopped, so that nothing else collects (and acknowledges) the worker's events meanwhile.
     m.stop();
 
-    // A long poll of the worker's outbox returns as soon as an event arrives.
+    // A long poll of the worker's outbox returns as soon as an event arrives. The outbox is the
+    // manager's: only its control key reads it.
     let client = reqwest::Client::new();
+    let control_key = harness::control_key(&options, &created.id).await;
     let events_url = format!("{}/events", created.worker_url);
-    let (_, pending) = send(client.get(&events_url).bearer_auth(&created.api_key)).await;
+    let (_, pending) = send(client.get(&events_url).bearer_auth(&control_key)).await;
     let last_seq = pending["events"]
         .as_array()
         .and_then(|e| e.last())
         .and_then(|e| e["seq"].as_u64())
         .unwrap_or(0);
     let long_poll = tokio::spawn({
-        let (client, url, key) = (client.clone(), events_url.clone(), created.api_key.clone());
+        let (client, url, key) = (client.clone(), events_url.clone(), control_key.clone());
         async move {
             let asked = std::time::Instant::now();
             let answer = send(
@@ -343,7 +345,7 @@ async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
     let (status, _) = send(
         client
             .get(format!("{events_url}?wait_ms=30001"))
-            .bearer_auth(&created.api_key),
+            .bearer_auth(&control_key),
     )
     .await;
     assert_eq!(status, 422);

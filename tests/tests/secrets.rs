@@ -43,18 +43,6 @@ fn assert_no_secret(place: &str, text: &str, secrets: &[(&str, String)]) {
     }
 }
 
-async fn control_key(database_url: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(database_url)
-        .await
-        .expect("open the manager's database");
-    let row = sqlx::query("SELECT control_key FROM instances")
-        .fetch_one(&mut conn)
-        .await
-        .expect("one instance row");
-    sqlx::Row::get::<String, _>(&row, 0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_route_and_no_log_shows_a_secret() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
@@ -121,7 +109,7 @@ async fn no_route_and_no_log_shows_a_secret() {
         ("webhook URL query secret", "hook-url-s3cr3t".into()),
         ("first instance key", first.api_key.clone()),
         ("rotated instance key", new_key.clone()),
-        ("control key", control_key(&m.options.database_url).await),
+        ("control key", harness::control_key(&m.options, &id).await),
         ("admin key", m.options.admin_key.clone()),
     ];
 

@@ -112,7 +112,11 @@ async fn a_429_storm_is_waited_out_and_every_message_arrives_once() {
         (json!({"recipients": [], "message": "x"}), "recipients"),
         (
             json!({"recipients": [1, "abc"], "message": "x"}),
-            "recipients",
+            "recipients[1]",
+        ),
+        (
+            json!({"recipients": [{"chatId": 1, "vars": {"n": [1]}}], "message": "x"}),
+            "recipients[0].vars.n",
         ),
         (json!({"recipients": [1]}), "message"),
         (

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use crate::{api::AppState, config::Config, error::ApiError};
 
 /// Digests of the keys that may call the protected routes: the user's API key first, then the
-/// manager's control key when configured.
+/// manager's control key when configured (the only key the control routes take).
 #[derive(Debug, Clone)]
 pub struct AcceptedKeys {
     digests: Vec<[u8; 32]>,
@@ -87,6 +87,18 @@ pub async fn require_bearer(
             }
             None => Err(ApiError::Unauthorized("invalid bearer key")),
         },
+    }
+}
+
+/// Middleware behind [`require_bearer`] on the control routes (`/api/v1/events`, `/api/v1/events/ack`,
+/// `/api/v1/control/*`): only the manager's control key passes; the user's key gets 403. A user who could
+/// read or acknowledge the outbox would make the manager lose the events it had not stored yet.
+pub async fn require_manager(request: Request, next: Next) -> Result<Response, ApiError> {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Manager) => Ok(next.run(request).await),
+        _ => Err(ApiError::Forbidden(
+            "only the manager's control key may use this route",
+        )),
     }
 }
 

@@ -4,7 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
-use shared::worker_api::BotInfo;
+use shared::worker_api::{
+    BotInfo, ChatRef, Direction, MediaKind, ParseMode, ReplyMarkup, WorkerEventKind,
+};
 use teloxide::{
     ApiError, RequestError,
     adaptors::{Throttle, throttle::Limits},
@@ -22,6 +24,38 @@ use agent::AgentBridge;
 pub struct TextOptions {
     pub parse_mode: Option<teloxide::types::ParseMode>,
     pub reply_markup: Option<teloxide::types::ReplyMarkup>,
+}
+
+impl TextOptions {
+    /// A request's `parseMode` and `replyMarkup` in teloxide's terms; `Err` says why Telegram would not
+    /// read the markup.
+    pub fn new(
+        parse_mode: Option<ParseMode>,
+        reply_markup: Option<&ReplyMarkup>,
+    ) -> Result<Self, String> {
+        use teloxide::types::ParseMode as Mode;
+        let reply_markup = reply_markup
+            .map(|m| serde::Deserialize::deserialize(&m.0))
+            .transpose()
+            .map_err(|e| format!("is not a Telegram reply markup: {e}"))?;
+        Ok(Self {
+            parse_mode: parse_mode.map(|m| match m {
+                ParseMode::Html => Mode::Html,
+                ParseMode::MarkdownV2 => Mode::MarkdownV2,
+                #[allow(deprecated)]
+                ParseMode::Markdown => Mode::Markdown,
+            }),
+            reply_markup,
+        })
+    }
+}
+
+/// The chat in teloxide's terms.
+pub fn recipient(chat: &ChatRef) -> Recipient {
+    match chat {
+        ChatRef::Id(id) => Recipient::Id(ChatId(*id)),
+        ChatRef::Username(name) => Recipient::ChannelUsername(name.clone()),
+    }
 }
 
 /// Seconds one `getUpdates` long poll waits for updates.
@@ -100,7 +134,7 @@ impl TelegramBot {
                 Ok(updates) => {
                     if failures > 0 {
                         self.events.notice(
-                            "bot.status",
+                            WorkerEventKind::BotStatus,
                             0,
                             format!("polling again after {failures} failed getUpdates"),
                         );
@@ -115,8 +149,11 @@ impl TelegramBot {
                 Err(e) if is_token_refused(&e) => {
                     tracing::error!("Telegram refused the bot token while polling");
                     self.status.set_unauthorized(e.to_string());
-                    self.events
-                        .notice("bot.status", 0, "Telegram refused the bot token".into());
+                    self.events.notice(
+                        WorkerEventKind::BotStatus,
+                        0,
+                        "Telegram refused the bot token".into(),
+                    );
                     return;
                 }
                 Err(e) => {
@@ -126,8 +163,11 @@ impl TelegramBot {
                     tracing::warn!(error = %e, ?wait, "getUpdates failed");
                     self.status.record_poll_error(e.to_string());
                     if failures == 1 {
-                        self.events
-                            .notice("bot.error", 0, format!("getUpdates failed: {e}"));
+                        self.events.notice(
+                            WorkerEventKind::BotError,
+                            0,
+                            format!("getUpdates failed: {e}"),
+                        );
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -138,8 +178,8 @@ impl TelegramBot {
     fn handle(&self, update: Update) {
         if let UpdateKind::Message(message) = &update.kind {
             self.status.count_received();
-            self.seen.record(message, "in");
-            self.events.message(message, "message.in");
+            self.seen.record(message, Direction::In);
+            self.events.message(message, WorkerEventKind::MessageIn);
             if let (Some(agent), Some(text)) = (&self.agent, message.text()) {
                 let (agent, this, text) = (agent.clone(), self.clone(), text.to_string());
                 let chat = message.chat.id.0;
@@ -153,7 +193,7 @@ impl TelegramBot {
                         .answer(chat, &user, &text, |reply| async move {
                             if matches!(reply, agent::Reply::Fallback(_)) {
                                 this.events.notice(
-                                    "bot.error",
+                                    WorkerEventKind::BotError,
                                     chat,
                                     "the agent failed; the fallback message was sent".into(),
                                 );
@@ -163,7 +203,7 @@ impl TelegramBot {
                                 Err(e) => {
                                     tracing::warn!(chat, error = %e, "could not send the agent's reply");
                                     this.events.notice(
-                                        "bot.error",
+                                        WorkerEventKind::BotError,
                                         chat,
                                         format!(
                                             "could not send the agent's reply: {}",
@@ -198,7 +238,7 @@ impl TelegramBot {
         match result {
             Ok(me) => {
                 self.events.notice(
-                    "bot.status",
+                    WorkerEventKind::BotStatus,
                     0,
                     match &me.user.username {
                         Some(u) => format!("connected to Telegram as @{u}"),
@@ -216,8 +256,11 @@ impl TelegramBot {
             Err(e) => {
                 tracing::error!(error = %e, "Telegram refused the bot token");
                 self.status.set_unauthorized(e.to_string());
-                self.events
-                    .notice("bot.status", 0, "Telegram refused the bot token".into());
+                self.events.notice(
+                    WorkerEventKind::BotStatus,
+                    0,
+                    "Telegram refused the bot token".into(),
+                );
                 None
             }
         }
@@ -246,34 +289,9 @@ impl TelegramBot {
         }
         let message = request.await?;
         self.status.count_sent(started.elapsed());
-        self.seen.record(&message, "out");
-        self.events.message(&message, "message.out");
+        self.seen.record(&message, Direction::Out);
+        self.events.message(&message, WorkerEventKind::MessageOut);
         Ok(message.id.0)
-    }
-}
-
-/// The kinds of media `send/media` sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Photo,
-    Document,
-    Audio,
-    Video,
-}
-
-impl MediaKind {
-    pub const ALL: &'static [(&'static str, MediaKind)] = &[
-        ("photo", MediaKind::Photo),
-        ("document", MediaKind::Document),
-        ("audio", MediaKind::Audio),
-        ("video", MediaKind::Video),
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .find(|(name, _)| *name == s)
-            .map(|(_, k)| *k)
     }
 }
 
@@ -312,8 +330,8 @@ impl TelegramBot {
             MediaKind::Video => with_options!(self.sender.send_video(chat, file)),
         };
         self.status.count_sent(started.elapsed());
-        self.seen.record(&message, "out");
-        self.events.message(&message, "message.out");
+        self.seen.record(&message, Direction::Out);
+        self.events.message(&message, WorkerEventKind::MessageOut);
         Ok(message.id.0)
     }
 }

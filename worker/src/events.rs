@@ -14,7 +14,7 @@ use std::{
 
 use shared::{
     webhook::WebhookSetting,
-    worker_api::{EventBatch, WorkerEvent},
+    worker_api::{EventBatch, WorkerEvent, WorkerEventKind},
 };
 use teloxide::types::Message;
 
@@ -65,20 +65,20 @@ impl EventLog {
     }
 
     /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`).
-    pub fn message(&self, message: &Message, kind: &str) {
+    pub fn message(&self, message: &Message, kind: WorkerEventKind) {
         let chat = &message.chat;
         let chat_type = crate::seen::chat_kind(chat);
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
-            kind: kind.to_string(),
+            kind,
             chat_id: chat.id.0,
             chat_name: chat
                 .title()
                 .or_else(|| chat.first_name())
                 .or_else(|| chat.username())
                 .map(str::to_string),
-            chat_type: Some(chat_type.to_string()),
+            chat_type: Some(chat_type),
             from_id: message.from.as_ref().map(|u| u.id.0),
             from_name: message.from.as_ref().map(|u| u.first_name.clone()),
             message_id: Some(message.id.0),
@@ -94,11 +94,11 @@ impl EventLog {
 
     /// Records a change of the bot's connection (`bot.status`) or a failure (`bot.error`), in `chat` when
     /// it concerns one (0 otherwise).
-    pub fn notice(&self, kind: &'static str, chat: i64, text: String) {
+    pub fn notice(&self, kind: WorkerEventKind, chat: i64, text: String) {
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
-            kind: kind.to_string(),
+            kind,
             chat_id: chat,
             chat_name: None,
             chat_type: None,
@@ -117,7 +117,7 @@ impl EventLog {
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
-            kind: "webhook.config".to_string(),
+            kind: WorkerEventKind::WebhookConfig,
             chat_id: 0,
             chat_name: None,
             chat_type: None,
@@ -188,7 +188,7 @@ impl EventLog {
     }
 
     /// Forgets events up to and including `up_to`; returns how many went.
-    pub fn ack(&self, up_to: u64) -> usize {
+    pub fn ack(&self, up_to: u64) -> u64 {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let before = buffer.len();
         buffer.retain(|e| e.seq > up_to);
@@ -199,7 +199,7 @@ impl EventLog {
         {
             tracing::warn!(error = %e, "could not drop acknowledged events from disk");
         }
-        forgotten
+        forgotten as u64
     }
 }
 

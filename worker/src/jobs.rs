@@ -2,14 +2,14 @@
 //! sender; progress kept for `GET /api/v1/jobs/{id}`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use teloxide::{RequestError, types::Recipient};
+use shared::worker_api::{BulkJob, ChatRef, JobStatus, RecipientResult, TemplateValue};
+use teloxide::RequestError;
 
 use crate::{bot::TelegramBot, state::now_ms};
 
@@ -23,77 +23,54 @@ const MAX_ATTEMPTS: u32 = 3;
 /// One recipient of a bulk send.
 #[derive(Debug, Clone)]
 pub struct BulkRecipient {
-    /// As the caller wrote it, for the result.
+    /// The chat as the caller named it (`42`, `@chan`), for the result.
     pub label: String,
-    pub chat: Recipient,
-    pub vars: Map<String, Value>,
+    pub chat: ChatRef,
+    pub vars: BTreeMap<String, TemplateValue>,
 }
 
-/// The outcome for one recipient (seed `002` shape).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecipientResult {
-    pub recipient: String,
-    pub success: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub attempts: u32,
-    pub timestamp: i64,
-}
-
-/// A job's state.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Job {
-    pub job_id: String,
-    /// `running` or `completed`.
-    pub status: &'static str,
-    pub success: bool,
-    pub total_recipients: usize,
-    pub processed: usize,
-    pub success_count: usize,
-    pub failure_count: usize,
-    pub results: Vec<RecipientResult>,
-    pub start_time: i64,
-    pub end_time: Option<i64>,
-    pub total_duration: Option<i64>,
-}
-
-impl Job {
-    fn new(job_id: String, total: usize, start_time: i64) -> Self {
+impl BulkRecipient {
+    pub fn new(chat: ChatRef, vars: BTreeMap<String, TemplateValue>) -> Self {
         Self {
-            job_id,
-            status: "running",
-            success: false,
-            total_recipients: total,
-            processed: 0,
-            success_count: 0,
-            failure_count: 0,
-            results: Vec::with_capacity(total),
-            start_time,
-            end_time: None,
-            total_duration: None,
+            label: chat.to_string(),
+            chat,
+            vars,
         }
     }
+}
 
-    fn record(&mut self, result: RecipientResult) {
-        self.processed += 1;
-        if result.success {
-            self.success_count += 1;
-        } else {
-            self.failure_count += 1;
-        }
-        self.results.push(result);
+/// A job that has not sent anything yet.
+fn new_job(job_id: String, total: usize, start_time: i64) -> BulkJob {
+    BulkJob {
+        job_id,
+        status: JobStatus::Running,
+        success: false,
+        total_recipients: total,
+        processed: 0,
+        success_count: 0,
+        failure_count: 0,
+        results: Vec::with_capacity(total),
+        start_time,
+        end_time: None,
+        total_duration: None,
     }
+}
 
-    fn finish(&mut self, end: i64) {
-        self.status = "completed";
-        self.success = self.failure_count == 0;
-        self.end_time = Some(end);
-        self.total_duration = Some(end - self.start_time);
+fn record(job: &mut BulkJob, result: RecipientResult) {
+    job.processed += 1;
+    if result.success {
+        job.success_count += 1;
+    } else {
+        job.failure_count += 1;
     }
+    job.results.push(result);
+}
+
+fn finish(job: &mut BulkJob, end: i64) {
+    job.status = JobStatus::Completed;
+    job.success = job.failure_count == 0;
+    job.end_time = Some(end);
+    job.total_duration = Some(end - job.start_time);
 }
 
 /// A job left unfinished by an earlier run: its id, template, and the recipients still to send to (with
@@ -104,7 +81,7 @@ pub type Unfinished = (String, String, Vec<(usize, BulkRecipient)>);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedRecipient {
     pub label: String,
-    pub vars: Map<String, Value>,
+    pub vars: BTreeMap<String, TemplateValue>,
 }
 
 impl From<&BulkRecipient> for SavedRecipient {
@@ -118,7 +95,7 @@ impl From<&BulkRecipient> for SavedRecipient {
 
 impl SavedRecipient {
     fn restore(&self) -> Option<BulkRecipient> {
-        let chat = crate::api::parse_chat_id(Some(&Value::String(self.label.clone()))).ok()?;
+        let chat = ChatRef::parse(&self.label).ok()?;
         Some(BulkRecipient {
             label: self.label.clone(),
             chat,
@@ -231,21 +208,17 @@ impl JobStore {
 }
 
 /// `{name}` in `template` becomes `vars["name"]`; unknown placeholders stay as written.
-pub fn render(template: &str, vars: &Map<String, Value>) -> String {
+pub fn render(template: &str, vars: &BTreeMap<String, TemplateValue>) -> String {
     let mut out = template.to_string();
     for (key, value) in vars {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        out = out.replace(&format!("{{{key}}}"), &text);
+        out = out.replace(&format!("{{{key}}}"), &value.to_string());
     }
     out
 }
 
 #[derive(Default)]
 pub struct Jobs {
-    jobs: Mutex<HashMap<String, Job>>,
+    jobs: Mutex<HashMap<String, BulkJob>>,
     /// Where jobs are kept across restarts; `None` keeps them in memory only.
     store: Option<JobStore>,
 }
@@ -274,18 +247,18 @@ impl Jobs {
                 .filter(|(i, _)| !done.contains(i))
                 .filter_map(|(i, r)| r.restore().map(|r| (i, r)))
                 .collect();
-            let mut job = Job::new(spec.job_id.clone(), spec.recipients.len(), spec.start_time);
+            let mut job = new_job(spec.job_id.clone(), spec.recipients.len(), spec.start_time);
             for saved in results {
-                job.record(saved.result);
+                record(&mut job, saved.result);
             }
             if pending.is_empty() {
-                job.finish(
-                    job.results
-                        .iter()
-                        .map(|r| r.timestamp)
-                        .max()
-                        .unwrap_or(job.start_time),
-                );
+                let end = job
+                    .results
+                    .iter()
+                    .map(|r| r.timestamp)
+                    .max()
+                    .unwrap_or(job.start_time);
+                finish(&mut job, end);
             } else {
                 unfinished.push((spec.job_id.clone(), spec.template.clone(), pending));
             }
@@ -297,7 +270,7 @@ impl Jobs {
         unfinished
     }
 
-    pub fn get(&self, id: &str) -> Option<Job> {
+    pub fn get(&self, id: &str) -> Option<BulkJob> {
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -305,7 +278,7 @@ impl Jobs {
             .cloned()
     }
 
-    fn update(&self, id: &str, f: impl FnOnce(&mut Job)) {
+    fn update(&self, id: &str, f: impl FnOnce(&mut BulkJob)) {
         if let Some(job) = self
             .jobs
             .lock()
@@ -319,7 +292,7 @@ impl Jobs {
     /// Registers a job (and keeps it, when there is a store) and returns its id.
     pub fn create(&self, template: &str, recipients: &[BulkRecipient]) -> String {
         let id = format!("job_{}_{:x}", now_ms(), rand_suffix());
-        let job = Job::new(id.clone(), recipients.len(), now_ms());
+        let job = new_job(id.clone(), recipients.len(), now_ms());
         if let Some(store) = &self.store {
             let spec = JobSpec {
                 job_id: id.clone(),
@@ -345,7 +318,7 @@ impl Jobs {
         bot: TelegramBot,
         template: String,
         recipients: Vec<(usize, BulkRecipient)>,
-    ) -> Job {
+    ) -> BulkJob {
         let sends = recipients.into_iter().map(|(index, r)| {
             let (bot, template, jobs, id) =
                 (bot.clone(), template.clone(), self.clone(), id.clone());
@@ -354,7 +327,10 @@ impl Jobs {
                 let mut attempts = 0;
                 let outcome = loop {
                     attempts += 1;
-                    match bot.send_text(r.chat.clone(), text.clone()).await {
+                    match bot
+                        .send_text(crate::bot::recipient(&r.chat), text.clone())
+                        .await
+                    {
                         Err(RequestError::Network(_)) if attempts < MAX_ATTEMPTS => {
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 200 * u64::from(attempts),
@@ -377,7 +353,7 @@ impl Jobs {
                 {
                     tracing::warn!(job_id = %id, error = %e, "could not keep a job result on disk");
                 }
-                jobs.update(&id, |job| job.record(result));
+                jobs.update(&id, |job| record(job, result));
             }
         });
         // A few sends in flight at a time: the throttle paces when requests start, and a deep backlog of
@@ -386,7 +362,7 @@ impl Jobs {
             .buffer_unordered(IN_FLIGHT)
             .collect::<Vec<()>>()
             .await;
-        self.update(&id, |job| job.finish(now_ms()));
+        self.update(&id, |job| finish(job, now_ms()));
         self.get(&id).expect("the job was registered")
     }
 }
@@ -399,17 +375,17 @@ fn rand_suffix() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_kept_job_resumes_with_the_recipients_not_yet_done() {
         let dir = std::env::temp_dir().join(format!("botfleet-jobs-{}", uuid::Uuid::new_v4()));
         let recipients: Vec<BulkRecipient> = ["1", "@chan", "3"]
             .iter()
-            .map(|label| BulkRecipient {
-                label: label.to_string(),
-                chat: crate::api::parse_chat_id(Some(&json!(label))).unwrap(),
-                vars: json!({"name": label}).as_object().unwrap().clone(),
+            .map(|label| {
+                BulkRecipient::new(
+                    ChatRef::parse(label).unwrap(),
+                    BTreeMap::from([("name".to_string(), TemplateValue::Text(label.to_string()))]),
+                )
             })
             .collect();
         let jobs = Jobs::new(Some(JobStore::open(dir.clone()).unwrap()));
@@ -441,18 +417,19 @@ mod tests {
         assert_eq!((loaded_id, template.as_str()), (&id, "Hi {name}"));
         let indexes: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
         assert_eq!(indexes, [0, 2]);
-        assert_eq!(pending[1].1.vars["name"], "3");
+        assert_eq!(pending[1].1.vars["name"], TemplateValue::Text("3".into()));
         let job = reopened.get(&id).unwrap();
         assert_eq!(
             (job.processed, job.success_count, job.status),
-            (1, 1, "running")
+            (1, 1, JobStatus::Running)
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn templates_fill_known_placeholders() {
-        let vars = json!({"name": "Ann", "n": 3}).as_object().unwrap().clone();
+        let vars: BTreeMap<String, TemplateValue> =
+            serde_json::from_str(r#"{"name": "Ann", "n": 3}"#).unwrap();
         assert_eq!(
             render("Hello {name}, you have {n} {things}", &vars),
             "Hello Ann, you have 3 {things}"

@@ -12,27 +12,13 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use shared::worker_api::{ChatKind, Contact, Direction, MAX_MESSAGES_PER_CHAT, StoredMessage};
 use teloxide::types::{Chat, Message, User};
 
 /// Messages kept per chat.
-pub const MAX_PER_CHAT: usize = 200;
+pub const MAX_PER_CHAT: usize = MAX_MESSAGES_PER_CHAT as usize;
 /// Messages kept over all chats.
 pub const MAX_TOTAL: usize = 5_000;
-
-/// One kept message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredMessage {
-    pub message_id: i32,
-    pub chat_id: i64,
-    pub from_id: Option<u64>,
-    pub from_name: Option<String>,
-    pub text: Option<String>,
-    /// `in` (to the bot) or `out` (sent by it).
-    pub direction: String,
-    /// Unix seconds, as Telegram dates them.
-    pub date: i64,
-}
 
 /// A chat the bot took part in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,25 +26,13 @@ pub struct StoredMessage {
 pub struct ChatEntry {
     pub id: i64,
     pub name: String,
-    /// `private`, `group`, `supergroup` or `channel`.
-    pub kind: String,
+    pub kind: ChatKind,
     pub username: Option<String>,
     pub message_count: u64,
     pub last_message: Option<String>,
     pub last_message_date: i64,
     #[serde(skip)]
     messages: VecDeque<StoredMessage>,
-}
-
-/// Someone who wrote to the bot.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Contact {
-    pub id: u64,
-    pub name: String,
-    pub username: Option<String>,
-    pub is_bot: bool,
-    pub last_seen_date: i64,
 }
 
 #[derive(Default)]
@@ -105,16 +79,16 @@ struct SavedSeenRef<'a> {
     contacts: Vec<&'a Contact>,
 }
 
-/// `private`, `group`, `supergroup` or `channel`.
-pub fn chat_kind(chat: &Chat) -> &'static str {
+/// Private, group, supergroup or channel.
+pub fn chat_kind(chat: &Chat) -> ChatKind {
     if chat.is_private() {
-        "private"
+        ChatKind::Private
     } else if chat.is_supergroup() {
-        "supergroup"
+        ChatKind::Supergroup
     } else if chat.is_group() {
-        "group"
+        ChatKind::Group
     } else {
-        "channel"
+        ChatKind::Channel
     }
 }
 
@@ -145,7 +119,7 @@ impl Seen {
     }
 
     /// Records a message that reached the bot (`in`) or that it sent (`out`).
-    pub fn record(&self, message: &Message, direction: &'static str) {
+    pub fn record(&self, message: &Message, direction: Direction) {
         let date = message.date.timestamp();
         let stored = StoredMessage {
             message_id: message.id.0,
@@ -156,12 +130,12 @@ impl Seen {
                 .text()
                 .or_else(|| message.caption())
                 .map(str::to_string),
-            direction: direction.to_string(),
+            direction,
             date,
         };
         self.dirty.store(true, Ordering::Relaxed);
         let mut inner = self.lock();
-        if direction == "in"
+        if direction == Direction::In
             && let Some(user) = &message.from
         {
             inner.contacts.insert(
@@ -181,7 +155,7 @@ impl Seen {
             .or_insert_with(|| ChatEntry {
                 id: message.chat.id.0,
                 name: chat_name(&message.chat),
-                kind: chat_kind(&message.chat).to_string(),
+                kind: chat_kind(&message.chat),
                 username: message.chat.username().map(str::to_string),
                 message_count: 0,
                 last_message: None,
@@ -218,7 +192,7 @@ impl Seen {
             .lock()
             .chats
             .values()
-            .filter(|c| !groups_only || matches!(c.kind.as_str(), "group" | "supergroup"))
+            .filter(|c| !groups_only || c.kind.is_group())
             .cloned()
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(c.last_message_date));

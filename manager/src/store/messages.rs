@@ -2,7 +2,7 @@
 //! idempotent by event id, and a chat's count moves only when a message was really new.
 
 use serde::Serialize;
-use shared::worker_api::WorkerEvent;
+use shared::worker_api::{WorkerEvent, WorkerEventKind};
 use sqlx::Row;
 
 use super::Store;
@@ -50,14 +50,14 @@ impl Store {
         let mut new = 0;
         let mut logged = Vec::new();
         for e in events {
-            let direction = match e.kind.as_str() {
-                "message.in" => "in",
-                "message.out" => "out",
-                "bot.status" | "bot.error" => {
+            let direction = match e.kind {
+                WorkerEventKind::MessageIn => "in",
+                WorkerEventKind::MessageOut => "out",
+                WorkerEventKind::BotStatus | WorkerEventKind::BotError => {
                     let event = super::events::Event {
                         id: e.id.clone(),
                         at: e.at,
-                        event_type: e.kind.clone(),
+                        event_type: e.kind.to_string(),
                         instance_id: Some(instance_id.to_string()),
                         message: e.text.clone().unwrap_or_default(),
                     };
@@ -66,7 +66,7 @@ impl Store {
                     }
                     continue;
                 }
-                "webhook.config" => {
+                WorkerEventKind::WebhookConfig => {
                     if let Some(setting) = &e.webhook {
                         super::webhooks::put(&mut tx, instance_id, setting, || {
                             shared::secret::webhook_secret()
@@ -75,7 +75,6 @@ impl Store {
                     }
                     continue;
                 }
-                _ => continue,
             };
             let inserted = sqlx::query(
                 "INSERT INTO messages (id, instance_id, chat_id, direction, message_id, from_id, from_name, text, at) \
@@ -106,7 +105,8 @@ impl Store {
                 "message_id": e.message_id,
                 "text": e.text,
             });
-            super::webhooks::enqueue(&mut tx, instance_id, &e.id, &e.kind, e.at, data).await?;
+            super::webhooks::enqueue(&mut tx, instance_id, &e.id, e.kind.as_str(), e.at, data)
+                .await?;
             sqlx::query(
                 "INSERT INTO chats (instance_id, chat_id, name, chat_type, message_count, last_message, last_message_at) \
                  VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (instance_id, chat_id) DO UPDATE SET \
@@ -116,7 +116,7 @@ impl Store {
             .bind(instance_id.to_string())
             .bind(e.chat_id)
             .bind(e.chat_name.clone())
-            .bind(e.chat_type.clone())
+            .bind(e.chat_type.map(|k| k.as_str().to_string()))
             .bind(e.text.clone())
             .bind(e.at)
             .execute(&mut *tx)
@@ -218,10 +218,10 @@ mod tests {
         WorkerEvent {
             id: id.into(),
             seq,
-            kind: "message.in".into(),
+            kind: WorkerEventKind::MessageIn,
             chat_id: 7,
             chat_name: Some("Ann".into()),
-            chat_type: Some("private".into()),
+            chat_type: Some(shared::worker_api::ChatKind::Private),
             from_id: Some(7),
             from_name: Some("Ann".into()),
             message_id: Some(seq as i32),

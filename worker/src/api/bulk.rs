@@ -6,155 +6,104 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Path, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value, json};
-use shared::ErrorBody;
+use shared::{
+    ErrorBody,
+    http::ValidJson,
+    worker_api::{
+        BULK_INLINE_LIMIT, BulkJob, BulkJobAccepted, BulkResult, BulkSendRequest, JobStatus,
+    },
+};
 
-use super::{AppState, send::parse_chat_id};
+use super::{AppState, send::ensure_ready};
 use crate::{error::ApiError, jobs::BulkRecipient};
 
-/// Recipients answered in the same request; more become a job.
-pub const INLINE_LIMIT: usize = 50;
-/// Recipients one request may name.
-pub const MAX_RECIPIENTS: usize = 1000;
-
-fn parse_recipients(value: Option<&Value>) -> Result<Vec<BulkRecipient>, ApiError> {
-    let items = value
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            ApiError::validation("recipients", "recipients must be a non-empty array")
-        })?;
-    if items.len() > MAX_RECIPIENTS {
-        return Err(ApiError::validation(
-            "recipients",
-            format!("at most {MAX_RECIPIENTS} recipients per request"),
-        ));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let (chat, vars) = match item {
-                Value::Object(o) => (
-                    o.get("chatId"),
-                    o.get("vars")
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-                other => (Some(other), Map::new()),
-            };
-            let parsed = parse_chat_id(chat)
-                .map_err(|e| ApiError::validation("recipients", format!("recipients[{i}]: {e}")))?;
-            let label = match chat {
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            };
-            Ok(BulkRecipient {
-                label,
-                chat: parsed,
-                vars,
-            })
-        })
-        .collect()
+/// A bulk send's answer: done (200), or running as a job (202).
+pub enum BulkAnswer {
+    Done(BulkResult),
+    Queued(BulkJobAccepted),
 }
 
-async fn bulk(
-    state: AppState,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(body) = body?;
-    let recipients = parse_recipients(body.get("recipients"))?;
-    let template = body
-        .get("message")
-        .and_then(Value::as_str)
-        .filter(|m| !m.trim().is_empty())
-        .ok_or_else(|| ApiError::validation("message", "message is required"))?
-        .to_string();
-    if !state.status.is_healthy() {
-        return Err(ApiError::NotReady(
-            "the bot is not connected to Telegram yet".into(),
-        ));
+impl IntoResponse for BulkAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Done(result) => Json(result).into_response(),
+            Self::Queued(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),
+        }
     }
+}
+
+async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiError> {
+    ensure_ready(&state)?;
+    let recipients: Vec<BulkRecipient> = body
+        .recipients
+        .into_iter()
+        .map(|r| {
+            let (chat, vars) = r.into_parts();
+            BulkRecipient::new(chat, vars)
+        })
+        .collect();
     let total = recipients.len();
-    let id = state.jobs.create(&template, &recipients);
+    let id = state.jobs.create(&body.message, &recipients);
     let run = Arc::clone(&state.jobs).run(
         id.clone(),
         state.bot.clone(),
-        template,
+        body.message,
         recipients.into_iter().enumerate().collect(),
     );
-    if total <= INLINE_LIMIT {
-        let job = run.await;
-        return Ok(Json(json!({
-            "success": job.success,
-            "totalRecipients": job.total_recipients,
-            "successCount": job.success_count,
-            "failureCount": job.failure_count,
-            "results": job.results,
-            "startTime": job.start_time,
-            "endTime": job.end_time,
-            "totalDuration": job.total_duration,
-        }))
-        .into_response());
+    if total <= BULK_INLINE_LIMIT {
+        return Ok(BulkAnswer::Done(run.await.into()));
     }
     tokio::spawn(run);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "success": true,
-            "jobId": id,
-            "status": "running",
-            "totalRecipients": total,
-            "statusUrl": format!("/api/v1/jobs/{id}"),
-        })),
-    )
-        .into_response())
+    Ok(BulkAnswer::Queued(BulkJobAccepted {
+        success: true,
+        status_url: format!("/api/v1/jobs/{id}"),
+        job_id: id,
+        status: JobStatus::Running,
+        total_recipients: total,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/send-bulk", tag = "worker", summary = "One template to many chats",
-    request_body(content = serde_json::Value, description = "{recipients: [chatId | {chatId, vars}], message: \"Hello {name}\"}"),
-    responses((status = 200, description = "Done (up to 50 recipients)", body = serde_json::Value),
-        (status = 202, description = "Queued as a job", body = serde_json::Value),
-        (status = 401, description = "Missing or wrong key", body = ErrorBody),
-        (status = 422, description = "A field is missing or wrong", body = ErrorBody)),
+    request_body = BulkSendRequest,
+    responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
+        (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
+        (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_bulk(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
+    ValidJson(body): ValidJson<BulkSendRequest>,
+) -> Result<BulkAnswer, ApiError> {
     bulk(state, body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/telegram/send-bulk", tag = "worker", summary = "Alias of /api/v1/send-bulk",
-    request_body(content = serde_json::Value, description = "{recipients, message}"),
-    responses((status = 200, description = "Done", body = serde_json::Value), (status = 202, description = "Queued as a job", body = serde_json::Value),
-        (status = 401, description = "Missing or wrong key", body = ErrorBody), (status = 422, description = "A field is missing or wrong", body = ErrorBody)),
+    request_body = BulkSendRequest,
+    responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
+        (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
+        (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
-pub async fn telegram_send_bulk(
+pub async fn send_telegram_bulk(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
+    ValidJson(body): ValidJson<BulkSendRequest>,
+) -> Result<BulkAnswer, ApiError> {
     bulk(state, body).await
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "worker", summary = "Progress of a bulk job",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, description = "The job", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody)),
+    params(("id" = String, Path, description = "The job's id (`jobId`)")),
+    responses((status = 200, description = "The job and its results so far", body = BulkJob)),
     security(("instance_key" = [])))]
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let job = state
+) -> Result<Json<BulkJob>, ApiError> {
+    state
         .jobs
         .get(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
-    Ok(Json(json!(job)))
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))
 }

@@ -1,16 +1,18 @@
-//! `GET /api/v1/chats`, `/contacts`, `/groups`, `/messages?chatId=&limit=`: what the bot has seen since
-//! the worker started (with `/api/v1/telegram/{chats,contacts}` as aliases, as in the seed).
+//! `GET /api/v1/chats`, `/contacts`, `/groups`, `/messages?chatId=&limit=`: what the bot has seen (with
+//! `/api/v1/telegram/{chats,contacts}` as aliases, as in the seed).
 
-use axum::{
-    Json,
-    extract::{Query, State, rejection::QueryRejection},
+use axum::{Json, extract::State};
+use shared::{
+    ErrorBody,
+    http::ValidQuery,
+    worker_api::{ChatSummary, Contact, MessagesQuery, StoredMessage},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
-use shared::ErrorBody;
 
 use super::AppState;
-use crate::{error::ApiError, seen::StoredMessage};
+use crate::error::ApiError;
+
+/// Messages `/messages` returns when no `limit` is given.
+const DEFAULT_MESSAGES: u32 = 50;
 
 fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
@@ -22,100 +24,73 @@ fn rfc3339(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-fn chats_json(state: &AppState, groups_only: bool) -> Json<Value> {
-    let chats: Vec<Value> = state
-        .seen
-        .chats(groups_only)
-        .iter()
-        .map(|c| {
-            json!({
-                "id": c.id.to_string(),
-                "name": c.name,
-                "type": c.kind,
-                "username": c.username,
-                "messageCount": c.message_count,
-                "timestamp": rfc3339(c.last_message_date),
-                "lastMessage": c.last_message,
+fn chat_list(state: &AppState, groups_only: bool) -> Json<Vec<ChatSummary>> {
+    Json(
+        state
+            .seen
+            .chats(groups_only)
+            .into_iter()
+            .map(|c| ChatSummary {
+                id: c.id.to_string(),
+                name: c.name,
+                kind: c.kind,
+                username: c.username,
+                message_count: c.message_count,
+                timestamp: rfc3339(c.last_message_date),
+                last_message: c.last_message,
             })
-        })
-        .collect();
-    Json(Value::Array(chats))
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/chats", tag = "worker", summary = "Chats the bot has seen, most recent first",
-    responses((status = 200, description = "Chats", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    responses((status = 200, description = "Chats", body = Vec<ChatSummary>)),
     security(("instance_key" = [])))]
-pub async fn chats(State(state): State<AppState>) -> Json<Value> {
-    chats_json(&state, false)
+pub async fn list_chats(State(state): State<AppState>) -> Json<Vec<ChatSummary>> {
+    chat_list(&state, false)
 }
 
 #[utoipa::path(get, path = "/api/v1/telegram/chats", tag = "worker", summary = "Alias of /api/v1/chats",
-    responses((status = 200, description = "Chats", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    responses((status = 200, description = "Chats", body = Vec<ChatSummary>)),
     security(("instance_key" = [])))]
-pub async fn telegram_chats(State(state): State<AppState>) -> Json<Value> {
-    chats_json(&state, false)
+pub async fn list_telegram_chats(State(state): State<AppState>) -> Json<Vec<ChatSummary>> {
+    chat_list(&state, false)
 }
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "worker", summary = "Groups the bot has seen",
-    responses((status = 200, description = "Groups", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/groups", tag = "worker", summary = "Groups the bot has seen, most recent first",
+    responses((status = 200, description = "Groups and supergroups", body = Vec<ChatSummary>)),
     security(("instance_key" = [])))]
-pub async fn groups(State(state): State<AppState>) -> Json<Value> {
-    chats_json(&state, true)
+pub async fn list_groups(State(state): State<AppState>) -> Json<Vec<ChatSummary>> {
+    chat_list(&state, true)
 }
 
-fn contacts_json(state: &AppState) -> Json<Value> {
-    Json(json!(state.seen.contacts()))
-}
-
-#[utoipa::path(get, path = "/api/v1/contacts", tag = "worker", summary = "People who wrote to the bot",
-    responses((status = 200, description = "Contacts", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "worker", summary = "People who wrote to the bot, most recent first",
+    responses((status = 200, description = "Contacts", body = Vec<Contact>)),
     security(("instance_key" = [])))]
-pub async fn contacts(State(state): State<AppState>) -> Json<Value> {
-    contacts_json(&state)
+pub async fn list_contacts(State(state): State<AppState>) -> Json<Vec<Contact>> {
+    Json(state.seen.contacts())
 }
 
 #[utoipa::path(get, path = "/api/v1/telegram/contacts", tag = "worker", summary = "Alias of /api/v1/contacts",
-    responses((status = 200, description = "Contacts", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    responses((status = 200, description = "Contacts", body = Vec<Contact>)),
     security(("instance_key" = [])))]
-pub async fn telegram_contacts(State(state): State<AppState>) -> Json<Value> {
-    contacts_json(&state)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessagesQuery {
-    chat_id: Option<String>,
-    limit: Option<usize>,
+pub async fn list_telegram_contacts(State(state): State<AppState>) -> Json<Vec<Contact>> {
+    Json(state.seen.contacts())
 }
 
 #[utoipa::path(get, path = "/api/v1/messages", tag = "worker", summary = "Recent messages of one chat, newest first",
-    params(("chatId" = String, Query, description = "Numeric chat id"), ("limit" = Option<usize>, Query, description = "1 to 200, default 50")),
-    responses((status = 200, description = "Messages", body = serde_json::Value), (status = 401, description = "Missing or wrong key", body = ErrorBody),
-        (status = 404, description = "Chat never seen", body = ErrorBody), (status = 422, description = "Bad chatId or limit", body = ErrorBody)),
+    params(MessagesQuery),
+    responses((status = 200, description = "Messages", body = Vec<StoredMessage>),
+        (status = 404, description = "The bot has never seen this chat", body = ErrorBody)),
     security(("instance_key" = [])))]
-pub async fn messages(
+pub async fn list_messages(
     State(state): State<AppState>,
-    query: Result<Query<MessagesQuery>, QueryRejection>,
+    ValidQuery(query): ValidQuery<MessagesQuery>,
 ) -> Result<Json<Vec<StoredMessage>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let chat_id = q
-        .chat_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::validation("chatId", "chatId is required"))?
-        .parse::<i64>()
-        .map_err(|_| ApiError::validation("chatId", "chatId must be a numeric chat id"))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=crate::seen::MAX_PER_CHAT).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be from 1 to {}", crate::seen::MAX_PER_CHAT),
-        ));
-    }
+    let limit = query.limit.unwrap_or(DEFAULT_MESSAGES) as usize;
     state
         .seen
-        .messages(chat_id, limit)
+        .messages(query.chat_id, limit)
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("chat {chat_id} not seen by this bot")))
+        .ok_or_else(|| ApiError::NotFound(format!("chat {} not seen by this bot", query.chat_id)))
 }

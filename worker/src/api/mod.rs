@@ -6,10 +6,10 @@ mod events;
 mod health;
 mod media;
 mod send;
-
-pub use send::{parse_chat_id, provider_error_text};
 mod status;
 mod webhook;
+
+pub use send::provider_error_text;
 
 use std::sync::Arc;
 
@@ -39,23 +39,42 @@ pub struct AppState {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "botfleet worker", description = "The per-instance API of one bot, on the instance's own port."),
-    modifiers(&InstanceKeyScheme),
+    modifiers(&KeySchemes),
     components(schemas(shared::ErrorBody))
 )]
 struct ApiDoc;
 
-struct InstanceKeyScheme;
+/// The two keys the worker takes, both as `Authorization: Bearer`.
+struct KeySchemes;
 
-impl utoipa::Modify for InstanceKeyScheme {
+impl utoipa::Modify for KeySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "instance_key",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-            );
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "instance_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The instance's API key, shown once when the instance is created (or its key \
+                         rotated). The manager's control key is accepted too.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "control_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The manager's control key for this instance, which only the manager holds. The \
+                         instance's API key is refused here with 403.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -66,7 +85,7 @@ fn open_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::get_telegram_health))
 }
 
-/// Routes behind the bearer key, with their documentation.
+/// Routes behind the bearer key (the user's or the manager's), with their documentation.
 fn protected_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(status::get_status))
@@ -74,19 +93,19 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(send::send_text))
         .routes(routes!(send::send_telegram_text))
         .routes(routes!(send::send_group))
-        .routes(routes!(conversations::chats))
-        .routes(routes!(conversations::telegram_chats))
-        .routes(routes!(conversations::groups))
-        .routes(routes!(conversations::contacts))
-        .routes(routes!(conversations::telegram_contacts))
-        .routes(routes!(conversations::messages))
+        .routes(routes!(conversations::list_chats))
+        .routes(routes!(conversations::list_telegram_chats))
+        .routes(routes!(conversations::list_groups))
+        .routes(routes!(conversations::list_contacts))
+        .routes(routes!(conversations::list_telegram_contacts))
+        .routes(routes!(conversations::list_messages))
         .routes(routes!(bulk::send_bulk))
-        .routes(routes!(bulk::telegram_send_bulk))
+        .routes(routes!(bulk::send_telegram_bulk))
         .routes(routes!(bulk::get_job))
-        .routes(routes!(events::list))
-        .routes(routes!(events::ack))
-        .routes(routes!(webhook::get_config, webhook::put_config))
-        .routes(routes!(webhook::put_from_manager))
+        .routes(routes!(
+            webhook::get_webhook_config,
+            webhook::put_webhook_config
+        ))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(media::send_media))
@@ -97,9 +116,20 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         )
 }
 
+/// Routes for the manager alone: behind the bearer key, and then only its control key.
+fn control_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::ack_events))
+        .routes(routes!(webhook::put_control_webhook))
+}
+
 /// The worker's OpenAPI document (also served by the manager's docs UI).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = open_routes().merge(protected_routes()).into_openapi();
+    let mut doc = open_routes()
+        .merge(protected_routes())
+        .merge(control_routes())
+        .into_openapi();
     utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
     doc
 }
@@ -108,12 +138,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (open, mut doc) = open_routes().split_for_parts();
     let (protected, protected_doc) = protected_routes().split_for_parts();
+    let (control, control_doc) = control_routes().split_for_parts();
     doc.merge(protected_doc);
+    doc.merge(control_doc);
     utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
-    let protected = protected.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_bearer,
-    ));
+    // Layers run outside in: the bearer check (which notes who called) before the control-key check.
+    let protected = protected
+        .merge(control.route_layer(middleware::from_fn(auth::require_manager)))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ));
     open.merge(protected)
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .with_state(state)
@@ -134,6 +169,11 @@ mod openapi_tests {
             generated == shared::worker_api::OPENAPI_JSON,
             "shared/openapi/worker.json is stale: run `BOTFLEET_UPDATE_OPENAPI=1 cargo test -p worker openapi`"
         );
+        // The manager parses it at start (`shared::worker_api::openapi_document`); a schema utoipa
+        // cannot read back (`serde_json::Value`'s `{}`) would stop the manager from starting.
+        if let Err(e) = serde_json::from_str::<utoipa::openapi::OpenApi>(&generated) {
+            panic!("the document does not parse back into utoipa's OpenApi: {e}");
+        }
     }
 
     #[test]

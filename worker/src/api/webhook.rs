@@ -2,7 +2,7 @@
 //! them (signed, retried, dead-lettered); a change made here reaches it with the next event collection.
 //! `PUT /api/v1/control/webhook` is the manager's way to hand its configuration back (control key only).
 
-use axum::{Extension, Json, extract::State, extract::rejection::JsonRejection};
+use axum::{Json, extract::State};
 use shared::{
     ErrorBody,
     http::ValidJson,
@@ -10,22 +10,20 @@ use shared::{
 };
 
 use super::AppState;
-use crate::{auth::Caller, error::ApiError};
+use crate::error::ApiError;
 
 #[utoipa::path(get, path = "/api/v1/webhook/config", tag = "worker", summary = "The webhook configuration (never the secret)",
-    responses((status = 200, description = "Configuration", body = WebhookConfigView), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
+    responses((status = 200, description = "Configuration", body = WebhookConfigView)),
     security(("instance_key" = [])))]
-pub async fn get_config(State(state): State<AppState>) -> Json<WebhookConfigView> {
+pub async fn get_webhook_config(State(state): State<AppState>) -> Json<WebhookConfigView> {
     Json(state.webhook.view())
 }
 
 #[utoipa::path(put, path = "/api/v1/webhook/config", tag = "worker", summary = "Set the webhook: URL, event filter, secret",
     request_body = WebhookConfigRequest,
-    responses((status = 200, description = "Saved; a generated secret is shown this once", body = WebhookConfigView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or wrong key", body = ErrorBody),
-        (status = 422, description = "Bad URL, event type or secret", body = ErrorBody)),
+    responses((status = 200, description = "Saved; a generated secret is shown this once", body = WebhookConfigView)),
     security(("instance_key" = [])))]
-pub async fn put_config(
+pub async fn put_webhook_config(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<WebhookConfigRequest>,
 ) -> Result<Json<WebhookConfigView>, ApiError> {
@@ -38,21 +36,14 @@ pub async fn put_config(
 #[utoipa::path(put, path = "/api/v1/control/webhook", tag = "worker", summary = "The manager's webhook configuration (control key only)",
     request_body = WebhookConfigView,
     responses((status = 200, description = "Taken, or ignored as older than the worker's", body = WebhookConfigView),
-        (status = 401, description = "Missing or wrong key", body = ErrorBody), (status = 403, description = "Not the control key", body = ErrorBody)),
-    security(("instance_key" = [])))]
-pub async fn put_from_manager(
+        (status = 403, description = "Not the manager's control key", body = ErrorBody)),
+    security(("control_key" = [])))]
+pub async fn put_control_webhook(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    body: Result<Json<WebhookConfigView>, JsonRejection>,
-) -> Result<Json<WebhookConfigView>, ApiError> {
-    if caller != Caller::Manager {
-        return Err(ApiError::Forbidden(
-            "only the manager may hand over its configuration",
-        ));
-    }
-    let Json(view) = body?;
+    ValidJson(view): ValidJson<WebhookConfigView>,
+) -> Json<WebhookConfigView> {
     state.webhook.set_by_manager(view);
-    Ok(Json(state.webhook.view()))
+    Json(state.webhook.view())
 }
 
 /// The URL's host, for logs (paths and queries may hold tokens).

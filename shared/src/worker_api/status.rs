@@ -1,4 +1,4 @@
-//! Bodies of the worker's per-instance REST API.
+//! `GET /api/v1/health` and `GET /api/v1/status`: is the bot up, who it is, and its counters.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,63 +101,4 @@ pub struct KeyUsage {
     pub uses: u64,
     /// Milliseconds since the last use, if any.
     pub last_used_age_ms: Option<u64>,
-}
-
-/// `POST /api/v1/send` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct SendResponse {
-    pub message_id: String,
-    pub provider: String,
-}
-
-/// Something that happened in a worker, kept until the manager acknowledged it (at-least-once; the
-/// manager stores events by `id`, so a repeat is harmless).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct WorkerEvent {
-    /// Unique over all workers and restarts.
-    pub id: String,
-    /// Order within this worker process; acknowledgements name it.
-    pub seq: u64,
-    /// `message.in`, `message.out`.
-    pub kind: String,
-    pub chat_id: i64,
-    pub chat_name: Option<String>,
-    pub chat_type: Option<String>,
-    pub from_id: Option<u64>,
-    pub from_name: Option<String>,
-    pub message_id: Option<i32>,
-    pub text: Option<String>,
-    /// Unix ms.
-    pub at: i64,
-    /// For `webhook.config`: the configuration set on the worker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<crate::webhook::WebhookSetting>,
-}
-
-/// `GET /api/v1/events` answer: events after a sequence number, oldest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct EventBatch {
-    pub events: Vec<WorkerEvent>,
-    /// Events the worker dropped because nobody collected them in time (its buffer is bounded).
-    pub dropped: u64,
-}
-
-/// `POST /api/v1/events/ack` body: forget events up to and including `up_to`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct EventAck {
-    pub up_to: u64,
-}
-
-/// The worker's OpenAPI document, generated from its handlers and checked in (the worker's test
-/// `the_checked_in_openapi_document_is_current` keeps it so), for the manager to serve beside its own.
-pub const OPENAPI_JSON: &str = include_str!("../openapi/worker.json");
-
-/// [`OPENAPI_JSON`] parsed.
-pub fn openapi_document() -> serde_json::Value {
-    serde_json::from_str(OPENAPI_JSON).expect("the checked-in worker document is valid JSON")
 }

@@ -1,0 +1,169 @@
+//! `GET /api/v1/events` and `POST /api/v1/events/ack`: the worker's outbox, which only the manager (with
+//! its control key) collects and acknowledges.
+
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+
+use super::ChatKind;
+use crate::events::EventType;
+
+/// Longest long poll of `GET /api/v1/events`, in milliseconds.
+pub const MAX_EVENTS_WAIT_MS: u64 = 30_000;
+/// Most events one `GET /api/v1/events` returns.
+pub const MAX_EVENTS_PER_BATCH: u32 = 1000;
+
+/// What a worker event is about. The names are those of [`EventType`] where one fits (the manager logs
+/// and delivers these under that type), and `webhook.config` for a webhook set on the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum WorkerEventKind {
+    /// A message reached the bot.
+    #[serde(rename = "message.in")]
+    MessageIn,
+    /// The bot sent a message.
+    #[serde(rename = "message.out")]
+    MessageOut,
+    /// The bot's connection changed: connected, token refused, polling again.
+    #[serde(rename = "bot.status")]
+    BotStatus,
+    /// Something failed in the bot: a poll, the agent, a reply.
+    #[serde(rename = "bot.error")]
+    BotError,
+    /// A user set the webhook on the worker; `webhook` carries it, for the manager to keep.
+    #[serde(rename = "webhook.config")]
+    WebhookConfig,
+}
+
+impl WorkerEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageIn => "message.in",
+            Self::MessageOut => "message.out",
+            Self::BotStatus => "bot.status",
+            Self::BotError => "bot.error",
+            Self::WebhookConfig => "webhook.config",
+        }
+    }
+
+    /// The event type the manager records this as (none for `webhook.config`, which it only applies).
+    pub fn event_type(self) -> Option<EventType> {
+        match self {
+            Self::MessageIn => Some(EventType::MessageIn),
+            Self::MessageOut => Some(EventType::MessageOut),
+            Self::BotStatus => Some(EventType::BotStatus),
+            Self::BotError => Some(EventType::BotError),
+            Self::WebhookConfig => None,
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something that happened in a worker, kept until the manager acknowledged it (at-least-once; the
+/// manager stores events by `id`, so a repeat is harmless).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerEvent {
+    /// Unique over all workers and restarts.
+    pub id: String,
+    /// Order within this worker process; acknowledgements name it.
+    pub seq: u64,
+    pub kind: WorkerEventKind,
+    /// The chat a message (or a failure) concerns; 0 when none.
+    pub chat_id: i64,
+    pub chat_name: Option<String>,
+    pub chat_type: Option<ChatKind>,
+    pub from_id: Option<u64>,
+    pub from_name: Option<String>,
+    pub message_id: Option<i32>,
+    /// A message's text or caption; what happened, for `bot.status` and `bot.error`.
+    pub text: Option<String>,
+    /// Unix ms.
+    pub at: i64,
+    /// For `webhook.config`: the configuration set on the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::webhook::WebhookSetting>,
+}
+
+/// `GET /api/v1/events` answer: events after a sequence number, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventBatch {
+    pub events: Vec<WorkerEvent>,
+    /// Events the worker dropped because nobody collected them in time (its buffer is bounded).
+    pub dropped: u64,
+}
+
+/// `GET /api/v1/events?after=&limit=&wait_ms=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events after this sequence number (default 0: all).
+    #[serde(default)]
+    #[garde(skip)]
+    pub after: Option<u64>,
+    /// At most this many (1 to 1000, default 500).
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = MAX_EVENTS_PER_BATCH)))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<u32>,
+    /// When there are none yet, wait up to this many milliseconds for one (0 to 30000, default 0).
+    #[serde(default)]
+    #[garde(inner(range(max = MAX_EVENTS_WAIT_MS)))]
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 30000))]
+    pub wait_ms: Option<u64>,
+}
+
+/// `POST /api/v1/events/ack` body: forget events up to and including `up_to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventAck {
+    /// The `seq` of the last event the manager stored.
+    #[garde(skip)]
+    pub up_to: u64,
+}
+
+/// `POST /api/v1/events/ack` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckResponse {
+    pub success: bool,
+    /// How many events the worker forgot.
+    pub forgotten: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line of `/data/events.jsonl` as workers wrote it before `kind` was typed.
+    const OLD_LINE: &str = r#"{"id":"e1","seq":3,"kind":"message.in","chat_id":7,"chat_name":"Ann","chat_type":"private","from_id":7,"from_name":"Ann","message_id":9,"text":"hi","at":1700000000000}"#;
+
+    #[test]
+    fn outbox_lines_read_and_write_the_same_names() {
+        let event: WorkerEvent = serde_json::from_str(OLD_LINE).unwrap();
+        assert_eq!(event.kind, WorkerEventKind::MessageIn);
+        assert_eq!(event.chat_type, Some(ChatKind::Private));
+        assert_eq!(serde_json::to_string(&event).unwrap(), OLD_LINE);
+        for kind in [
+            WorkerEventKind::MessageIn,
+            WorkerEventKind::MessageOut,
+            WorkerEventKind::BotStatus,
+            WorkerEventKind::BotError,
+            WorkerEventKind::WebhookConfig,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            if let Some(t) = kind.event_type() {
+                assert_eq!(t.as_str(), kind.as_str());
+            }
+        }
+    }
+}

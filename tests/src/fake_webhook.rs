@@ -10,9 +10,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -33,17 +31,14 @@ impl Delivery {
         serde_json::from_str(&self.body).expect("delivery body is JSON")
     }
 
-    /// True when the signature is HMAC-SHA256 of `"<timestamp>.<body>"` under `secret`.
+    /// True when the signature verifies under `secret`, through the contract's own verifier.
     pub fn signed_with(&self, secret: &str) -> bool {
-        let Some(hex_sig) = self.signature.strip_prefix("v1=") else {
-            return false;
-        };
-        let Ok(sig) = hex::decode(hex_sig) else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-        mac.update(format!("{}.{}", self.timestamp, self.body).as_bytes());
-        mac.verify_slice(&sig).is_ok()
+        shared::webhook::verify(secret, &self.timestamp, &self.body, &self.signature)
+    }
+
+    /// The body as the contract's envelope.
+    pub fn envelope(&self) -> shared::webhook::WebhookEnvelope {
+        serde_json::from_str(&self.body).expect("delivery body is a webhook envelope")
     }
 }
 

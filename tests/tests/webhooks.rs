@@ -66,16 +66,22 @@ async fn deliveries_are_signed_retried_dead_lettered_and_replayed() {
     for (body, field) in [
         (json!({"url": "ftp://example.com"}), "url"),
         (
-            json!({"url": hook_url, "events": ["message.typo"]}),
-            "events",
+            json!({"url": hook_url, "events": ["message.in", "message.typo"]}),
+            "events[1]",
         ),
         (json!({"url": hook_url, "secret": "short"}), "secret"),
+        (json!({"url": hook_url, "nope": 1}), "nope"),
     ] {
         let (status, err) = put_json(&m, &config_path, &body).await;
         assert_eq!(status, 422, "{err}");
         assert_eq!(err["field"], field, "{err}");
     }
-    let (status, _) = put_json(&m, &config_path, &json!({"nope": 1})).await;
+    let (status, _) = send(
+        m.request(Method::PUT, &config_path)
+            .header("content-type", "application/json")
+            .body("{not json"),
+    )
+    .await;
     assert_eq!(status, 400);
     let (status, _) = put_json(
         &m,
@@ -130,6 +136,9 @@ async fn deliveries_are_signed_retried_dead_lettered_and_replayed() {
     assert_eq!(payload["instance_id"], created.id.as_str());
     assert_eq!(payload["data"]["text"], "hello hook");
     assert_eq!(payload["data"]["chat_id"], 4242);
+    let envelope = attempts[2].envelope();
+    assert_eq!(envelope.event_type, shared::events::EventType::MessageIn);
+    assert_eq!(envelope.id, attempts[2].event_id);
     for secret in [token.as_str(), created.api_key.as_str(), SECRET] {
         assert!(
             !attempts[2].body.contains(secret),

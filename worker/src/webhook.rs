@@ -4,7 +4,10 @@
 
 use std::sync::RwLock;
 
-use shared::webhook::{WebhookConfigRequest, WebhookConfigView, WebhookSetting};
+use shared::{
+    events::EventType,
+    webhook::{WebhookConfigRequest, WebhookConfigView, WebhookSetting},
+};
 
 use crate::state::now_ms;
 
@@ -32,7 +35,7 @@ impl WebhookState {
     pub fn set_by_user(
         &self,
         request: &WebhookConfigRequest,
-        events: Vec<String>,
+        events: Vec<EventType>,
     ) -> (WebhookConfigView, WebhookSetting) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let had_secret = current.as_ref().is_some_and(|v| v.has_secret);

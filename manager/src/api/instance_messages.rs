@@ -3,148 +3,152 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{Path, State},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
-use shared::ErrorBody;
+use shared::{
+    api::messages::{
+        ChatList, ChatType, ChatView, ContactList, ContactView, GroupList, MessageDirection,
+        MessageList, MessageView, MessagesQuery,
+    },
+    http::ValidQuery,
+};
 
 use super::{AppState, views::rfc3339};
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    store::messages::{ChatRow, MessageRow},
+};
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/chats", tag = "messages", summary = "The bot's chats, most recent first",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, description = "Chats", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody)),
+    responses((status = 200, description = "Chats", body = ChatList)),
     security(("admin_key" = [])))]
-pub async fn chats(
+pub async fn list_chats(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    list_chats(&state, &id, false).await
+) -> Result<Json<ChatList>, ApiError> {
+    let chats = chat_views(&state, &id, false).await?;
+    Ok(Json(ChatList {
+        success: true,
+        count: chats.len(),
+        chats,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/groups", tag = "messages", summary = "The bot's group chats, most recent first",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, description = "Groups", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody)),
+    responses((status = 200, description = "Groups and supergroups", body = GroupList)),
     security(("admin_key" = [])))]
-pub async fn groups(
+pub async fn list_groups(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    list_chats(&state, &id, true).await
+) -> Result<Json<GroupList>, ApiError> {
+    let groups = chat_views(&state, &id, true).await?;
+    Ok(Json(GroupList {
+        success: true,
+        count: groups.len(),
+        groups,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/contacts", tag = "messages", summary = "The people who wrote to the bot, most recent first",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, description = "Contacts", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody)),
+    responses((status = 200, description = "Contacts", body = ContactList)),
     security(("admin_key" = [])))]
-pub async fn contacts(
+pub async fn list_contacts(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactList>, ApiError> {
     state.fleet.get(&id)?;
-    let contacts: Vec<Value> = state
+    let contacts: Vec<ContactView> = state
         .fleet
         .store
         .contacts(&id)
         .await?
         .into_iter()
-        .map(|c| {
-            json!({
-                "user_id": c.user_id,
-                "name": c.name,
-                "message_count": c.message_count,
-                "last_seen_at": rfc3339(c.last_seen_at),
-            })
+        .map(|c| ContactView {
+            user_id: c.user_id,
+            name: c.name,
+            message_count: c.message_count,
+            last_seen_at: rfc3339(c.last_seen_at),
         })
         .collect();
-    Ok(Json(
-        json!({ "success": true, "count": contacts.len(), "contacts": contacts }),
-    ))
+    Ok(Json(ContactList {
+        success: true,
+        count: contacts.len(),
+        contacts,
+    }))
 }
 
-async fn list_chats(
+async fn chat_views(
     state: &AppState,
     id: &str,
     groups_only: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Vec<ChatView>, ApiError> {
     state.fleet.get(id)?;
-    let chats: Vec<Value> = state
+    Ok(state
         .fleet
         .store
         .chats(id, groups_only)
         .await?
         .into_iter()
-        .map(|c| {
-            json!({
-                "chat_id": c.chat_id,
-                "name": c.name,
-                "type": c.chat_type,
-                "message_count": c.message_count,
-                "last_message": c.last_message,
-                "last_message_at": rfc3339(c.last_message_at),
-            })
-        })
-        .collect();
-    let key = if groups_only { "groups" } else { "chats" };
-    Ok(Json(
-        json!({ "success": true, "count": chats.len(), key: chats }),
-    ))
+        .map(chat_view)
+        .collect())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessagesQuery {
-    chat_id: Option<i64>,
-    limit: Option<i64>,
+fn chat_view(c: ChatRow) -> ChatView {
+    ChatView {
+        chat_id: c.chat_id,
+        name: c.name,
+        // Written by the worker (possibly a newer one): a kind this manager does not know is shown as
+        // unknown rather than failing the list.
+        chat_type: c.chat_type.as_deref().and_then(ChatType::parse),
+        message_count: c.message_count,
+        last_message: c.last_message,
+        last_message_at: rfc3339(c.last_message_at),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/messages", tag = "messages", summary = "A chat's messages, newest first",
-    params(("id" = String, Path, description = "Instance id"), ("chatId" = i64, Query, description = "Chat id"),
-        ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")),
-    responses((status = 200, description = "Messages", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad chatId or limit", body = ErrorBody)),
+    params(("id" = String, Path, description = "Instance id"), MessagesQuery),
+    responses((status = 200, description = "Messages", body = MessageList)),
     security(("admin_key" = [])))]
-pub async fn messages(
+pub async fn list_messages(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<MessagesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query?;
+    ValidQuery(query): ValidQuery<MessagesQuery>,
+) -> Result<Json<MessageList>, ApiError> {
     state.fleet.get(&id)?;
-    let chat_id = q
-        .chat_id
-        .ok_or_else(|| ApiError::validation("chatId", "chatId is required"))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            "limit must be from 1 to 1000",
-        ));
-    }
-    let messages: Vec<Value> = state
+    let messages = state
         .fleet
         .store
-        .messages(&id, chat_id, limit)
+        .messages(&id, query.chat_id, i64::from(query.limit()))
         .await?
         .into_iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "chat_id": m.chat_id,
-                "direction": m.direction,
-                "message_id": m.message_id,
-                "from_id": m.from_id,
-                "from_name": m.from_name,
-                "text": m.text,
-                "timestamp": rfc3339(m.at),
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "success": true, "count": messages.len(), "messages": messages }),
-    ))
+        .map(message_view)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(MessageList {
+        success: true,
+        count: messages.len(),
+        messages,
+    }))
+}
+
+fn message_view(m: MessageRow) -> Result<MessageView, ApiError> {
+    // The manager itself writes `in` or `out`; anything else is a damaged row.
+    let direction = MessageDirection::parse(&m.direction).ok_or_else(|| {
+        ApiError::Database(sqlx::Error::Decode(
+            format!("message {} has direction {:?}", m.id, m.direction).into(),
+        ))
+    })?;
+    Ok(MessageView {
+        id: m.id,
+        chat_id: m.chat_id,
+        direction,
+        message_id: m.message_id,
+        from_id: m.from_id,
+        from_name: m.from_name,
+        text: m.text,
+        timestamp: rfc3339(m.at),
+    })
 }

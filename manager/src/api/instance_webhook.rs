@@ -4,25 +4,28 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection, rejection::QueryRejection},
+    extract::{Path, State},
     http::StatusCode,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 use shared::{
     ErrorBody,
+    api::webhooks::{DeliveriesQuery, DeliveryList, DeliveryStatus, DeliveryView, ReplayResponse},
+    http::{ValidJson, ValidQuery},
     webhook::{WebhookConfigRequest, WebhookConfigView, WebhookSetting},
 };
 
-use super::{AppState, instance_history::Limit, views::rfc3339};
-use crate::{error::ApiError, fleet::now_ms, store::webhooks::Replay};
+use super::{AppState, views::rfc3339};
+use crate::{
+    error::ApiError,
+    fleet::now_ms,
+    store::webhooks::{DeliveryRow, Replay},
+};
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "The instance's webhook (never the secret)",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, description = "Configuration", body = WebhookConfigView), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody)),
+    responses((status = 200, description = "Configuration (`configured: false` when there is none)", body = WebhookConfigView)),
     security(("admin_key" = [])))]
-pub async fn get_config(
+pub async fn get_webhook_config(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookConfigView>, ApiError> {
@@ -36,24 +39,18 @@ pub async fn get_config(
 #[utoipa::path(put, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "Set the instance's webhook: URL, event filter, secret",
     params(("id" = String, Path, description = "Instance id")),
     request_body = WebhookConfigRequest,
-    responses((status = 200, description = "Saved; a generated secret is shown this once", body = WebhookConfigView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad URL, event type or secret", body = ErrorBody)),
+    responses((status = 200, description = "Saved; a generated secret is shown this once", body = WebhookConfigView)),
     security(("admin_key" = [])))]
-pub async fn put_config(
+pub async fn put_webhook_config(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<WebhookConfigRequest>, JsonRejection>,
+    ValidJson(request): ValidJson<WebhookConfigRequest>,
 ) -> Result<Json<WebhookConfigView>, ApiError> {
     let record = state.fleet.get(&id)?;
-    let Json(request) = body?;
-    let events = request
-        .validate()
-        .map_err(|(field, message)| ApiError::validation(field, message))?;
     let previous = state.fleet.store.webhook(&id).await?;
     let setting = WebhookSetting {
-        url: request.url.trim().to_string(),
-        events,
+        url: request.url.clone(),
+        events: request.unique_events(),
         secret: request.secret.clone(),
         enabled: request.enabled,
         // Strictly newer than the stored one, so this write wins.
@@ -81,10 +78,10 @@ pub async fn put_config(
 
 #[utoipa::path(delete, path = "/api/v1/instances/{id}/webhook/config", tag = "webhooks", summary = "Remove the webhook and its undelivered events",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 204, description = "Removed"), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance, or no webhook", body = ErrorBody)),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "No such instance, or it has no webhook", body = ErrorBody)),
     security(("admin_key" = [])))]
-pub async fn delete_config(
+pub async fn delete_webhook_config(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -100,77 +97,64 @@ pub async fn delete_config(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeliveriesQuery {
-    status: Option<String>,
-    limit: Option<i64>,
-}
-
-const STATUSES: &[&str] = &["pending", "delivered", "dead"];
-
 #[utoipa::path(get, path = "/api/v1/instances/{id}/webhook/deliveries", tag = "webhooks", summary = "Webhook deliveries, newest first (status=dead lists the dead letters)",
-    params(("id" = String, Path, description = "Instance id"), ("status" = Option<String>, Query, description = "pending, delivered or dead"),
-        ("limit" = Option<i64>, Query, description = "1 to 1000, default 50")),
-    responses((status = 200, description = "Deliveries", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody), (status = 422, description = "Bad status or limit", body = ErrorBody)),
+    params(("id" = String, Path, description = "Instance id"), DeliveriesQuery),
+    responses((status = 200, description = "Deliveries", body = DeliveryList)),
     security(("admin_key" = [])))]
-pub async fn deliveries(
+pub async fn list_webhook_deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<DeliveriesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query?;
+    ValidQuery(query): ValidQuery<DeliveriesQuery>,
+) -> Result<Json<DeliveryList>, ApiError> {
     state.fleet.get(&id)?;
-    let limit = Limit { limit: q.limit }.value()?;
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::validation(
-            "status",
-            format!("status must be one of {}", STATUSES.join(", ")),
-        ));
-    }
-    let rows = state
+    let deliveries: Vec<DeliveryView> = state
         .fleet
         .store
-        .deliveries(&id, q.status.as_deref(), limit)
-        .await?;
-    let deliveries: Vec<Value> = rows
+        .deliveries(&id, query.status, i64::from(query.limit()))
+        .await?
         .into_iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "event_type": d.event_type,
-                "status": d.status,
-                "attempts": d.attempts,
-                "next_attempt_at": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
-                "last_error": d.last_error,
-                "last_status": d.last_status,
-                "created_at": rfc3339(d.created_at),
-                "finished_at": d.finished_at.map(rfc3339),
-                "payload": d.payload,
-            })
-        })
+        .map(delivery_view)
         .collect();
-    Ok(Json(
-        json!({ "success": true, "count": deliveries.len(), "deliveries": deliveries }),
-    ))
+    Ok(Json(DeliveryList {
+        success: true,
+        count: deliveries.len(),
+        deliveries,
+    }))
+}
+
+fn delivery_view(d: DeliveryRow) -> DeliveryView {
+    DeliveryView {
+        next_attempt_at: (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
+        id: d.id,
+        event_type: d.event_type,
+        status: d.status,
+        attempts: d.attempts,
+        last_error: d.last_error,
+        last_status: d.last_status,
+        created_at: rfc3339(d.created_at),
+        finished_at: d.finished_at.map(rfc3339),
+        payload: d.payload,
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{id}/webhook/deliveries/{delivery_id}/replay", tag = "webhooks", summary = "Queue a dead (or delivered) delivery again",
     params(("id" = String, Path, description = "Instance id"), ("delivery_id" = String, Path, description = "Delivery (event) id")),
-    responses((status = 202, description = "Queued", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance or delivery", body = ErrorBody), (status = 409, description = "Still pending", body = ErrorBody)),
+    responses((status = 202, description = "Queued", body = ReplayResponse),
+        (status = 404, description = "No such instance, or it has no such delivery", body = ErrorBody),
+        (status = 409, description = "The delivery is still pending", body = ErrorBody)),
     security(("admin_key" = [])))]
-pub async fn replay(
+pub async fn replay_webhook_delivery(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplayResponse>), ApiError> {
     state.fleet.get(&id)?;
     match state.fleet.store.replay_delivery(&id, &delivery_id).await? {
         Replay::Queued => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({ "success": true, "queued": 1 })),
+            Json(ReplayResponse {
+                success: true,
+                queued: 1,
+            }),
         )),
         Replay::NotFound => Err(ApiError::NotFound(format!(
             "instance {id} has no delivery {delivery_id}"
@@ -183,17 +167,19 @@ pub async fn replay(
 
 #[utoipa::path(post, path = "/api/v1/instances/{id}/webhook/deliveries/replay", tag = "webhooks", summary = "Queue every dead delivery again",
     params(("id" = String, Path, description = "Instance id")),
-    responses((status = 202, description = "Queued", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-        (status = 404, description = "No such instance", body = ErrorBody)),
+    responses((status = 202, description = "Queued (`queued` may be 0)", body = ReplayResponse)),
     security(("admin_key" = [])))]
-pub async fn replay_dead(
+pub async fn replay_dead_webhook_deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplayResponse>), ApiError> {
     state.fleet.get(&id)?;
     let queued = state.fleet.store.replay_dead(&id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "success": true, "queued": queued })),
+        Json(ReplayResponse {
+            success: true,
+            queued,
+        }),
     ))
 }

@@ -111,18 +111,18 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_api_key::get_api_key))
         .routes(routes!(instance_api_key::rotate_api_key))
         .routes(routes!(instance_test::test_agent))
-        .routes(routes!(instance_messages::chats))
-        .routes(routes!(instance_messages::messages))
-        .routes(routes!(instance_messages::groups))
-        .routes(routes!(instance_messages::contacts))
+        .routes(routes!(instance_messages::list_chats))
+        .routes(routes!(instance_messages::list_messages))
+        .routes(routes!(instance_messages::list_groups))
+        .routes(routes!(instance_messages::list_contacts))
         .routes(routes!(
-            instance_webhook::get_config,
-            instance_webhook::put_config,
-            instance_webhook::delete_config
+            instance_webhook::get_webhook_config,
+            instance_webhook::put_webhook_config,
+            instance_webhook::delete_webhook_config
         ))
-        .routes(routes!(instance_webhook::deliveries))
-        .routes(routes!(instance_webhook::replay))
-        .routes(routes!(instance_webhook::replay_dead))
+        .routes(routes!(instance_webhook::list_webhook_deliveries))
+        .routes(routes!(instance_webhook::replay_webhook_delivery))
+        .routes(routes!(instance_webhook::replay_dead_webhook_deliveries))
         .routes(routes!(resources::overview))
         .routes(routes!(resources::instances))
         .routes(routes!(resources::ports))

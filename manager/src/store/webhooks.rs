@@ -1,9 +1,12 @@
 //! `webhooks` and `webhook_deliveries`: each instance's webhook configuration, and the outbox of
 //! deliveries the dispatcher works through (pending → delivered, or dead after the last attempt).
 
-use serde::Serialize;
 use serde_json::Value;
-use shared::webhook::{WebhookConfigView, WebhookSetting, wants};
+use shared::{
+    api::webhooks::DeliveryStatus,
+    events::EventType,
+    webhook::{WebhookConfigView, WebhookEnvelope, WebhookSetting, wants},
+};
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::Store;
@@ -12,7 +15,7 @@ use super::Store;
 #[derive(Debug, Clone)]
 pub struct WebhookRow {
     pub url: String,
-    pub events: Vec<String>,
+    pub events: Vec<EventType>,
     pub secret: String,
     pub enabled: bool,
     pub updated_at: i64,
@@ -45,18 +48,19 @@ pub struct DueDelivery {
 }
 
 /// A delivery as listed to users (no URL secrets, no signing secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DeliveryRow {
     pub id: String,
-    pub event_type: String,
-    pub status: String,
+    pub event_type: EventType,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub last_status: Option<i64>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
-    pub payload: Value,
+    /// `None` if the stored body does not read as an envelope.
+    pub payload: Option<WebhookEnvelope>,
 }
 
 /// What a replay request found.
@@ -71,11 +75,8 @@ fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
     let events: String = r.try_get("events")?;
     Ok(WebhookRow {
         url: r.try_get("url")?,
-        events: events
-            .split(',')
-            .filter(|e| !e.is_empty())
-            .map(str::to_string)
-            .collect(),
+        // Only known types are ever stored; one this build does not know is ignored.
+        events: events.split(',').filter_map(parse_event_type).collect(),
         secret: r.try_get("secret")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         updated_at: r.try_get("updated_at")?,
@@ -105,6 +106,13 @@ pub(super) async fn put(
     setting: &WebhookSetting,
     generate: impl FnOnce() -> String,
 ) -> Result<(WebhookRow, bool), sqlx::Error> {
+    // Write first: a SQLite transaction that reads and then writes cannot wait for another writer (it
+    // fails at once with "database is locked"), and on PostgreSQL this locks the row, so that two
+    // writers cannot both pass the newer-wins check below.
+    sqlx::query("UPDATE webhooks SET updated_at = updated_at WHERE instance_id = $1")
+        .bind(instance_id.to_string())
+        .execute(&mut *conn)
+        .await?;
     let existing = get(conn, instance_id).await?;
     if let Some(row) = &existing
         && row.updated_at > setting.updated_at
@@ -130,7 +138,13 @@ pub(super) async fn put(
     )
     .bind(instance_id.to_string())
     .bind(row.url.clone())
-    .bind(row.events.join(","))
+    .bind(
+        row.events
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    )
     .bind(row.secret.clone())
     .bind(i64::from(row.enabled))
     .bind(row.updated_at)
@@ -149,46 +163,69 @@ pub(super) async fn enqueue(
     at: i64,
     data: Value,
 ) -> Result<(), sqlx::Error> {
+    let Some(event_type) = parse_event_type(event_type) else {
+        tracing::warn!(
+            event_type,
+            "an event of an unknown type is not delivered to webhooks"
+        );
+        return Ok(());
+    };
     let Some(hook) = get(conn, instance_id).await? else {
         return Ok(());
     };
     if !hook.enabled || !wants(&hook.events, event_type) {
         return Ok(());
     }
-    let payload = serde_json::json!({
-        "id": event_id,
-        "type": event_type,
-        "instance_id": instance_id,
-        "occurred_at": at,
-        "data": data,
-    });
+    let data = match data {
+        Value::Object(map) => map,
+        other => serde_json::Map::from_iter([("value".to_string(), other)]),
+    };
+    let payload = WebhookEnvelope {
+        id: event_id.to_string(),
+        event_type,
+        instance_id: instance_id.to_string(),
+        occurred_at: at,
+        data,
+    };
+    let payload = serde_json::to_string(&payload).expect("an envelope serializes");
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, instance_id, event_type, payload, status, attempts, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) ON CONFLICT (id) DO NOTHING",
     )
     .bind(event_id.to_string())
     .bind(instance_id.to_string())
-    .bind(event_type.to_string())
-    .bind(payload.to_string())
+    .bind(event_type.as_str())
+    .bind(payload)
     .bind(crate::fleet::now_ms())
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
+/// An event type by its exact wire name.
+fn parse_event_type(name: &str) -> Option<EventType> {
+    EventType::ALL.iter().copied().find(|t| t.as_str() == name)
+}
+
 fn delivery_from_row(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
     let payload: String = r.try_get("payload")?;
+    let event_name: String = r.try_get("event_type")?;
+    let status: String = r.try_get("status")?;
+    let decode = |what: &str, value: &str| {
+        sqlx::Error::Decode(format!("webhook delivery with {what} {value:?}").into())
+    };
     Ok(DeliveryRow {
         id: r.try_get("id")?,
-        event_type: r.try_get("event_type")?,
-        status: r.try_get("status")?,
+        event_type: parse_event_type(&event_name)
+            .ok_or_else(|| decode("event type", &event_name))?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| decode("status", &status))?,
         attempts: r.try_get("attempts")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
         last_error: r.try_get("last_error")?,
         last_status: r.try_get("last_status")?,
         created_at: r.try_get("created_at")?,
         finished_at: r.try_get("finished_at")?,
-        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+        payload: serde_json::from_str(&payload).ok(),
     })
 }
 
@@ -292,7 +329,7 @@ impl Store {
     pub async fn deliveries(
         &self,
         instance_id: &str,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
         let rows = sqlx::query(
@@ -301,7 +338,7 @@ impl Store {
              ORDER BY created_at DESC, id DESC LIMIT $3",
         )
         .bind(instance_id.to_string())
-        .bind(status.unwrap_or("").to_string())
+        .bind(status.map_or("", DeliveryStatus::as_str))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

@@ -5,6 +5,7 @@
 use axum::{Extension, Json, extract::State, extract::rejection::JsonRejection};
 use shared::{
     ErrorBody,
+    http::ValidJson,
     webhook::{WebhookConfigRequest, WebhookConfigView},
 };
 
@@ -26,13 +27,9 @@ pub async fn get_config(State(state): State<AppState>) -> Json<WebhookConfigView
     security(("instance_key" = [])))]
 pub async fn put_config(
     State(state): State<AppState>,
-    body: Result<Json<WebhookConfigRequest>, JsonRejection>,
+    ValidJson(request): ValidJson<WebhookConfigRequest>,
 ) -> Result<Json<WebhookConfigView>, ApiError> {
-    let Json(request) = body?;
-    let events = request
-        .validate()
-        .map_err(|(field, message)| ApiError::validation(field, message))?;
-    let (view, setting) = state.webhook.set_by_user(&request, events);
+    let (view, setting) = state.webhook.set_by_user(&request, request.unique_events());
     state.events.webhook_config(setting);
     tracing::info!(url_host = %host_of(view.url.as_deref()), "webhook configured");
     Ok(Json(view))

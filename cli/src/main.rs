@@ -3,6 +3,7 @@
 mod config;
 mod instances;
 mod render;
+mod webhook;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -56,6 +57,9 @@ enum Command {
     /// Instance API keys.
     #[command(subcommand, alias = "key")]
     Keys(instances::KeysCommand),
+    /// An instance's webhook: its configuration, deliveries and replays.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Why a command did not succeed; each maps to an exit code.
@@ -114,6 +118,7 @@ async fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Instances(c) => instances::run(&ctx, c).await,
         Command::Keys(c) => instances::keys(&ctx, c).await,
+        Command::Webhook(c) => webhook::run(&ctx, c).await,
     }
 }
 

@@ -29,6 +29,7 @@ use shared::{
             DeleteInstanceResponse, InstanceList, InstanceResponse,
         },
         lifecycle::{ProcessResponse, UpdateInstanceRequest, UpdateInstanceResponse, VerbResponse},
+        webhooks::{DeliveriesQuery, DeliveryList, ReplayResponse},
     },
     webhook::{WebhookConfigRequest, WebhookConfigView},
 };
@@ -336,6 +337,33 @@ impl Client {
         self.send_raw(self.request(Method::DELETE, &["instances", id, "webhook", "config"]))
             .await
             .map(drop)
+    }
+
+    // ----- webhook deliveries -----
+
+    /// `GET /api/v1/instances/{id}/webhook/deliveries?status=&limit=`: the outbox, newest first.
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        query: &DeliveriesQuery,
+    ) -> Result<DeliveryList, ClientError> {
+        self.send(
+            self.request(Method::GET, &["instances", id, "webhook", "deliveries"])
+                .query(query),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/instances/{id}/webhook/deliveries/{event_id}/replay`: one finished delivery again.
+    pub async fn replay(&self, id: &str, event_id: &str) -> Result<ReplayResponse, ClientError> {
+        self.post(&["instances", id, "webhook", "deliveries", event_id, "replay"])
+            .await
+    }
+
+    /// `POST /api/v1/instances/{id}/webhook/deliveries/replay`: every dead delivery again.
+    pub async fn replay_dead(&self, id: &str) -> Result<ReplayResponse, ClientError> {
+        self.post(&["instances", id, "webhook", "deliveries", "replay"])
+            .await
     }
 
     /// Opens a Server-Sent Events stream at `segments` with `query`.

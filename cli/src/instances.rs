@@ -218,9 +218,13 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
                 (
                     "limits",
                     format!(
-                        "memory {} MB, cpus {}",
-                        opt(i.limits.memory_limit_mb),
-                        opt(i.limits.cpu_limit)
+                        "memory {}, cpus {}",
+                        i.limits
+                            .memory_limit_mb
+                            .map_or("default".into(), |mb| format!("{mb} MB")),
+                        i.limits
+                            .cpu_limit
+                            .map_or("default".into(), |c| c.to_string())
                     ),
                 ),
                 (

@@ -26,8 +26,9 @@ config file (TOML with `url` and `key`): --config, else $XDG_CONFIG_HOME/botflee
 #[derive(Debug, Parser)]
 #[command(name = "botfleet", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// The manager's base URL [default: http://127.0.0.1:3000].
-    #[arg(long, env = "BOTFLEET_URL", global = true)]
+    /// The manager's base URL [default: http://127.0.0.1:3000]. Given before the command
+    /// (`botfleet --url … instances list`): `webhook set` has a `--url` of its own.
+    #[arg(long, env = "BOTFLEET_URL")]
     url: Option<String>,
     /// The manager's admin key (better in BOTFLEET_KEY or the config file than on the command line).
     #[arg(long, env = "BOTFLEET_KEY", global = true, hide_env_values = true)]

@@ -1,5 +1,5 @@
-//! Where the manager's URL and the admin key come from: flags, then the environment (both through
-//! clap), then the config file, then the default URL.
+//! Where the manager's URL and the admin key come from: flags, then the environment (`BOTFLEET_URL`
+//! through clap, `BOTFLEET_KEY` here), then the config file, then the default URL.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,7 @@ pub fn default_path() -> Option<PathBuf> {
 pub fn resolve(
     url: Option<String>,
     key: Option<String>,
+    env_key: Option<String>,
     config: Option<&Path>,
 ) -> Result<Settings, Failure> {
     let (file, path) = match config {
@@ -54,15 +55,18 @@ pub fn resolve(
     let url = non_empty(url)
         .or(non_empty(file.url))
         .unwrap_or_else(|| DEFAULT_URL.to_string());
-    let key = non_empty(key).or(non_empty(file.key)).ok_or_else(|| {
-        Failure::Usage(format!(
-            "no admin key: pass --key, set BOTFLEET_KEY, or put `key = \"…\"` in {}",
-            path.map_or_else(
-                || "the config file (--config)".to_string(),
-                |p| p.display().to_string()
-            )
-        ))
-    })?;
+    let key = non_empty(key)
+        .or(non_empty(env_key))
+        .or(non_empty(file.key))
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no admin key: pass --key, set BOTFLEET_KEY, or put `key = \"…\"` in {}",
+                path.map_or_else(
+                    || "the config file (--config)".to_string(),
+                    |p| p.display().to_string()
+                )
+            ))
+        })?;
     Ok(Settings { url, key })
 }
 
@@ -106,7 +110,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.toml");
         std::fs::write(&path, "url = \"http://file:1\"\nkey = \"file-key\"\n").unwrap();
-        let s = resolve(None, None, Some(&path)).unwrap();
+        let s = resolve(None, None, None, Some(&path)).unwrap();
         assert_eq!(
             (s.url.as_str(), s.key.as_str()),
             ("http://file:1", "file-key")
@@ -114,6 +118,7 @@ mod tests {
         let s = resolve(
             Some("http://flag:2".into()),
             Some("flag-key".into()),
+            Some("env-key".into()),
             Some(&path),
         )
         .unwrap();
@@ -122,18 +127,28 @@ mod tests {
             ("http://flag:2", "flag-key")
         );
         std::fs::write(&path, "key = \"k\"\n").unwrap();
-        assert_eq!(resolve(None, None, Some(&path)).unwrap().url, DEFAULT_URL);
+        assert_eq!(
+            resolve(None, None, None, Some(&path)).unwrap().url,
+            DEFAULT_URL
+        );
+        let s = resolve(None, None, Some("env-key".into()), Some(&path)).unwrap();
+        assert_eq!(s.key, "env-key");
         std::fs::write(&path, "kee = \"typo\"\n").unwrap();
         assert!(matches!(
-            resolve(None, None, Some(&path)),
+            resolve(None, None, None, Some(&path)),
             Err(Failure::Usage(_))
         ));
         std::fs::write(&path, "url = \"http://x\"\n").unwrap();
         assert!(
-            matches!(resolve(None, None, Some(&path)), Err(Failure::Usage(m)) if m.contains("no admin key"))
+            matches!(resolve(None, None, None, Some(&path)), Err(Failure::Usage(m)) if m.contains("no admin key"))
         );
         assert!(matches!(
-            resolve(None, Some("k".into()), Some(&dir.join("missing.toml"))),
+            resolve(
+                None,
+                Some("k".into()),
+                None,
+                Some(&dir.join("missing.toml"))
+            ),
             Err(Failure::Usage(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();

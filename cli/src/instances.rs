@@ -170,6 +170,10 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
                 render::json(&list);
                 return Ok(());
             }
+            if list.instances.is_empty() {
+                out("No instances.");
+                return Ok(());
+            }
             let rows: Vec<Vec<String>> = list.instances.iter().map(row).collect();
             out(&table(
                 &["ID", "STATUS", "AUTH", "BOT", "PORT", "USER", "CREATED"],

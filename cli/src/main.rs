@@ -30,8 +30,9 @@ struct Cli {
     /// (`botfleet --url … instances list`): `webhook set` has a `--url` of its own.
     #[arg(long, env = "BOTFLEET_URL")]
     url: Option<String>,
-    /// The manager's admin key (better in BOTFLEET_KEY or the config file than on the command line).
-    #[arg(long, env = "BOTFLEET_KEY", global = true, hide_env_values = true)]
+    /// The manager's admin key [env: BOTFLEET_KEY]. Better in the environment or the config file:
+    /// the command line shows in `ps` and in shell history.
+    #[arg(long, global = true)]
     key: Option<String>,
     /// The config file (TOML: `url`, `key`).
     #[arg(long, env = "BOTFLEET_CONFIG", global = true)]
@@ -109,7 +110,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Outcome {
-    let settings = config::resolve(cli.url, cli.key, cli.config.as_deref())?;
+    // `BOTFLEET_KEY` is read here, not through clap, so no help or usage text can show its value.
+    let settings = config::resolve(
+        cli.url,
+        cli.key,
+        std::env::var("BOTFLEET_KEY").ok(),
+        cli.config.as_deref(),
+    )?;
     let client = Client::new(&settings.url, settings.key)
         .map_err(|e| Failure::Usage(format!("--url: {e}")))?;
     let ctx = Ctx {

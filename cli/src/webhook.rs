@@ -155,6 +155,10 @@ pub async fn run(ctx: &Ctx, command: WebhookCommand) -> Outcome {
                 render::json(&list);
                 return Ok(());
             }
+            if list.deliveries.is_empty() {
+                out("No deliveries.");
+                return Ok(());
+            }
             let rows: Vec<Vec<String>> = list
                 .deliveries
                 .iter()

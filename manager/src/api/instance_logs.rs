@@ -3,35 +3,27 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{Path, State},
     http::header,
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-use serde::Deserialize;
-use shared::ErrorBody;
+use shared::{api::history::LogQuery, http::ValidQuery};
 
 use super::AppState;
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
-pub struct LogParams {
-    tail: Option<u64>,
-    #[serde(default)]
-    follow: bool,
-}
-
-#[utoipa::path(get, path = "/api/v1/instances/{id}/logs", tag = "history", summary = "Worker log as plain text; follow=true streams it", params(("id" = String, Path, description = "Instance id"), ("tail" = Option<u64>, Query, description = "Lines, 1 to 10000, default 100"), ("follow" = Option<bool>, Query, description = "Stream new lines")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such instance", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn logs(
+#[utoipa::path(get, path = "/api/v1/instances/{id}/logs", tag = "history", summary = "Worker log as plain text; follow=true streams it",
+    params(("id" = String, Path, description = "Instance id"), LogQuery),
+    responses((status = 200, description = "The last `tail` lines of the worker's log, ANSI escapes removed; with `follow=true` \
+                   the answer stays open and new lines are streamed (chunked) until the client leaves",
+        body = String, content_type = "text/plain")),
+    security(("admin_key" = [])))]
+pub async fn get_logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<LogParams>, QueryRejection>,
+    ValidQuery(params): ValidQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query?;
-    let tail = params.tail.unwrap_or(100);
-    if !(1..=10_000).contains(&tail) {
-        return Err(ApiError::validation("tail", "tail must be from 1 to 10000"));
-    }
     state.fleet.get(&id)?;
     if state.fleet.runtime.inspect_worker(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
@@ -41,7 +33,7 @@ pub async fn logs(
     let stream = state
         .fleet
         .runtime
-        .logs(&id, tail, params.follow)
+        .logs(&id, u64::from(params.tail()), params.follow)
         .map(|chunk| chunk.map(|bytes| bytes::Bytes::from(strip_ansi_escapes::strip(&bytes))));
     let text = "text/plain; charset=utf-8";
     if params.follow {

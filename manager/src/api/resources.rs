@@ -2,18 +2,21 @@
 //! the manager's own timings and a health verdict. Everything is read from the sampler's latest sample;
 //! no request waits on Docker.
 
-use shared::ErrorBody;
-use std::{sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use axum::{
-    Json,
-    extract::{
-        Query, State,
-        rejection::{JsonRejection, QueryRejection},
+use axum::{Json, extract::State};
+use shared::{
+    ErrorBody,
+    api::resources::{
+        ClearPortCacheResponse, ContainerCounts, DockerSummary, DurationStats, InstanceCounts,
+        InstanceResources, InstanceSample, InstanceUsage, MemoryCleanupResponse,
+        PerformanceResponse, PortRange, PortStats, PortsResponse, ResourceHealthResponse,
+        ResourceHealthStatus, ResourceHistoryQuery, ResourceHistoryResponse, ResourceSample,
+        ResourcesOverview, ServerResources, StressTestRequest, StressTestResponse,
+        parse_timestamp_ms,
     },
+    http::{ValidJson, ValidQuery},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::{AppState, views::rfc3339};
 use crate::{
@@ -45,91 +48,87 @@ fn mb(bytes: u64) -> String {
     format!("{}MB", bytes / (1024 * 1024))
 }
 
-#[utoipa::path(get, path = "/api/v1/resources", tag = "resources", summary = "Host, Docker and instance counts", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 503, description = "No sample yet", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn overview(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/resources", tag = "resources", summary = "Host, Docker and instance counts",
+    responses((status = 200, description = "The latest sample", body = ResourcesOverview),
+        (status = 503, description = "No sample taken yet", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn get_resources(
+    State(state): State<AppState>,
+) -> Result<Json<ResourcesOverview>, ApiError> {
     let s = latest(&state)?;
     let all = state.fleet.cache.list();
-    let running = all
-        .iter()
-        .filter(|r| r.status == InstanceStatus::Running)
-        .count();
-    let stopped = all
-        .iter()
-        .filter(|r| r.status == InstanceStatus::Stopped)
-        .count();
-    let mut by_status = serde_json::Map::new();
+    let count = |status: InstanceStatus| all.iter().filter(|r| r.status == status).count() as u64;
+    let mut by_status = BTreeMap::<String, u64>::new();
     for r in &all {
-        let n = by_status.entry(r.status.as_str()).or_insert(json!(0));
-        *n = json!(n.as_u64().unwrap_or(0) + 1);
+        *by_status.entry(r.status.as_str().to_string()).or_default() += 1;
     }
     let h = &s.host;
-    Ok(Json(json!({
-        "success": true,
-        "sampled_at": rfc3339(s.at),
-        "server": {
-            "cpu_usage": format!("{:.1}%", h.cpu_percent),
-            "memory_usage": format!("{:.1}%", h.memory_percent),
-            "disk_usage": format!("{:.1}%", h.disk_percent),
-            "uptime": human_uptime(h.uptime_seconds),
-            "cpu_percent": h.cpu_percent,
-            "cpu_count": h.cpu_count,
-            "memory_used_bytes": h.memory_used_bytes,
-            "memory_total_bytes": h.memory_total_bytes,
-            "memory_percent": h.memory_percent,
-            "disk_used_bytes": h.disk_used_bytes,
-            "disk_total_bytes": h.disk_total_bytes,
-            "disk_percent": h.disk_percent,
-            "uptime_seconds": h.uptime_seconds,
-            "load_average": h.load_average,
+    Ok(Json(ResourcesOverview {
+        success: true,
+        sampled_at: rfc3339(s.at),
+        server: ServerResources {
+            cpu_usage: format!("{:.1}%", h.cpu_percent),
+            memory_usage: format!("{:.1}%", h.memory_percent),
+            disk_usage: format!("{:.1}%", h.disk_percent),
+            uptime: human_uptime(h.uptime_seconds),
+            host: h.clone(),
         },
-        "docker": match s.containers {
-            Some((total, running)) => json!({
-                "available": true,
-                "total_containers": total,
-                "running_containers": running,
-                "stopped_containers": total - running,
-            }),
-            None => json!({ "available": false }),
+        docker: match s.containers {
+            Some((total, running)) => DockerSummary {
+                available: true,
+                total_containers: Some(total as u64),
+                running_containers: Some(running as u64),
+                stopped_containers: Some(total.saturating_sub(running) as u64),
+            },
+            None => DockerSummary {
+                available: false,
+                total_containers: None,
+                running_containers: None,
+                stopped_containers: None,
+            },
         },
-        "instances": {
-            "total": all.len(),
-            "running": running,
-            "stopped": stopped,
-            "by_status": by_status,
+        instances: InstanceCounts {
+            total: all.len() as u64,
+            running: count(InstanceStatus::Running),
+            stopped: count(InstanceStatus::Stopped),
+            by_status,
         },
-    })))
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of every instance container", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 503, description = "No sample yet", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn instances(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of every instance container",
+    responses((status = 200, description = "The latest sample of every running worker", body = InstanceResources),
+        (status = 503, description = "No sample taken yet", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn get_instance_resources(
+    State(state): State<AppState>,
+) -> Result<Json<InstanceResources>, ApiError> {
     let s = latest(&state)?;
-    let list: Vec<Value> = s
+    let instances: Vec<InstanceUsage> = s
         .instances
         .iter()
-        .map(|i| {
-            json!({
-                "instance_id": i.instance_id,
-                "display_name": i.display_name,
-                "status": i.status,
-                "cpu_usage": format!("{:.1}%", i.usage.cpu_percent),
-                "memory_usage": mb(i.usage.memory_bytes),
-                "cpu_percent": i.usage.cpu_percent,
-                "memory_bytes": i.usage.memory_bytes,
-                "memory_limit_bytes": i.usage.memory_limit_bytes,
-                "memory_percent": percent(i.usage.memory_bytes, i.usage.memory_limit_bytes),
-            })
+        .map(|i| InstanceUsage {
+            instance_id: i.instance_id.clone(),
+            display_name: i.display_name.clone(),
+            status: i.status,
+            cpu_usage: format!("{:.1}%", i.usage.cpu_percent),
+            memory_usage: mb(i.usage.memory_bytes),
+            cpu_percent: i.usage.cpu_percent,
+            memory_bytes: i.usage.memory_bytes,
+            memory_limit_bytes: i.usage.memory_limit_bytes,
+            memory_percent: percent(i.usage.memory_bytes, i.usage.memory_limit_bytes),
         })
         .collect();
-    Ok(Json(json!({
-        "success": true,
-        "sampled_at": rfc3339(s.at),
-        "total": list.len(),
-        "instances": list,
-    })))
+    Ok(Json(InstanceResources {
+        success: true,
+        sampled_at: rfc3339(s.at),
+        total: instances.len() as u64,
+        instances,
+    }))
 }
 
 /// Port statistics of the configured range.
-pub fn port_stats(state: &AppState) -> Value {
+pub fn port_stats(state: &AppState) -> PortStats {
     let range = state.fleet.ports.range();
     let total = u64::from(range.end() - range.start()) + 1;
     let all = state.fleet.cache.list();
@@ -139,44 +138,57 @@ pub fn port_stats(state: &AppState) -> Value {
         .filter(|r| r.status == InstanceStatus::Creating)
         .count() as u64;
     let busy = state.fleet.ports.busy_on_host() as u64;
-    json!({
-        "totalPorts": total,
-        "usedPorts": used,
-        "availablePorts": total.saturating_sub(used + busy),
-        "reservedPorts": reserved,
-        "busyOnHost": busy,
-        "portRange": { "start": range.start(), "end": range.end() },
-        "utilizationPercent": used as f64 / total as f64 * 100.0,
+    PortStats {
+        total_ports: total,
+        used_ports: used,
+        available_ports: total.saturating_sub(used + busy),
+        reserved_ports: reserved,
+        busy_on_host: busy,
+        port_range: PortRange {
+            start: *range.start(),
+            end: *range.end(),
+        },
+        utilization_percent: used as f64 / total as f64 * 100.0,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/resources/ports", tag = "resources", summary = "Port range usage",
+    responses((status = 200, description = "Used, available, reserved and busy ports", body = PortsResponse)),
+    security(("admin_key" = [])))]
+pub async fn get_port_stats(State(state): State<AppState>) -> Json<PortsResponse> {
+    Json(PortsResponse {
+        success: true,
+        stats: port_stats(&state),
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/ports", tag = "resources", summary = "Port range usage", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn ports(State(state): State<AppState>) -> Json<Value> {
-    let mut body = port_stats(&state);
-    body["success"] = json!(true);
-    Json(body)
-}
-
-#[utoipa::path(post, path = "/api/v1/resources/ports/clear-cache", tag = "resources", summary = "Forget which host ports were busy", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn clear_port_cache(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(post, path = "/api/v1/resources/ports/clear-cache", tag = "resources", summary = "Forget which host ports were busy",
+    responses((status = 200, description = "Forgotten", body = ClearPortCacheResponse)),
+    security(("admin_key" = [])))]
+pub async fn clear_port_cache(State(state): State<AppState>) -> Json<ClearPortCacheResponse> {
     let cleared = state.fleet.ports.clear_cache();
-    Json(json!({
-        "success": true,
-        "cleared": cleared,
-        "message": "Port cache cleared successfully",
-    }))
+    Json(ClearPortCacheResponse {
+        success: true,
+        cleared: cleared as u64,
+        message: "Port cache cleared successfully".into(),
+    })
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/performance", tag = "resources", summary = "Port assignment and request timings", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn performance(State(state): State<AppState>) -> Json<Value> {
-    let mut body = state.performance.report();
-    body["success"] = json!(true);
-    body["portStatistics"] = port_stats(&state);
-    Json(body)
+#[utoipa::path(get, path = "/api/v1/resources/performance", tag = "resources", summary = "Port assignment and request timings",
+    responses((status = 200, description = "Timings since the manager started", body = PerformanceResponse)),
+    security(("admin_key" = [])))]
+pub async fn get_performance(State(state): State<AppState>) -> Json<PerformanceResponse> {
+    let (port_assignment, requests) = state.performance.report();
+    Json(PerformanceResponse {
+        success: true,
+        port_assignment,
+        requests,
+        port_statistics: port_stats(&state),
+    })
 }
 
 /// Problems an operator should look at, with what to do about each.
-pub fn health_verdict(state: &AppState) -> Value {
+pub fn health_verdict(state: &AppState) -> ResourceHealthResponse {
     let mut issues = Vec::new();
     let mut recommendations = Vec::new();
     let mut critical = false;
@@ -204,7 +216,7 @@ pub fn health_verdict(state: &AppState) -> Value {
         }
     }
     let ports = port_stats(state);
-    let utilisation = ports["utilizationPercent"].as_f64().unwrap_or(0.0);
+    let utilisation = ports.utilization_percent;
     if utilisation > 90.0 {
         issues.push(format!("port range {utilisation:.1}% used"));
         recommendations.push("widen --port-min/--port-max or delete unused instances".to_string());
@@ -227,127 +239,116 @@ pub fn health_verdict(state: &AppState) -> Value {
             .push("see /api/v1/instances/{id}/errors and restart or fix their tokens".to_string());
     }
     let status = if critical {
-        "critical"
+        ResourceHealthStatus::Critical
     } else if issues.is_empty() {
-        "healthy"
+        ResourceHealthStatus::Healthy
     } else {
-        "warning"
+        ResourceHealthStatus::Warning
     };
-    json!({
-        "status": status,
-        "issues": issues,
-        "recommendations": recommendations,
-        "portStatistics": ports,
-    })
+    ResourceHealthResponse {
+        success: true,
+        status,
+        issues,
+        recommendations,
+        port_statistics: ports,
+    }
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/health", tag = "resources", summary = "Issues and recommendations", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let mut body = health_verdict(&state);
-    body["success"] = json!(true);
-    Json(body)
+#[utoipa::path(get, path = "/api/v1/resources/health", tag = "resources", summary = "Issues and recommendations",
+    responses((status = 200, description = "healthy, warning or critical, with the issues found", body = ResourceHealthResponse)),
+    security(("admin_key" = [])))]
+pub async fn get_resource_health(State(state): State<AppState>) -> Json<ResourceHealthResponse> {
+    Json(health_verdict(&state))
 }
 
-#[utoipa::path(post, path = "/api/v1/resources/memory/cleanup", tag = "resources", summary = "Trim kept history and idle bookkeeping", responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn memory_cleanup(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(post, path = "/api/v1/resources/memory/cleanup", tag = "resources", summary = "Trim kept history and idle bookkeeping",
+    responses((status = 200, description = "Trimmed", body = MemoryCleanupResponse)),
+    security(("admin_key" = [])))]
+pub async fn cleanup_memory(State(state): State<AppState>) -> Json<MemoryCleanupResponse> {
     let before = manager_rss_bytes();
     let trimmed = state.resources.trim();
     let locks = state.fleet.locks.forget_idle();
     let after = manager_rss_bytes();
-    Json(json!({
-        "success": true,
-        "message": "Memory cleanup completed",
-        "trimmed_samples": trimmed,
-        "released_locks": locks,
-        "total_instances": state.fleet.cache.len(),
-        "memory_before_mb": before / (1024 * 1024),
-        "memory_after_mb": after / (1024 * 1024),
-    }))
+    Json(MemoryCleanupResponse {
+        success: true,
+        message: "Memory cleanup completed".into(),
+        trimmed_samples: trimmed as u64,
+        released_locks: locks as u64,
+        total_instances: state.fleet.cache.len() as u64,
+        memory_before_mb: before / (1024 * 1024),
+        memory_after_mb: after / (1024 * 1024),
+    })
 }
 
-#[derive(Debug, Deserialize)]
-pub struct HistoryParams {
-    from: Option<String>,
-    to: Option<String>,
-}
-
-/// RFC 3339 or unix milliseconds.
-fn parse_time(field: &'static str, value: &str) -> Result<i64, ApiError> {
-    use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
-    }
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            ApiError::validation(
-                field,
-                format!("{field} must be RFC 3339 or unix milliseconds"),
-            )
+/// A time the query's validation accepted, as unix ms.
+fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            parse_timestamp_ms(v)
+                .ok_or_else(|| ApiError::validation(field, "must be RFC 3339 or unix milliseconds"))
         })
+        .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/history", tag = "resources", summary = "Kept host and instance samples", params(("from" = Option<String>, Query, description = "RFC 3339 or unix ms"), ("to" = Option<String>, Query, description = "RFC 3339 or unix ms")), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad time", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn history(
+#[utoipa::path(get, path = "/api/v1/resources/history", tag = "resources", summary = "Kept host and instance samples",
+    params(ResourceHistoryQuery),
+    responses((status = 200, description = "Samples in the range, oldest first", body = ResourceHistoryResponse)),
+    security(("admin_key" = [])))]
+pub async fn get_resource_history(
     State(state): State<AppState>,
-    query: Result<Query<HistoryParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query?;
-    let to =
-        q.to.as_deref()
-            .map(|t| parse_time("to", t))
-            .transpose()?
-            .unwrap_or_else(now_ms);
-    let from = q
-        .from
-        .as_deref()
-        .map(|f| parse_time("from", f))
-        .transpose()?
-        .unwrap_or(to - 3_600_000);
+    ValidQuery(q): ValidQuery<ResourceHistoryQuery>,
+) -> Result<Json<ResourceHistoryResponse>, ApiError> {
+    let to = time_param("to", q.to.as_deref())?.unwrap_or_else(now_ms);
+    let from = time_param("from", q.from.as_deref())?.unwrap_or(to - 3_600_000);
     if from > to {
         return Err(ApiError::validation("from", "from must not be after to"));
     }
-    let samples = state.resources.between(from, to);
-    let data: Vec<Value> = samples
+    let data: Vec<ResourceSample> = state
+        .resources
+        .between(from, to)
         .iter()
-        .map(|s| {
-            json!({
-                "timestamp": rfc3339(s.at),
-                "host": s.host,
-                "containers": s.containers.map(|(total, running)| json!({"total": total, "running": running})),
-                "instances": s.instances,
-                "manager_rss_bytes": s.manager_rss_bytes,
-            })
+        .map(|s| ResourceSample {
+            timestamp: rfc3339(s.at),
+            host: s.host.clone(),
+            containers: s.containers.map(|(total, running)| ContainerCounts {
+                total: total as u64,
+                running: running as u64,
+            }),
+            instances: s
+                .instances
+                .iter()
+                .map(|i| InstanceSample {
+                    instance_id: i.instance_id.clone(),
+                    display_name: i.display_name.clone(),
+                    status: i.status,
+                    cpu_percent: i.usage.cpu_percent,
+                    memory_bytes: i.usage.memory_bytes,
+                    memory_limit_bytes: i.usage.memory_limit_bytes,
+                })
+                .collect(),
+            manager_rss_bytes: s.manager_rss_bytes,
         })
         .collect();
-    Ok(Json(json!({
-        "success": true,
-        "from": rfc3339(from),
-        "to": rfc3339(to),
-        "count": data.len(),
-        "data": data,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StressParams {
-    instances: Option<u32>,
+    Ok(Json(ResourceHistoryResponse {
+        success: true,
+        from: rfc3339(from),
+        to: rfc3339(to),
+        count: data.len() as u64,
+        data,
+    }))
 }
 
 /// Provisions N throwaway instances (with tokens Telegram will refuse, so no bot runs) and removes
 /// them, timing both. Bounded to 20.
-#[utoipa::path(post, path = "/api/v1/resources/stress-test", tag = "resources", summary = "Provision and remove N throwaway instances, timed", request_body(content = serde_json::Value, description = "{instances: 1..=20}"), responses((status = 200, description = "Success", body = serde_json::Value), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 422, description = "Bad count", body = ErrorBody)), security(("admin_key" = [])))]
-pub async fn stress_test(
+#[utoipa::path(post, path = "/api/v1/resources/stress-test", tag = "resources", summary = "Provision and remove N throwaway instances, timed",
+    request_body(content = StressTestRequest, description = "How many instances (1 to 20); `{}` runs 3"),
+    responses((status = 200, description = "Timings; `success` is false when a create or delete failed", body = StressTestResponse)),
+    security(("admin_key" = [])))]
+pub async fn run_stress_test(
     State(state): State<AppState>,
-    body: Result<Json<StressParams>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let n = body.map(|Json(b)| b.instances).ok().flatten().unwrap_or(3);
-    if !(1..=20).contains(&n) {
-        return Err(ApiError::validation(
-            "instances",
-            "instances must be from 1 to 20",
-        ));
-    }
+    ValidJson(body): ValidJson<StressTestRequest>,
+) -> Result<Json<StressTestResponse>, ApiError> {
+    let n = body.instances();
     let started = Instant::now();
     let creates = (0..n).map(|_| {
         let state = state.clone();
@@ -382,22 +383,22 @@ pub async fn stress_test(
             Err(e) => errors.push(e.to_string()),
         }
     }
-    let avg = |v: &[f64]| {
-        if v.is_empty() {
+    let stats = |v: &[f64]| DurationStats {
+        average: if v.is_empty() {
             0.0
         } else {
             v.iter().sum::<f64>() / v.len() as f64
-        }
+        },
+        max: v.iter().copied().fold(0.0, f64::max),
     };
-    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    Ok(Json(json!({
-        "success": errors.is_empty(),
-        "instances": n,
-        "created": create_ms.len(),
-        "deleted": delete_ms.len(),
-        "create_ms": { "average": avg(&create_ms), "max": max(&create_ms) },
-        "delete_ms": { "average": avg(&delete_ms), "max": max(&delete_ms) },
-        "total_ms": started.elapsed().as_secs_f64() * 1e3,
-        "errors": errors,
-    })))
+    Ok(Json(StressTestResponse {
+        success: errors.is_empty(),
+        instances: n,
+        created: create_ms.len() as u64,
+        deleted: delete_ms.len() as u64,
+        create_ms: stats(&create_ms),
+        delete_ms: stats(&delete_ms),
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        errors,
+    }))
 }

@@ -105,3 +105,18 @@ pub fn memory(r: &InstanceRecord) -> MemoryView {
 pub fn status_check_url(public_url: &str, id: &str) -> String {
     format!("{public_url}/api/v1/instances/{id}/auth-status")
 }
+
+/// A value the store keeps as text (`active`, `docker_event`, `running`) as its contract enum, by the
+/// enum's serde name. A value that does not decode is a fault of the database (written by no build of
+/// the manager), answered 500 with the detail in the log.
+pub fn stored<T: serde::de::DeserializeOwned>(
+    column: &str,
+    value: &str,
+) -> Result<T, crate::error::ApiError> {
+    use serde::de::{IntoDeserializer, value::Error};
+    T::deserialize(IntoDeserializer::<Error>::into_deserializer(value)).map_err(|e| {
+        crate::error::ApiError::Database(sqlx::Error::Decode(
+            format!("{column} '{value}': {e}").into(),
+        ))
+    })
+}

@@ -12,10 +12,8 @@ use crate::{
     store::alerts::{Alert, Threshold},
 };
 
-/// Metrics a threshold can watch, by scope.
-pub const HOST_METRICS: &[&str] = &["cpu", "memory", "disk"];
-pub const INSTANCE_METRICS: &[&str] = &["cpu", "memory", "restarts", "health"];
-pub const COMPARISONS: &[&str] = &["gt", "gte", "lt", "lte"];
+// Which metrics a threshold of each scope can watch, and the comparisons: `shared::api::alerts`
+// (`ThresholdScope::metrics`, `Comparison`); thresholds are stored with those names.
 
 pub fn holds(comparison: &str, value: f64, threshold: f64) -> bool {
     match comparison {

@@ -10,6 +10,7 @@ use std::{
 };
 
 use serde::Serialize;
+use shared::api::resources::{PortAssignmentStats, RequestStats};
 
 /// Durations kept for percentiles.
 const KEPT: usize = 1000;
@@ -88,7 +89,8 @@ impl Performance {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    pub fn report(&self) -> serde_json::Value {
+    /// Port assignment timings and request figures.
+    pub fn report(&self) -> (PortAssignmentStats, RequestStats) {
         let ports = Timings::of(
             &self
                 .port_assignments
@@ -100,22 +102,26 @@ impl Performance {
             .request_ms_total
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        serde_json::json!({
-            "portAssignment": {
-                "successfulRequests": ports.count,
-                "failedRequests": self.port_failures.load(Ordering::Relaxed),
-                "averageTime": ports.average_ms,
-                "minTime": ports.min_ms,
-                "p99Time": ports.p99_ms,
-                "maxTime": ports.max_ms,
+        (
+            PortAssignmentStats {
+                successful_requests: ports.count as u64,
+                failed_requests: self.port_failures.load(Ordering::Relaxed),
+                average_time: ports.average_ms,
+                min_time: ports.min_ms,
+                p99_time: ports.p99_ms,
+                max_time: ports.max_ms,
             },
-            "requests": {
-                "total": requests,
-                "averageResponseTime": if requests == 0 { 0.0 } else { total_ms / requests as f64 },
-                "concurrentRequests": self.in_flight(),
-                "peakConcurrency": self.peak_in_flight.load(Ordering::Relaxed),
+            RequestStats {
+                total: requests,
+                average_response_time: if requests == 0 {
+                    0.0
+                } else {
+                    total_ms / requests as f64
+                },
+                concurrent_requests: self.in_flight(),
+                peak_concurrency: self.peak_in_flight.load(Ordering::Relaxed),
             },
-        })
+        )
     }
 }
 

@@ -19,27 +19,15 @@ use crate::{
     runtime::ContainerUsage,
 };
 
-/// The host at one moment.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostSample {
-    pub cpu_percent: f64,
-    pub cpu_count: usize,
-    pub memory_used_bytes: u64,
-    pub memory_total_bytes: u64,
-    pub memory_percent: f64,
-    pub disk_used_bytes: u64,
-    pub disk_total_bytes: u64,
-    pub disk_percent: f64,
-    pub uptime_seconds: u64,
-    pub load_average: [f64; 3],
-}
+/// The host at one moment (the contract's type: `/api/v1/resources*` answer it as sampled).
+pub use shared::api::resources::HostSample;
 
 /// One worker container at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceSample {
     pub instance_id: String,
     pub display_name: String,
-    pub status: String,
+    pub status: crate::domain::InstanceStatus,
     #[serde(flatten)]
     pub usage: ContainerUsage,
 }
@@ -229,7 +217,7 @@ pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize
             Some(InstanceSample {
                 instance_id: r.id.clone(),
                 display_name: r.display_name.clone(),
-                status: r.status.as_str().to_string(),
+                status: r.status,
                 usage,
             })
         })

@@ -80,3 +80,32 @@ pub struct MemoryResponse {
     /// RFC 3339: when this answer was made.
     pub timestamp: String,
 }
+
+/// Fleet-wide counts from the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemoryStats {
+    pub total_instances: u64,
+    /// Status `running`.
+    pub active_instances: u64,
+    /// Auth status `client_ready`.
+    pub authenticated_instances: u64,
+    /// Status `failed` or `degraded`.
+    pub error_instances: u64,
+    /// Auth status `pending`.
+    pub pending_instances: u64,
+    /// The manager's resident memory.
+    pub memory_usage_mb: u64,
+    /// Average time since creation, in hours (three decimals).
+    pub avg_uptime_hours: f64,
+    pub total_messages_sent: i64,
+    pub total_messages_received: i64,
+}
+
+/// `GET /api/v1/instances/memory/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemoryStatsResponse {
+    pub success: bool,
+    pub stats: MemoryStats,
+}

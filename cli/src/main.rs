@@ -1,8 +1,10 @@
 //! `botfleet`: the command line of the botfleet manager, on the typed client (`botfleet-client`).
 
 mod config;
+mod events;
 mod instances;
 mod render;
+mod resources;
 mod webhook;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -56,12 +58,16 @@ enum Command {
     /// Create, list, show, start, stop, restart, update and delete bot instances; read their logs.
     #[command(subcommand, alias = "instance")]
     Instances(instances::InstancesCommand),
+    /// The operational event log (`-f` follows it live).
+    Events(events::EventsArgs),
     /// Instance API keys.
     #[command(subcommand, alias = "key")]
     Keys(instances::KeysCommand),
     /// An instance's webhook: its configuration, deliveries and replays.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// The host, Docker and the instances' CPU and memory.
+    Resources(resources::ResourcesArgs),
 }
 
 /// Why a command did not succeed; each maps to an exit code.
@@ -126,7 +132,9 @@ async fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Instances(c) => instances::run(&ctx, c).await,
         Command::Keys(c) => instances::keys(&ctx, c).await,
+        Command::Events(a) => events::run(&ctx, a).await,
         Command::Webhook(c) => webhook::run(&ctx, c).await,
+        Command::Resources(a) => resources::run(&ctx, a).await,
     }
 }
 

@@ -24,11 +24,13 @@ use shared::{
     api::{
         PageQuery,
         access::{ApiKeyResponse, AuthStatusResponse, CredentialsResponse, RotatedApiKey},
+        events::{EventList, EventListQuery, EventStreamQuery, EventView},
         instances::{
             AuthStatus, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
             DeleteInstanceResponse, InstanceList, InstanceResponse,
         },
         lifecycle::{ProcessResponse, UpdateInstanceRequest, UpdateInstanceResponse, VerbResponse},
+        resources::{InstanceResources, ResourcesOverview},
         webhooks::{DeliveriesQuery, DeliveryList, ReplayResponse},
     },
     webhook::{WebhookConfigRequest, WebhookConfigView},
@@ -364,6 +366,36 @@ impl Client {
     pub async fn replay_dead(&self, id: &str) -> Result<ReplayResponse, ClientError> {
         self.post(&["instances", id, "webhook", "deliveries", "replay"])
             .await
+    }
+
+    // ----- events -----
+
+    /// `GET /api/v1/events?instance_id=&types=&limit=`: the operational event log, newest first.
+    pub async fn events(&self, query: &EventListQuery) -> Result<EventList, ClientError> {
+        self.send(self.request(Method::GET, &["events"]).query(query))
+            .await
+    }
+
+    /// `GET /api/v1/events/stream?instance_id=&types=`: events as they happen (Server-Sent Events),
+    /// until the stream is dropped.
+    pub async fn event_stream(
+        &self,
+        query: &EventStreamQuery,
+    ) -> Result<SseStream<EventView>, ClientError> {
+        self.sse(&["events", "stream"], query).await
+    }
+
+    // ----- resources -----
+
+    /// `GET /api/v1/resources`: host, Docker and instance counts from the latest sample (503
+    /// `not_ready` before the first one).
+    pub async fn resources(&self) -> Result<ResourcesOverview, ClientError> {
+        self.get(&["resources"]).await
+    }
+
+    /// `GET /api/v1/resources/instances`: CPU and memory of every instance container.
+    pub async fn instance_resources(&self) -> Result<InstanceResources, ClientError> {
+        self.get(&["resources", "instances"]).await
     }
 
     /// Opens a Server-Sent Events stream at `segments` with `query`.

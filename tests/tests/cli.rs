@@ -14,12 +14,16 @@ use serde::de::DeserializeOwned;
 use shared::{
     api::{
         access::RotatedApiKey,
+        events::EventList,
         instances::{AuthStatus, InstanceList, InstanceResponse, InstanceStatus},
         lifecycle::VerbResponse,
+        resources::{InstanceResources, ResourcesOverview},
+        webhooks::{DeliveryList, ReplayResponse},
     },
     events::EventType,
     webhook::WebhookConfigView,
 };
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -204,8 +208,41 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
         "{shown}"
     );
 
+    // Stop while following the event stream: the stop arrives as one line.
+    let mut follow = cli.command(&["events", "-f", "--instance", &id, "--type", "stopped"]);
+    follow.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut follower = follow.spawn().expect("spawn botfleet events -f");
+    let mut followed = BufReader::new(follower.stdout.take().unwrap()).lines();
+    // The CLI says so on stderr once the manager answered, which it does after subscribing.
+    let mut notes = BufReader::new(follower.stderr.take().unwrap()).lines();
+    let note = tokio::time::timeout(Duration::from_secs(10), notes.next_line())
+        .await
+        .expect("the stream opens within 10 s")
+        .unwrap()
+        .expect("a note on stderr");
+    assert!(note.contains("following"), "{note}");
     let stopped: VerbResponse = cli.json(&["instances", "stop", &id]).await;
     assert_eq!(stopped.status, InstanceStatus::Stopped);
+    let line = tokio::time::timeout(Duration::from_secs(10), followed.next_line())
+        .await
+        .expect("an event line within 10 s")
+        .unwrap()
+        .expect("a line");
+    assert!(
+        line.contains("instance.stopped") && line.contains(&id),
+        "{line}"
+    );
+    follower.kill().await.unwrap();
+    cli.transcript.lock().unwrap().push_str(&line);
+
+    let events: EventList = cli
+        .json(&["events", "--instance", &id, "--type", "created,stopped"])
+        .await;
+    let types: Vec<EventType> = events.events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [EventType::InstanceStopped, EventType::InstanceCreated]
+    );
 
     let started: VerbResponse = cli.json(&["instances", "start", &id]).await;
     assert_eq!(started.instance_id, id);
@@ -291,6 +328,54 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
         .fails(3, &["--url", "http://127.0.0.1:1", "instances", "list"])
         .await;
     assert!(run.stderr.contains("Connection refused"), "{run:?}");
+
+    // The config file, where neither flags nor environment say otherwise.
+    let config = home.join("config").join("botfleet");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("url = \"{}\"\nkey = \"{}\"\n", cli.url, cli.key),
+    )
+    .unwrap();
+    let mut from_file = cli.command(&["--output", "json", "instances", "list"]);
+    from_file
+        .env_remove("BOTFLEET_KEY")
+        .env_remove("BOTFLEET_URL");
+    let run = cli
+        .output(from_file, &["instances", "list (config file)"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        serde_json::from_str::<InstanceList>(&run.stdout)
+            .unwrap()
+            .total,
+        1
+    );
+
+    // Deliveries and a replay of the (no) dead letters.
+    let deliveries: DeliveryList = cli
+        .json(&["webhook", "deliveries", &id, "--status", "dead"])
+        .await;
+    assert!(deliveries.deliveries.is_empty());
+    let replayed: ReplayResponse = cli.json(&["webhook", "replay", &id, "--all-dead"]).await;
+    assert_eq!(replayed.queued, 0);
+
+    // Resources, once the manager has its first sample (503 until then: exit 1).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = cli.run(&["--output", "json", "resources"]).await;
+        if run.code == 0 {
+            let overview: ResourcesOverview = serde_json::from_str(&run.stdout).unwrap();
+            assert!(overview.server.host.memory_total_bytes > 0);
+            break;
+        }
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(tokio::time::Instant::now() < deadline, "no sample: {run:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let usage: InstanceResources = cli.json(&["resources", "--instances"]).await;
+    assert!(usage.success);
+    assert!(cli.ok(&["resources"]).await.stdout.contains("memory:"));
 
     // Delete: gone afterwards (404 from the manager: exit 1).
     cli.ok(&["instances", "delete", &id]).await;

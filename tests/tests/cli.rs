@@ -21,7 +21,7 @@ use shared::{
         webhooks::{DeliveryList, ReplayResponse},
     },
     events::EventType,
-    webhook::WebhookConfigView,
+    webhook::{WebhookConfigRequest, WebhookConfigView},
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -251,6 +251,19 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
 
     let logs = cli.ok(&["instances", "logs", &id, "--tail", "50"]).await;
     assert!(!logs.stdout.trim().is_empty(), "the worker logged nothing");
+    // Followed: the last lines come at once, and the command runs until stopped.
+    let mut follow = cli.command(&["instances", "logs", &id, "-f", "--tail", "5"]);
+    follow.stdout(Stdio::piped());
+    let mut follower = follow.spawn().expect("spawn botfleet instances logs -f");
+    let mut followed = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), followed.next_line())
+        .await
+        .expect("a log line within 10 s")
+        .unwrap()
+        .expect("a line");
+    assert!(!line.trim().is_empty(), "an empty log line");
+    assert!(follower.try_wait().unwrap().is_none(), "-f ended by itself");
+    follower.kill().await.unwrap();
 
     // A new key: the old one is refused by the worker, the new one accepted.
     let rotated: RotatedApiKey = cli.json(&["keys", "rotate", &id]).await;
@@ -289,18 +302,20 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
     assert_eq!(shown.secret, None);
 
     // The manager says no: its message as it is, the field, exit 1.
-    let (status, refusal) = m
-        .request(
-            reqwest::Method::PUT,
-            &format!("/api/v1/instances/{id}/webhook/config"),
+    let refusal = m
+        .api()
+        .put_webhook(
+            &id,
+            &WebhookConfigRequest {
+                url: "ftp://example.com/hook".into(),
+                ..Default::default()
+            },
         )
-        .json(&serde_json::json!({"url": "ftp://example.com/hook"}))
-        .send()
         .await
-        .map(|r| (r.status().as_u16(), r))
-        .unwrap();
-    assert_eq!(status, 422);
-    let refusal: shared::ErrorBody = refusal.json().await.unwrap();
+        .unwrap_err();
+    let Some(refusal) = refusal.body().filter(|_| refusal.status() == Some(422)) else {
+        panic!("expected a 422: {refusal:?}");
+    };
     let bad = cli
         .fails(
             1,

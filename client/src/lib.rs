@@ -151,12 +151,16 @@ impl Client {
 
     /// Sends a request and decodes its JSON answer.
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
-        let (method, url) = describe(&request);
-        let response = self.send_raw(request).await?;
+        let request = request.build().map_err(ClientError::Transport)?;
+        // Named in a decode error; never the body (it may hold a token).
+        let what = format!("{} {}", request.method(), request.url().path());
+        let response = self
+            .send_raw(RequestBuilder::from_parts(self.http.clone(), request))
+            .await?;
         let bytes = response.bytes().await.map_err(ClientError::Transport)?;
         serde_json::from_slice(&bytes).map_err(|e| {
             ClientError::Decode(DecodeError {
-                request: format!("{method} {}", url.path()),
+                request: what,
                 reason: e.to_string(),
             })
         })
@@ -411,17 +415,6 @@ impl Client {
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .query(query);
         Ok(SseStream::new(self.send_raw(request).await?))
-    }
-}
-
-/// The method and URL of a request, for error messages (the body is never shown: it may hold a token).
-fn describe(request: &RequestBuilder) -> (Method, Url) {
-    match request.try_clone().and_then(|r| r.build().ok()) {
-        Some(r) => (r.method().clone(), r.url().clone()),
-        None => (
-            Method::GET,
-            Url::parse("http://unknown/").expect("a valid URL"),
-        ),
     }
 }
 

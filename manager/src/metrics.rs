@@ -83,11 +83,23 @@ struct BotFigures {
     usage: Option<(f64, u64)>,
 }
 
-/// The per-bot figures by instance id; replaced whole by every `record_fleet`, so only bots that exist
-/// now, under the names they have now, are rendered.
-static BOTS: Mutex<BTreeMap<String, BotFigures>> = Mutex::new(BTreeMap::new());
+/// What the per-bot families know, by instance id. `fleet` is replaced whole by every `record_fleet`, so
+/// only bots that exist now, under the names they have now, are rendered; the worker and container
+/// figures arrive on their own schedules and are kept beside it (and pruned with it).
+#[derive(Default)]
+struct Bots {
+    fleet: BTreeMap<String, BotFigures>,
+    latency: BTreeMap<String, (u64, u64)>,
+    usage: BTreeMap<String, (f64, u64)>,
+}
 
-fn bots() -> std::sync::MutexGuard<'static, BTreeMap<String, BotFigures>> {
+static BOTS: Mutex<Bots> = Mutex::new(Bots {
+    fleet: BTreeMap::new(),
+    latency: BTreeMap::new(),
+    usage: BTreeMap::new(),
+});
+
+fn bots() -> std::sync::MutexGuard<'static, Bots> {
     BOTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -103,7 +115,6 @@ pub fn record_fleet(records: &[std::sync::Arc<InstanceRecord>], port_range_len: 
         let mut fresh = BTreeMap::new();
         for r in records {
             *by_status.entry(r.status.as_str()).or_default() += 1;
-            let kept = bots.remove(&r.id).unwrap_or_default();
             fresh.insert(
                 r.id.clone(),
                 BotFigures {
@@ -113,11 +124,14 @@ pub fn record_fleet(records: &[std::sync::Arc<InstanceRecord>], port_range_len: 
                     sent: r.sent_count,
                     received: r.received_count,
                     errors: r.error_count,
-                    ..kept
+                    latency: None,
+                    usage: None,
                 },
             );
         }
-        *bots = fresh;
+        bots.latency.retain(|id, _| fresh.contains_key(id));
+        bots.usage.retain(|id, _| fresh.contains_key(id));
+        bots.fleet = fresh;
     }
     for status in crate::domain::InstanceStatus::ALL {
         let status = status.as_str();
@@ -129,9 +143,7 @@ pub fn record_fleet(records: &[std::sync::Arc<InstanceRecord>], port_range_len: 
 
 /// Send latency as the worker reports it (totals since the worker started).
 pub fn record_send_latency(r: &InstanceRecord, total_ms: u64, sends: u64) {
-    if let Some(bot) = bots().get_mut(&r.id) {
-        bot.latency = Some((total_ms, sends));
-    }
+    bots().latency.insert(r.id.clone(), (total_ms, sends));
 }
 
 /// Container and host figures from a resource sample.
@@ -140,9 +152,10 @@ pub fn record_sample(sample: &Sample, _records: &[std::sync::Arc<InstanceRecord>
     gauge!("host_memory_used_bytes").set(sample.host.memory_used_bytes as f64);
     let mut bots = bots();
     for s in &sample.instances {
-        if let Some(bot) = bots.get_mut(&s.instance_id) {
-            bot.usage = Some((s.usage.cpu_percent, s.usage.memory_bytes));
-        }
+        bots.usage.insert(
+            s.instance_id.clone(),
+            (s.usage.cpu_percent, s.usage.memory_bytes),
+        );
     }
 }
 
@@ -218,10 +231,21 @@ fn render_bots() -> String {
         ),
     ];
     let bots = bots();
+    let figures: Vec<(&String, BotFigures)> = bots
+        .fleet
+        .iter()
+        .map(|(id, b)| {
+            let mut b = b.clone();
+            b.latency = bots.latency.get(id).copied();
+            b.usage = bots.usage.get(id).copied();
+            (id, b)
+        })
+        .collect();
     let mut out = String::new();
     for (name, kind, help, value) in FAMILIES {
-        let series: Vec<(&String, &BotFigures, f64)> = bots
+        let series: Vec<(&String, &BotFigures, f64)> = figures
             .iter()
+            .map(|(id, b)| (*id, b))
             .filter_map(|(id, b)| value(b).map(|v| (id, b, v)))
             .collect();
         if series.is_empty() {

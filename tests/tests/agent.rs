@@ -214,7 +214,7 @@ async fn the_manager_tests_the_agent_without_telegram() {
     let (status, err) = m.post("/api/v1/instances", &bad).await;
     assert_eq!(
         (status, err["field"].as_str()),
-        (422, Some("agno_config")),
+        (422, Some("agno_config.kind")),
         "{err}"
     );
 }

@@ -143,8 +143,20 @@ async fn process_applies_patched_config_and_rotation_retires_the_old_key() {
         (status, err["field"].as_str()),
         (422, Some("memory_limit_mb"))
     );
-    let (status, _) = patch(json!({"colour": "blue"})).await;
-    assert_eq!(status, 400);
+    // An unknown field is named, so a typo is never silently ignored.
+    let (status, err) = patch(json!({"colour": "blue"})).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("colour")),
+        "{err}"
+    );
+    // serde would read the struct from an array of its fields; the body must be an object.
+    let (status, err) = patch(json!([null, null])).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("body")),
+        "{err}"
+    );
     let (status, err) = patch(json!({"token": other})).await;
     assert_eq!(status, 409, "{err}");
     let (status, body) =

@@ -279,6 +279,12 @@ impl Manager {
         format!("{}{path}", self.base_url)
     }
 
+    /// The typed client of this manager (`botfleet-client`), with the admin key.
+    pub fn api(&self) -> client::Client {
+        client::Client::new(&self.base_url, self.options.admin_key.clone())
+            .expect("the manager's URL is a base URL")
+    }
+
     /// An admin-authenticated request.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client

@@ -288,3 +288,60 @@ async fn a_bulk_job_survives_a_killed_worker_and_its_volume_goes_with_the_instan
         "the volume outlived its instance"
     );
 }
+
+/// Telegram takes one message a second per chat; a send that would wait behind a full line for its
+/// chat is refused at once with 429 and `Retry-After`, instead of hanging, and other chats are not
+/// held up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_whose_line_is_full_answers_429_with_retry_after() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(1_700_009, "busy_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (base, key) = worker(&m, &token).await;
+    let client = reqwest::Client::new();
+    let sends = (0..8).map(|i| {
+        let request = client
+            .post(format!("{base}/send"))
+            .bearer_auth(&key)
+            .json(&json!({"chatId": 4_200, "message": format!("burst {i}")}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, retry_after, body)
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let refused: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 429).collect();
+    let sent = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    assert!(!refused.is_empty(), "no send was refused: {answers:?}");
+    assert_eq!(sent + refused.len(), 8, "{answers:?}");
+    for (_, retry_after, body) in &refused {
+        assert_eq!(body["code"], "rate_limited", "{body}");
+        assert!(retry_after.is_some_and(|s| s >= 1), "{body}");
+    }
+    // What was accepted was delivered; what was refused was not.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fake.sent().len() < sent {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "accepted sends missing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fake.sent().len(), sent);
+    // Another chat is not held up by the busy one.
+    let (status, body) = send(
+        client
+            .post(format!("{base}/send"))
+            .bearer_auth(&key)
+            .json(&json!({"chatId": 4_201, "message": "other chat"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

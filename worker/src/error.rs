@@ -29,6 +29,12 @@ pub enum ApiError {
     /// The bot cannot act yet (it has not passed `getMe`).
     #[error("{0}")]
     NotReady(String),
+    /// Too many sends already wait for this chat; the client should retry after the given seconds.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The provider refused or failed the call; carries its description.
     #[error("{0}")]
     Provider(String),
@@ -43,6 +49,19 @@ impl ApiError {
     }
 }
 
+impl From<crate::backlog::Full> for ApiError {
+    fn from(full: crate::backlog::Full) -> Self {
+        Self::RateLimited {
+            message: format!(
+                "{} sends to this chat are already waiting for Telegram's per-chat limit; retry after {} s",
+                crate::backlog::MAX_WAITING_PER_CHAT,
+                full.retry_after_secs
+            ),
+            retry_after_secs: full.retry_after_secs,
+        }
+    }
+}
+
 impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
         Self::Rejected(rejection)
@@ -53,6 +72,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, field) = match self {
             ApiError::Rejected(r) => return r.into_response(),
+            ApiError::RateLimited {
+                message,
+                retry_after_secs,
+            } => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(
+                        axum::http::header::RETRY_AFTER,
+                        retry_after_secs.to_string(),
+                    )],
+                    Json(ErrorBody::new(ErrorCode::RateLimited, message, None)),
+                )
+                    .into_response();
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, None),
             ApiError::Validation { ref field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

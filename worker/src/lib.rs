@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backlog;
 pub mod bot;
 pub mod config;
 pub mod error;
@@ -69,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         keys: auth::AcceptedKeys::from_config(&config)?,
         provider: config.provider.clone(),
         shutdown: shutdown.clone(),
+        backlog: Arc::default(),
     });
 
     let keeper = seen_path.map(|path| {

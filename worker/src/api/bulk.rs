@@ -47,6 +47,16 @@ async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiE
         })
         .collect();
     let total = recipients.len();
+    // A request answered inline waits for its sends: each takes a place in its chat's line (a job
+    // paces itself and waits as long as it takes).
+    let _places = if total <= BULK_INLINE_LIMIT {
+        recipients
+            .iter()
+            .map(|r| state.backlog.enter(&r.chat))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let id = state.jobs.create(&body.message, &recipients);
     let run = Arc::clone(&state.jobs).run(
         id.clone(),
@@ -71,6 +81,7 @@ async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiE
     request_body = BulkSendRequest,
     responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
         (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_bulk(
@@ -84,6 +95,7 @@ pub async fn send_bulk(
     request_body = BulkSendRequest,
     responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
         (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_telegram_bulk(

@@ -49,6 +49,7 @@ struct Media {
         (status = 400, description = "The body is neither JSON nor multipart/form-data, or does not parse", body = ErrorBody),
         (status = 413, description = "The upload is larger than 20 MB", body = ErrorBody),
         (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_media(
@@ -91,6 +92,7 @@ pub async fn send_media(
         ),
         Source::Upload { name, bytes } => InputFile::memory(bytes).file_name(name),
     };
+    let _place = state.backlog.enter(&media.chat)?;
     let message_id = state
         .bot
         .send_media(

@@ -34,6 +34,8 @@ pub struct AppState {
     pub keys: AcceptedKeys,
     pub provider: String,
     pub shutdown: ShutdownSignal,
+    /// Sends waiting per chat, so a request that would wait long is refused with 429 instead.
+    pub backlog: Arc<crate::backlog::Backlog>,
 }
 
 #[derive(utoipa::OpenApi)]

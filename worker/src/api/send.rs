@@ -22,6 +22,7 @@ use crate::{
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_text(
@@ -36,6 +37,7 @@ pub async fn send_text(
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_telegram_text(
@@ -52,6 +54,7 @@ pub async fn send_telegram_text(
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 422, description = "`id` is not a group, or a field is missing or wrong; `field` names it", body = ErrorBody),
         (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_group(
@@ -77,6 +80,7 @@ async fn deliver(
     options: TextOptions,
 ) -> Result<Json<SendResponse>, ApiError> {
     ensure_ready(state)?;
+    let _place = state.backlog.enter(chat)?;
     let message_id = state
         .bot
         .send_formatted(recipient(chat), text, options)

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod chat;
 pub mod env;
 pub mod error;
 pub mod events;

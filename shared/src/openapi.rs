@@ -113,6 +113,21 @@ pub fn duplicate_operation_ids(openapi: &OpenApi) -> Vec<String> {
         .collect()
 }
 
+/// Panics unless every operation id is unique and every success answer has a schema: the unit test
+/// both services run on their own document.
+pub fn assert_complete(openapi: &OpenApi) {
+    assert_eq!(
+        duplicate_operation_ids(openapi),
+        Vec::<String>::new(),
+        "duplicate operation ids"
+    );
+    assert_eq!(
+        untyped_success_responses(openapi),
+        Vec::<String>::new(),
+        "success answers without a schema"
+    );
+}
+
 /// Operations whose success answer has no schema (`METHOD path`), for the tests that keep it at zero.
 pub fn untyped_success_responses(openapi: &OpenApi) -> Vec<String> {
     let mut out = Vec::new();

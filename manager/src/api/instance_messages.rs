@@ -7,7 +7,7 @@ use axum::{
 };
 use shared::{
     api::messages::{
-        ChatList, ChatType, ChatView, ContactList, ContactView, GroupList, MessageDirection,
+        ChatKind, ChatList, ChatView, ContactList, ContactView, GroupList, MessageDirection,
         MessageList, MessageView, MessagesQuery,
     },
     http::ValidQuery,
@@ -102,7 +102,7 @@ fn chat_view(c: ChatRow) -> ChatView {
         name: c.name,
         // Written by the worker (possibly a newer one): a kind this manager does not know is shown as
         // unknown rather than failing the list.
-        chat_type: c.chat_type.as_deref().and_then(ChatType::parse),
+        chat_type: c.chat_type.as_deref().and_then(ChatKind::parse),
         message_count: c.message_count,
         last_message: c.last_message,
         last_message_at: rfc3339(c.last_message_at),

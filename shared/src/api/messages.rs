@@ -4,41 +4,7 @@
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 
-/// The kind of a chat, as Telegram names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum ChatType {
-    /// A conversation with one person.
-    Private,
-    Group,
-    Supergroup,
-    Channel,
-}
-
-impl ChatType {
-    pub const ALL: &'static [ChatType] =
-        &[Self::Private, Self::Group, Self::Supergroup, Self::Channel];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Private => "private",
-            Self::Group => "group",
-            Self::Supergroup => "supergroup",
-            Self::Channel => "channel",
-        }
-    }
-
-    /// The type by its wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == s)
-    }
-
-    /// Groups and supergroups (what `/groups` lists).
-    pub fn is_group(self) -> bool {
-        matches!(self, Self::Group | Self::Supergroup)
-    }
-}
+pub use crate::chat::ChatKind;
 
 /// A chat the bot took part in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +15,7 @@ pub struct ChatView {
     pub name: Option<String>,
     /// `null` when the worker did not say.
     #[serde(rename = "type")]
-    pub chat_type: Option<ChatType>,
+    pub chat_type: Option<ChatKind>,
     /// Messages in and out.
     pub message_count: i64,
     /// Text of the latest message.
@@ -209,14 +175,6 @@ mod wire_tests {
 
     #[test]
     fn kinds_keep_their_wire_names() {
-        for t in ChatType::ALL {
-            assert_eq!(
-                serde_json::to_string(t).unwrap(),
-                format!("\"{}\"", t.as_str())
-            );
-            assert_eq!(ChatType::parse(t.as_str()), Some(*t));
-        }
-        assert_eq!(ChatType::parse("secret"), None);
         assert_eq!(
             serde_json::to_string(&MessageDirection::Out).unwrap(),
             "\"out\""

@@ -7,32 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Messages the worker keeps per chat, and the most `/messages` returns.
 pub const MAX_MESSAGES_PER_CHAT: u32 = 200;
 
-/// What kind of chat Telegram says it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum ChatKind {
-    Private,
-    Group,
-    Supergroup,
-    Channel,
-}
-
-impl ChatKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Private => "private",
-            Self::Group => "group",
-            Self::Supergroup => "supergroup",
-            Self::Channel => "channel",
-        }
-    }
-
-    /// A group or a supergroup.
-    pub fn is_group(self) -> bool {
-        matches!(self, Self::Group | Self::Supergroup)
-    }
-}
+pub use crate::chat::ChatKind;
 
 /// A chat the bot took part in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Print the manager's OpenAPI document (or the worker's, with --worker), e.g. to generate a client
+    /// without a running manager.
+    Openapi {
+        /// The worker's document instead of the manager's.
+        #[arg(long)]
+        worker: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,5 +17,14 @@ async fn main() -> anyhow::Result<()> {
             println!("{tag}");
             Ok(())
         }
+        Command::Openapi { worker } => {
+            let doc = if worker {
+                shared::worker_api::openapi_document()
+            } else {
+                serde_json::to_value(manager::api::openapi())?
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
     }
 }

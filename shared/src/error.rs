@@ -21,7 +21,10 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     RateLimited,
-    /// A service we called (Telegram, an agent) failed.
+    /// The provider (Telegram) refused the request for a reason of its own (chat not found, bot blocked,
+    /// text too long); `error` carries its words. Retrying the same request will not help.
+    ProviderRefused,
+    /// A service we called (Telegram, an agent) failed or could not be reached.
     UpstreamFailed,
     /// Not possible yet (the bot has not connected, no sample taken).
     NotReady,

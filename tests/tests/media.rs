@@ -117,7 +117,11 @@ async fn media_goes_out_by_url_and_by_upload() {
             .json(&json!({"chatId": 400, "type": "photo", "url": "https://x.example/a"})),
     )
     .await;
-    assert_eq!(status, 502, "Telegram's refusal is passed on: {err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("provider_refused")),
+        "Telegram's refusal is passed on: {err}"
+    );
     assert!(err["error"].as_str().unwrap().contains("chat not found"));
     let (status, _) = send(client.post(&url).json(&json!({}))).await;
     assert_eq!(status, 401);

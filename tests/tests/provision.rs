@@ -176,7 +176,11 @@ async fn the_worker_api_checks_keys_and_input() {
             .json(&json!({"chatId": 403, "message": "x"})),
     )
     .await;
-    assert_eq!(status, 502);
+    // Telegram's refusal is the caller's to fix: 422 with its words, not a gateway failure.
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("provider_refused"))
+    );
     assert_eq!(err["error"], "Forbidden: bot was blocked by the user");
     let (status, err) = send(
         client
@@ -185,7 +189,10 @@ async fn the_worker_api_checks_keys_and_input() {
             .json(&json!({"chatId": 400, "message": "x"})),
     )
     .await;
-    assert_eq!(status, 502);
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("provider_refused"))
+    );
     assert_eq!(err["error"], "Bad Request: chat not found");
     assert!(fake.sent().is_empty());
 }

@@ -35,7 +35,10 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
-    /// The provider refused or failed the call; carries its description.
+    /// The provider answered and refused the request; carries its description.
+    #[error("{0}")]
+    ProviderRefused(String),
+    /// The provider failed the call or could not be reached; carries what went wrong.
     #[error("{0}")]
     Provider(String),
 }
@@ -101,6 +104,11 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, None),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, None),
+            ApiError::ProviderRefused(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ProviderRefused,
+                None,
+            ),
             ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, ErrorCode::UpstreamFailed, None),
         };
         (status, Json(ErrorBody::new(code, self.to_string(), field))).into_response()

@@ -48,7 +48,8 @@ struct Media {
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 400, description = "The body is neither JSON nor multipart/form-data, or does not parse", body = ErrorBody),
         (status = 413, description = "The upload is larger than 20 MB", body = ErrorBody),
-        (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong (`field` names it), or Telegram refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
+        (status = 502, description = "Telegram could not be reached or failed", body = ErrorBody),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]

@@ -21,7 +21,8 @@ use crate::{
 #[utoipa::path(post, path = "/api/v1/send", tag = "worker", summary = "Send one text message",
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
-        (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong (`field` names it), or Telegram refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
+        (status = 502, description = "Telegram could not be reached or failed", body = ErrorBody),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
@@ -36,7 +37,8 @@ pub async fn send_text(
 #[utoipa::path(post, path = "/api/v1/telegram/send", tag = "worker", summary = "Alias of /api/v1/send",
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
-        (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong (`field` names it), or Telegram refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
+        (status = 502, description = "Telegram could not be reached or failed", body = ErrorBody),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
@@ -52,8 +54,8 @@ pub async fn send_telegram_text(
         pattern = "^(-[0-9]{1,16}|@[A-Za-z0-9_]{1,64})$")),
     request_body = GroupSendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
-        (status = 422, description = "`id` is not a group, or a field is missing or wrong; `field` names it", body = ErrorBody),
-        (status = 502, description = "Telegram refused or failed the call", body = ErrorBody),
+        (status = 422, description = "`id` is not a group, or a field is missing or wrong (`field` names it), or Telegram refused the message (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
+        (status = 502, description = "Telegram could not be reached or failed", body = ErrorBody),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
     security(("instance_key" = [])))]
@@ -112,8 +114,18 @@ pub(super) fn text_options(
         .map_err(|e| ApiError::validation("replyMarkup", format!("replyMarkup {e}")))
 }
 
+/// Telegram's refusal of the request itself (chat not found, bot blocked, text too long) is the caller's
+/// to fix: 422 with Telegram's words. A rate limit Telegram still insists on after the throttle waited
+/// is a 429; a network failure or a server error of Telegram's is a 502.
 pub(super) fn provider_error(e: RequestError) -> ApiError {
-    ApiError::Provider(provider_error_text(&e))
+    match &e {
+        RequestError::Api(_) => ApiError::ProviderRefused(provider_error_text(&e)),
+        RequestError::RetryAfter(wait) => ApiError::RateLimited {
+            message: provider_error_text(&e),
+            retry_after_secs: u64::from(wait.seconds()).max(1),
+        },
+        _ => ApiError::Provider(provider_error_text(&e)),
+    }
 }
 
 /// Telegram's own words for a refusal, or what went wrong on the way.

@@ -16,6 +16,7 @@ pub mod labels;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod provider;
+pub mod rules;
 pub mod secret;
 pub mod webhook;
 pub mod worker_api;

@@ -72,20 +72,12 @@ pub struct RotatedApiKey {
 #[serde(deny_unknown_fields)]
 pub struct AgentTestRequest {
     /// What to ask the agent.
-    #[garde(length(min = 1, max = 4096), custom(not_blank))]
+    #[garde(length(min = 1, max = 4096), custom(crate::rules::not_blank))]
     #[cfg_attr(
         feature = "openapi",
         schema(min_length = 1, max_length = 4096, pattern = r"\S")
     )]
     pub message: String,
-}
-
-fn not_blank(s: &str, _: &()) -> garde::Result {
-    if s.trim().is_empty() {
-        Err(garde::Error::new("must not be blank"))
-    } else {
-        Ok(())
-    }
 }
 
 /// The agent's answer to a test.

@@ -142,7 +142,7 @@ fn default_interfaces() -> Vec<Interface> {
 #[serde(deny_unknown_fields)]
 pub struct CreateInstanceRequest {
     /// Who the bot belongs to (a label until users exist).
-    #[garde(length(min = 1, max = 128), custom(not_blank))]
+    #[garde(length(min = 1, max = 128), custom(crate::rules::not_blank))]
     #[cfg_attr(
         feature = "openapi",
         schema(min_length = 1, max_length = 128, pattern = r"\S")
@@ -165,14 +165,6 @@ pub struct CreateInstanceRequest {
     #[serde(default)]
     #[garde(dive)]
     pub agno_config: Option<AgentConfig>,
-}
-
-fn not_blank(s: &str, _: &()) -> garde::Result {
-    if s.trim().is_empty() {
-        Err(garde::Error::new("must not be blank"))
-    } else {
-        Ok(())
-    }
 }
 
 /// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container

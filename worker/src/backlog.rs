@@ -1,21 +1,33 @@
-//! How many sends wait for each chat. Telegram allows one message a second per chat (twenty a minute per
-//! group), and the throttle makes sends wait for their turn; a request that would join a long line is
-//! refused at once with 429 and a `Retry-After`, instead of hanging until its turn (or until the
-//! client's timeout). Bulk jobs pace themselves and do not go through here.
+//! How many sends wait for each chat, and how many went to it in the last minute. Telegram allows one
+//! message a second and twenty a minute per chat (teloxide's throttle applies both and makes sends wait
+//! for their turn); a request that would join a long line, or wait for the minute to pass, is refused at
+//! once with 429 and a `Retry-After`, instead of hanging until its turn (or until the client's timeout).
+//! Bulk jobs pace themselves and do not go through here.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use shared::worker_api::ChatRef;
 
 /// Sends that may wait for one chat at a time.
 pub const MAX_WAITING_PER_CHAT: usize = 3;
+/// Sends to one chat in a minute (Telegram's limit, as the throttle applies it).
+pub const MAX_PER_MINUTE: usize = 20;
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// One chat's line: sends waiting now, and when the sends of the last minute were let in.
+#[derive(Default)]
+struct Line {
+    waiting: usize,
+    recent: VecDeque<Instant>,
+}
 
 #[derive(Default)]
 pub struct Backlog {
-    waiting: Mutex<HashMap<String, usize>>,
+    lines: Mutex<HashMap<String, Line>>,
 }
 
 /// A place in a chat's line; leaving (dropping it) frees the place.
@@ -26,12 +38,8 @@ pub struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let mut waiting = self.backlog.lock();
-        if let Some(n) = waiting.get_mut(&self.chat) {
-            *n -= 1;
-            if *n == 0 {
-                waiting.remove(&self.chat);
-            }
+        if let Some(line) = self.backlog.lock().get_mut(&self.chat) {
+            line.waiting = line.waiting.saturating_sub(1);
         }
     }
 }
@@ -45,25 +53,41 @@ pub struct Full {
 impl Backlog {
     /// A place in the line of `chat`, or how long to wait when it is full.
     pub fn enter(self: &Arc<Self>, chat: &ChatRef) -> Result<Place, Full> {
+        self.enter_at(chat, Instant::now())
+    }
+
+    fn enter_at(self: &Arc<Self>, chat: &ChatRef, now: Instant) -> Result<Place, Full> {
         let key = chat.to_string();
-        let mut waiting = self.lock();
-        let n = waiting.entry(key.clone()).or_default();
-        if *n >= MAX_WAITING_PER_CHAT {
-            // One second per waiting send to a person; three to a group (twenty a minute).
-            let per_send = if chat.is_group() { 3 } else { 1 };
+        let mut lines = self.lock();
+        // Lines idle for a minute are forgotten, so the map holds only chats in use.
+        lines.retain(|_, l| {
+            l.recent.retain(|t| now.duration_since(*t) < MINUTE);
+            l.waiting > 0 || !l.recent.is_empty()
+        });
+        let line = lines.entry(key.clone()).or_default();
+        if line.waiting >= MAX_WAITING_PER_CHAT {
+            // One second per waiting send (Telegram's per-second limit).
             return Err(Full {
-                retry_after_secs: (*n as u64) * per_send,
+                retry_after_secs: line.waiting as u64,
             });
         }
-        *n += 1;
+        if line.recent.len() >= MAX_PER_MINUTE {
+            let oldest = line.recent.front().copied().unwrap_or(now);
+            let left = MINUTE.saturating_sub(now.duration_since(oldest));
+            return Err(Full {
+                retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+        line.waiting += 1;
+        line.recent.push_back(now);
         Ok(Place {
             backlog: Arc::clone(self),
             chat: key,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Line>> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -91,8 +115,29 @@ mod tests {
         drop(places);
         let again = backlog.enter(&chat);
         assert!(again.is_ok());
-        assert_eq!(backlog.lock().values().sum::<usize>(), 1);
-        drop(again);
-        assert!(backlog.lock().is_empty(), "an empty line is forgotten");
+        assert_eq!(backlog.lock().values().map(|l| l.waiting).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn twenty_sends_a_minute_then_wait_for_the_minute_to_pass() {
+        let backlog = Arc::new(Backlog::default());
+        let chat = ChatRef::Id(9);
+        let start = Instant::now();
+        for i in 0..MAX_PER_MINUTE {
+            let at = start + Duration::from_secs(i as u64);
+            drop(backlog.enter_at(&chat, at).unwrap());
+        }
+        let at = start + Duration::from_secs(25);
+        assert_eq!(
+            backlog.enter_at(&chat, at).err(),
+            Some(Full {
+                retry_after_secs: 35
+            })
+        );
+        // A minute after the first send, one more may go.
+        assert!(backlog.enter_at(&chat, start + MINUTE).is_ok());
+        // Lines idle for a minute are forgotten.
+        let _ = backlog.enter_at(&ChatRef::Id(10), start + MINUTE * 3);
+        assert_eq!(backlog.lock().len(), 1);
     }
 }

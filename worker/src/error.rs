@@ -56,7 +56,9 @@ impl From<crate::backlog::Full> for ApiError {
     fn from(full: crate::backlog::Full) -> Self {
         Self::RateLimited {
             message: format!(
-                "{} sends to this chat are already waiting for Telegram's per-chat limit; retry after {} s",
+                "this chat is at Telegram's per-chat limit (1 message a second, {} a minute, at most {} \
+                 waiting); retry after {} s",
+                crate::backlog::MAX_PER_MINUTE,
                 crate::backlog::MAX_WAITING_PER_CHAT,
                 full.retry_after_secs
             ),

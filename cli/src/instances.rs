@@ -273,17 +273,13 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
         InstancesCommand::Restart { id } => verb(ctx, c.restart(&id).await?),
         InstancesCommand::Process { id } => {
             let done = c.process(&id).await?;
-            if ctx.output == Output::Json {
-                render::json(&done);
-            } else {
-                out(&format!(
-                    "{}: {} ({})",
-                    done.instance_id,
-                    name(&done.action),
-                    done.message
-                ));
-            }
-            Ok(())
+            answered(
+                ctx,
+                &done,
+                &done.instance_id,
+                &name(&done.action),
+                &done.message,
+            )
         }
         InstancesCommand::Update(args) => update(ctx, args).await,
         InstancesCommand::Delete { id } => {
@@ -359,15 +355,27 @@ fn auth_fields(s: &AuthStatusResponse) -> String {
 }
 
 fn verb(ctx: &Ctx, done: VerbResponse) -> Outcome {
+    answered(
+        ctx,
+        &done,
+        &done.instance_id,
+        &name(&done.status),
+        &done.message,
+    )
+}
+
+/// An action's answer: the body as JSON, or `<id>: <what> (<message>)` for people.
+fn answered(
+    ctx: &Ctx,
+    body: &impl serde::Serialize,
+    id: &str,
+    what: &str,
+    message: &str,
+) -> Outcome {
     if ctx.output == Output::Json {
-        render::json(&done);
+        render::json(body);
     } else {
-        out(&format!(
-            "{}: {} ({})",
-            done.instance_id,
-            name(&done.status),
-            done.message
-        ));
+        out(&format!("{id}: {what} ({message})"));
     }
     Ok(())
 }

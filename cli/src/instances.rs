@@ -85,6 +85,9 @@ pub struct CreateArgs {
     /// The agent configuration (`agno_config`) as a JSON file.
     #[arg(long, value_name = "FILE.json")]
     agent_config: Option<PathBuf>,
+    /// A placement constraint for the swarm runtime (`node.labels.region==eu`); repeatable.
+    #[arg(long = "placement", value_name = "CONSTRAINT")]
+    placement: Vec<String>,
     /// Follow the bot until it is ready (or failed), with a spinner; exit 1 unless it is ready.
     #[arg(long)]
     wait: bool,
@@ -397,6 +400,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
         type_instance: vec![Interface::Api],
         token,
         agno_config,
+        placement: args.placement,
     };
     // The manager answers at once, so the key is printed before any wait (an interrupted wait cannot
     // lose it); the wait follows auth-status.

@@ -21,10 +21,10 @@ use crate::{
         performance::Performance,
         resources::{self, HostProbe, Resources},
     },
-    op_locks::OpLocks,
+    op_locks::Operations,
     ports::PortAllocator,
     reconcile::{Reconciler, Triggers},
-    runtime::{self, DockerRuntime, RuntimeSettings},
+    runtime::{self, RuntimeReader, RuntimeSettings},
     store::Store,
 };
 
@@ -50,16 +50,18 @@ impl Application {
         let docker = runtime::connect(args.image.docker_host.as_deref()).await?;
         let image = args.image.image();
         runtime::image::ensure(&docker, &image, &args.image.binary()).await?;
-        let runtime = DockerRuntime::new(
-            docker,
-            RuntimeSettings {
-                image,
-                fleet: args.fleet.clone(),
-                host_ip: args.host_ip,
-                network: args.network.clone(),
-                memory_bytes: (args.worker_memory_mb * 1024 * 1024) as i64,
-                nano_cpus: (args.worker_cpus * 1e9) as i64,
-            },
+        let settings = RuntimeSettings {
+            image,
+            fleet: args.fleet.clone(),
+            host_ip: args.host_ip,
+            network: args.network.clone(),
+            memory_bytes: (args.worker_memory_mb * 1024 * 1024) as i64,
+            nano_cpus: (args.worker_cpus * 1e9) as i64,
+        };
+        let runtime = runtime::build(docker, args.runtime, settings).await?;
+        tracing::info!(
+            runtime = runtime.kind().as_str(),
+            "container runtime chosen"
         );
 
         let cache = InstanceCache::from_records(store.list_instances().await?);
@@ -68,20 +70,15 @@ impl Application {
         let fleet = Arc::new(Fleet {
             store,
             cache,
-            runtime,
+            runtime: RuntimeReader::new(runtime.clone()),
             ports: PortAllocator::new(args.port_range(), args.host_ip, performance.clone()),
-            locks: OpLocks::default(),
+            ops: Operations::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             telegram_api_url: args.telegram_api_url.clone(),
         });
 
         let listener = TcpListener::bind(&args.listen).await?;
         let local = listener.local_addr()?;
-        let reach_host = if args.host_ip.is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            args.host_ip.to_string()
-        };
         let public_host = args.public_host.clone().unwrap_or_else(|| {
             if args.host_ip.is_loopback() || args.host_ip.is_unspecified() {
                 "localhost".to_string()
@@ -95,11 +92,15 @@ impl Application {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_string();
-        let prober = Arc::new(Prober::new(reach_host, args.crash_policy()));
-        let (reconciler, triggers) =
-            Reconciler::new(fleet.clone(), prober.clone(), args.crash_policy());
+        let prober = Arc::new(Prober::new(args.crash_policy()));
+        let (reconciler, triggers) = Reconciler::new(fleet.clone(), runtime, args.crash_policy());
+        let wait_timeout = std::time::Duration::from_secs(args.wait_timeout_secs);
         let state = AppState {
             fleet,
+            verbs: Arc::new(crate::verbs::Verbs {
+                reconciler: reconciler.clone(),
+                timeout: wait_timeout,
+            }),
             reconciler,
             prober,
             resources: Arc::new(Resources::new(std::time::Duration::from_secs(
@@ -109,7 +110,7 @@ impl Application {
             admin_key_sha256: Arc::new(admin_key_sha256),
             public_url: Arc::new(public_url),
             public_host: Arc::new(public_host),
-            wait_timeout: std::time::Duration::from_secs(args.wait_timeout_secs),
+            wait_timeout,
             started_at: Instant::now(),
         };
         Ok(Self {

@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// Host IP that worker ports are published on.
     #[arg(long, env = "BOTFLEET_HOST_IP", default_value = "127.0.0.1")]
     pub host_ip: IpAddr,
+    /// Container runtime: `docker` (one container per bot on this engine) or `swarm` (one service per
+    /// bot across the swarm's nodes). Default: `swarm` when the engine is a manager node of an active
+    /// swarm, else `docker`.
+    #[arg(long, env = "BOTFLEET_RUNTIME", value_enum)]
+    pub runtime: Option<crate::runtime::RuntimeKind>,
     /// Docker network of the workers: `bridge`, `host`, or the name of an existing network.
     #[arg(long, env = "BOTFLEET_NETWORK", default_value = "bridge")]
     pub network: String,

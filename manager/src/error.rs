@@ -36,6 +36,9 @@ pub enum ApiError {
     /// No free port is left in the configured range.
     #[error("{0}")]
     PortsExhausted(String),
+    /// The container engine is unreachable, so a change cannot be acted on.
+    #[error("{0}")]
+    EngineUnavailable(String),
     /// Docker refused or is unreachable.
     #[error("container runtime: {0}")]
     Runtime(#[from] RuntimeError),
@@ -91,6 +94,15 @@ impl IntoResponse for ApiError {
             Self::Upstream(_) => (StatusCode::BAD_GATEWAY, C::UpstreamFailed, None),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, C::NotReady, None),
             Self::PortsExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, C::PortsExhausted, None),
+            Self::EngineUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, C::RuntimeUnavailable, None)
+            }
+            Self::Runtime(RuntimeError::NoSuchHost(_)) => {
+                (StatusCode::NOT_FOUND, C::NotFound, None)
+            }
+            Self::Runtime(RuntimeError::Unsupported(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, C::ValidationFailed, None)
+            }
             Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, C::RuntimeUnavailable, None),
             Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal, None),
         };

@@ -13,9 +13,9 @@ use crate::{
     domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, NewInstance},
     error::ApiError,
     keys,
-    op_locks::OpLocks,
+    op_locks::Operations,
     ports::PortAllocator,
-    runtime::{DockerRuntime, WorkerSpec},
+    runtime::{RuntimeReader, WorkerSpec},
     store::{Store, events::Event, instances::WriteError},
 };
 
@@ -45,9 +45,11 @@ impl Source {
 pub struct Fleet {
     pub store: Store,
     pub cache: InstanceCache,
-    pub runtime: DockerRuntime,
+    /// Read-only: only the reconciler changes workers.
+    pub runtime: RuntimeReader,
     pub ports: PortAllocator,
-    pub locks: OpLocks,
+    /// User operations in flight (409 for a second one).
+    pub ops: Operations,
     pub telegram_api_url: String,
     /// New events, for live subscribers; they are in the database already.
     pub events: tokio::sync::broadcast::Sender<Event>,
@@ -68,9 +70,9 @@ pub fn now_ms() -> i64 {
 }
 
 impl Fleet {
-    /// Reserves a port, writes the instance, and starts its worker container. If the container cannot
-    /// start, everything is rolled back: no row, no port, no container is left behind.
-    pub async fn provision(&self, new: NewInstance) -> Result<Provisioned, ApiError> {
+    /// Reserves a port and writes the instance as wanted (`creating`, desired running); the reconciler
+    /// makes its worker. Nothing here touches the runtime.
+    pub async fn create(&self, new: NewInstance) -> Result<Provisioned, ApiError> {
         let token_sha256 = keys::sha256_hex(&new.token);
         if self
             .store
@@ -82,56 +84,18 @@ impl Fleet {
         }
         let api_key = keys::generate(keys::INSTANCE_KEY_PREFIX);
         let id = uuid::Uuid::new_v4().to_string();
-        // Held until the container runs, so the reconciler never sees a half-made instance.
-        let _op = self.locks.try_acquire(&id)?;
-        let mut attempt = 0;
-        let (record, container_id) = loop {
-            attempt += 1;
-            let now = now_ms();
-            let record = self
-                .ports
-                .insert_with_port(&self.store, |port| {
-                    new_record(&id, &new, &token_sha256, &api_key, port, now)
-                })
-                .await?;
-            let created = self.store.record_created(&record).await?;
-            self.publish(created);
-            self.cache.revive(&id);
-            self.cache.put(record.clone());
-            tracing::info!(instance_id = %id, port = record.port, "instance created");
-            match self.runtime.start_worker(&self.worker_spec(&record)).await {
-                Ok(container_id) => break (record, container_id),
-                Err(e) => {
-                    tracing::error!(instance_id = %id, error = %e, "worker did not start; rolling back");
-                    if let Err(cleanup) = self.runtime.remove_worker(&id).await {
-                        tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the container");
-                    }
-                    if let Err(cleanup) = self.runtime.remove_worker_data(&id).await {
-                        tracing::warn!(instance_id = %id, error = %cleanup, "could not remove the volume");
-                    }
-                    self.forget(&id).await?;
-                    // Something took the port between our check and Docker's bind: try another.
-                    if e.is_port_taken() && attempt < 3 {
-                        self.ports.mark_busy(record.port);
-                        continue;
-                    }
-                    return Err(e.into());
-                }
-            }
-        };
-        let applied = self.config_digest(&record);
+        let now = now_ms();
         let record = self
-            .update(&id, Source::Api, |r| {
-                r.container_id = Some(container_id.clone());
-                r.applied_config_sha256 = Some(applied.clone());
-                if r.status == InstanceStatus::Creating {
-                    r.status = InstanceStatus::Starting;
-                    r.status_reason =
-                        Some("container started; waiting for the bot to connect".into());
-                }
+            .ports
+            .insert_with_port(&self.store, |port| {
+                new_record(&id, &new, &token_sha256, &api_key, port, now)
             })
-            .await?
-            .ok_or_else(|| ApiError::instance_not_found(&id))?;
+            .await?;
+        let created = self.store.record_created(&record).await?;
+        self.publish(created);
+        self.cache.revive(&id);
+        self.cache.put(record.clone());
+        tracing::info!(instance_id = %id, port = record.port, "instance created");
         Ok(Provisioned { record, api_key })
     }
 
@@ -143,7 +107,11 @@ impl Fleet {
     }
 
     /// What the worker container of `r` is created with.
-    pub fn worker_spec<'a>(&'a self, r: &'a InstanceRecord) -> WorkerSpec<'a> {
+    pub fn worker_spec<'a>(
+        &'a self,
+        r: &'a InstanceRecord,
+        config_sha256: &'a str,
+    ) -> WorkerSpec<'a> {
         let defaults = self.runtime.settings();
         WorkerSpec {
             instance_id: &r.id,
@@ -162,13 +130,15 @@ impl Fleet {
                 .cpu_millis
                 .map(|m| m * 1_000_000)
                 .unwrap_or(defaults.nano_cpus),
+            placement: &r.placement,
+            config_sha256,
         }
     }
 
     /// Digest of everything a container is created with: when it differs from
     /// `applied_config_sha256`, the container must be recreated for the change to take effect.
     pub fn config_digest(&self, r: &InstanceRecord) -> String {
-        let spec = self.worker_spec(r);
+        let spec = self.worker_spec(r, "");
         let mut h = Sha256::new();
         for part in [
             spec.bot_token,
@@ -182,6 +152,7 @@ impl Fleet {
                 .as_ref()
                 .map(agent_config_json)
                 .unwrap_or_default(),
+            &r.placement.join("\n"),
         ] {
             h.update(part.as_bytes());
             h.update([0]);
@@ -283,7 +254,7 @@ pub(crate) fn new_record(
         port,
         agno_config: new.agno_config.clone(),
         status: InstanceStatus::Creating,
-        status_reason: Some("port reserved; starting the container".into()),
+        status_reason: Some("port reserved; waiting for the reconciler to start the worker".into()),
         auth_status: AuthStatus::Pending,
         account: None,
         bot_username: None,
@@ -312,6 +283,13 @@ pub(crate) fn new_record(
         seen_sent: 0,
         seen_received: 0,
         seen_key_uses: 0,
+        placement: new.placement.clone(),
+        revision: 1,
+        restart_revision: 0,
+        deleting: false,
+        observed_revision: 0,
+        endpoint: None,
+        host_id: None,
         version: 1,
         created_at: now,
         updated_at: now,

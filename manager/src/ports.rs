@@ -122,6 +122,23 @@ impl PortAllocator {
         )))
     }
 
+    /// The lowest port no instance holds and nothing on the host listens on, for an instance that must
+    /// move (the database's UNIQUE constraint still decides when it is written).
+    pub async fn free_port(&self, store: &Store) -> Result<u16, ApiError> {
+        let _guard = self.lock.lock().await;
+        let taken: HashSet<u16> = store.used_ports().await?.into_iter().collect();
+        self.range
+            .clone()
+            .find(|port| !taken.contains(port) && self.free_on_host(*port))
+            .ok_or_else(|| {
+                ApiError::PortsExhausted(format!(
+                    "no free port left in {}-{}",
+                    self.range.start(),
+                    self.range.end()
+                ))
+            })
+    }
+
     /// Whether something on the host already listens on `port` (then Docker could not publish it).
     fn free_on_host(&self, port: u16) -> bool {
         let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());

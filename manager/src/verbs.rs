@@ -1,8 +1,10 @@
-//! User verbs on an instance. Each takes the instance's operation lock without waiting (a concurrent
-//! verb gets 409), checks that the verb fits the state (409 naming it otherwise), records the intent in
-//! the database, and lets the reconciler make Docker match.
+//! User verbs on an instance. Each one begins a named operation on the instance without waiting (a
+//! concurrent verb gets 409 naming it), checks that the verb fits the state (409 naming the state
+//! otherwise), records what the user wants in the spec (bumping its revision), and hands over to the
+//! reconciler, which alone changes workers. The verb then waits, on the cache's watch, until the
+//! reconciler has acted on that revision (bounded by `timeout`), and answers with the instance as it is.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     domain::{DesiredState, InstanceRecord, InstanceStatus, lifecycle::Verb},
@@ -28,177 +30,216 @@ pub struct ConfigChange {
     pub cpu_millis: Option<i64>,
 }
 
+/// The verbs, with what each one needs to wait for.
+pub struct Verbs {
+    pub reconciler: Arc<Reconciler>,
+    /// How long a verb waits for the reconciler before answering with the state as it is.
+    pub timeout: Duration,
+}
+
 fn current(reconciler: &Reconciler, id: &str) -> Result<InstanceRecord, ApiError> {
-    Ok((*reconciler.fleet.get(id)?).clone())
-}
-
-pub async fn start(reconciler: &Arc<Reconciler>, id: &str) -> Result<InstanceRecord, ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    Verb::Start.check(id, current(reconciler, id)?.status)?;
-    reconciler
-        .fleet
-        .update(id, Source::Api, |r| {
-            r.desired_state = DesiredState::Running;
-            r.status = InstanceStatus::Restarting;
-            r.status_reason = Some("start requested".into());
-            r.crash_count = 0;
-            r.next_restart_at = None;
-        })
-        .await?;
-    reconciler.converge(id, Source::Api).await?;
-    current(reconciler, id)
-}
-
-pub async fn stop(reconciler: &Arc<Reconciler>, id: &str) -> Result<InstanceRecord, ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    Verb::Stop.check(id, current(reconciler, id)?.status)?;
-    reconciler
-        .fleet
-        .update(id, Source::Api, |r| {
-            r.desired_state = DesiredState::Stopped;
-            r.status = InstanceStatus::Stopping;
-            r.status_reason = Some("stop requested".into());
-            r.next_restart_at = None;
-        })
-        .await?;
-    reconciler.converge(id, Source::Api).await?;
-    current(reconciler, id)
-}
-
-/// Stops the worker (SIGTERM) and starts it again; also the way out of `failed`.
-pub async fn restart(reconciler: &Arc<Reconciler>, id: &str) -> Result<InstanceRecord, ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    Verb::Restart.check(id, current(reconciler, id)?.status)?;
-    reconciler.fleet.runtime.stop_worker(id).await?;
-    reconciler
-        .fleet
-        .update(id, Source::Api, |r| {
-            r.desired_state = DesiredState::Running;
-            r.status = InstanceStatus::Restarting;
-            r.status_reason = Some("restart requested".into());
-            r.crash_count = 0;
-            r.next_restart_at = None;
-            r.health_ok = false;
-            r.running_since = None;
-        })
-        .await?;
-    reconciler.converge(id, Source::Api).await?;
-    current(reconciler, id)
-}
-
-/// Applies the stored configuration: recreates the container when it was built from another one.
-pub async fn process(reconciler: &Arc<Reconciler>, id: &str) -> Result<ProcessOutcome, ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    let r = current(reconciler, id)?;
-    Verb::Process.check(id, r.status)?;
-    let fleet = &reconciler.fleet;
-    let up_to_date = r.applied_config_sha256.as_deref() == Some(fleet.config_digest(&r).as_str());
-    let running = fleet
-        .runtime
-        .inspect_worker(id)
-        .await?
-        .is_some_and(|c| c.running);
-    let wants_running = r.desired_state == DesiredState::Running;
-    if up_to_date && (running == wants_running) && r.status != InstanceStatus::Failed {
-        return Ok(ProcessOutcome::NoChange(r));
+    let r = reconciler.fleet.get(id)?;
+    if r.deleting {
+        return Err(ApiError::Conflict(format!(
+            "instance {id} is being deleted"
+        )));
     }
-    if wants_running {
-        if r.status == InstanceStatus::Failed {
-            fleet
-                .update(id, Source::Api, |r| {
-                    r.crash_count = 0;
-                    r.status_reason = Some("process requested".into());
-                })
-                .await?;
-        }
-        reconciler.recreate(id, Source::Api).await?;
-    } else {
-        reconciler.converge(id, Source::Api).await?;
-    }
-    Ok(ProcessOutcome::Applied(current(reconciler, id)?))
+    Ok((*r).clone())
 }
 
-/// Stores configuration changes; the next `/process` (or restart of a missing container) applies them.
-pub async fn update_config(
-    reconciler: &Arc<Reconciler>,
-    id: &str,
-    change: ConfigChange,
-) -> Result<InstanceRecord, ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    Verb::Update.check(id, current(reconciler, id)?.status)?;
-    let fleet = &reconciler.fleet;
-    if let Some(token) = &change.token {
-        let digest = keys::sha256_hex(token);
-        if let Some(owner) = fleet.store.instance_with_token(&digest).await?
-            && owner != id
-        {
-            return Err(ApiError::Conflict(
-                "this bot token is already used by another instance".into(),
-            ));
+impl Verbs {
+    /// Writes `change` to the spec as a new revision (a fresh worker when `fresh`), triggers the
+    /// reconciler, and waits until it has observed that revision.
+    async fn apply(
+        &self,
+        id: &str,
+        fresh: bool,
+        change: impl Fn(&mut InstanceRecord),
+    ) -> Result<InstanceRecord, ApiError> {
+        let fleet = &self.reconciler.fleet;
+        let saved = fleet
+            .update(id, Source::Api, |r| {
+                change(r);
+                r.revision += 1;
+                if fresh {
+                    r.restart_revision = r.revision;
+                }
+            })
+            .await?
+            .ok_or_else(|| ApiError::instance_not_found(id))?;
+        self.reconciler.trigger(id);
+        Ok(self
+            .wait_observed(id, saved.revision)
+            .await
+            .unwrap_or(saved))
+    }
+
+    /// Waits until the reconciler has acted on `revision` (or the instance is gone, or the timeout).
+    async fn wait_observed(&self, id: &str, revision: i64) -> Option<InstanceRecord> {
+        let cache = &self.reconciler.fleet.cache;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut changes = cache.subscribe();
+        loop {
+            let record = cache.get(id)?;
+            if record.observed_revision >= revision {
+                return Some((*record).clone());
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return Some((*record).clone()) },
+                _ = tokio::time::sleep_until(deadline) => return Some((*record).clone()),
+            }
         }
     }
-    fleet
-        .update(id, Source::Api, |r| {
-            if let Some(token) = &change.token {
-                r.token = token.clone();
-                r.token_sha256 = keys::sha256_hex(token);
-            }
-            if let Some(agno) = &change.agno_config {
-                r.agno_config = agno.clone();
-            }
-            if let Some(mb) = change.memory_limit_mb {
-                r.memory_limit_mb = Some(mb);
-            }
-            if let Some(millis) = change.cpu_millis {
-                r.cpu_millis = Some(millis);
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::instance_not_found(id))
-}
 
-/// Issues a new API key and recreates the worker so that it accepts only the new one. The key is
-/// returned this once.
-pub async fn rotate_key(
-    reconciler: &Arc<Reconciler>,
-    id: &str,
-) -> Result<(InstanceRecord, String), ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    let r = current(reconciler, id)?;
-    Verb::RotateKey.check(id, r.status)?;
-    let key = keys::generate(keys::INSTANCE_KEY_PREFIX);
-    let now = crate::fleet::now_ms();
-    reconciler
-        .fleet
-        .update(id, Source::Api, |r| {
-            r.api_key_sha256 = keys::sha256_hex(&key);
-            r.api_key_hint = keys::hint(&key);
-            r.api_key_created_at = now;
-            r.api_key_usage_count = 0;
-            r.api_key_last_used_at = None;
-            r.seen_key_uses = 0;
-        })
-        .await?;
-    if r.desired_state == DesiredState::Running && r.status != InstanceStatus::Failed {
-        reconciler.recreate(id, Source::Api).await?;
-    } else {
-        // Not running: the old container must not come back with the old key.
-        reconciler.fleet.runtime.remove_worker(id).await?;
+    /// Creates an instance and waits until the reconciler has made its worker (the stress test's
+    /// timing; the create handler answers at once instead).
+    pub async fn create(
+        &self,
+        new: crate::domain::NewInstance,
+    ) -> Result<crate::fleet::Provisioned, ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let mut provisioned = self.reconciler.fleet.create(new).await?;
+        self.reconciler.trigger(&provisioned.record.id);
+        if let Some(r) = self.wait_observed(&provisioned.record.id, 1).await {
+            provisioned.record = r;
+        }
+        Ok(provisioned)
     }
-    Ok((current(reconciler, id)?, key))
-}
 
-/// Marks the instance for deletion and removes it (container, then row; the port is free after).
-pub async fn delete(reconciler: &Arc<Reconciler>, id: &str) -> Result<(), ApiError> {
-    let _op = reconciler.fleet.locks.try_acquire(id)?;
-    current(reconciler, id)?;
-    reconciler
-        .fleet
-        .update(id, Source::Api, |r| {
-            r.status = InstanceStatus::Deleting;
-            r.status_reason = Some("deletion requested".into());
-        })
-        .await?;
-    reconciler.converge(id, Source::Api).await?;
-    Ok(())
+    pub async fn start(&self, id: &str) -> Result<InstanceRecord, ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "start")?;
+        Verb::Start.check(id, current(&self.reconciler, id)?.status)?;
+        self.apply(id, true, |r| r.desired_state = DesiredState::Running)
+            .await
+    }
+
+    pub async fn stop(&self, id: &str) -> Result<InstanceRecord, ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "stop")?;
+        Verb::Stop.check(id, current(&self.reconciler, id)?.status)?;
+        self.apply(id, false, |r| r.desired_state = DesiredState::Stopped)
+            .await
+    }
+
+    /// Stops the worker (SIGTERM) and starts a fresh one; also the way out of `failed`.
+    pub async fn restart(&self, id: &str) -> Result<InstanceRecord, ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "restart")?;
+        Verb::Restart.check(id, current(&self.reconciler, id)?.status)?;
+        self.apply(id, true, |r| r.desired_state = DesiredState::Running)
+            .await
+    }
+
+    /// Applies the stored configuration: a fresh worker when the running one was built from another
+    /// configuration, is not running, or has failed.
+    pub async fn process(&self, id: &str) -> Result<ProcessOutcome, ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "process")?;
+        let r = current(&self.reconciler, id)?;
+        Verb::Process.check(id, r.status)?;
+        let fleet = &self.reconciler.fleet;
+        let up_to_date =
+            r.applied_config_sha256.as_deref() == Some(fleet.config_digest(&r).as_str());
+        let wants_running = r.desired_state == DesiredState::Running;
+        let settled = if wants_running {
+            matches!(
+                r.status,
+                InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
+            )
+        } else {
+            r.status == InstanceStatus::Stopped
+        };
+        if up_to_date && settled {
+            return Ok(ProcessOutcome::NoChange(r));
+        }
+        let record = self.apply(id, wants_running, |_| {}).await?;
+        Ok(ProcessOutcome::Applied(record))
+    }
+
+    /// Stores configuration changes; the next `/process` (or a recreated worker) applies them.
+    pub async fn update_config(
+        &self,
+        id: &str,
+        change: ConfigChange,
+    ) -> Result<InstanceRecord, ApiError> {
+        let _op = self
+            .reconciler
+            .fleet
+            .ops
+            .try_begin(id, "configuration update")?;
+        Verb::Update.check(id, current(&self.reconciler, id)?.status)?;
+        let fleet = &self.reconciler.fleet;
+        if let Some(token) = &change.token {
+            let digest = keys::sha256_hex(token);
+            if let Some(owner) = fleet.store.instance_with_token(&digest).await?
+                && owner != id
+            {
+                return Err(ApiError::Conflict(
+                    "this bot token is already used by another instance".into(),
+                ));
+            }
+        }
+        fleet
+            .update(id, Source::Api, |r| {
+                if let Some(token) = &change.token {
+                    r.token = token.clone();
+                    r.token_sha256 = keys::sha256_hex(token);
+                }
+                if let Some(agno) = &change.agno_config {
+                    r.agno_config = agno.clone();
+                }
+                if let Some(mb) = change.memory_limit_mb {
+                    r.memory_limit_mb = Some(mb);
+                }
+                if let Some(millis) = change.cpu_millis {
+                    r.cpu_millis = Some(millis);
+                }
+            })
+            .await?
+            .ok_or_else(|| ApiError::instance_not_found(id))
+    }
+
+    /// Issues a new API key; the reconciler gives the bot a fresh worker that accepts only the new one
+    /// (a stopped bot's old worker is removed). The key is returned this once.
+    pub async fn rotate_key(&self, id: &str) -> Result<(InstanceRecord, String), ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "key rotation")?;
+        let r = current(&self.reconciler, id)?;
+        Verb::RotateKey.check(id, r.status)?;
+        let key = keys::generate(keys::INSTANCE_KEY_PREFIX);
+        let now = crate::fleet::now_ms();
+        let fresh = r.desired_state == DesiredState::Running && r.status != InstanceStatus::Failed;
+        let record = self
+            .apply(id, fresh, |r| {
+                r.api_key_sha256 = keys::sha256_hex(&key);
+                r.api_key_hint = keys::hint(&key);
+                r.api_key_created_at = now;
+                r.api_key_usage_count = 0;
+                r.api_key_last_used_at = None;
+                r.seen_key_uses = 0;
+            })
+            .await?;
+        Ok((record, key))
+    }
+
+    /// Marks the instance for deletion; the reconciler removes the worker, its data, then the row (the
+    /// port is free after). Waits until the row is gone.
+    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+        self.reconciler.ensure_engine_up()?;
+        let _op = self.reconciler.fleet.ops.try_begin(id, "deletion")?;
+        current(&self.reconciler, id)?;
+        let record = self
+            .apply(id, false, |r| {
+                r.deleting = true;
+            })
+            .await?;
+        if self.reconciler.fleet.cache.get(&record.id).is_some() {
+            return Err(ApiError::EngineUnavailable(format!(
+                "instance {id} is marked for deletion, but its worker is not removed yet; it will be \
+                 removed when the engine answers"
+            )));
+        }
+        Ok(())
+    }
 }

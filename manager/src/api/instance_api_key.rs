@@ -11,7 +11,7 @@ use shared::{
 };
 
 use super::{AppState, views::rfc3339};
-use crate::{error::ApiError, verbs};
+use crate::error::ApiError;
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/api-key", tag = "instances", summary = "API key metadata (never the key)",
     params(("id" = String, Path, description = "Instance id")),
@@ -43,7 +43,7 @@ pub async fn rotate_api_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RotatedApiKey>, ApiError> {
-    let (r, key) = verbs::rotate_key(&state.reconciler, &id).await?;
+    let (r, key) = state.verbs.rotate_key(&id).await?;
     Ok(Json(RotatedApiKey {
         success: true,
         api_key: key,

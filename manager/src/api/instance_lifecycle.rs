@@ -17,7 +17,7 @@ use super::{AppState, views};
 use crate::{
     domain::InstanceRecord,
     error::ApiError,
-    verbs::{self, ConfigChange, ProcessOutcome},
+    verbs::{ConfigChange, ProcessOutcome},
 };
 
 fn answer(message: &str, r: &InstanceRecord) -> Json<VerbResponse> {
@@ -40,7 +40,7 @@ pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = verbs::start(&state.reconciler, &id).await?;
+    let r = state.verbs.start(&id).await?;
     Ok(answer("Instance started", &r))
 }
 
@@ -54,7 +54,7 @@ pub async fn stop(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = verbs::stop(&state.reconciler, &id).await?;
+    let r = state.verbs.stop(&id).await?;
     Ok(answer("Instance stopped", &r))
 }
 
@@ -68,7 +68,7 @@ pub async fn restart(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = verbs::restart(&state.reconciler, &id).await?;
+    let r = state.verbs.restart(&id).await?;
     Ok(answer("Instance restarted successfully", &r))
 }
 
@@ -82,7 +82,7 @@ pub async fn process(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ProcessResponse>, ApiError> {
-    let (action, message, r) = match verbs::process(&state.reconciler, &id).await? {
+    let (action, message, r) = match state.verbs.process(&id).await? {
         ProcessOutcome::NoChange(r) => {
             (ProcessAction::NoChange, "Instance is already up to date", r)
         }
@@ -128,7 +128,7 @@ pub async fn update(
         memory_limit_mb: body.memory_limit_mb,
         cpu_millis: body.cpu_limit.map(|cpus| (cpus * 1000.0).round() as i64),
     };
-    let r = verbs::update_config(&state.reconciler, &id, change).await?;
+    let r = state.verbs.update_config(&id, change).await?;
     let pending =
         r.applied_config_sha256.as_deref() != Some(state.fleet.config_digest(&r).as_str());
     Ok(Json(UpdateInstanceResponse {

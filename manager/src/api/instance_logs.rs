@@ -34,6 +34,7 @@ pub async fn get_logs(
         .fleet
         .runtime
         .logs(&id, u64::from(params.tail()), params.follow)
+        .boxed()
         .map(|chunk| chunk.map(|bytes| bytes::Bytes::from(strip_ansi_escapes::strip(&bytes))));
     let text = "text/plain; charset=utf-8";
     if params.follow {

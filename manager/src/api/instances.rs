@@ -21,13 +21,14 @@ use shared::{
 };
 
 use super::{AppState, views};
-use crate::{domain::AuthStatus, error::ApiError, monitor::health};
+use crate::{domain::AuthStatus, error::ApiError, monitor::health, runtime::RuntimeKind};
 
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", summary = "Provision a bot in its own container",
     params(CreateInstanceQuery),
     request_body = CreateInstanceRequest,
     responses(
-        (status = 201, description = "Created; `process_result.details.api_key` is shown only here", body = CreateInstanceResponse),
+        (status = 201, description = "Created; `process_result.details.api_key` is shown only here. Without `wait` \
+            the answer comes at once (status `creating`) and the reconciler starts the worker", body = CreateInstanceResponse),
         (status = 409, description = "The token is already used by another instance", body = ErrorBody),
         (status = 503, description = "No free port, or the container engine is unreachable", body = ErrorBody)),
     security(("admin_key" = [])))]
@@ -36,7 +37,15 @@ pub async fn create_instance(
     ValidQuery(params): ValidQuery<CreateInstanceQuery>,
     ValidJson(body): ValidJson<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<CreateInstanceResponse>), ApiError> {
-    let provisioned = state.fleet.provision(body.into()).await?;
+    state.reconciler.ensure_engine_up()?;
+    if !body.placement.is_empty() && state.fleet.runtime.kind() != RuntimeKind::Swarm {
+        return Err(ApiError::validation(
+            "placement",
+            "placement constraints need the swarm runtime; this manager runs plain Docker (one host)",
+        ));
+    }
+    let provisioned = state.fleet.create(body.into()).await?;
+    state.reconciler.trigger(&provisioned.record.id);
     let mut record = provisioned.record;
     if params.wait {
         let limit = params
@@ -149,7 +158,7 @@ pub async fn delete_instance(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeleteInstanceResponse>, ApiError> {
-    crate::verbs::delete(&state.reconciler, &id).await?;
+    state.verbs.delete(&id).await?;
     Ok(Json(DeleteInstanceResponse {
         success: true,
         instance_id: id,

@@ -46,6 +46,8 @@ use crate::{
 pub struct AppState {
     pub fleet: Arc<Fleet>,
     pub reconciler: Arc<Reconciler>,
+    /// The user verbs (write the spec, wait for the reconciler).
+    pub verbs: Arc<crate::verbs::Verbs>,
     pub prober: Arc<Prober>,
     pub resources: Arc<Resources>,
     pub performance: Arc<Performance>,

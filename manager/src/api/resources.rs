@@ -24,7 +24,6 @@ use crate::{
     error::ApiError,
     fleet::now_ms,
     monitor::resources::{Sample, manager_rss_bytes, percent},
-    verbs,
 };
 
 fn latest(state: &AppState) -> Result<Arc<Sample>, ApiError> {
@@ -267,7 +266,7 @@ pub async fn get_resource_health(State(state): State<AppState>) -> Json<Resource
 pub async fn cleanup_memory(State(state): State<AppState>) -> Json<MemoryCleanupResponse> {
     let before = manager_rss_bytes();
     let trimmed = state.resources.trim();
-    let locks = state.fleet.locks.forget_idle();
+    let locks = state.reconciler.forget_idle_locks();
     let after = manager_rss_bytes();
     Json(MemoryCleanupResponse {
         success: true,
@@ -361,8 +360,9 @@ pub async fn run_stress_test(
                 type_instance: vec![shared::api::instances::Interface::Api],
                 token,
                 agno_config: None,
+                placement: vec![],
             };
-            let p = state.fleet.provision(new).await?;
+            let p = state.verbs.create(new).await?;
             Ok::<_, ApiError>((p.record.id, t.elapsed().as_secs_f64() * 1e3))
         }
     });
@@ -375,7 +375,7 @@ pub async fn run_stress_test(
             Ok((id, ms)) => {
                 create_ms.push(ms);
                 let t = Instant::now();
-                match verbs::delete(&state.reconciler, &id).await {
+                match state.verbs.delete(&id).await {
                     Ok(()) => delete_ms.push(t.elapsed().as_secs_f64() * 1e3),
                     Err(e) => errors.push(e.to_string()),
                 }

@@ -30,7 +30,11 @@ pub fn instance(r: &InstanceRecord) -> InstanceView {
         has_token: !r.token.is_empty(),
         api_key_hint: r.api_key_hint.clone(),
         agno_config: r.agno_config.as_ref().map(|c| c.view()),
-        status: r.status,
+        status: if r.deleting {
+            crate::domain::InstanceStatus::Deleting
+        } else {
+            r.status
+        },
         status_reason: r.status_reason.clone(),
         desired_state: r.desired_state,
         auth_status: r.auth_status,
@@ -62,7 +66,11 @@ pub fn memory(r: &InstanceRecord) -> MemoryView {
         type_instance: r.type_instance.clone(),
         display_name: r.display_name.clone(),
         port_api: r.port,
-        status: r.status,
+        status: if r.deleting {
+            crate::domain::InstanceStatus::Deleting
+        } else {
+            r.status
+        },
         status_reason: r.status_reason.clone(),
         desired_state: r.desired_state,
         auth_status: r.auth_status,

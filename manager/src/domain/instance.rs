@@ -59,6 +59,21 @@ pub struct InstanceRecord {
     pub seen_sent: i64,
     pub seen_received: i64,
     pub seen_key_uses: i64,
+    /// Placement constraints the runtime honours (`node.labels.region==eu`); Swarm only.
+    pub placement: Vec<String>,
+    /// Bumped by every change a user makes to the spec; the reconciler records the one it acted on.
+    pub revision: i64,
+    /// The revision of the last verb that asked for a fresh worker (start, restart, process, key
+    /// rotation): a converge that has not observed it yet recreates the worker.
+    pub restart_revision: i64,
+    /// A user asked for deletion; the reconciler removes the worker, then the row.
+    pub deleting: bool,
+    /// The spec revision the reconciler last converged (status).
+    pub observed_revision: i64,
+    /// Where the manager reaches the worker's API (`host:port`), as the runtime reported it (status).
+    pub endpoint: Option<String>,
+    /// The host (Docker engine or Swarm node) the worker runs on (status).
+    pub host_id: Option<String>,
     /// Bumped by every write; the cache keeps the highest version it has seen.
     pub version: i64,
     pub created_at: i64,
@@ -66,6 +81,11 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// Whether a verb the user made is still waiting for the reconciler.
+    pub fn is_converging(&self) -> bool {
+        self.observed_revision < self.revision
+    }
+
     pub fn is_ready_for_messages(&self) -> bool {
         self.auth_status == AuthStatus::ClientReady && self.health_ok
     }

@@ -15,6 +15,7 @@ pub struct NewInstance {
     pub type_instance: Vec<Interface>,
     pub token: String,
     pub agno_config: Option<AgentConfig>,
+    pub placement: Vec<String>,
 }
 
 impl From<CreateInstanceRequest> for NewInstance {
@@ -31,6 +32,11 @@ impl From<CreateInstanceRequest> for NewInstance {
             type_instance,
             token: r.token,
             agno_config: r.agno_config,
+            placement: r
+                .placement
+                .iter()
+                .map(|c| c.split_whitespace().collect())
+                .collect(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::{reconcile::Reconciler, runtime::WorkerEventKind};
 pub async fn run(reconciler: Arc<Reconciler>, mut stop: watch::Receiver<bool>) {
     let mut since: Option<i64> = None;
     loop {
-        let mut events = Box::pin(reconciler.fleet.runtime.events(since));
+        let mut events = reconciler.fleet.runtime.events(since);
         loop {
             let next = tokio::select! {
                 event = events.next() => event,

@@ -41,29 +41,34 @@ pub enum Quick {
 /// Talks to workers over HTTP.
 pub struct Prober {
     client: reqwest::Client,
-    /// Where the manager reaches published worker ports.
-    host: String,
     /// Decides when a running worker's crash count is forgotten.
     pub policy: CrashPolicy,
 }
 
 impl Prober {
-    pub fn new(host: String, policy: CrashPolicy) -> Self {
+    pub fn new(policy: CrashPolicy) -> Self {
         let client = reqwest::Client::builder()
             .timeout(PROBE_TIMEOUT)
             .pool_max_idle_per_host(1)
             .build()
             .unwrap_or_default();
-        Self {
-            client,
-            host,
-            policy,
-        }
+        Self { client, policy }
+    }
+
+    /// The worker's API base URL, at the endpoint the runtime reported (none before it first ran).
+    fn base(r: &InstanceRecord) -> Result<String, String> {
+        r.endpoint
+            .as_deref()
+            .map(|e| format!("http://{e}/api/v1"))
+            .ok_or_else(|| "the worker has no endpoint yet".to_string())
     }
 
     /// Only the worker's `/health`, with a short timeout: cheap enough to ask often.
     pub async fn quick_health(&self, r: &InstanceRecord) -> Quick {
-        let url = format!("http://{}:{}/api/v1/health", self.host, r.port);
+        let Ok(base) = Self::base(r) else {
+            return Quick::Unreachable;
+        };
+        let url = format!("{base}/health");
         let answer = self
             .client
             .get(url)
@@ -80,7 +85,10 @@ impl Prober {
     }
 
     pub async fn probe(&self, r: &InstanceRecord) -> Probe {
-        let base = format!("http://{}:{}/api/v1", self.host, r.port);
+        let base = match Self::base(r) {
+            Ok(base) => base,
+            Err(e) => return Probe::Unreachable(e),
+        };
         let health = match self
             .get_json::<HealthResponse>(&format!("{base}/health"), None)
             .await
@@ -107,7 +115,7 @@ impl Prober {
         r: &InstanceRecord,
         wait: Duration,
     ) -> Result<usize, String> {
-        let base = format!("http://{}:{}/api/v1", self.host, r.port);
+        let base = Self::base(r)?;
         let mut stored = 0;
         // A few batches per round at most; the rest waits for the next round.
         for round in 0..4 {
@@ -156,10 +164,7 @@ impl Prober {
         view: &WebhookConfigView,
     ) -> Result<(), String> {
         self.client
-            .put(format!(
-                "http://{}:{}/api/v1/control/webhook",
-                self.host, r.port
-            ))
+            .put(format!("{}/control/webhook", Self::base(r)?))
             .bearer_auth(&r.control_key)
             .json(view)
             .send()
@@ -436,6 +441,7 @@ pub(crate) mod tests {
             type_instance: vec![crate::domain::Interface::Api],
             token: "1:t".into(),
             agno_config: None,
+            placement: vec![],
         };
         let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", 3001, 0);
         r.status = status;

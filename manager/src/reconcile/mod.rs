@@ -1,23 +1,34 @@
-//! The reconciler: makes Docker match what the database says each instance should be. `converge` never
-//! asks why it was called (a user verb, a Docker event, a timer or the periodic pass), so calling it twice
-//! is harmless; it runs under the instance's operation lock, so never twice at once for one instance.
-//! The first full pass at boot is the recovery pass: it adopts running containers without restarting
-//! them, recreates missing ones, removes containers no instance owns, and finishes interrupted work.
+//! The reconciler: the only code that changes workers. It makes the runtime match what the database says
+//! each instance should be. `converge` never asks why it was called (a user verb, an engine event, a timer
+//! or the periodic pass), so calling it twice is harmless, and never runs twice at once for one instance.
+//! It writes only status (and, when the engine refuses a port, a new port). The first full pass at boot is
+//! the recovery pass: it adopts running workers without restarting them, recreates missing ones, removes
+//! workers no instance owns, and finishes interrupted work.
 
 pub mod crash;
+pub mod decide;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 pub use crash::CrashPolicy;
+use decide::{Action, decide};
 
 use crate::{
-    domain::{DesiredState, InstanceRecord, InstanceStatus},
+    domain::{InstanceRecord, InstanceStatus},
     error::ApiError,
     fleet::{Fleet, Source, now_ms},
-    monitor::health::Prober,
+    op_locks::ConvergeLocks,
+    runtime::{Availability, HostView, Runtime, RuntimeError, WorkerView},
 };
 
 /// What a converge left to do.
@@ -31,9 +42,12 @@ pub enum Outcome {
 
 pub struct Reconciler {
     pub fleet: Arc<Fleet>,
-    pub prober: Arc<Prober>,
+    runtime: Arc<dyn Runtime>,
     pub policy: CrashPolicy,
+    converging: ConvergeLocks,
     triggers: mpsc::UnboundedSender<String>,
+    /// Whether the engine answered the last time it was asked.
+    engine_up: AtomicBool,
 }
 
 /// Receives the ids to converge; owned by the reconciler loop.
@@ -42,16 +56,18 @@ pub struct Triggers(mpsc::UnboundedReceiver<String>);
 impl Reconciler {
     pub fn new(
         fleet: Arc<Fleet>,
-        prober: Arc<Prober>,
+        runtime: Arc<dyn Runtime>,
         policy: CrashPolicy,
     ) -> (Arc<Self>, Triggers) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Arc::new(Self {
                 fleet,
-                prober,
+                runtime,
                 policy,
+                converging: ConvergeLocks::default(),
                 triggers: tx,
+                engine_up: AtomicBool::new(true),
             }),
             Triggers(rx),
         )
@@ -73,120 +89,151 @@ impl Reconciler {
         });
     }
 
-    /// Converges one instance, waiting for its operation lock.
-    pub async fn converge_locked(
-        self: &Arc<Self>,
-        id: &str,
-        source: Source,
-    ) -> Result<Outcome, ApiError> {
-        let _op = self.fleet.locks.acquire(id).await;
-        self.converge(id, source).await
+    /// Whether the engine answered when last asked; writes are refused (503) while it does not.
+    pub fn engine_up(&self) -> bool {
+        self.engine_up.load(Ordering::Relaxed)
     }
 
-    /// Makes Docker match the instance. The caller holds the instance's operation lock.
+    /// Refuses a write while the engine is unreachable: the user's change could not be acted on.
+    pub fn ensure_engine_up(&self) -> Result<(), ApiError> {
+        if self.engine_up() {
+            Ok(())
+        } else {
+            Err(ApiError::EngineUnavailable(format!(
+                "the {} engine is unreachable; reads are served from the cache and writes are refused \
+                 until it answers again",
+                self.runtime.kind().as_str()
+            )))
+        }
+    }
+
+    /// Asks the engine whether it answers and records the answer; true when it does.
+    pub async fn check_engine(&self) -> bool {
+        let up = tokio::time::timeout(Duration::from_secs(5), self.runtime.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        self.note_engine(up);
+        up
+    }
+
+    fn note_engine(&self, up: bool) {
+        let was = self.engine_up.swap(up, Ordering::Relaxed);
+        if was != up {
+            if up {
+                tracing::info!("container engine answers again");
+            } else {
+                tracing::error!("container engine unreachable");
+            }
+        }
+    }
+
+    /// Records an engine failure: an unreachable engine turns writes off until it answers.
+    fn engine_failed(&self, e: &RuntimeError) {
+        if e.is_unreachable() {
+            self.note_engine(false);
+        }
+    }
+
+    /// Converges one instance, waiting for any converge of it in progress.
     pub async fn converge(self: &Arc<Self>, id: &str, source: Source) -> Result<Outcome, ApiError> {
-        let outcome = self.converge_inner(id, source, false).await?;
+        let _turn = self.converging.acquire(id).await;
+        let outcome = match self.converge_inner(id, source).await {
+            Ok(outcome) => outcome,
+            Err(ApiError::Runtime(e)) => {
+                self.engine_failed(&e);
+                return Err(ApiError::Runtime(e));
+            }
+            Err(e) => return Err(e),
+        };
         if let Outcome::RetryAt(at) = outcome {
             self.trigger_at(id, at);
         }
         Ok(outcome)
     }
 
-    /// Removes the container and creates it anew from the current configuration (`/process`, key
-    /// rotation). The caller holds the operation lock.
-    pub async fn recreate(self: &Arc<Self>, id: &str, source: Source) -> Result<Outcome, ApiError> {
-        self.converge_inner(id, source, true).await
-    }
-
     async fn converge_inner(
         self: &Arc<Self>,
         id: &str,
         source: Source,
-        force_recreate: bool,
     ) -> Result<Outcome, ApiError> {
         let fleet = &self.fleet;
         let Some(r) = fleet.cache.get(id) else {
             return Ok(Outcome::Deleted);
         };
-        if r.status == InstanceStatus::Deleting {
-            fleet.runtime.remove_worker(id).await?;
-            fleet.runtime.remove_worker_data(id).await?;
-            fleet.forget(id).await?;
-            tracing::info!(instance_id = %id, "instance deleted");
-            return Ok(Outcome::Deleted);
-        }
-        let container = fleet.runtime.inspect_worker(id).await?;
-        if r.desired_state == DesiredState::Stopped {
-            if container.as_ref().is_some_and(|c| c.running) {
-                fleet.runtime.stop_worker(id).await?;
+        let worker = self.runtime.inspect_worker(id).await?;
+        let config_current =
+            r.applied_config_sha256.as_deref() == Some(fleet.config_digest(&r).as_str());
+        let now = now_ms();
+        let seen = r.revision;
+        match decide(&r, worker.as_ref(), config_current, now) {
+            Action::Delete => {
+                self.runtime.remove_worker(id).await?;
+                self.runtime.remove_worker_data(id).await?;
+                fleet.forget(id).await?;
+                tracing::info!(instance_id = %id, "instance deleted");
+                Ok(Outcome::Deleted)
             }
-            if r.status != InstanceStatus::Stopped {
+            Action::Stop { remove } => {
+                if worker.as_ref().is_some_and(|w| w.running) {
+                    self.runtime.stop_worker(id).await?;
+                }
+                if remove {
+                    self.runtime.remove_worker(id).await?;
+                }
                 fleet
                     .update(id, source, |r| {
-                        r.status = InstanceStatus::Stopped;
-                        r.status_reason = Some("stopped on request".into());
+                        if r.status != InstanceStatus::Stopped {
+                            r.status = InstanceStatus::Stopped;
+                            r.status_reason = Some("stopped on request".into());
+                        }
                         r.health_ok = false;
                         r.running_since = None;
+                        r.next_restart_at = None;
+                        if remove {
+                            r.container_id = None;
+                            r.applied_config_sha256 = None;
+                        }
+                        r.observed_revision = r.observed_revision.max(seen);
                     })
                     .await?;
+                Ok(Outcome::Done)
             }
-            return Ok(Outcome::Done);
-        }
-        if r.status == InstanceStatus::Failed && !force_recreate {
-            // The crash-loop guard (or a refused token) holds it until a user acts.
-            return Ok(Outcome::Done);
-        }
-        let now = now_ms();
-        match container {
-            _ if force_recreate => {
-                self.create_fresh(&r, source, "configuration applied; container recreated")
-                    .await
+            Action::Create { reason, requested } => {
+                self.create_fresh(&r, source, reason, requested).await
             }
-            None => {
-                let reason = if r.status == InstanceStatus::Creating {
-                    "container started; waiting for the bot to connect"
-                } else {
-                    "container was missing; recreated"
-                };
-                self.create_fresh(&r, source, reason).await
+            Action::Hold => {
+                self.observe(id, source, seen).await?;
+                Ok(Outcome::Done)
             }
-            Some(c) if !c.running => {
-                if matches!(
-                    r.status,
-                    InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
-                ) {
-                    // It was meant to be up and is not: a crash.
-                    let policy = self.policy;
-                    let saved = fleet
-                        .update(id, source, |r| policy.record_crash(r, c.exit_code, now))
-                        .await?;
-                    tracing::warn!(instance_id = %id, exit_code = ?c.exit_code, "worker exited");
-                    return Ok(match saved.and_then(|s| s.next_restart_at) {
-                        Some(at) => Outcome::RetryAt(at),
-                        None => Outcome::Done,
-                    });
-                }
-                if let Some(at) = r.next_restart_at.filter(|at| *at > now) {
-                    return Ok(Outcome::RetryAt(at));
-                }
-                let container_id = match fleet.runtime.start_worker(&fleet.worker_spec(&r)).await {
-                    Ok(container_id) => container_id,
-                    Err(e) => {
-                        tracing::warn!(instance_id = %id, error = %e, "worker did not start; retrying after a backoff");
-                        let (policy, error) = (self.policy, e.to_string());
-                        let saved = fleet
-                            .update(id, source, |r| policy.record_failed_start(r, &error, now))
-                            .await?;
-                        return Ok(match saved.and_then(|s| s.next_restart_at) {
-                            Some(at) => Outcome::RetryAt(at),
-                            None => Outcome::Done,
-                        });
-                    }
+            Action::RecordCrash { exit_code } => {
+                let policy = self.policy;
+                let saved = fleet
+                    .update(id, source, |r| {
+                        policy.record_crash(r, exit_code, now);
+                        r.observed_revision = r.observed_revision.max(seen);
+                    })
+                    .await?;
+                tracing::warn!(instance_id = %id, ?exit_code, "worker exited");
+                Ok(match saved.and_then(|s| s.next_restart_at) {
+                    Some(at) => Outcome::RetryAt(at),
+                    None => Outcome::Done,
+                })
+            }
+            Action::WaitUntil(at) => Ok(Outcome::RetryAt(at)),
+            Action::Start => {
+                let digest = fleet.config_digest(&r);
+                let started = self
+                    .runtime
+                    .run_worker(&fleet.worker_spec(&r, &digest))
+                    .await;
+                let view = match started {
+                    Ok(view) => view,
+                    Err(e) => return self.failed_start(&r, source, e).await,
                 };
                 let was_restart = r.status == InstanceStatus::Restarting;
                 fleet
                     .update(id, source, |r| {
-                        r.container_id = Some(container_id.clone());
+                        set_worker(r, &view);
                         r.status = InstanceStatus::Starting;
                         r.status_reason =
                             Some("worker started; waiting for the bot to connect".into());
@@ -194,24 +241,35 @@ impl Reconciler {
                         if was_restart {
                             r.restart_count += 1;
                         }
+                        r.observed_revision = r.observed_revision.max(seen);
                     })
                     .await?;
                 Ok(Outcome::Done)
             }
-            Some(c) => {
+            Action::Adopt => {
+                let Some(w) = worker else {
+                    return Ok(Outcome::Done);
+                };
                 let up = matches!(
                     r.status,
                     InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
                 );
-                if !up || r.container_id.as_deref() != Some(c.id.as_str()) {
+                let endpoint = w.endpoint.as_ref().map(ToString::to_string);
+                let changed = !up
+                    || r.container_id.as_deref() != Some(w.id.as_str())
+                    || r.endpoint != endpoint
+                    || r.host_id != w.host_id
+                    || r.observed_revision < seen;
+                if changed {
                     fleet
                         .update(id, source, |r| {
-                            r.container_id = Some(c.id.clone());
+                            set_worker(r, &w);
                             r.next_restart_at = None;
                             if !up {
                                 r.status = InstanceStatus::Starting;
-                                r.status_reason = Some("running container adopted".into());
+                                r.status_reason = Some("running worker adopted".into());
                             }
+                            r.observed_revision = r.observed_revision.max(seen);
                         })
                         .await?;
                 }
@@ -220,46 +278,141 @@ impl Reconciler {
         }
     }
 
-    /// Replaces whatever container the instance has with a new one. The old one is removed first, so two
-    /// containers never poll one bot token.
+    /// Records that the reconciler has seen revision `seen` (nothing else to do).
+    async fn observe(&self, id: &str, source: Source, seen: i64) -> Result<(), ApiError> {
+        if self
+            .fleet
+            .cache
+            .get(id)
+            .is_some_and(|r| r.observed_revision < seen)
+        {
+            self.fleet
+                .update(id, source, |r| {
+                    r.observed_revision = r.observed_revision.max(seen)
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A start the engine refused: another port when it was the port; otherwise back off and count it
+    /// like a crash, so a lasting cause ends in `failed` with the reason.
+    async fn failed_start(
+        self: &Arc<Self>,
+        r: &InstanceRecord,
+        source: Source,
+        e: RuntimeError,
+    ) -> Result<Outcome, ApiError> {
+        if e.is_unreachable() {
+            return Err(e.into());
+        }
+        let fleet = &self.fleet;
+        let now = now_ms();
+        if e.is_port_taken() {
+            // Something took the port between the allocation and the engine's bind: move to another.
+            fleet.ports.mark_busy(r.port);
+            let _ = self.runtime.remove_worker(&r.id).await;
+            let port = fleet.ports.free_port(&fleet.store).await?;
+            tracing::warn!(instance_id = %r.id, old = r.port, new = port, "port taken on the host; moving");
+            fleet
+                .update(&r.id, source, |r| {
+                    r.port = port;
+                })
+                .await?;
+            return Ok(Outcome::RetryAt(now));
+        }
+        tracing::warn!(instance_id = %r.id, error = %e, "worker did not start; retrying after a backoff");
+        let (policy, error, seen) = (self.policy, e.to_string(), r.revision);
+        let saved = fleet
+            .update(&r.id, source, |r| {
+                policy.record_failed_start(r, &error, now);
+                r.observed_revision = r.observed_revision.max(seen);
+            })
+            .await?;
+        Ok(match saved.and_then(|s| s.next_restart_at) {
+            Some(at) => Outcome::RetryAt(at),
+            None => Outcome::Done,
+        })
+    }
+
+    /// Replaces whatever worker the instance has with a new one. The old one is removed first, so two
+    /// workers never poll one bot token.
     async fn create_fresh(
         self: &Arc<Self>,
         r: &InstanceRecord,
         source: Source,
         reason: &str,
+        requested: bool,
     ) -> Result<Outcome, ApiError> {
         let fleet = &self.fleet;
-        fleet.runtime.remove_worker(&r.id).await?;
-        let container_id = fleet.runtime.start_worker(&fleet.worker_spec(r)).await?;
-        let applied = fleet.config_digest(r);
+        if r.container_id.is_some() || requested {
+            self.runtime.stop_worker(&r.id).await?;
+        }
+        self.runtime.remove_worker(&r.id).await?;
+        let digest = fleet.config_digest(r);
+        let view = match self
+            .runtime
+            .run_worker(&fleet.worker_spec(r, &digest))
+            .await
+        {
+            Ok(view) => view,
+            Err(e) => return self.failed_start(r, source, e).await,
+        };
         let counts_as_restart = r.status != InstanceStatus::Creating;
+        let seen = r.revision;
         fleet
             .update(&r.id, source, |r| {
-                r.container_id = Some(container_id.clone());
-                r.applied_config_sha256 = Some(applied.clone());
+                set_worker(r, &view);
+                r.applied_config_sha256 = Some(digest.clone());
                 r.status = InstanceStatus::Starting;
                 r.status_reason = Some(reason.to_string());
                 r.health_ok = false;
                 r.running_since = None;
                 r.next_restart_at = None;
+                if requested {
+                    r.crash_count = 0;
+                }
                 if counts_as_restart {
                     r.restart_count += 1;
                 }
+                r.observed_revision = r.observed_revision.max(seen);
             })
             .await?;
         // `monitor::follow` watches starting workers closely from here on.
         Ok(Outcome::Done)
     }
 
-    /// One pass over the fleet: remove containers no instance owns, converge every instance that no
-    /// operation holds at the moment.
+    /// Forgets converge locks nobody holds; returns how many went.
+    pub fn forget_idle_locks(&self) -> usize {
+        self.converging.forget_idle()
+    }
+
+    /// Sets a host's availability (`drain` moves its workers elsewhere); the engine does the moving.
+    pub async fn set_host_availability(
+        &self,
+        host_id: &str,
+        availability: Availability,
+    ) -> Result<HostView, ApiError> {
+        self.ensure_engine_up()?;
+        Ok(self
+            .runtime
+            .set_host_availability(host_id, availability)
+            .await?)
+    }
+
+    /// One pass over the fleet: remove workers no instance owns, converge every instance that is not
+    /// converging at the moment.
     pub async fn full_pass(self: &Arc<Self>) {
-        // Containers first: a container listed here was created after its row, so the row is in the
-        // cache read below and a brand-new instance is never mistaken for an orphan.
-        let containers = match self.fleet.runtime.list_workers().await {
-            Ok(c) => c,
+        // Workers first: a worker listed here was created after its row, so the row is in the cache
+        // read below and a brand-new instance is never mistaken for an orphan.
+        let workers = match self.runtime.list_workers().await {
+            Ok(w) => {
+                self.note_engine(true);
+                w
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "reconcile: cannot list containers");
+                self.engine_failed(&e);
+                tracing::warn!(error = %e, "reconcile: cannot list workers");
                 return;
             }
         };
@@ -270,40 +423,40 @@ impl Reconciler {
             .iter()
             .map(|r| r.id.clone())
             .collect();
-        for c in &containers {
-            let owned = c.instance_id.as_ref().is_some_and(|id| known.contains(id));
-            if !owned {
-                let still_unknown = match &c.instance_id {
-                    Some(id) => matches!(self.fleet.store.get_instance(id).await, Ok(None)),
-                    None => true,
-                };
-                if still_unknown {
-                    tracing::warn!(container = %c.name, "removing a container no instance owns");
-                    if let Err(e) = self.fleet.runtime.remove_container(&c.id).await {
-                        tracing::warn!(container = %c.name, error = %e, "could not remove orphan");
-                    } else if let Some(id) = &c.instance_id
-                        && let Err(e) = self.fleet.runtime.remove_worker_data(id).await
-                    {
-                        tracing::warn!(container = %c.name, error = %e, "could not remove an orphan's volume");
-                    }
-                }
-            }
+        for w in &workers {
+            self.remove_if_orphan(w, &known).await;
         }
         let ids: Vec<String> = known.into_iter().collect();
         futures::stream::iter(ids)
             .for_each_concurrent(8, |id| async move {
-                let Ok(_op) = self.fleet.locks.try_acquire(&id) else {
-                    return; // an operation is running on it; it converges itself
-                };
-                match self.converge(&id, Source::Reconciler).await {
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(instance_id = %id, error = %e, "reconcile failed"),
+                if self.converging.try_acquire(&id).is_none() {
+                    return; // it is converging now
+                }
+                if let Err(e) = self.converge(&id, Source::Reconciler).await {
+                    tracing::warn!(instance_id = %id, error = %e, "reconcile failed");
                 }
             })
             .await;
     }
 
+    async fn remove_if_orphan(&self, w: &WorkerView, known: &HashSet<String>) {
+        if w.instance_id.as_ref().is_some_and(|id| known.contains(id)) {
+            return;
+        }
+        let still_unknown = match &w.instance_id {
+            Some(id) => matches!(self.fleet.store.get_instance(id).await, Ok(None)),
+            None => true,
+        };
+        if still_unknown {
+            tracing::warn!(worker = %w.name, "removing a worker no instance owns");
+            if let Err(e) = self.runtime.remove_orphan(w).await {
+                tracing::warn!(worker = %w.name, error = %e, "could not remove orphan");
+            }
+        }
+    }
+
     /// Runs full passes every `interval` (the first at once) and converges triggered ids, until `stop`.
+    /// While the engine is unreachable it checks it every second and runs a full pass once it is back.
     pub async fn run(
         self: Arc<Self>,
         mut triggers: Triggers,
@@ -312,12 +465,24 @@ impl Reconciler {
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut engine_check = tokio::time::interval(Duration::from_secs(1));
         let mut inflight = tokio::task::JoinSet::new();
         loop {
             let next = tokio::select! {
                 _ = ticker.tick() => Some(None),
                 id = triggers.0.recv() => id.map(Some),
-                _ = stop.wait_for(|s| *s) => None,
+                _ = engine_check.tick(), if !self.engine_up() => Some(Some(String::new())),
+                _ = stop.wait_for(|s| *s).map(|_| ()) => None,
+            };
+            // The empty id is the engine check's turn: a full pass once the engine answers again.
+            let next = match next {
+                Some(Some(id)) if id.is_empty() => {
+                    if !self.check_engine().await {
+                        continue;
+                    }
+                    Some(None)
+                }
+                other => other,
             };
             match next {
                 None => break,
@@ -325,7 +490,7 @@ impl Reconciler {
                 Some(Some(id)) => {
                     let this = self.clone();
                     inflight.spawn(async move {
-                        if let Err(e) = this.converge_locked(&id, Source::Reconciler).await {
+                        if let Err(e) = this.converge(&id, Source::Reconciler).await {
                             tracing::warn!(instance_id = %id, error = %e, "reconcile failed");
                         }
                     });
@@ -336,4 +501,11 @@ impl Reconciler {
         // Finish what was started; leave workers as they are.
         while inflight.join_next().await.is_some() {}
     }
+}
+
+/// Records where the worker runs, as the runtime reported it.
+fn set_worker(r: &mut InstanceRecord, w: &WorkerView) {
+    r.container_id = Some(w.id.clone());
+    r.endpoint = w.endpoint.as_ref().map(ToString::to_string);
+    r.host_id = w.host_id.clone();
 }

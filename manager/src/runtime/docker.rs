@@ -1,7 +1,7 @@
 //! Worker containers on one Docker engine. Containers are found by name and labels; every verb is
 //! idempotent (start of a running container and removal of a missing one are successes).
 
-use std::{collections::HashMap, net::IpAddr};
+use std::collections::HashMap;
 
 use bollard::{
     Docker,
@@ -17,76 +17,144 @@ use bollard::{
     },
 };
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{StreamExt, stream::BoxStream};
 use shared::{env, labels};
 
-use super::{RuntimeError, is_not_found};
-
-/// How every worker container is set up.
-#[derive(Debug, Clone)]
-pub struct RuntimeSettings {
-    pub image: String,
-    /// Container name prefix and `botfleet.fleet` label value.
-    pub fleet: String,
-    pub host_ip: IpAddr,
-    /// `bridge`, `host`, or a user network name.
-    pub network: String,
-    /// Defaults for instances without their own limits.
-    pub memory_bytes: i64,
-    pub nano_cpus: i64,
-}
-
-/// What one worker needs to run.
-#[derive(Debug, Clone)]
-pub struct WorkerSpec<'a> {
-    pub instance_id: &'a str,
-    pub provider: &'a str,
-    pub port: u16,
-    pub bot_token: &'a str,
-    pub memory_bytes: i64,
-    pub nano_cpus: i64,
-    pub api_key_sha256: &'a str,
-    pub control_key_sha256: String,
-    pub telegram_api_url: &'a str,
-    /// The agent configuration as JSON, when the instance has one.
-    pub agent_config: Option<String>,
-}
-
-/// A worker container as Docker reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ContainerView {
-    pub id: String,
-    /// From the `botfleet.instance_id` label.
-    pub instance_id: Option<String>,
-    pub name: String,
-    /// `created`, `running`, `exited`, …
-    pub state: String,
-    pub running: bool,
-    pub started_at: Option<String>,
-    pub exit_code: Option<i64>,
-    pub restart_count: i64,
-}
+use super::{
+    Availability, ContainerUsage, Endpoint, HostView, Runtime, RuntimeError, RuntimeKind,
+    RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView, is_not_found,
+};
 
 pub struct DockerRuntime {
     docker: Docker,
     settings: RuntimeSettings,
+    /// The engine's id and name: plain Docker has one host.
+    engine_id: String,
+    engine_name: String,
+    /// Where the manager dials published worker ports.
+    dial_host: String,
 }
 
 impl DockerRuntime {
-    pub fn new(docker: Docker, settings: RuntimeSettings) -> Self {
-        Self { docker, settings }
-    }
-
-    pub fn settings(&self) -> &RuntimeSettings {
-        &self.settings
+    /// A runtime on `docker`; asks the engine who it is (its id names the one host).
+    pub async fn new(docker: Docker, settings: RuntimeSettings) -> Result<Self, RuntimeError> {
+        let info = docker.info().await?;
+        let dial_host = if settings.host_ip.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            settings.host_ip.to_string()
+        };
+        Ok(Self {
+            engine_id: info.id.unwrap_or_else(|| "local".into()),
+            engine_name: info.name.unwrap_or_else(|| "docker".into()),
+            docker,
+            settings,
+            dial_host,
+        })
     }
 
     pub fn container_name(&self, instance_id: &str) -> String {
         format!("{}-{}", self.settings.fleet, instance_id)
     }
 
-    /// Creates (if missing) and starts the worker's container; returns its id.
-    pub async fn start_worker(&self, spec: &WorkerSpec<'_>) -> Result<String, RuntimeError> {
+    /// The name of the instance's data volume.
+    pub fn volume_name(&self, instance_id: &str) -> String {
+        format!("{}-data", self.container_name(instance_id))
+    }
+
+    /// Removes a volume by name; a missing one is fine.
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a container by id or name, running or not; a missing container is fine.
+    async fn remove_container(&self, id_or_name: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self
+            .docker
+            .remove_container(id_or_name, Some(options))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn inspect_raw(
+        &self,
+        name: &str,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, RuntimeError> {
+        match self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The endpoint of a worker published on `port` (the `botfleet.port` label).
+    fn endpoint(&self, port: Option<u16>) -> Option<Endpoint> {
+        port.map(|port| Endpoint {
+            host: self.dial_host.clone(),
+            port,
+        })
+    }
+
+    fn view(&self, c: bollard::models::ContainerInspectResponse, name: String) -> WorkerView {
+        let state = c.state.unwrap_or_default();
+        let labels = c.config.and_then(|cfg| cfg.labels).unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        WorkerView {
+            instance_id: labels.get(labels::INSTANCE_ID).cloned(),
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or(name).trim_start_matches('/').to_string(),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            running,
+            started_at: state.started_at,
+            exit_code: state.exit_code,
+            restart_count: c.restart_count.unwrap_or(0),
+            endpoint: self.endpoint(labels.get(labels::PORT).and_then(|p| p.parse().ok())),
+            host_id: Some(self.engine_id.clone()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    async fn ping(&self) -> Result<(), RuntimeError> {
+        self.docker.ping().await?;
+        Ok(())
+    }
+
+    async fn run_worker(&self, spec: &WorkerSpec<'_>) -> Result<WorkerView, RuntimeError> {
+        if !spec.placement.is_empty() {
+            return Err(RuntimeError::Unsupported(
+                "placement constraints need the swarm runtime; plain Docker has one host".into(),
+            ));
+        }
         let name = self.container_name(spec.instance_id);
         let id = match self.inspect_raw(&name).await? {
             Some(existing) => existing.id.unwrap_or_else(|| name.clone()),
@@ -109,11 +177,16 @@ impl DockerRuntime {
             }) => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(id)
+        match self.inspect_raw(&id).await? {
+            Some(c) => Ok(self.view(c, name)),
+            // Removed behind our back between start and inspect: the next converge recreates it.
+            None => Err(RuntimeError::Unsupported(format!(
+                "container {name} vanished right after it started"
+            ))),
+        }
     }
 
-    /// Stops the worker's container (SIGTERM, then SIGKILL after 10 s); stopped or missing is fine.
-    pub async fn stop_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+    async fn stop_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
         let options = StopContainerOptionsBuilder::new().t(10).build();
         match self
             .docker
@@ -129,8 +202,29 @@ impl DockerRuntime {
         }
     }
 
-    /// Every container of this fleet, running or not, found by label.
-    pub async fn list_workers(&self) -> Result<Vec<ContainerView>, RuntimeError> {
+    async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        self.remove_container(&self.container_name(instance_id))
+            .await
+    }
+
+    async fn remove_worker_data(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        self.remove_volume(&self.volume_name(instance_id)).await
+    }
+
+    async fn remove_orphan(&self, worker: &WorkerView) -> Result<(), RuntimeError> {
+        self.remove_container(&worker.id).await?;
+        if let Some(id) = &worker.instance_id {
+            self.remove_worker_data(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn inspect_worker(&self, instance_id: &str) -> Result<Option<WorkerView>, RuntimeError> {
+        let name = self.container_name(instance_id);
+        Ok(self.inspect_raw(&name).await?.map(|c| self.view(c, name)))
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError> {
         let filters = HashMap::from([(
             "label",
             vec![format!("{}={}", labels::FLEET, self.settings.fleet)],
@@ -147,11 +241,9 @@ impl DockerRuntime {
                     .state
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "unknown".into());
-                ContainerView {
-                    instance_id: c
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(labels::INSTANCE_ID).cloned()),
+                let labels = c.labels.unwrap_or_default();
+                WorkerView {
+                    instance_id: labels.get(labels::INSTANCE_ID).cloned(),
                     id: c.id.unwrap_or_default(),
                     name: c
                         .names
@@ -164,17 +256,14 @@ impl DockerRuntime {
                     started_at: None,
                     exit_code: None,
                     restart_count: 0,
+                    endpoint: self.endpoint(labels.get(labels::PORT).and_then(|p| p.parse().ok())),
+                    host_id: Some(self.engine_id.clone()),
                 }
             })
             .collect())
     }
 
-    /// Lifecycle events of this fleet's containers from `since` (unix seconds) on. The stream ends when
-    /// dockerd restarts; the caller reconnects and reconciles.
-    pub fn events(
-        &self,
-        since: Option<i64>,
-    ) -> impl Stream<Item = Result<WorkerEvent, RuntimeError>> + Send + 'static {
+    fn events(&self, since: Option<i64>) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>> {
         let filters = HashMap::from([
             ("type", vec!["container".to_string()]),
             (
@@ -204,15 +293,15 @@ impl DockerRuntime {
                     Ok(message) => WorkerEvent::from_message(message).map(Ok),
                 }
             })
+            .boxed()
     }
 
-    /// The worker's log: the last `tail` lines, then (with `follow`) new lines as they come.
-    pub fn logs(
+    fn logs(
         &self,
         instance_id: &str,
         tail: u64,
         follow: bool,
-    ) -> impl Stream<Item = Result<Bytes, RuntimeError>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Bytes, RuntimeError>> {
         let tail = tail.to_string();
         let options = LogsOptionsBuilder::new()
             .stdout(true)
@@ -222,132 +311,104 @@ impl DockerRuntime {
             .build();
         self.docker
             .logs(&self.container_name(instance_id), Some(options))
-            .map(|chunk| match chunk {
-                Ok(LogOutput::StdOut { message })
-                | Ok(LogOutput::StdErr { message })
-                | Ok(LogOutput::Console { message })
-                | Ok(LogOutput::StdIn { message }) => Ok(message),
-                Err(e) => Err(e.into()),
-            })
+            .map(log_chunk)
+            .boxed()
     }
 
-    /// CPU and memory of the worker's container. Docker computes the CPU figure from two samples one
-    /// second apart (`precpu_stats`), so this takes about a second.
-    pub async fn worker_usage(
+    /// Docker computes the CPU figure from two samples one second apart (`precpu_stats`), so this takes
+    /// about a second.
+    async fn worker_usage(
         &self,
         instance_id: &str,
     ) -> Result<Option<ContainerUsage>, RuntimeError> {
-        let options = StatsOptionsBuilder::new()
-            .stream(false)
-            .one_shot(false)
-            .build();
-        let mut stream = self
-            .docker
-            .stats(&self.container_name(instance_id), Some(options));
-        match stream.next().await {
-            Some(Ok(stats)) => Ok(Some(ContainerUsage::from_stats(&stats))),
-            Some(Err(e)) if is_not_found(&e) => Ok(None),
-            Some(Err(e)) => Err(e.into()),
-            None => Ok(None),
-        }
+        container_usage(&self.docker, &self.container_name(instance_id)).await
     }
 
-    /// Containers on the whole engine: (total, running).
-    pub async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError> {
-        let options = ListContainersOptionsBuilder::new().all(true).build();
-        let all = self.docker.list_containers(Some(options)).await?;
-        let running = all
-            .iter()
-            .filter(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
-            .count();
-        Ok((all.len(), running))
+    async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError> {
+        engine_container_counts(&self.docker).await
     }
 
-    /// The name of the instance's data volume.
-    pub fn volume_name(&self, instance_id: &str) -> String {
-        format!("{}-data", self.container_name(instance_id))
+    async fn hosts(&self) -> Result<Vec<HostView>, RuntimeError> {
+        let info = self.docker.info().await?;
+        Ok(vec![HostView {
+            id: self.engine_id.clone(),
+            hostname: info.name.unwrap_or_else(|| self.engine_name.clone()),
+            role: "engine".into(),
+            availability: Availability::Active,
+            state: "ready".into(),
+            address: Some(self.dial_host.clone()),
+            cpus: info.ncpu.unwrap_or(0) as f64,
+            memory_bytes: info.mem_total.unwrap_or(0),
+            engine_version: info.server_version,
+            labels: Default::default(),
+            local: true,
+        }])
     }
 
-    /// Removes the instance's data volume (after its container); a missing volume is fine.
-    pub async fn remove_worker_data(&self, instance_id: &str) -> Result<(), RuntimeError> {
-        self.remove_volume(&self.volume_name(instance_id)).await
-    }
-
-    /// Removes a volume by name; a missing one is fine.
-    pub async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
-        match self
-            .docker
-            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Removes the worker's container, running or not; a missing container is fine.
-    pub async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
-        self.remove_container(&self.container_name(instance_id))
-            .await
-    }
-
-    /// Removes a container by id or name, running or not; a missing container is fine.
-    pub async fn remove_container(&self, id_or_name: &str) -> Result<(), RuntimeError> {
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        match self
-            .docker
-            .remove_container(id_or_name, Some(options))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The worker's container, if it exists.
-    pub async fn inspect_worker(
+    async fn set_host_availability(
         &self,
-        instance_id: &str,
-    ) -> Result<Option<ContainerView>, RuntimeError> {
-        let name = self.container_name(instance_id);
-        Ok(self.inspect_raw(&name).await?.map(|c| {
-            let state = c.state.unwrap_or_default();
-            ContainerView {
-                instance_id: c
-                    .config
-                    .and_then(|cfg| cfg.labels)
-                    .and_then(|l| l.get(labels::INSTANCE_ID).cloned()),
-                id: c.id.unwrap_or_default(),
-                name: c.name.unwrap_or(name).trim_start_matches('/').to_string(),
-                state: state
-                    .status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "unknown".into()),
-                running: state.running.unwrap_or(false),
-                started_at: state.started_at,
-                exit_code: state.exit_code,
-                restart_count: c.restart_count.unwrap_or(0),
-            }
-        }))
-    }
-
-    async fn inspect_raw(
-        &self,
-        name: &str,
-    ) -> Result<Option<bollard::models::ContainerInspectResponse>, RuntimeError> {
-        match self
-            .docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-        {
-            Ok(c) => Ok(Some(c)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e.into()),
+        host_id: &str,
+        availability: Availability,
+    ) -> Result<HostView, RuntimeError> {
+        if host_id != self.engine_id {
+            return Err(RuntimeError::NoSuchHost(host_id.to_string()));
         }
+        if availability != Availability::Active {
+            return Err(RuntimeError::Unsupported(format!(
+                "plain Docker has one host and cannot {} it; run the manager with --runtime swarm",
+                availability.as_str()
+            )));
+        }
+        let mut hosts = self.hosts().await?;
+        Ok(hosts.remove(0))
     }
+}
 
+/// One chunk of a container's log, whichever stream it came from.
+pub(crate) fn log_chunk(
+    chunk: Result<LogOutput, bollard::errors::Error>,
+) -> Result<Bytes, RuntimeError> {
+    match chunk {
+        Ok(LogOutput::StdOut { message })
+        | Ok(LogOutput::StdErr { message })
+        | Ok(LogOutput::Console { message })
+        | Ok(LogOutput::StdIn { message }) => Ok(message),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// CPU and memory of one container by id or name; `None` when it is missing.
+pub(crate) async fn container_usage(
+    docker: &Docker,
+    container: &str,
+) -> Result<Option<ContainerUsage>, RuntimeError> {
+    let options = StatsOptionsBuilder::new()
+        .stream(false)
+        .one_shot(false)
+        .build();
+    let mut stream = docker.stats(container, Some(options));
+    match stream.next().await {
+        Some(Ok(stats)) => Ok(Some(ContainerUsage::from_stats(&stats))),
+        Some(Err(e)) if is_not_found(&e) => Ok(None),
+        Some(Err(e)) => Err(e.into()),
+        None => Ok(None),
+    }
+}
+
+/// Containers on the whole engine: (total, running).
+pub(crate) async fn engine_container_counts(
+    docker: &Docker,
+) -> Result<(usize, usize), RuntimeError> {
+    let options = ListContainersOptionsBuilder::new().all(true).build();
+    let all = docker.list_containers(Some(options)).await?;
+    let running = all
+        .iter()
+        .filter(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .count();
+    Ok((all.len(), running))
+}
+
+impl DockerRuntime {
     fn container_body(&self, spec: &WorkerSpec<'_>) -> ContainerCreateBody {
         let s = &self.settings;
         let host_network = s.network == "host";
@@ -433,26 +494,8 @@ impl DockerRuntime {
 /// Where the worker's volume is mounted.
 pub const WORKER_DATA_DIR: &str = "/data";
 
-/// What happened to a worker container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerEventKind {
-    Started,
-    Died { exit_code: Option<i64> },
-    OutOfMemory,
-    Destroyed,
-}
-
-/// One Docker event about a worker container.
-#[derive(Debug, Clone)]
-pub struct WorkerEvent {
-    pub instance_id: String,
-    pub kind: WorkerEventKind,
-    /// Unix seconds.
-    pub time: i64,
-}
-
 impl WorkerEvent {
-    fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
+    pub(crate) fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
         let attributes = message.actor?.attributes?;
         let instance_id = attributes.get(labels::INSTANCE_ID)?.clone();
         let kind = match message.action.as_deref()? {
@@ -472,18 +515,8 @@ impl WorkerEvent {
     }
 }
 
-/// CPU and memory use of one container, computed as `docker stats` does.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct ContainerUsage {
-    /// Percent of one CPU (200 = two CPUs busy).
-    pub cpu_percent: f64,
-    /// Memory in use, page cache that can be reclaimed (inactive files) excluded.
-    pub memory_bytes: u64,
-    pub memory_limit_bytes: u64,
-}
-
 impl ContainerUsage {
-    fn from_stats(s: &bollard::models::ContainerStatsResponse) -> Self {
+    pub(crate) fn from_stats(s: &bollard::models::ContainerStatsResponse) -> Self {
         let total = |c: &Option<bollard::models::ContainerCpuStats>| {
             c.as_ref()
                 .and_then(|c| c.cpu_usage.as_ref())
@@ -527,21 +560,6 @@ impl ContainerUsage {
             cpu_percent,
             memory_bytes: usage.saturating_sub(inactive),
             memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
-        }
-    }
-}
-
-impl From<ContainerView> for shared::api::instances::ContainerInfo {
-    fn from(c: ContainerView) -> Self {
-        Self {
-            id: c.id,
-            instance_id: c.instance_id,
-            name: c.name,
-            state: c.state,
-            running: c.running,
-            started_at: c.started_at,
-            exit_code: c.exit_code,
-            restart_count: c.restart_count,
         }
     }
 }

@@ -1,13 +1,19 @@
-//! The container runtime: worker containers and the worker image, through the Docker Engine API.
-//! Nothing outside this module sees a bollard type.
+//! The container runtime seam: what the manager needs from an engine to run one worker per bot, with two
+//! implementations, plain Docker (`docker.rs`, one container per bot) and Docker Swarm (`swarm.rs`, one
+//! replicated service per bot). Nothing outside this module sees a bollard type.
+//!
+//! Only the reconciler holds a [`Runtime`]; everything else reads through a [`RuntimeReader`], which has
+//! no verb that changes a worker. So one code path makes the engine match the database.
 
 pub mod docker;
 pub mod image;
 
-pub use docker::{
-    ContainerUsage, ContainerView, DockerRuntime, RuntimeSettings, WorkerEvent, WorkerEventKind,
-    WorkerSpec,
-};
+use std::{fmt, sync::Arc};
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use docker::{DockerRuntime, WORKER_DATA_DIR};
 
 /// A failure of the container runtime.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +30,11 @@ pub enum RuntimeError {
     },
     #[error("building the worker image failed: {0}")]
     Build(String),
+    /// The engine cannot do what was asked (a placement plain Docker cannot honour, an unknown host, …).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("no host {0}")]
+    NoSuchHost(String),
 }
 
 impl RuntimeError {
@@ -31,6 +42,302 @@ impl RuntimeError {
     pub fn is_port_taken(&self) -> bool {
         let text = self.to_string();
         text.contains("address already in use") || text.contains("port is already allocated")
+    }
+
+    /// The engine did not answer at all (socket gone, daemon restarting), as opposed to refusing.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Docker(e) => !matches!(
+                e,
+                bollard::errors::Error::DockerResponseServerError { .. }
+                    | bollard::errors::Error::JsonDataError { .. }
+                    | bollard::errors::Error::JsonSerdeError { .. }
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Which engine the manager drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Swarm,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Swarm => "swarm",
+        }
+    }
+}
+
+/// How every worker is set up, whatever the engine.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pub image: String,
+    /// Container / service name prefix and `botfleet.fleet` label value.
+    pub fleet: String,
+    /// Plain Docker: the host IP worker ports are published on.
+    pub host_ip: std::net::IpAddr,
+    /// Plain Docker: `bridge`, `host`, or a user network name. Swarm: an overlay network, or empty.
+    pub network: String,
+    /// Defaults for instances without their own limits.
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+}
+
+/// What one worker needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec<'a> {
+    pub instance_id: &'a str,
+    pub provider: &'a str,
+    pub port: u16,
+    pub bot_token: &'a str,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+    pub api_key_sha256: &'a str,
+    pub control_key_sha256: String,
+    pub telegram_api_url: &'a str,
+    /// The agent configuration as JSON, when the instance has one.
+    pub agent_config: Option<String>,
+    /// Placement constraints (`node.labels.region==eu`, `node.hostname==a`); Swarm honours them.
+    pub placement: &'a [String],
+    /// Digest of everything above: a runtime that keeps secrets by name versions them with it.
+    pub config_sha256: &'a str,
+}
+
+/// Where the manager reaches a worker's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// A worker as the engine reports it: a container (Docker) or a service and its current task (Swarm).
+#[derive(Debug, Clone)]
+pub struct WorkerView {
+    /// Container id (Docker) or service id (Swarm).
+    pub id: String,
+    /// From the `botfleet.instance_id` label.
+    pub instance_id: Option<String>,
+    pub name: String,
+    /// `created`, `running`, `exited`, … (Swarm: the current task's state).
+    pub state: String,
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restart_count: i64,
+    /// Where the manager dials the worker, once it runs somewhere.
+    pub endpoint: Option<Endpoint>,
+    /// The host (Docker engine or Swarm node id) it runs on.
+    pub host_id: Option<String>,
+}
+
+/// What happened to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEventKind {
+    Started,
+    Died { exit_code: Option<i64> },
+    OutOfMemory,
+    Destroyed,
+}
+
+/// One engine event about a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerEvent {
+    pub instance_id: String,
+    pub kind: WorkerEventKind,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// CPU and memory use of one worker, computed as `docker stats` does.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ContainerUsage {
+    /// Percent of one CPU (200 = two CPUs busy).
+    pub cpu_percent: f64,
+    /// Memory in use, page cache that can be reclaimed (inactive files) excluded.
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+}
+
+/// Whether a host takes new workers (Swarm's node availability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Active,
+    Pause,
+    Drain,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Pause => "pause",
+            Self::Drain => "drain",
+        }
+    }
+}
+
+/// One machine the runtime runs workers on: the engine itself (Docker) or a Swarm node.
+#[derive(Debug, Clone)]
+pub struct HostView {
+    pub id: String,
+    pub hostname: String,
+    /// `manager` or `worker` (Swarm); `engine` for plain Docker.
+    pub role: String,
+    pub availability: Availability,
+    /// `ready`, `down`, `unknown`, `disconnected`.
+    pub state: String,
+    pub address: Option<String>,
+    pub cpus: f64,
+    pub memory_bytes: i64,
+    pub engine_version: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Whether this is the host the manager itself runs on (whose metrics it samples).
+    pub local: bool,
+}
+
+/// The engine seam. Every verb is idempotent: running a running worker, stopping a stopped one and
+/// removing a missing one are successes, so the reconciler can repeat itself after any failure.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    fn kind(&self) -> RuntimeKind;
+    fn settings(&self) -> &RuntimeSettings;
+    /// Is the engine answering?
+    async fn ping(&self) -> Result<(), RuntimeError>;
+
+    /// Creates the worker if it is missing and makes it run; returns it as it is then.
+    async fn run_worker(&self, spec: &WorkerSpec<'_>) -> Result<WorkerView, RuntimeError>;
+    /// Stops the worker (SIGTERM, then SIGKILL after a grace period); stopped or missing is fine.
+    async fn stop_worker(&self, instance_id: &str) -> Result<(), RuntimeError>;
+    /// Removes the worker (and what it was created with, such as secrets), but not its data.
+    async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError>;
+    /// Removes the worker's data volume.
+    async fn remove_worker_data(&self, instance_id: &str) -> Result<(), RuntimeError>;
+    /// Removes a worker found by `list_workers` that no instance owns, with its data.
+    async fn remove_orphan(&self, worker: &WorkerView) -> Result<(), RuntimeError>;
+
+    async fn inspect_worker(&self, instance_id: &str) -> Result<Option<WorkerView>, RuntimeError>;
+    /// Every worker of this fleet, running or not, found by label.
+    async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError>;
+    /// Worker events from `since` (unix seconds) on. The stream ends when the engine restarts; the
+    /// caller reconnects and reconciles.
+    fn events(&self, since: Option<i64>) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>>;
+    /// The worker's log: the last `tail` lines, then (with `follow`) new lines as they come.
+    fn logs(
+        &self,
+        instance_id: &str,
+        tail: u64,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Bytes, RuntimeError>>;
+    /// CPU and memory of the worker, when it runs where the manager can measure it.
+    async fn worker_usage(&self, instance_id: &str)
+    -> Result<Option<ContainerUsage>, RuntimeError>;
+    /// Containers on the engine the manager talks to: (total, running).
+    async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError>;
+
+    /// The machines workers run on.
+    async fn hosts(&self) -> Result<Vec<HostView>, RuntimeError>;
+    /// Sets whether a host takes workers; `drain` moves its workers elsewhere (Swarm only).
+    async fn set_host_availability(
+        &self,
+        host_id: &str,
+        availability: Availability,
+    ) -> Result<HostView, RuntimeError>;
+}
+
+/// Read-only access to the runtime, for the API and the observers: no verb here changes a worker.
+#[derive(Clone)]
+pub struct RuntimeReader(Arc<dyn Runtime>);
+
+impl RuntimeReader {
+    pub fn new(runtime: Arc<dyn Runtime>) -> Self {
+        Self(runtime)
+    }
+    pub fn kind(&self) -> RuntimeKind {
+        self.0.kind()
+    }
+    pub fn settings(&self) -> &RuntimeSettings {
+        self.0.settings()
+    }
+    pub async fn ping(&self) -> Result<(), RuntimeError> {
+        self.0.ping().await
+    }
+    pub async fn inspect_worker(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<WorkerView>, RuntimeError> {
+        self.0.inspect_worker(instance_id).await
+    }
+    pub async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError> {
+        self.0.list_workers().await
+    }
+    pub fn events(
+        &self,
+        since: Option<i64>,
+    ) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>> {
+        self.0.events(since)
+    }
+    pub fn logs(
+        &self,
+        instance_id: &str,
+        tail: u64,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Bytes, RuntimeError>> {
+        self.0.logs(instance_id, tail, follow)
+    }
+    pub async fn worker_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<ContainerUsage>, RuntimeError> {
+        self.0.worker_usage(instance_id).await
+    }
+    pub async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError> {
+        self.0.engine_container_counts().await
+    }
+    pub async fn hosts(&self) -> Result<Vec<HostView>, RuntimeError> {
+        self.0.hosts().await
+    }
+}
+
+/// The runtime `kind` asks for, or the detected one: Swarm when the engine is a manager node of an
+/// active swarm, else plain Docker.
+pub async fn build(
+    docker: bollard::Docker,
+    kind: Option<RuntimeKind>,
+    settings: RuntimeSettings,
+) -> Result<Arc<dyn Runtime>, RuntimeError> {
+    let kind = match kind {
+        Some(kind) => kind,
+        None => {
+            let info = docker.info().await?;
+            let swarm = info.swarm.unwrap_or_default();
+            let active = swarm
+                .local_node_state
+                .is_some_and(|s| s == bollard::models::LocalNodeState::ACTIVE);
+            if active && swarm.control_available.unwrap_or(false) {
+                RuntimeKind::Swarm
+            } else {
+                RuntimeKind::Docker
+            }
+        }
+    };
+    match kind {
+        RuntimeKind::Docker => Ok(Arc::new(DockerRuntime::new(docker, settings).await?)),
+        RuntimeKind::Swarm => Err(RuntimeError::Unsupported(
+            "the swarm runtime is not built yet".into(),
+        )),
     }
 }
 
@@ -58,4 +365,19 @@ pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+impl From<WorkerView> for shared::api::instances::ContainerInfo {
+    fn from(c: WorkerView) -> Self {
+        Self {
+            id: c.id,
+            instance_id: c.instance_id,
+            name: c.name,
+            state: c.state,
+            running: c.running,
+            started_at: c.started_at,
+            exit_code: c.exit_code,
+            restart_count: c.restart_count,
+        }
+    }
 }

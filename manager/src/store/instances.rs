@@ -65,6 +65,13 @@ const COLUMNS: &[&str] = &[
     "seen_sent",
     "seen_received",
     "seen_key_uses",
+    "placement",
+    "revision",
+    "restart_revision",
+    "deleting",
+    "observed_revision",
+    "endpoint",
+    "host_id",
     "version",
     "created_at",
     "updated_at",
@@ -246,6 +253,13 @@ fn bind_all<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
         .bind(r.seen_sent)
         .bind(r.seen_received)
         .bind(r.seen_key_uses)
+        .bind(serde_json::to_string(&r.placement).unwrap_or_else(|_| "[]".into()))
+        .bind(r.revision)
+        .bind(r.restart_revision)
+        .bind(i64::from(r.deleting))
+        .bind(r.observed_revision)
+        .bind(r.endpoint.clone())
+        .bind(r.host_id.clone())
         .bind(r.version)
         .bind(r.created_at)
         .bind(r.updated_at)
@@ -269,6 +283,7 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
     let type_instance: String = row.try_get("type_instance")?;
     let agno_config: Option<String> = row.try_get("agno_config")?;
     let provider: String = row.try_get("provider")?;
+    let placement: String = row.try_get("placement")?;
     Ok(InstanceRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -322,6 +337,14 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
         seen_sent: row.try_get("seen_sent")?,
         seen_received: row.try_get("seen_received")?,
         seen_key_uses: row.try_get("seen_key_uses")?,
+        placement: serde_json::from_str(&placement)
+            .map_err(|_| decode_error("placement", &placement))?,
+        revision: row.try_get("revision")?,
+        restart_revision: row.try_get("restart_revision")?,
+        deleting: row.try_get::<i64, _>("deleting")? != 0,
+        observed_revision: row.try_get("observed_revision")?,
+        endpoint: row.try_get("endpoint")?,
+        host_id: row.try_get("host_id")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

@@ -165,6 +165,51 @@ pub struct CreateInstanceRequest {
     #[serde(default)]
     #[garde(dive)]
     pub agno_config: Option<AgentConfig>,
+    /// Where the bot may run, as Swarm placement constraints (`node.labels.region==eu`,
+    /// `node.hostname!=b`); needs the swarm runtime. At most 8.
+    #[serde(default)]
+    #[garde(length(max = 8), inner(custom(placement_constraint)))]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8, example = json!(["node.labels.region==eu"])))]
+    pub placement: Vec<String>,
+}
+
+/// A placement constraint: `node.<attribute>` `==` or `!=` a value, as Swarm takes them.
+pub fn placement_constraint(c: &str, _: &()) -> garde::Result {
+    let Some((attribute, value)) = c.split_once("==").or_else(|| c.split_once("!=")) else {
+        return Err(garde::Error::new(
+            "must be `node.<attribute>==<value>` or `!=`",
+        ));
+    };
+    let attribute = attribute.trim();
+    let known = [
+        "node.id",
+        "node.hostname",
+        "node.role",
+        "node.platform.os",
+        "node.platform.arch",
+    ];
+    let label = attribute
+        .strip_prefix("node.labels.")
+        .or_else(|| attribute.strip_prefix("engine.labels."));
+    let attribute_ok = known.contains(&attribute)
+        || label.is_some_and(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        });
+    if !attribute_ok {
+        return Err(garde::Error::new(
+            "the attribute must be node.id, node.hostname, node.role, node.platform.os|arch, \
+             node.labels.<name> or engine.labels.<name>",
+        ));
+    }
+    let value = value.trim();
+    if value.is_empty() || value.len() > 128 || value.chars().any(char::is_whitespace) {
+        return Err(garde::Error::new(
+            "the value must be 1-128 characters without spaces",
+        ));
+    }
+    Ok(())
 }
 
 /// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container

@@ -355,6 +355,19 @@ impl Manager {
         fleet_containers(&self.options.fleet)
     }
 
+    /// Waits until the fleet has `n` containers (a create answers before the reconciler made its
+    /// worker); returns how many there are then.
+    pub async fn wait_for_containers(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let count = self.containers().len();
+            if count >= n || std::time::Instant::now() >= deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

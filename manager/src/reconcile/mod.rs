@@ -167,6 +167,9 @@ impl Reconciler {
         let seen = r.revision;
         match decide(&r, worker.as_ref(), config_current, now) {
             Action::Delete => {
+                self.transition(&r, source, InstanceStatus::Deleting, "deletion requested")
+                    .await?;
+                self.runtime.stop_worker(id).await?;
                 self.runtime.remove_worker(id).await?;
                 self.runtime.remove_worker_data(id).await?;
                 fleet.forget(id).await?;
@@ -175,6 +178,8 @@ impl Reconciler {
             }
             Action::Stop { remove } => {
                 if worker.as_ref().is_some_and(|w| w.running) {
+                    self.transition(&r, source, InstanceStatus::Stopping, "stop requested")
+                        .await?;
                     self.runtime.stop_worker(id).await?;
                 }
                 if remove {
@@ -278,6 +283,26 @@ impl Reconciler {
         }
     }
 
+    /// Shows a slow step (a stop waits for the worker to finish) while it runs.
+    async fn transition(
+        &self,
+        r: &InstanceRecord,
+        source: Source,
+        status: InstanceStatus,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        if r.status != status {
+            self.fleet
+                .update(&r.id, source, |r| {
+                    r.status = status;
+                    r.status_reason = Some(reason.to_string());
+                    r.health_ok = false;
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Records that the reconciler has seen revision `seen` (nothing else to do).
     async fn observe(&self, id: &str, source: Source, seen: i64) -> Result<(), ApiError> {
         if self
@@ -295,7 +320,8 @@ impl Reconciler {
         Ok(())
     }
 
-    /// A start the engine refused: another port when it was the port; otherwise back off and count it
+    /// A start the engine refused: a new bot whose port was taken moves to another; otherwise back off
+    /// and count it
     /// like a crash, so a lasting cause ends in `failed` with the reason.
     async fn failed_start(
         self: &Arc<Self>,
@@ -308,8 +334,9 @@ impl Reconciler {
         }
         let fleet = &self.fleet;
         let now = now_ms();
-        if e.is_port_taken() {
-            // Something took the port between the allocation and the engine's bind: move to another.
+        if e.is_port_taken() && r.status == InstanceStatus::Creating {
+            // Something took the port between the allocation and the engine's first bind: move to
+            // another. A bot that ran before keeps its port (its users know it) and backs off instead.
             fleet.ports.mark_busy(r.port);
             let _ = self.runtime.remove_worker(&r.id).await;
             let port = fleet.ports.free_port(&fleet.store).await?;
@@ -345,6 +372,10 @@ impl Reconciler {
         requested: bool,
     ) -> Result<Outcome, ApiError> {
         let fleet = &self.fleet;
+        if requested && r.status != InstanceStatus::Creating {
+            self.transition(r, source, InstanceStatus::Restarting, "restart requested")
+                .await?;
+        }
         if r.container_id.is_some() || requested {
             self.runtime.stop_worker(&r.id).await?;
         }

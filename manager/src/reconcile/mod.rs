@@ -7,6 +7,8 @@
 
 pub mod crash;
 pub mod decide;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashSet,

@@ -96,9 +96,10 @@ impl Reconciler {
         self.engine_up.load(Ordering::Relaxed)
     }
 
-    /// Refuses a write while the engine is unreachable: the user's change could not be acted on.
-    pub fn ensure_engine_up(&self) -> Result<(), ApiError> {
-        if self.engine_up() {
+    /// Refuses a write while the engine is unreachable: the user's change could not be acted on. Asks the
+    /// engine first (a ping, bounded), so a write right after the engine went away is refused too.
+    pub async fn ensure_engine_up(&self) -> Result<(), ApiError> {
+        if self.check_engine().await {
             Ok(())
         } else {
             Err(ApiError::EngineUnavailable(format!(
@@ -111,7 +112,7 @@ impl Reconciler {
 
     /// Asks the engine whether it answers and records the answer; true when it does.
     pub async fn check_engine(&self) -> bool {
-        let up = tokio::time::timeout(Duration::from_secs(5), self.runtime.ping())
+        let up = tokio::time::timeout(Duration::from_secs(2), self.runtime.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         self.note_engine(up);
@@ -426,7 +427,7 @@ impl Reconciler {
         host_id: &str,
         availability: Availability,
     ) -> Result<HostView, ApiError> {
-        self.ensure_engine_up()?;
+        self.ensure_engine_up().await?;
         Ok(self
             .runtime
             .set_host_availability(host_id, availability)

@@ -57,7 +57,13 @@ async fn an_unreachable_engine_turns_writes_off_and_the_fleet_is_reconciled_when
     assert_eq!(status, 503, "{err}");
     let (status, err) = m.delete(&format!("/api/v1/instances/{}", b.id)).await;
     assert_eq!(status, 503, "{err}");
-    // Reads come from the cache.
+    // The manager says so, and reads come from the cache.
+    let (status, health) = m.get("/health").await;
+    assert_eq!(
+        (status, health["engine"].as_str()),
+        (200, Some("unreachable")),
+        "{health}"
+    );
     let (status, list) = m.get("/api/v1/instances").await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["total"], 2);

@@ -25,7 +25,17 @@ pub async fn get_logs(
     ValidQuery(params): ValidQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
     state.fleet.get(&id)?;
-    if state.fleet.runtime.inspect_worker(&id).await?.is_none() {
+    worker_log(&state, &id, &params).await
+}
+
+/// The instance's worker log as plain text (ANSI escapes removed), streamed with `follow`; 404 when the
+/// instance has no worker right now. Also the log of a host's container.
+pub(super) async fn worker_log(
+    state: &AppState,
+    id: &str,
+    params: &LogQuery,
+) -> Result<Response, ApiError> {
+    if state.fleet.runtime.inspect_worker(id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "instance {id} has no container right now"
         )));
@@ -33,7 +43,7 @@ pub async fn get_logs(
     let stream = state
         .fleet
         .runtime
-        .logs(&id, u64::from(params.tail()), params.follow)
+        .logs(id, u64::from(params.tail()), params.follow)
         .boxed()
         .map(|chunk| chunk.map(|bytes| bytes::Bytes::from(strip_ansi_escapes::strip(&bytes))));
     let text = "text/plain; charset=utf-8";

@@ -165,17 +165,15 @@ pub async fn update_host(
             e => e,
         })?;
     let message = match body.availability {
-        HostAvailability::Active => format!("host {id} is active: it takes bots"),
-        HostAvailability::Pause => {
-            format!("host {id} is paused: it keeps its bots, takes no new ones")
-        }
+        HostAvailability::Active => "the host takes bots",
+        HostAvailability::Pause => "the host keeps its bots and takes no new ones",
         HostAvailability::Drain => {
-            format!("host {id} is draining: its bots are moved to other hosts")
+            "the host takes no bots; the engine moves its bots to other hosts"
         }
     };
     Ok(Json(UpdatedHost {
         success: true,
-        message,
+        message: message.into(),
         host: view(&host, &bots_per_host(&state), true),
     }))
 }

@@ -301,6 +301,16 @@ pub enum ContainerAction {
     Restart,
 }
 
+impl ContainerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+        }
+    }
+}
+
 /// The answer of `POST /api/v1/hosts/{id}/containers/{container_id}/{start,stop,restart}`: the bot's
 /// verb was run on the instance the container belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

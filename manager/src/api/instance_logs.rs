@@ -11,7 +11,10 @@ use futures::StreamExt;
 use shared::{api::history::LogQuery, http::ValidQuery};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    runtime::{self, RuntimeError},
+};
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/logs", tag = "history", summary = "Worker log as plain text; follow=true streams it",
     params(("id" = String, Path, description = "Instance id"), LogQuery),
@@ -54,7 +57,16 @@ pub(super) async fn worker_log(
     let chunks: Vec<_> = stream.collect().await;
     let mut out = Vec::new();
     for chunk in chunks {
-        out.extend_from_slice(&chunk?);
+        match chunk {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            // Removed between the inspect and the read (a restart recreates it): gone, not broken.
+            Err(RuntimeError::Docker(e)) if runtime::is_not_found(&e) => {
+                return Err(ApiError::NotFound(format!(
+                    "instance {id} has no container right now"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(([(header::CONTENT_TYPE, text)], out).into_response())
 }

@@ -3,7 +3,12 @@
 //! refused; the manager's host's metrics and their history; the fleet's own containers on the host, whose
 //! start, stop and restart are the bot's verbs, and nobody else's containers.
 
-use std::{process::Command, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, send};
 use serde_json::{Value, json};
@@ -505,4 +510,101 @@ async fn a_hosts_containers_are_the_fleets_own_and_their_verbs_are_the_bots() {
     // The foreign container was never touched.
     assert_eq!(m.containers().len(), 1);
     drop(foreign);
+}
+
+/// A Unix socket that forwards to the real Docker engine, so a test can take the engine away from one
+/// manager (and give it back) without touching the daemon everyone else uses.
+struct EngineLine {
+    path: PathBuf,
+    accept: tokio::task::JoinHandle<()>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl EngineLine {
+    fn engine_socket() -> String {
+        match std::env::var("DOCKER_HOST") {
+            Ok(host) if host.starts_with("unix://") => host["unix://".len()..].to_string(),
+            _ => "/var/run/docker.sock".to_string(),
+        }
+    }
+
+    fn open(path: PathBuf) -> Self {
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind the engine line");
+        let connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let kept = connections.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut engine) =
+                        tokio::net::UnixStream::connect(Self::engine_socket()).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
+                    }
+                });
+                kept.lock().unwrap().push(task);
+            }
+        });
+        Self {
+            path,
+            accept,
+            connections,
+        }
+    }
+
+    /// Closes the line: the socket goes, and every open connection is cut.
+    fn cut(self) -> PathBuf {
+        self.accept.abort();
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+        self.path.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_reads_answer_from_the_last_list_while_the_engine_is_away() {
+    let (_fake, tg_url) = harness::start_fake_telegram().await;
+    let dir = harness::bin_dir().join("test-data");
+    std::fs::create_dir_all(&dir).expect("test data dir");
+    let line = EngineLine::open(dir.join(format!("{}.sock", harness::unique_name("engine-"))));
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.env.push((
+        "BOTFLEET_DOCKER_HOST".into(),
+        format!("unix://{}", line.path.display()),
+    ));
+    let m = Manager::spawn(options);
+    let engine = engine_id();
+    let base = format!("/api/v1/hosts/{engine}");
+    let (status, list) = m.get("/api/v1/hosts").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["engine_reachable"], true);
+    let seen_at = list["observed_at"].clone();
+
+    // The engine goes away: reads answer the last list, marked; what needs the engine answers 503.
+    let path = line.cut();
+    let (status, list) = m.get("/api/v1/hosts").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["engine_reachable"], false, "{list}");
+    assert_eq!(list["observed_at"], seen_at);
+    assert_eq!(list["hosts"][0]["id"], engine.as_str());
+    assert_eq!(list["hosts"][0]["status"], "unknown", "{list}");
+    let (status, shown) = m.get(&base).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["host"]["status"], "unknown");
+    let (status, _) = m.get("/api/v1/hosts/no-such-host").await;
+    assert_eq!(status, 404);
+    let (status, body) = patch(&m, &base, &json!({"availability": "active"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "runtime_unavailable", "{body}");
+    let (status, body) = m.get(&format!("{base}/containers")).await;
+    assert_eq!(status, 503, "{body}");
+
+    // It comes back: the list is the engine's again.
+    let _line = EngineLine::open(path);
+    let list = wait_get(&m, "/api/v1/hosts", |l| l["engine_reachable"] == true).await;
+    assert_eq!(list["hosts"][0]["status"], "online", "{list}");
+    let body = wait_get(&m, &format!("{base}/containers"), |_| true).await;
+    assert_eq!(body["count"], 0);
 }

@@ -355,6 +355,23 @@ impl Manager {
         fleet_containers(&self.options.fleet)
     }
 
+    /// Polls `path` (every 200 ms, for up to 60 s) until it answers 200 and `pred` holds; returns the
+    /// body.
+    pub async fn wait_get(&self, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && pred(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out on {path}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until the fleet has `n` containers (a create answers before the reconciler made its
     /// worker); returns how many there are then.
     pub async fn wait_for_containers(&self, n: usize, timeout: Duration) -> usize {

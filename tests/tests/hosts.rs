@@ -38,22 +38,6 @@ async fn patch(m: &Manager, path: &str, body: &Value) -> (u16, Value) {
     send(m.request(reqwest::Method::PATCH, path).json(body)).await
 }
 
-/// Polls `path` until it answers 200 and `pred` holds; returns the body.
-async fn wait_get(m: &Manager, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let (status, body) = m.get(path).await;
-        if status == 200 && pred(&body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out on {path}: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn url_encoded(s: &str) -> String {
     s.replace(':', "%3A").replace('+', "%2B")
 }
@@ -165,7 +149,7 @@ async fn the_engine_is_the_one_host_with_its_bots_metrics_and_availability() {
     assert!(err.to_string().contains("swarm"), "{err}");
 
     // The latest metrics, in seed 004's shape.
-    let metrics = wait_get(&m, &format!("{base}/metrics"), |_| true).await;
+    let metrics = m.wait_get(&format!("{base}/metrics"), |_| true).await;
     assert_eq!(metrics["server_id"], engine.as_str(), "{metrics}");
     let cpu = metrics["cpu_percent"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&cpu), "{metrics}");
@@ -199,10 +183,11 @@ async fn the_engine_is_the_one_host_with_its_bots_metrics_and_availability() {
     ms(&metrics["timestamp"]);
 
     // The history, oldest first, filtered by start and end.
-    let history = wait_get(&m, &format!("{base}/metrics/history"), |h| {
-        h["count"].as_u64().unwrap() >= 4
-    })
-    .await;
+    let history = m
+        .wait_get(&format!("{base}/metrics/history"), |h| {
+            h["count"].as_u64().unwrap() >= 4
+        })
+        .await;
     let data = history["data"].as_array().unwrap();
     assert!(data.iter().all(|s| s["server_id"] == engine.as_str()));
     let stamps: Vec<i128> = data.iter().map(|s| ms(&s["timestamp"])).collect();
@@ -603,8 +588,10 @@ async fn host_reads_answer_from_the_last_list_while_the_engine_is_away() {
 
     // It comes back: the list is the engine's again.
     let _line = EngineLine::open(path);
-    let list = wait_get(&m, "/api/v1/hosts", |l| l["engine_reachable"] == true).await;
+    let list = m
+        .wait_get("/api/v1/hosts", |l| l["engine_reachable"] == true)
+        .await;
     assert_eq!(list["hosts"][0]["status"], "online", "{list}");
-    let body = wait_get(&m, &format!("{base}/containers"), |_| true).await;
+    let body = m.wait_get(&format!("{base}/containers"), |_| true).await;
     assert_eq!(body["count"], 0);
 }

@@ -74,6 +74,18 @@ fn ms_to_rfc3339(ms: Option<i64>) -> Value {
     .unwrap_or(Value::Null)
 }
 
+/// An instance as stored: its spec, status and counters rows joined, with the version the API shows (the
+/// sum of the three) and the time of the last change of any of them.
+const STORED_INSTANCE: &str = "SELECT i.id, i.user_id, i.provider, i.type_instance, i.display_name, i.port, \
+     i.api_key_hint, i.api_key_created_at, i.created_at, s.status, s.status_reason, s.auth_status, \
+     s.account, s.bot_username, s.bot_id, s.container_id, s.health_ok, s.restart_count, \
+     s.consecutive_failures, s.error_count, s.last_error, c.last_health_at, c.sent_count, \
+     c.received_count, c.health_check_count, i.version + s.version + c.version AS version, \
+     CASE WHEN i.updated_at >= s.updated_at AND i.updated_at >= c.updated_at THEN i.updated_at \
+          WHEN s.updated_at >= c.updated_at THEN s.updated_at ELSE c.updated_at END AS updated_at \
+     FROM instances i JOIN instance_status s ON s.instance_id = i.id \
+     JOIN instance_counters c ON c.instance_id = i.id WHERE i.id = $1";
+
 /// Every field of `/memory` against the database row, for one consistent version.
 fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
     let text = |c: &str| {
@@ -208,7 +220,11 @@ fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cache_agrees_with_the_database_on_every_field() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
-    let options = ManagerOptions::new(&tg_url).await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // Counters reach the database at the next flush: flush often, so both sides meet between checks.
+    options
+        .env
+        .push(("BOTFLEET_COUNTER_FLUSH_SECS".into(), "0.2".into()));
     let m = Manager::spawn(options.clone());
     let good = fake.add_bot(9_000_001, "agree_bot");
     let mut ids = Vec::new();
@@ -225,7 +241,7 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
         for _ in 0..50 {
             let (status, memory) = m.get(&format!("/api/v1/instances/{id}/memory")).await;
             assert_eq!(status, 200);
-            let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+            let row = sqlx::query(STORED_INSTANCE)
                 .bind(id)
                 .fetch_one(&pool)
                 .await

@@ -510,7 +510,7 @@ impl Drop for Manager {
 }
 
 /// Runs a docker CLI command and returns its non-empty output lines (none when it fails).
-fn docker_lines(args: &[&str]) -> Vec<String> {
+pub fn docker_lines(args: &[&str]) -> Vec<String> {
     let Ok(out) = Command::new("docker")
         .args(args)
         .stderr(Stdio::null())

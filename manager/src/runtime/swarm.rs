@@ -55,14 +55,15 @@ use base64::Engine as _;
 use bollard::{
     Docker,
     models::{
-        EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-        EndpointSpec, Limit, LocalNodeState, Mount, MountType, MountVolumeOptions,
-        NetworkAttachmentConfig, Node, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, Secret,
-        SecretSpec, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-        ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-        ServiceSpecUpdateConfigOrderEnum, Task, TaskSpec, TaskSpecContainerSpec,
-        TaskSpecContainerSpecFile, TaskSpecContainerSpecSecrets, TaskSpecPlacement,
-        TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+        ContainerStateStatusEnum, EndpointPortConfig, EndpointPortConfigProtocolEnum,
+        EndpointPortConfigPublishModeEnum, EndpointSpec, Limit, LocalNodeState, Mount, MountType,
+        MountVolumeOptions, NetworkAttachmentConfig, Node, NodeSpecAvailabilityEnum,
+        NodeSpecRoleEnum, Secret, SecretSpec, Service, ServiceSpec, ServiceSpecMode,
+        ServiceSpecModeReplicated, ServiceSpecUpdateConfig,
+        ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, Task, TaskSpec,
+        TaskSpecContainerSpec, TaskSpecContainerSpecFile, TaskSpecContainerSpecSecrets,
+        TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+        TaskSpecRestartPolicyConditionEnum, TaskState,
     },
     query_parameters::{
         EventsOptionsBuilder, InspectContainerOptions, InspectServiceOptions,
@@ -100,7 +101,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 const STOP_WAIT: Duration = Duration::from_secs(25);
 /// How long removing a volume waits for Swarm to remove the last container using it.
 const VOLUME_WAIT: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
 
 /// One secret a worker gets as a file.
 struct SecretKind {
@@ -244,6 +245,13 @@ impl SwarmRuntime {
         if let Some(agent) = &spec.agent_config {
             values.push((&AGENT, agent.as_str()));
         }
+        // Made by an earlier try of this configuration: reused (one list instead of a create each).
+        let existing: HashMap<String, String> = self
+            .instance_secrets(spec.instance_id)
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s.spec?.name?, s.id?)))
+            .collect();
         let mut refs = Vec::with_capacity(values.len());
         for (kind, value) in values {
             let name = secret_name(
@@ -252,21 +260,9 @@ impl SwarmRuntime {
                 kind,
                 spec.config_sha256,
             );
-            let secret = SecretSpec {
-                name: Some(name.clone()),
-                labels: Some(self.owner_labels(spec.instance_id)),
-                data: Some(base64::engine::general_purpose::STANDARD.encode(value)),
-                ..Default::default()
-            };
-            let id = match self.docker.create_secret(secret).await {
-                Ok(created) => created.id,
-                Err(e) if is_conflict(&e) => self
-                    .docker
-                    .inspect_secret(&name)
-                    .await?
-                    .id
-                    .unwrap_or_else(|| name.clone()),
-                Err(e) => return Err(e.into()),
+            let id = match existing.get(&name) {
+                Some(id) => id.clone(),
+                None => self.create_secret(spec.instance_id, &name, value).await?,
             };
             refs.push(TaskSpecContainerSpecSecrets {
                 file: Some(TaskSpecContainerSpecFile {
@@ -280,6 +276,32 @@ impl SwarmRuntime {
             });
         }
         Ok(refs)
+    }
+
+    /// Creates a secret; one of that name made meanwhile is taken as it is (names carry the content's
+    /// digest).
+    async fn create_secret(
+        &self,
+        instance_id: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<String, RuntimeError> {
+        let secret = SecretSpec {
+            name: Some(name.to_string()),
+            labels: Some(self.owner_labels(instance_id)),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(value)),
+            ..Default::default()
+        };
+        match self.docker.create_secret(secret).await {
+            Ok(created) => Ok(created.id),
+            Err(e) if is_conflict(&e) => Ok(self
+                .docker
+                .inspect_secret(name)
+                .await?
+                .id
+                .unwrap_or_else(|| name.to_string())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn instance_secrets(&self, instance_id: &str) -> Result<Vec<Secret>, RuntimeError> {
@@ -470,10 +492,15 @@ impl SwarmRuntime {
         Ok(found)
     }
 
-    /// For a task running on the manager's own node, what its container says (a killed container is
-    /// seen here before Swarm records the task's end). `None` for tasks elsewhere.
+    /// For a starting or running task on the manager's own node, what its container says: a container
+    /// is seen running, or killed, before Swarm's agent reports it. `None` for other tasks.
     async fn local_container(&self, task: &Task) -> Result<Option<LocalContainer>, RuntimeError> {
-        if task.node_id.as_deref() != Some(self.node_id.as_str()) {
+        if task.node_id.as_deref() != Some(self.node_id.as_str())
+            || !matches!(
+                task_state(task),
+                Some(TaskState::STARTING | TaskState::RUNNING)
+            )
+        {
             return Ok(None);
         }
         let Some(id) = task
@@ -491,14 +518,25 @@ impl SwarmRuntime {
         {
             Ok(c) => {
                 let state = c.state.unwrap_or_default();
+                let running = state.running.unwrap_or(false);
                 Ok(Some(LocalContainer {
-                    running: state.running.unwrap_or(false),
+                    running,
+                    ended: !running
+                        && matches!(
+                            state.status,
+                            Some(
+                                ContainerStateStatusEnum::EXITED
+                                    | ContainerStateStatusEnum::DEAD
+                                    | ContainerStateStatusEnum::REMOVING
+                            )
+                        ),
                     exit_code: state.exit_code,
                     started_at: state.started_at,
                 }))
             }
             Err(e) if is_not_found(&e) => Ok(Some(LocalContainer {
                 running: false,
+                ended: true,
                 exit_code: None,
                 started_at: None,
             })),
@@ -511,10 +549,8 @@ impl SwarmRuntime {
         if !wanted_running(task) || task_state(task).is_none_or(is_ended) {
             return Ok(false);
         }
-        if task_state(task) == Some(TaskState::RUNNING)
-            && let Some(local) = self.local_container(task).await?
-        {
-            return Ok(local.running);
+        if let Some(local) = self.local_container(task).await? {
+            return Ok(!local.ended);
         }
         Ok(true)
     }
@@ -554,14 +590,15 @@ impl SwarmRuntime {
         view.state = state.map_or_else(|| "unknown".into(), |s| s.to_string());
         if state == Some(TaskState::RUNNING) {
             view.started_at = status.timestamp.clone();
-            if let Some(local) = self.local_container(task).await? {
-                if local.running {
-                    view.started_at = local.started_at.or(view.started_at);
-                } else {
-                    ended = true;
-                    exit_code = local.exit_code;
-                    view.state = "exited".into();
-                }
+        }
+        if let Some(local) = self.local_container(task).await? {
+            if local.running {
+                view.started_at = local.started_at.or(view.started_at);
+                view.state = "running".into();
+            } else if local.ended {
+                ended = true;
+                exit_code = local.exit_code;
+                view.state = "exited".into();
             }
         }
         if state == Some(TaskState::PENDING)
@@ -611,6 +648,16 @@ impl SwarmRuntime {
                         ));
                     }
                     Some(TaskState::PENDING) if status.err.is_some_and(|e| !e.is_empty()) => {
+                        return Ok(Some(task.clone()));
+                    }
+                    // On the manager's node the container is seen running (or already exited: a
+                    // crash) before Swarm's agent reports it.
+                    Some(TaskState::STARTING)
+                        if self
+                            .local_container(task)
+                            .await?
+                            .is_some_and(|c| c.running || c.ended) =>
+                    {
                         return Ok(Some(task.clone()));
                     }
                     _ => {}
@@ -756,6 +803,8 @@ fn secret_name(fleet: &str, instance_id: &str, kind: &SecretKind, config_sha256:
 /// What the manager's own engine says about a task's container.
 struct LocalContainer {
     running: bool,
+    /// Exited, dead or gone: it will not run again.
+    ended: bool,
     exit_code: Option<i64>,
     started_at: Option<String>,
 }
@@ -930,39 +979,47 @@ impl Runtime for SwarmRuntime {
                         None => replicas(&current_spec) > 0,
                     };
                     let scaled = replicas(&current_spec);
-                    if scaled == 1 && live {
-                        (id, HashSet::new())
-                    } else {
-                        // Stopped (no replica) or its task ended: one replica, and a new task when the
-                        // replica count alone would not make one.
-                        let forced = force_update(&current_spec) + u64::from(scaled == 1);
+                    let running = scaled >= 1 && live;
+                    if scaled != 1 || !live {
+                        // One replica, and a new task when the last one ended (a replica count
+                        // alone makes one only from zero).
+                        let forced = force_update(&current_spec) + u64::from(scaled >= 1 && !live);
                         let mut next = with_replicas(current_spec, 1);
                         if let Some(task) = next.task_template.as_mut() {
                             task.force_update = Some(forced);
                         }
                         self.update(&service, next).await?;
-                        (id, all)
                     }
+                    (id, if running { HashSet::new() } else { all })
                 }
             }
         };
         let task = self.wait_for_task(&service_id, &before).await?;
-        if let Some(task) = &task
-            && task_state(task) == Some(TaskState::RUNNING)
-            && let Some(node) = &task.node_id
-            && let Err(e) = self.pin(&name, node).await
-        {
-            tracing::warn!(service = %name, error = %e, "could not pin the service to its node");
-        }
-        if let Err(e) = self.remove_secrets(spec.instance_id, &keep).await {
-            tracing::warn!(service = %name, error = %e, "could not remove outdated secrets");
-        }
-        match self.inspect_worker(spec.instance_id).await? {
-            Some(view) => Ok(view),
-            None => Err(RuntimeError::Unsupported(format!(
+        // The pin, the old secrets' removal and the answer, at once: the reconciler records the
+        // endpoint only once this returns.
+        let pin = async {
+            if let Some(task) = &task
+                && matches!(
+                    task_state(task),
+                    Some(TaskState::STARTING | TaskState::RUNNING)
+                )
+                && let Some(node) = &task.node_id
+                && let Err(e) = self.pin(&name, node).await
+            {
+                tracing::warn!(service = %name, error = %e, "could not pin the service to its node");
+            }
+        };
+        let cleanup = async {
+            if let Err(e) = self.remove_secrets(spec.instance_id, &keep).await {
+                tracing::warn!(service = %name, error = %e, "could not remove outdated secrets");
+            }
+        };
+        let ((), (), view) = tokio::join!(pin, cleanup, self.inspect_worker(spec.instance_id));
+        view?.ok_or_else(|| {
+            RuntimeError::Unsupported(format!(
                 "service {name} vanished right after it was started"
-            ))),
-        }
+            ))
+        })
     }
 
     async fn stop_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
@@ -1298,6 +1355,50 @@ mod tests {
         assert_eq!(event.time, 7);
         assert!(service_removed(message("other-1234"), "fleet-").is_none());
         assert!(service_removed(message("fleet-"), "fleet-").is_none());
+    }
+
+    /// Against the real engine; runs in the Swarm pass of scripts/test (`BOTFLEET_TEST_RUNTIME=swarm`).
+    #[tokio::test]
+    async fn hosts_on_a_real_swarm() {
+        if std::env::var("BOTFLEET_TEST_RUNTIME").as_deref() != Ok("swarm") {
+            eprintln!("not run: BOTFLEET_TEST_RUNTIME is not swarm");
+            return;
+        }
+        let docker = crate::runtime::connect(None).await.unwrap();
+        let settings = RuntimeSettings {
+            image: "unused".into(),
+            fleet: "bftunit".into(),
+            host_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            network: "bridge".into(),
+            memory_bytes: 0,
+            nano_cpus: 0,
+        };
+        let runtime = SwarmRuntime::new(docker, settings).await.unwrap();
+        let hosts = runtime.hosts().await.unwrap();
+        let local = hosts
+            .iter()
+            .find(|h| h.local)
+            .expect("the manager's own node");
+        assert_eq!(local.role, "manager");
+        assert_eq!(local.state, "ready");
+        assert!(local.address.is_some());
+        assert!(local.cpus > 0.0 && local.memory_bytes > 0, "{local:?}");
+        assert!(local.engine_version.is_some());
+        // A round trip through update_node that changes nothing: other tests run on this node.
+        let same = runtime
+            .set_host_availability(&local.id, local.availability)
+            .await
+            .unwrap();
+        assert_eq!(
+            (same.id.as_str(), same.availability),
+            (local.id.as_str(), local.availability)
+        );
+        assert!(matches!(
+            runtime
+                .set_host_availability("no-such-node", Availability::Active)
+                .await,
+            Err(RuntimeError::NoSuchHost(_))
+        ));
     }
 
     #[test]

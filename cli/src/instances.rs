@@ -368,7 +368,7 @@ fn verb(ctx: &Ctx, done: VerbResponse) -> Outcome {
 }
 
 /// An action's answer: the body as JSON, or `<id>: <what> (<message>)` for people.
-fn answered(
+pub(crate) fn answered(
     ctx: &Ctx,
     body: &impl serde::Serialize,
     id: &str,

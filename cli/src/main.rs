@@ -2,6 +2,7 @@
 
 mod config;
 mod events;
+mod hosts;
 mod instances;
 mod render;
 mod resources;
@@ -68,6 +69,9 @@ enum Command {
     Webhook(webhook::WebhookCommand),
     /// The host, Docker and the instances' CPU and memory.
     Resources(resources::ResourcesArgs),
+    /// The machines bots run on: list, show, drain, pause, activate.
+    #[command(subcommand, alias = "host")]
+    Hosts(hosts::HostsCommand),
 }
 
 /// Why a command did not succeed; each maps to an exit code.
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Events(a) => events::run(&ctx, a).await,
         Command::Webhook(c) => webhook::run(&ctx, c).await,
         Command::Resources(a) => resources::run(&ctx, a).await,
+        Command::Hosts(c) => hosts::run(&ctx, c).await,
     }
 }
 

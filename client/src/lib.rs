@@ -25,6 +25,11 @@ use shared::{
         PageQuery,
         access::{ApiKeyResponse, AuthStatusResponse, CredentialsResponse, RotatedApiKey},
         events::{EventList, EventListQuery, EventStreamQuery, EventView},
+        hosts::{
+            ContainerAction, ContainerActionResponse, ContainerStopQuery, HostAvailability,
+            HostContainerList, HostList, HostMetricsHistory, HostMetricsQuery, HostMetricsResponse,
+            HostResponse, UpdateHostRequest, UpdatedHost,
+        },
         instances::{
             AuthStatus, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
             DeleteInstanceResponse, InstanceList, InstanceResponse,
@@ -400,6 +405,96 @@ impl Client {
     /// `GET /api/v1/resources/instances`: CPU and memory of every instance container.
     pub async fn instance_resources(&self) -> Result<InstanceResources, ClientError> {
         self.get(&["resources", "instances"]).await
+    }
+
+    // ----- hosts -----
+
+    /// `GET /api/v1/hosts`: the engine's hosts (one for plain Docker, every node for Swarm).
+    pub async fn hosts(&self) -> Result<HostList, ClientError> {
+        self.get(&["hosts"]).await
+    }
+
+    /// `GET /api/v1/hosts/{id}`.
+    pub async fn host(&self, id: &str) -> Result<HostResponse, ClientError> {
+        self.get(&["hosts", id]).await
+    }
+
+    /// `PATCH /api/v1/hosts/{id}`: whether the host takes bots (`drain` moves them off; Swarm only).
+    pub async fn set_host_availability(
+        &self,
+        id: &str,
+        availability: HostAvailability,
+    ) -> Result<UpdatedHost, ClientError> {
+        self.send(
+            self.request(Method::PATCH, &["hosts", id])
+                .json(&UpdateHostRequest { availability }),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/hosts/{id}/metrics`: the latest sample of the manager's own host.
+    pub async fn host_metrics(&self, id: &str) -> Result<HostMetricsResponse, ClientError> {
+        self.get(&["hosts", id, "metrics"]).await
+    }
+
+    /// `GET /api/v1/hosts/{id}/metrics/history?start=&end=`.
+    pub async fn host_metrics_history(
+        &self,
+        id: &str,
+        query: &HostMetricsQuery,
+    ) -> Result<HostMetricsHistory, ClientError> {
+        self.send(
+            self.request(Method::GET, &["hosts", id, "metrics", "history"])
+                .query(query),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/hosts/{id}/containers`: this fleet's containers on the host.
+    pub async fn host_containers(&self, id: &str) -> Result<HostContainerList, ClientError> {
+        self.get(&["hosts", id, "containers"]).await
+    }
+
+    /// `POST /api/v1/hosts/{id}/containers/{container_id}/{start|stop|restart}[?timeout=]`: the verb
+    /// of the bot the container belongs to (`timeout` is sent with stop and restart only).
+    pub async fn host_container_action(
+        &self,
+        id: &str,
+        container_id: &str,
+        action: ContainerAction,
+        timeout: Option<u32>,
+    ) -> Result<ContainerActionResponse, ClientError> {
+        let mut request = self.request(
+            Method::POST,
+            &["hosts", id, "containers", container_id, action.as_str()],
+        );
+        if action != ContainerAction::Start {
+            request = request.query(&ContainerStopQuery { timeout });
+        }
+        self.send(request).await
+    }
+
+    /// `GET /api/v1/hosts/{id}/containers/{container_id}/logs?tail=N`: the container's last lines.
+    pub async fn host_container_logs(
+        &self,
+        id: &str,
+        container_id: &str,
+        tail: u32,
+    ) -> Result<String, ClientError> {
+        let request = self
+            .request(
+                Method::GET,
+                &["hosts", id, "containers", container_id, "logs"],
+            )
+            .query(&LogQuery {
+                tail,
+                follow: false,
+            });
+        self.send_raw(request)
+            .await?
+            .text()
+            .await
+            .map_err(ClientError::Transport)
     }
 
     /// Opens a Server-Sent Events stream at `segments` with `query`.

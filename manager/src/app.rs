@@ -103,6 +103,7 @@ impl Application {
             }),
             reconciler,
             prober,
+            hosts: Default::default(),
             resources: Arc::new(Resources::new(std::time::Duration::from_secs(
                 args.history_window_mins * 60,
             ))),

@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod fleet;
+pub mod hosts;
 pub mod keys;
 pub mod metrics;
 pub mod monitor;

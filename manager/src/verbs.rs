@@ -97,7 +97,7 @@ impl Verbs {
         &self,
         new: crate::domain::NewInstance,
     ) -> Result<crate::fleet::Provisioned, ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let mut provisioned = self.reconciler.fleet.create(new).await?;
         self.reconciler.trigger(&provisioned.record.id);
         if let Some(r) = self.wait_observed(&provisioned.record.id, 1).await {
@@ -107,7 +107,7 @@ impl Verbs {
     }
 
     pub async fn start(&self, id: &str) -> Result<InstanceRecord, ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "start")?;
         Verb::Start.check(id, current(&self.reconciler, id)?.status)?;
         self.apply(id, true, |r| r.desired_state = DesiredState::Running)
@@ -115,7 +115,7 @@ impl Verbs {
     }
 
     pub async fn stop(&self, id: &str) -> Result<InstanceRecord, ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "stop")?;
         Verb::Stop.check(id, current(&self.reconciler, id)?.status)?;
         self.apply(id, false, |r| r.desired_state = DesiredState::Stopped)
@@ -124,7 +124,7 @@ impl Verbs {
 
     /// Stops the worker (SIGTERM) and starts a fresh one; also the way out of `failed`.
     pub async fn restart(&self, id: &str) -> Result<InstanceRecord, ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "restart")?;
         Verb::Restart.check(id, current(&self.reconciler, id)?.status)?;
         self.apply(id, true, |r| r.desired_state = DesiredState::Running)
@@ -134,7 +134,7 @@ impl Verbs {
     /// Applies the stored configuration: a fresh worker when the running one was built from another
     /// configuration, is not running, or has failed.
     pub async fn process(&self, id: &str) -> Result<ProcessOutcome, ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "process")?;
         let r = current(&self.reconciler, id)?;
         Verb::Process.check(id, r.status)?;
@@ -203,7 +203,7 @@ impl Verbs {
     /// Issues a new API key; the reconciler gives the bot a fresh worker that accepts only the new one
     /// (a stopped bot's old worker is removed). The key is returned this once.
     pub async fn rotate_key(&self, id: &str) -> Result<(InstanceRecord, String), ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "key rotation")?;
         let r = current(&self.reconciler, id)?;
         Verb::RotateKey.check(id, r.status)?;
@@ -226,7 +226,7 @@ impl Verbs {
     /// Marks the instance for deletion; the reconciler removes the worker, its data, then the row (the
     /// port is free after). Waits until the row is gone.
     pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
-        self.reconciler.ensure_engine_up()?;
+        self.reconciler.ensure_engine_up().await?;
         let _op = self.reconciler.fleet.ops.try_begin(id, "deletion")?;
         current(&self.reconciler, id)?;
         let record = self

@@ -71,7 +71,12 @@ const MANAGER_EXCLUDED: &[(&str, &str)] = &[
 /// The agent test (`POST …/test`) calls the agent a PATCH configured; in this run every outbound call
 /// goes to a dead proxy, so the documented 502 (`upstream_failed`) is the expected answer there, not a
 /// fault of the manager.
-fn manager_config(instance_id: &str) -> String {
+/// The host routes name the engine's real host half of the time, and the container log its real worker
+/// container, so they answer 200 too. The container verbs never get a real container id (not from a
+/// dictionary, nor from a link of the stateful phase or ids seen in earlier answers, both off for them):
+/// they would stop and start the run's only bot, as the excluded instance verbs would. Their 404 and
+/// 422 answers are checked.
+fn manager_config(instance_id: &str, host_id: &str, container_id: &str) -> String {
     format!(
         r#"[dictionaries.instance]
 values = ["{instance_id}"]
@@ -82,6 +87,27 @@ values = ["{instance_id}"]
 [[operations]]
 include-name = "GET /api/v1/instances/{{id}}/logs"
 parameters = {{ "query.follow" = "false" }}
+
+[dictionaries.host]
+values = ["{host_id}"]
+
+[dictionaries.container]
+values = ["{container_id}"]
+
+[[operations]]
+include-name = "GET /api/v1/hosts/{{id}}/containers/{{container_id}}/logs"
+parameters = {{ "path.id" = {{ dictionary = "host", probability = 0.5 }}, "path.container_id" = {{ dictionary = "container", probability = 0.5 }}, "query.follow" = "false" }}
+
+[[operations]]
+include-method = "POST"
+include-path-regex = "^/api/v1/hosts/"
+phases.stateful.enabled = false
+phases.fuzzing.extra-data-sources.responses = false
+phases.examples.extra-data-sources.responses = false
+
+[[operations]]
+include-path-regex = "^/api/v1/hosts/"
+parameters = {{ "path.id" = {{ dictionary = "host", probability = 0.5 }} }}
 
 [[operations]]
 include-name = "POST /api/v1/instances/{{id}}/test"
@@ -461,6 +487,12 @@ async fn the_manager_answers_as_its_document_says() {
     let token = fake.add_bot(9_900_001, "contract_manager_bot");
     let m = Manager::spawn(contained_manager_options(&tg_url).await);
     let instance = Created::from_body(&m.create_settled("contract", &token).await);
+    let (_, hosts) = m.get("/api/v1/hosts").await;
+    let host_id = hosts["hosts"][0]["id"].as_str().expect("the engine's host");
+    let (_, containers) = m.get(&format!("/api/v1/hosts/{host_id}/containers")).await;
+    let container_id = containers["containers"][0]["id"]
+        .as_str()
+        .expect("the bot's container");
     Conformance {
         program,
         name: "manager",
@@ -468,7 +500,7 @@ async fn the_manager_answers_as_its_document_says() {
         base_url: m.base_url.clone(),
         bearer: m.options.admin_key.clone(),
         excluded: MANAGER_EXCLUDED,
-        config: manager_config(&instance.id),
+        config: manager_config(&instance.id, host_id, container_id),
         budget: MANAGER_BUDGET,
     }
     .assert_conforms()

@@ -34,7 +34,11 @@ async fn concurrent_creates_get_unique_ports_that_survive_a_restart() {
             "duplicate port"
         );
     }
-    assert_eq!(m.containers().len(), N as usize);
+    assert_eq!(
+        m.wait_for_containers(N as usize, Duration::from_secs(120))
+            .await,
+        N as usize
+    );
     drop(results);
 
     // A new manager process on the same database never hands out a taken port.

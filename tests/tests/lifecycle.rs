@@ -269,3 +269,29 @@ async fn logs_errors_and_their_clearing() {
     assert_eq!(errors["count"], 0);
     assert_eq!(errors["error_count"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_no_host_could_give_are_refused_when_patched() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (id, _, _) = create_running(&m, &fake.add_bot(6_000_090, "limits_bot")).await;
+    let path = format!("/api/v1/instances/{id}");
+    // The contract allows up to 64 CPUs; this machine's host has fewer. (Memory is bounded by the
+    // contract at 16 GiB, below this host's memory, so only the CPU check can be shown here.)
+    for (body, field) in [(json!({"cpu_limit": 64}), "cpu_limit")] {
+        let (status, err) = send(m.request(reqwest::Method::PATCH, &path).json(&body)).await;
+        assert_eq!(status, 422, "{err}");
+        assert_eq!(err["field"], field, "{err}");
+        assert!(
+            err["error"].as_str().unwrap().contains("largest host"),
+            "{err}"
+        );
+    }
+    // Within what the host has, it is stored.
+    let (status, body) = send(
+        m.request(reqwest::Method::PATCH, &path)
+            .json(&json!({"cpu_limit": 0.25})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -312,6 +312,8 @@ async fn an_exhausted_port_range_answers_503_and_leaks_nothing() {
     ports.sort();
     ports.dedup();
     assert_eq!(ports.len(), 2);
+    // The create answers at once; the reconciler starts the workers.
+    assert_eq!(m.wait_for_containers(2, Duration::from_secs(30)).await, 2);
     let token = fake.add_bot(7_100_009, "p9_bot");
     let (status, err) = m.post("/api/v1/instances", &create_body("u", &token)).await;
     assert_eq!(status, 503, "{err}");

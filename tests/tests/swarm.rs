@@ -167,3 +167,86 @@ async fn secrets_never_show_in_inspect_and_live_and_die_with_the_instance() {
     assert!(secret_names(&m.options.fleet).is_empty());
     assert!(harness::fleet_volumes(&m.options.fleet).is_empty());
 }
+
+/// Sets the node active again whatever happens: a drained node would hold every later test's bots.
+struct Reactivate(String);
+
+impl Drop for Reactivate {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["node", "update", "--availability", "active", &self.0])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Drains the node every test runs on: scripts/test runs it alone, after the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drained_node_holds_its_pinned_bot_until_it_is_active_again() {
+    if !on_swarm() {
+        return;
+    }
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let token = fake.add_bot(7_400_002, "swarm_drain_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let c = Created::from_body(&m.create_settled("u", &token).await);
+    let node = docker_lines(&["info", "--format", "{{.Swarm.NodeID}}"]).join("");
+
+    // The swarm's nodes are the hosts; this one runs the bot.
+    let (status, list) = m.get("/api/v1/hosts").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["runtime"], "swarm");
+    let host = list["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == node.as_str())
+        .unwrap_or_else(|| panic!("node {node} not among the hosts: {list}"))
+        .clone();
+    assert_eq!(host["role"], "manager", "{host}");
+    assert_eq!(host["local"], true);
+    assert_eq!(host["state"], "ready");
+    assert_eq!(host["availability"], "active");
+    assert_eq!(host["bots"], 1, "{host}");
+    assert!(host["host"].is_string(), "the node's address: {host}");
+    let base = format!("/api/v1/hosts/{node}");
+    let (status, on_host) = m.get(&format!("{base}/containers")).await;
+    assert_eq!(status, 200, "{on_host}");
+    assert_eq!(on_host["count"], 1, "{on_host}");
+    assert_eq!(on_host["containers"][0]["instance_id"], c.id.as_str());
+    assert_eq!(on_host["containers"][0]["name"], m.worker_name(&c.id));
+    assert_eq!(on_host["containers"][0]["running"], true);
+
+    // Drained: Swarm stops the task; the new one the manager asks for waits for the pinned node.
+    let _reactivate = Reactivate(node.clone());
+    let (status, drained) = send(
+        m.request(reqwest::Method::PATCH, &base)
+            .json(&json!({"availability": "drain"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["host"]["availability"], "drain");
+    let pending = m
+        .wait_for(&c.id, SETTLE, |i| {
+            i["containers"][0]["state"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("pending"))
+        })
+        .await;
+    assert_ne!(pending["status"], "running", "{pending}");
+    assert!(m.worker_container(&c.id).is_none(), "a task still runs");
+
+    // Active again: the bot runs on its node, one consumer of its token.
+    let (status, active) = send(
+        m.request(reqwest::Method::PATCH, &base)
+            .json(&json!({"availability": "active"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{active}");
+    m.wait_for(&c.id, SETTLE, |i| {
+        i["status"] == "running" && i["containers"][0]["running"] == true
+    })
+    .await;
+    fake.assert_one_consumer(&token, Duration::from_secs(3))
+        .await;
+}

@@ -31,6 +31,8 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Heal
         timestamp: rfc3339(now_ms()),
         version: env!("CARGO_PKG_VERSION").into(),
         database: Reachability::of(database_ok),
+        engine: Reachability::of(state.reconciler.engine_up()),
+        runtime: state.fleet.runtime.kind().as_str().into(),
         instances: state.fleet.cache.len() as u64,
     };
     (status, Json(body))

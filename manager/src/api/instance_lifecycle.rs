@@ -122,6 +122,9 @@ pub async fn update(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<UpdateInstanceRequest>,
 ) -> Result<Json<UpdateInstanceResponse>, ApiError> {
+    if body.cpu_limit.is_some() || body.memory_limit_mb.is_some() {
+        fits_a_host(&state, body.cpu_limit, body.memory_limit_mb).await?;
+    }
     let change = ConfigChange {
         token: body.token,
         agno_config: body.agno_config,
@@ -143,4 +146,40 @@ pub async fn update(
         .into(),
         instance: views::instance(&r),
     }))
+}
+
+/// Refuses limits no host could give: the engine would refuse every start, and the bot would end
+/// `failed` at the next `/process`.
+async fn fits_a_host(
+    state: &AppState,
+    cpus: Option<f64>,
+    memory_mb: Option<i64>,
+) -> Result<(), ApiError> {
+    let seen = state.hosts.read(&state.fleet.runtime).await?;
+    let largest = |f: fn(&crate::runtime::HostView) -> f64| {
+        seen.observed.hosts.iter().map(f).fold(0.0, f64::max)
+    };
+    let (max_cpus, max_memory) = (largest(|h| h.cpus), largest(|h| h.memory_bytes as f64));
+    if let Some(cpus) = cpus
+        && max_cpus > 0.0
+        && cpus > max_cpus
+    {
+        return Err(ApiError::validation(
+            "cpu_limit",
+            format!("{cpus} CPUs is more than the largest host has ({max_cpus})"),
+        ));
+    }
+    if let Some(mb) = memory_mb
+        && max_memory > 0.0
+        && (mb as f64) * 1_048_576.0 > max_memory
+    {
+        return Err(ApiError::validation(
+            "memory_limit_mb",
+            format!(
+                "{mb} MiB is more than the largest host has ({} MiB)",
+                (max_memory / 1_048_576.0).floor()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -11,7 +11,10 @@ use futures::StreamExt;
 use shared::{api::history::LogQuery, http::ValidQuery};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    runtime::{self, RuntimeError},
+};
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/logs", tag = "history", summary = "Worker log as plain text; follow=true streams it",
     params(("id" = String, Path, description = "Instance id"), LogQuery),
@@ -25,7 +28,17 @@ pub async fn get_logs(
     ValidQuery(params): ValidQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
     state.fleet.get(&id)?;
-    if state.fleet.runtime.inspect_worker(&id).await?.is_none() {
+    worker_log(&state, &id, &params).await
+}
+
+/// The instance's worker log as plain text (ANSI escapes removed), streamed with `follow`; 404 when the
+/// instance has no worker right now. Also the log of a host's container.
+pub(super) async fn worker_log(
+    state: &AppState,
+    id: &str,
+    params: &LogQuery,
+) -> Result<Response, ApiError> {
+    if state.fleet.runtime.inspect_worker(id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "instance {id} has no container right now"
         )));
@@ -33,7 +46,7 @@ pub async fn get_logs(
     let stream = state
         .fleet
         .runtime
-        .logs(&id, u64::from(params.tail()), params.follow)
+        .logs(id, u64::from(params.tail()), params.follow)
         .boxed()
         .map(|chunk| chunk.map(|bytes| bytes::Bytes::from(strip_ansi_escapes::strip(&bytes))));
     let text = "text/plain; charset=utf-8";
@@ -44,7 +57,16 @@ pub async fn get_logs(
     let chunks: Vec<_> = stream.collect().await;
     let mut out = Vec::new();
     for chunk in chunks {
-        out.extend_from_slice(&chunk?);
+        match chunk {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            // Removed between the inspect and the read (a restart recreates it): gone, not broken.
+            Err(RuntimeError::Docker(e)) if runtime::is_not_found(&e) => {
+                return Err(ApiError::NotFound(format!(
+                    "instance {id} has no container right now"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(([(header::CONTENT_TYPE, text)], out).into_response())
 }

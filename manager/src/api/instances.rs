@@ -37,7 +37,7 @@ pub async fn create_instance(
     ValidQuery(params): ValidQuery<CreateInstanceQuery>,
     ValidJson(body): ValidJson<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<CreateInstanceResponse>), ApiError> {
-    state.reconciler.ensure_engine_up()?;
+    state.reconciler.ensure_engine_up().await?;
     if !body.placement.is_empty() && state.fleet.runtime.kind() != RuntimeKind::Swarm {
         return Err(ApiError::validation(
             "placement",

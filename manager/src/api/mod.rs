@@ -4,6 +4,7 @@ mod alerts;
 mod auth;
 mod events;
 mod health;
+mod hosts;
 mod instance_access;
 mod instance_api_key;
 mod instance_history;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// The user verbs (write the spec, wait for the reconciler).
     pub verbs: Arc<crate::verbs::Verbs>,
     pub prober: Arc<Prober>,
+    /// The engine's hosts as last seen (host reads answer from it while the engine does not).
+    pub hosts: Arc<crate::hosts::KnownHosts>,
     pub resources: Arc<Resources>,
     pub performance: Arc<Performance>,
     /// Hex SHA-256 of the admin key.
@@ -135,6 +138,15 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::run_stress_test))
         .routes(routes!(resources::get_resource_history))
         .routes(routes!(health::get_health_history))
+        .routes(routes!(hosts::list_hosts))
+        .routes(routes!(hosts::get_host, hosts::update_host))
+        .routes(routes!(hosts::get_host_metrics))
+        .routes(routes!(hosts::get_host_metrics_history))
+        .routes(routes!(hosts::list_host_containers))
+        .routes(routes!(hosts::start_host_container))
+        .routes(routes!(hosts::stop_host_container))
+        .routes(routes!(hosts::restart_host_container))
+        .routes(routes!(hosts::get_host_container_logs))
         .routes(routes!(events::list_events))
         .routes(routes!(events::stream_events))
         .routes(routes!(alerts::list_alerts))

@@ -26,6 +26,7 @@ pub async fn get_overview() -> Json<ApiOverview> {
             activity_stats: at("/api/v1/instances/{id}/activity-stats"),
             logs: at("/api/v1/instances/{id}/logs"),
             api_key: at("/api/v1/instances/{id}/api-key"),
+            hosts: at("/api/v1/hosts"),
             health: at("/health"),
         },
     })

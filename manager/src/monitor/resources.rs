@@ -1,6 +1,6 @@
-//! The resource sampler: every few seconds it measures the host (sysinfo), counts the engine's
-//! containers, and takes each worker's CPU and memory from Docker stats. Requests read the latest sample
-//! and the kept history; none waits on Docker.
+//! The resource sampler: every few seconds it measures the host (sysinfo: CPU, memory, every mounted
+//! file system and network interface), counts the engine's containers, and takes each worker's CPU and
+//! memory from Docker stats. Requests read the latest sample and the kept history; none waits on Docker.
 
 use std::{
     collections::VecDeque,
@@ -11,7 +11,7 @@ use std::{
 
 use futures::StreamExt;
 use serde::Serialize;
-use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
+use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
 use tokio::sync::watch;
 
 use crate::{
@@ -19,8 +19,14 @@ use crate::{
     runtime::ContainerUsage,
 };
 
+/// One file system and one network interface at one moment (`/api/v1/hosts/{id}/metrics*`).
+pub use shared::api::hosts::{DiskUsage, NetworkUsage};
 /// The host at one moment (the contract's type: `/api/v1/resources*` answer it as sampled).
 pub use shared::api::resources::HostSample;
+
+/// At most this many file systems and interfaces are kept per sample (a sample is kept for the whole
+/// history window).
+const MAX_DEVICES: usize = 32;
 
 /// One worker container at one moment.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +44,10 @@ pub struct Sample {
     /// Unix ms.
     pub at: i64,
     pub host: HostSample,
+    /// Every mounted file system of the host, containers' own mounts left out.
+    pub disks: Vec<DiskUsage>,
+    /// Every network interface of the host, containers' `veth` ends left out.
+    pub networks: Vec<NetworkUsage>,
     /// Containers on the whole engine (total, running); `None` when Docker did not answer.
     pub containers: Option<(usize, usize)>,
     pub instances: Vec<InstanceSample>,
@@ -114,7 +124,15 @@ impl Resources {
 pub struct HostProbe {
     system: System,
     disks: Disks,
+    networks: Networks,
     data_path: PathBuf,
+}
+
+/// One reading of the host.
+pub struct HostReading {
+    pub host: HostSample,
+    pub disks: Vec<DiskUsage>,
+    pub networks: Vec<NetworkUsage>,
 }
 
 impl HostProbe {
@@ -127,17 +145,22 @@ impl HostProbe {
         .map_err(|e| anyhow::anyhow!("cannot read host statistics: {e}"))?;
         let disks = Disks::new_with_refreshed_list()
             .map_err(|e| anyhow::anyhow!("cannot list disks: {e}"))?;
+        let networks = Networks::new_with_refreshed_list()
+            .map_err(|e| anyhow::anyhow!("cannot list network interfaces: {e}"))?;
         Ok(Self {
             system,
             disks,
+            networks,
             data_path,
         })
     }
 
-    pub fn sample(&mut self) -> HostSample {
+    pub fn sample(&mut self) -> HostReading {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
+        // Mounts and interfaces come and go (a container's, a new disk): list them again each time.
         self.disks.refresh(true);
+        self.networks.refresh(true);
         let total = self.system.total_memory();
         let used = self.system.used_memory();
         // The disk holding the manager's data: the mount point that is the longest prefix of its path.
@@ -155,7 +178,7 @@ impl HostProbe {
             })
             .unwrap_or((0, 0));
         let load = System::load_average().unwrap_or_default();
-        HostSample {
+        let host = HostSample {
             cpu_percent: f64::from(self.system.global_cpu_usage()),
             cpu_count: self.system.cpus().len(),
             memory_used_bytes: used,
@@ -166,8 +189,68 @@ impl HostProbe {
             disk_percent: percent(disk_used, disk_total),
             uptime_seconds: System::uptime().unwrap_or(0),
             load_average: [load.one, load.five, load.fifteen],
+        };
+        HostReading {
+            host,
+            disks: self.disk_usage(),
+            networks: self.network_usage(),
         }
     }
+
+    /// Each host file system once, by mount point; the engine's per-container mounts (overlay roots,
+    /// namespaces, anything under its data folder) are the containers', not the host's.
+    fn disk_usage(&self) -> Vec<DiskUsage> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.disks
+            .iter()
+            .filter(|d| {
+                let fs = d.file_system().to_string_lossy();
+                !matches!(
+                    fs.as_ref(),
+                    "overlay" | "fuse-overlayfs" | "fuse.fuse-overlayfs" | "aufs" | "nsfs" | "shm"
+                ) && !is_engine_mount(d.mount_point())
+            })
+            .filter(|d| seen.insert(d.mount_point().to_path_buf()))
+            .take(MAX_DEVICES)
+            .map(|d| {
+                let total = d.total_space();
+                let free = d.available_space().min(total);
+                let used = total - free;
+                DiskUsage {
+                    path: d.mount_point().display().to_string(),
+                    total,
+                    used,
+                    free,
+                    percent: percent(used, total),
+                }
+            })
+            .collect()
+    }
+
+    /// Each interface by name; a container's `veth` end lives as long as the container and would crowd
+    /// out the host's own interfaces.
+    fn network_usage(&self) -> Vec<NetworkUsage> {
+        let mut out: Vec<NetworkUsage> = self
+            .networks
+            .iter()
+            .map(|(name, data)| (name.to_string_lossy(), data))
+            .filter(|(name, _)| !name.starts_with("veth"))
+            .map(|(name, data)| NetworkUsage {
+                interface: name.into_owned(),
+                bytes_sent: data.total_transmitted(),
+                bytes_recv: data.total_received(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.interface.cmp(&b.interface));
+        out.truncate(MAX_DEVICES);
+        out
+    }
+}
+
+/// A mount inside a container engine's data folder (`/var/lib/docker/...`), but not the folder itself.
+fn is_engine_mount(mount_point: &std::path::Path) -> bool {
+    mount_point.components().count() > 4
+        && mount_point.to_string_lossy().starts_with("/var/lib/docker")
 }
 
 pub fn percent(part: u64, whole: u64) -> f64 {
@@ -197,7 +280,7 @@ pub fn manager_rss_bytes() -> u64 {
 
 /// One sampling round.
 pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize) -> Sample {
-    let host_sample = host.sample();
+    let reading = host.sample();
     let containers = fleet.runtime.engine_container_counts().await.ok();
     let records = fleet.cache.list();
     let instances_total = records.len();
@@ -227,7 +310,9 @@ pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize
         .await;
     Sample {
         at: now_ms(),
-        host: host_sample,
+        host: reading.host,
+        disks: reading.disks,
+        networks: reading.networks,
         containers,
         instances,
         manager_rss_bytes: manager_rss_bytes(),
@@ -251,5 +336,52 @@ pub async fn run(
         let sample = Arc::new(sample_once(&fleet, &mut host, 16).await);
         resources.push(sample.clone());
         after_sample(sample);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn container_mounts_are_not_host_disks() {
+        assert!(!is_engine_mount(Path::new("/")));
+        assert!(!is_engine_mount(Path::new("/var/lib/docker")));
+        assert!(is_engine_mount(Path::new(
+            "/var/lib/docker/fuse-overlayfs/1c29/merged"
+        )));
+        assert!(!is_engine_mount(Path::new("/var/lib/postgresql/data")));
+    }
+
+    #[test]
+    fn a_reading_lists_the_host_disks_and_interfaces() {
+        let mut probe = HostProbe::new(std::env::temp_dir()).expect("sysinfo");
+        let reading = probe.sample();
+        assert!(
+            reading
+                .disks
+                .iter()
+                .any(|d| d.total > 0 && d.used <= d.total),
+            "{:?}",
+            reading.disks.iter().map(|d| &d.path).collect::<Vec<_>>()
+        );
+        assert!(
+            reading.networks.iter().any(|n| n.interface == "lo"),
+            "{:?}",
+            reading
+                .networks
+                .iter()
+                .map(|n| &n.interface)
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            reading
+                .networks
+                .iter()
+                .all(|n| !n.interface.starts_with("veth"))
+        );
+        assert!(reading.disks.len() <= MAX_DEVICES && reading.networks.len() <= MAX_DEVICES);
     }
 }

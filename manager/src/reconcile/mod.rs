@@ -7,6 +7,8 @@
 
 pub mod crash;
 pub mod decide;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashSet,
@@ -94,9 +96,10 @@ impl Reconciler {
         self.engine_up.load(Ordering::Relaxed)
     }
 
-    /// Refuses a write while the engine is unreachable: the user's change could not be acted on.
-    pub fn ensure_engine_up(&self) -> Result<(), ApiError> {
-        if self.engine_up() {
+    /// Refuses a write while the engine is unreachable: the user's change could not be acted on. Asks the
+    /// engine first (a ping, bounded), so a write right after the engine went away is refused too.
+    pub async fn ensure_engine_up(&self) -> Result<(), ApiError> {
+        if self.check_engine().await {
             Ok(())
         } else {
             Err(ApiError::EngineUnavailable(format!(
@@ -109,7 +112,7 @@ impl Reconciler {
 
     /// Asks the engine whether it answers and records the answer; true when it does.
     pub async fn check_engine(&self) -> bool {
-        let up = tokio::time::timeout(Duration::from_secs(5), self.runtime.ping())
+        let up = tokio::time::timeout(Duration::from_secs(2), self.runtime.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         self.note_engine(up);
@@ -167,6 +170,9 @@ impl Reconciler {
         let seen = r.revision;
         match decide(&r, worker.as_ref(), config_current, now) {
             Action::Delete => {
+                self.transition(&r, source, InstanceStatus::Deleting, "deletion requested")
+                    .await?;
+                self.runtime.stop_worker(id).await?;
                 self.runtime.remove_worker(id).await?;
                 self.runtime.remove_worker_data(id).await?;
                 fleet.forget(id).await?;
@@ -175,6 +181,8 @@ impl Reconciler {
             }
             Action::Stop { remove } => {
                 if worker.as_ref().is_some_and(|w| w.running) {
+                    self.transition(&r, source, InstanceStatus::Stopping, "stop requested")
+                        .await?;
                     self.runtime.stop_worker(id).await?;
                 }
                 if remove {
@@ -278,6 +286,26 @@ impl Reconciler {
         }
     }
 
+    /// Shows a slow step (a stop waits for the worker to finish) while it runs.
+    async fn transition(
+        &self,
+        r: &InstanceRecord,
+        source: Source,
+        status: InstanceStatus,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        if r.status != status {
+            self.fleet
+                .update(&r.id, source, |r| {
+                    r.status = status;
+                    r.status_reason = Some(reason.to_string());
+                    r.health_ok = false;
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Records that the reconciler has seen revision `seen` (nothing else to do).
     async fn observe(&self, id: &str, source: Source, seen: i64) -> Result<(), ApiError> {
         if self
@@ -295,7 +323,8 @@ impl Reconciler {
         Ok(())
     }
 
-    /// A start the engine refused: another port when it was the port; otherwise back off and count it
+    /// A start the engine refused: a new bot whose port was taken moves to another; otherwise back off
+    /// and count it
     /// like a crash, so a lasting cause ends in `failed` with the reason.
     async fn failed_start(
         self: &Arc<Self>,
@@ -308,8 +337,9 @@ impl Reconciler {
         }
         let fleet = &self.fleet;
         let now = now_ms();
-        if e.is_port_taken() {
-            // Something took the port between the allocation and the engine's bind: move to another.
+        if e.is_port_taken() && r.status == InstanceStatus::Creating {
+            // Something took the port between the allocation and the engine's first bind: move to
+            // another. A bot that ran before keeps its port (its users know it) and backs off instead.
             fleet.ports.mark_busy(r.port);
             let _ = self.runtime.remove_worker(&r.id).await;
             let port = fleet.ports.free_port(&fleet.store).await?;
@@ -345,6 +375,10 @@ impl Reconciler {
         requested: bool,
     ) -> Result<Outcome, ApiError> {
         let fleet = &self.fleet;
+        if requested && r.status != InstanceStatus::Creating {
+            self.transition(r, source, InstanceStatus::Restarting, "restart requested")
+                .await?;
+        }
         if r.container_id.is_some() || requested {
             self.runtime.stop_worker(&r.id).await?;
         }
@@ -393,7 +427,7 @@ impl Reconciler {
         host_id: &str,
         availability: Availability,
     ) -> Result<HostView, ApiError> {
-        self.ensure_engine_up()?;
+        self.ensure_engine_up().await?;
         Ok(self
             .runtime
             .set_host_availability(host_id, availability)

@@ -7,6 +7,8 @@
 
 pub mod docker;
 pub mod image;
+#[cfg(test)]
+pub mod memory;
 pub mod swarm;
 
 use std::{fmt, sync::Arc};

@@ -1070,47 +1070,63 @@ impl Runtime for SwarmRuntime {
         Ok(Some(self.view(&service, &tasks).await?))
     }
 
+    /// Every service of the fleet with its current task (from Swarm's records, one list for all:
+    /// no container is inspected), so each worker names the node it runs on.
     async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError> {
         let filters = HashMap::from([(
             "label",
             vec![format!("{}={}", labels::FLEET, self.settings.fleet)],
         )]);
-        let options = ListServicesOptionsBuilder::new()
-            .filters(&filters)
-            .status(true)
-            .build();
+        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
         let services = self.docker.list_services(Some(options)).await?;
-        Ok(services
-            .into_iter()
-            .map(|s| {
-                let spec = s.spec.unwrap_or_default();
-                let service_labels = spec.labels.clone().unwrap_or_default();
-                let running = s
-                    .service_status
-                    .and_then(|st| st.running_tasks)
-                    .unwrap_or(0)
-                    > 0;
-                WorkerView {
-                    id: s.id.unwrap_or_default(),
-                    instance_id: service_labels.get(labels::INSTANCE_ID).cloned(),
-                    name: spec.name.clone().unwrap_or_default(),
-                    state: if running {
-                        "running"
-                    } else if replicas(&spec) == 0 {
-                        "stopped"
-                    } else {
-                        "not running"
-                    }
-                    .into(),
-                    running,
-                    started_at: None,
-                    exit_code: None,
-                    restart_count: 0,
-                    endpoint: None,
-                    host_id: service_labels.get(PIN_LABEL).cloned(),
+        let filters = HashMap::from([("desired-state", vec!["running"])]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        let mut tasks: HashMap<String, Vec<Task>> = HashMap::new();
+        for task in self.docker.list_tasks(Some(options)).await? {
+            if let Some(service) = task.service_id.clone() {
+                tasks.entry(service).or_default().push(task);
+            }
+        }
+        let mut workers = Vec::with_capacity(services.len());
+        for s in services {
+            let spec = s.spec.unwrap_or_default();
+            let service_labels = spec.labels.clone().unwrap_or_default();
+            let id = s.id.unwrap_or_default();
+            let task = tasks.get(&id).and_then(|t| current(t));
+            let mut view = WorkerView {
+                instance_id: service_labels.get(labels::INSTANCE_ID).cloned(),
+                name: spec.name.clone().unwrap_or_default(),
+                state: if replicas(&spec) == 0 {
+                    "stopped"
+                } else {
+                    "not running"
                 }
-            })
-            .collect())
+                .into(),
+                running: false,
+                started_at: None,
+                exit_code: None,
+                restart_count: 0,
+                endpoint: None,
+                host_id: service_labels.get(PIN_LABEL).cloned(),
+                id,
+            };
+            if let Some(task) = task.filter(|_| replicas(&spec) > 0) {
+                let state = task_state(task);
+                view.state = state.map_or_else(|| "unknown".into(), |s| s.to_string());
+                view.running = wanted_running(task) && !state.is_none_or(is_ended);
+                if let Some(node) = &task.node_id {
+                    view.host_id = Some(node.clone());
+                    let port = service_labels
+                        .get(labels::PORT)
+                        .and_then(|p| p.parse::<u16>().ok());
+                    if let (Some(host), Some(port)) = (self.node_address(node).await?, port) {
+                        view.endpoint = Some(Endpoint { host, port });
+                    }
+                }
+            }
+            workers.push(view);
+        }
+        Ok(workers)
     }
 
     fn events(&self, since: Option<i64>) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>> {

@@ -46,6 +46,11 @@ pub struct HealthResponse {
     pub timestamp: String,
     pub version: String,
     pub database: Reachability,
+    /// The container engine, as the reconciler last found it. While it is unreachable the manager serves
+    /// reads from its cache and refuses writes with 503.
+    pub engine: Reachability,
+    /// `docker` or `swarm`.
+    pub runtime: String,
     /// Instances the manager knows.
     pub instances: u64,
 }

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod events;
 pub mod health;
 pub mod history;
+pub mod hosts;
 pub mod instances;
 pub mod lifecycle;
 pub mod memory;

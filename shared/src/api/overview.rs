@@ -19,6 +19,8 @@ pub struct ApiEndpoints {
     pub activity_stats: String,
     pub logs: String,
     pub api_key: String,
+    /// The machines bots run on.
+    pub hosts: String,
     pub health: String,
 }
 

@@ -276,7 +276,8 @@ pub fn parse_timestamp_ms(value: &str) -> Option<i64> {
         .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
 }
 
-fn timestamp(value: &str, _: &()) -> garde::Result {
+/// garde rule: RFC 3339 or unix milliseconds.
+pub(crate) fn timestamp(value: &str, _: &()) -> garde::Result {
     match parse_timestamp_ms(value) {
         Some(_) => Ok(()),
         None => Err(garde::Error::new("must be RFC 3339 or unix milliseconds")),

@@ -263,7 +263,8 @@ pub trait Runtime: Send + Sync {
 
     /// The machines workers run on.
     async fn hosts(&self) -> Result<Vec<HostView>, RuntimeError>;
-    /// Sets whether a host takes workers; `drain` moves its workers elsewhere (Swarm only).
+    /// Sets whether a host takes workers; `drain` stops its workers (Swarm only; see `swarm.rs` for where
+    /// they start again).
     async fn set_host_availability(
         &self,
         host_id: &str,

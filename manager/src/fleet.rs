@@ -124,6 +124,7 @@ impl Fleet {
                 .unwrap_or(defaults.nano_cpus),
             placement: &r.placement,
             config_sha256,
+            last_host: r.host_id.as_deref(),
         }
     }
 

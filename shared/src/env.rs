@@ -14,3 +14,10 @@ pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";
 /// A directory that outlives the container (the manager mounts a per-instance volume there): bulk jobs
 /// and what the bot has seen are kept in it.
 pub const DATA_DIR: &str = "BOTFLEET_DATA_DIR";
+
+/// Suffix of the variable that names a file holding a value instead of the value itself
+/// (`BOTFLEET_BOT_TOKEN_FILE=/run/secrets/bot_token`): the Swarm runtime hands secrets over as files.
+pub const FILE_SUFFIX: &str = "_FILE";
+
+/// The variables a worker also reads from a file (`<NAME>_FILE`): the secrets and what is kept with them.
+pub const FROM_FILE: [&str; 4] = [BOT_TOKEN, API_KEY_SHA256, CONTROL_KEY_SHA256, AGENT_CONFIG];

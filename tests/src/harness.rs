@@ -1,7 +1,9 @@
 //! Runs the real `manager` binary for a test: its own fleet name (container prefix and label), its own
 //! port range, its own database (SQLite file, or a fresh PostgreSQL database when
 //! `BOTFLEET_TEST_DATABASE_URL` names a server), and a fake Telegram that worker containers can reach.
-//! Dropping a `Manager` kills it and removes every container of its fleet.
+//! Managers run the plain Docker runtime, or Docker Swarm with `BOTFLEET_TEST_RUNTIME=swarm` (the engine
+//! must then be a swarm manager: `scripts/ensure-swarm`), so one test binary covers both. Dropping a
+//! `Manager` kills it and removes everything of its fleet (containers, services, secrets, volumes).
 
 use std::{
     io::{BufRead, BufReader},
@@ -135,6 +137,39 @@ fn port_block() -> u16 {
         .0
 }
 
+/// The container runtime the tests' managers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Docker,
+    Swarm,
+}
+
+impl Runtime {
+    /// `BOTFLEET_TEST_RUNTIME` (`docker`, the default, or `swarm`).
+    pub fn from_env() -> Self {
+        match std::env::var("BOTFLEET_TEST_RUNTIME").as_deref() {
+            Ok("swarm") => Self::Swarm,
+            Ok("docker") | Ok("") | Err(_) => Self::Docker,
+            Ok(other) => panic!("BOTFLEET_TEST_RUNTIME={other}: expected docker or swarm"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Swarm => "swarm",
+        }
+    }
+}
+
+/// The worker image the tests' managers use (`BOTFLEET_WORKER_IMAGE`, as the manager reads it).
+pub fn worker_image() -> String {
+    std::env::var("BOTFLEET_WORKER_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("botfleet-worker:{}", env!("CARGO_PKG_VERSION")))
+}
+
 /// Options of one manager process.
 #[derive(Debug, Clone)]
 pub struct ManagerOptions {
@@ -144,6 +179,8 @@ pub struct ManagerOptions {
     pub telegram_api_url: String,
     pub health_interval_secs: f64,
     pub admin_key: String,
+    /// Always passed explicitly (`--runtime`), so an engine in a swarm never changes a Docker test.
+    pub runtime: Runtime,
     /// Extra `BOTFLEET_*` variables.
     pub env: Vec<(String, String)>,
 }
@@ -159,6 +196,7 @@ impl ManagerOptions {
             telegram_api_url: telegram_api_url.to_string(),
             health_interval_secs: 0.5,
             admin_key: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+            runtime: Runtime::from_env(),
             env: vec![("BOTFLEET_RESTART_BACKOFF_MS".into(), "200".into())],
         }
     }
@@ -230,7 +268,16 @@ impl Manager {
             .env("BOTFLEET_PORT_MIN", options.ports.0.to_string())
             .env("BOTFLEET_PORT_MAX", options.ports.1.to_string())
             .env("BOTFLEET_FLEET", &options.fleet)
-            .env("BOTFLEET_NETWORK", TEST_NETWORK)
+            .env("BOTFLEET_RUNTIME", options.runtime.as_str())
+            // Services cannot join a node-local network: Swarm workers use their node's default bridge
+            // and reach the fake Telegram on the test network's gateway, a host address.
+            .env(
+                "BOTFLEET_NETWORK",
+                match options.runtime {
+                    Runtime::Docker => TEST_NETWORK,
+                    Runtime::Swarm => "bridge",
+                },
+            )
             .env("BOTFLEET_TELEGRAM_API_URL", &options.telegram_api_url)
             .env(
                 "BOTFLEET_HEALTH_INTERVAL_SECS",
@@ -355,9 +402,90 @@ impl Manager {
         }
     }
 
-    /// Names of this fleet's containers, as Docker lists them (running or not).
+    /// Names of this fleet's workers, running or not: containers (Docker) or services (Swarm), each
+    /// named `<fleet>-<instance id>`.
     pub fn containers(&self) -> Vec<String> {
-        fleet_containers(&self.options.fleet)
+        match self.options.runtime {
+            Runtime::Docker => fleet_containers(&self.options.fleet),
+            Runtime::Swarm => fleet_services(&self.options.fleet),
+        }
+    }
+
+    /// The name of instance `id`'s worker: its container (Docker) or service (Swarm).
+    pub fn worker_name(&self, id: &str) -> String {
+        format!("{}-{id}", self.options.fleet)
+    }
+
+    /// The container that runs instance `id`'s worker now: the worker container (Docker) or the
+    /// running container of the service's task (Swarm, on this node).
+    pub fn worker_container(&self, id: &str) -> Option<String> {
+        let name = self.worker_name(id);
+        match self.options.runtime {
+            Runtime::Docker => Some(name),
+            Runtime::Swarm => docker_lines(&[
+                "ps",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={name}"),
+                "--filter",
+                "status=running",
+                "--format",
+                "{{.Names}}",
+            ])
+            .into_iter()
+            .next(),
+        }
+    }
+
+    /// Kills instance `id`'s running worker with SIGKILL, as a crash would.
+    pub fn kill_worker(&self, id: &str) {
+        let container = self
+            .worker_container(id)
+            .unwrap_or_else(|| panic!("no running worker for instance {id}"));
+        docker(&["kill", &container]);
+    }
+
+    /// When instance `id`'s current worker container started (`State.StartedAt`).
+    pub fn worker_started_at(&self, id: &str) -> String {
+        self.worker_container(id)
+            .map(|c| started_at(&c))
+            .unwrap_or_default()
+    }
+
+    /// Removes instance `id`'s worker behind the manager's back: `docker rm -f` of the container, or
+    /// `docker service rm` of the service.
+    pub fn remove_worker_behind_its_back(&self, id: &str) {
+        let name = self.worker_name(id);
+        match self.options.runtime {
+            Runtime::Docker => docker(&["rm", "-f", &name]),
+            Runtime::Swarm => docker(&["service", "rm", &name]),
+        }
+    }
+
+    /// Creates a worker of this fleet that no instance owns (as a crash between removal and row
+    /// deletion would leave behind), labelled like the manager's own; returns its name. On Swarm it is
+    /// a service with no replica.
+    pub fn create_orphan_worker(&self) -> String {
+        let fleet = &self.options.fleet;
+        let orphan = format!("{fleet}-ghost");
+        let labels = [
+            format!("botfleet.fleet={fleet}"),
+            "botfleet.managed=true".to_string(),
+            "botfleet.instance_id=00000000-0000-0000-0000-000000000000".to_string(),
+        ];
+        let mut args: Vec<String> = match self.options.runtime {
+            Runtime::Docker => vec!["create".into()],
+            Runtime::Swarm => ["service", "create", "-d", "--replicas", "0"]
+                .map(String::from)
+                .to_vec(),
+        };
+        args.extend(["--name".to_string(), orphan.clone()]);
+        for label in labels {
+            args.extend(["--label".to_string(), label]);
+        }
+        args.push(worker_image());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&args);
+        orphan
     }
 
     /// Polls `path` (every 200 ms, for up to 60 s) until it answers 200 and `pred` holds; returns the
@@ -416,6 +544,46 @@ impl Drop for Manager {
     }
 }
 
+/// Runs a docker CLI command and returns its non-empty output lines (none when it fails).
+pub fn docker_lines(args: &[&str]) -> Vec<String> {
+    let Ok(out) = Command::new("docker")
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Names of the fleet's Swarm services (none when the engine is not in a swarm).
+pub fn fleet_services(fleet: &str) -> Vec<String> {
+    docker_lines(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=botfleet.fleet={fleet}"),
+        "--format",
+        "{{.Name}}",
+    ])
+}
+
+/// Ids of the fleet's Swarm secrets.
+pub fn fleet_secrets(fleet: &str) -> Vec<String> {
+    docker_lines(&[
+        "secret",
+        "ls",
+        "--filter",
+        &format!("label=botfleet.fleet={fleet}"),
+        "--format",
+        "{{.ID}}",
+    ])
+}
+
 /// `State.StartedAt` of a container, as Docker reports it.
 pub fn started_at(container: &str) -> String {
     let out = Command::new("docker")
@@ -463,6 +631,31 @@ pub fn fleet_containers(fleet: &str) -> Vec<String> {
 }
 
 pub fn remove_fleet(fleet: &str) {
+    if Runtime::from_env() == Runtime::Swarm {
+        let services = fleet_services(fleet);
+        if !services.is_empty() {
+            let _ = Command::new("docker")
+                .args(["service", "rm"])
+                .args(&services)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let secrets = fleet_secrets(fleet);
+        if !secrets.is_empty() {
+            let _ = Command::new("docker")
+                .args(["secret", "rm"])
+                .args(&secrets)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        // Swarm removes the services' containers on its own time; the volumes go once they are gone.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !fleet_containers(fleet).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let names = fleet_containers(fleet);
     if !names.is_empty() {
         let _ = Command::new("docker")

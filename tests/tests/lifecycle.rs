@@ -249,8 +249,7 @@ async fn logs_errors_and_their_clearing() {
     drop(follow);
 
     // A crash is an error; clearing forgets it.
-    let name = &m.containers()[0];
-    harness::docker(&["kill", name]);
+    m.kill_worker(&id);
     m.wait_for(&id, SETTLE, |i| {
         i["status"] == "running" && i["memory_data"]["system_info"]["restart_count"] == 1
     })

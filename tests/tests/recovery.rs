@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, create_body, started_at};
+use botfleet_tests::harness::{self, Created, Manager, ManagerOptions, create_body};
 use serde_json::Value;
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -29,10 +29,10 @@ async fn a_killed_worker_is_brought_back() {
     let token = fake.add_bot(4_000_001, "kill_bot");
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let id = create(&m, &token).await;
-    let name = m.containers()[0].clone();
-    let first_start = started_at(&name);
+    let first_start = m.worker_started_at(&id);
+    assert!(!first_start.is_empty(), "no running worker container");
     let polls_before_kill = fake.calls(&token, "getupdates");
-    harness::docker(&["kill", &name]);
+    m.kill_worker(&id);
     let back = m
         .wait_for(&id, SETTLE, |i| {
             running(i) && i["memory_data"]["system_info"]["restart_count"] == 1
@@ -40,7 +40,7 @@ async fn a_killed_worker_is_brought_back() {
         .await;
     assert_eq!(back["containers"][0]["running"], true);
     assert_ne!(
-        started_at(&name),
+        m.worker_started_at(&id),
         first_start,
         "the worker was not restarted"
     );
@@ -130,7 +130,7 @@ async fn a_container_removed_behind_the_managers_back_is_recreated() {
     let id = create(&m, &token).await;
     let (_, before) = m.get(&format!("/api/v1/instances/{id}")).await;
     let old_id = before["instance"]["containers"][0]["id"].clone();
-    harness::docker(&["rm", "-f", &m.containers()[0]]);
+    m.remove_worker_behind_its_back(&id);
     let back = m
         .wait_for(&id, SETTLE, |i| {
             running(i)
@@ -163,9 +163,9 @@ async fn restarting_the_manager_restarts_no_worker() {
     for i in 0..N {
         ids.push(create(&m, &fake.add_bot(4_100_000 + i, &format!("keep{i}_bot"))).await);
     }
-    let containers = m.containers();
-    assert_eq!(containers.len(), N as usize);
-    let starts: Vec<String> = containers.iter().map(|c| started_at(c)).collect();
+    assert_eq!(m.containers().len(), N as usize);
+    let starts: Vec<String> = ids.iter().map(|id| m.worker_started_at(id)).collect();
+    assert!(starts.iter().all(|s| !s.is_empty()), "{starts:?}");
     m.stop();
     let m2 = Manager::spawn(options);
     for id in &ids {
@@ -173,7 +173,7 @@ async fn restarting_the_manager_restarts_no_worker() {
     }
     // Let the recovery pass and a few polls run.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after: Vec<String> = containers.iter().map(|c| started_at(c)).collect();
+    let after: Vec<String> = ids.iter().map(|id| m2.worker_started_at(id)).collect();
     assert_eq!(
         starts, after,
         "a worker was restarted by the manager restart"
@@ -268,21 +268,9 @@ async fn a_labelled_container_no_instance_owns_is_removed() {
         .env
         .push(("BOTFLEET_RECONCILE_INTERVAL_SECS".into(), "1".into()));
     let m = Manager::spawn(options);
-    // A container of this fleet that no instance owns (as a crash between removal and row deletion
-    // would leave behind).
-    let orphan = format!("{}-ghost", m.options.fleet);
-    harness::docker(&[
-        "create",
-        "--name",
-        &orphan,
-        "--label",
-        &format!("botfleet.fleet={}", m.options.fleet),
-        "--label",
-        "botfleet.managed=true",
-        "--label",
-        "botfleet.instance_id=00000000-0000-0000-0000-000000000000",
-        &format!("botfleet-worker:{}", env!("CARGO_PKG_VERSION")),
-    ]);
+    // A worker of this fleet that no instance owns (as a crash between removal and row deletion
+    // would leave behind): a container, or a service on Swarm.
+    let orphan = m.create_orphan_worker();
     let deadline = tokio::time::Instant::now() + SETTLE;
     while m.containers().contains(&orphan) {
         assert!(
@@ -304,9 +292,8 @@ async fn a_start_docker_refuses_is_retried_after_a_backoff() {
         .push(("BOTFLEET_RESTART_BACKOFF_MS".into(), "1000".into()));
     let mut m = Manager::spawn(options.clone());
     let created = Created::from_body(&m.create_settled("fault", &token).await);
-    let name = m.containers()[0].clone();
     m.stop();
-    harness::docker(&["kill", &name]);
+    m.kill_worker(&created.id);
     // Another program takes the worker's port while the manager is away.
     let deadline = tokio::time::Instant::now() + SETTLE;
     let holder = loop {

@@ -220,8 +220,7 @@ async fn a_bulk_job_survives_a_killed_worker_and_its_volume_goes_with_the_instan
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let container = m.containers()[0].clone();
-    harness::docker(&["kill", &container]);
+    m.kill_worker(&created.id);
     let sent_at_kill = fake.sent().len();
     assert!(
         (sent_at_kill as i64) < N,

@@ -1,6 +1,11 @@
-//! The worker's configuration, given by the manager through environment variables.
+//! The worker's configuration, given by the manager through environment variables. A secret may come
+//! from a file instead: `BOTFLEET_BOT_TOKEN_FILE=/run/secrets/bot_token` (the Swarm runtime mounts Docker
+//! secrets there) stands for `BOTFLEET_BOT_TOKEN`, and likewise for every name in
+//! [`shared::env::FROM_FILE`]. The file wins when both are set.
 
-use clap::Parser;
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{CommandFactory, Parser};
 use shared::env;
 
 use crate::telemetry::LogFormat;
@@ -33,14 +38,130 @@ pub struct Config {
     /// Base URL of the Telegram Bot API.
     #[arg(long, env = env::TELEGRAM_API_URL, default_value = "https://api.telegram.org")]
     pub telegram_api_url: String,
-    /// The agent configuration (JSON, the instance's `agno_config`); no agent when unset.
     /// Where jobs and the seen chats are kept across restarts; without it they live in memory only.
     #[arg(long, env = env::DATA_DIR)]
     pub data_dir: Option<std::path::PathBuf>,
-
+    /// The agent configuration (JSON, the instance's `agno_config`); no agent when unset.
     #[arg(long, env = env::AGENT_CONFIG, hide_env_values = true)]
     pub agent_config: Option<String>,
     /// Log line format.
     #[arg(long, env = "BOTFLEET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// A `<NAME>_FILE` variable whose file cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: cannot read {}: {source}", path.display())]
+pub struct FileError {
+    variable: String,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl Config {
+    /// The configuration from the command line and the environment, secrets given as files included;
+    /// exits with clap's message on a bad argument (and prints `--help`).
+    pub fn load() -> Result<Self, FileError> {
+        let from_files = file_args(|name| std::env::var_os(name))?;
+        Ok(Self::parse_from(std::env::args_os().chain(from_files)))
+    }
+}
+
+/// Command-line arguments (`--bot-token=<file content>`) for every `<NAME>_FILE` variable that `lookup`
+/// finds. Arguments outrank environment variables, so a file wins over a plain variable; the values never
+/// leave this process (nothing is executed with them).
+pub fn file_args(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Vec<OsString>, FileError> {
+    let command = Config::command();
+    let mut args = Vec::new();
+    for name in env::FROM_FILE {
+        let variable = format!("{name}{}", env::FILE_SUFFIX);
+        let Some(path) = lookup(&variable).map(PathBuf::from) else {
+            continue;
+        };
+        let value = std::fs::read_to_string(&path).map_err(|source| FileError {
+            variable: variable.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        let long = command
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == name))
+            .and_then(|a| a.get_long())
+            .expect("every FROM_FILE variable is a flag of the worker");
+        // `echo value > file` adds a newline; no value here ends in one.
+        let value = value.trim_end_matches(['\n', '\r']);
+        args.push(OsString::from(format!("--{long}={value}")));
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(env_files: &HashMap<String, OsString>) -> Result<Config, String> {
+        let extra = file_args(|name| env_files.get(name).cloned()).map_err(|e| e.to_string())?;
+        let base = ["worker", "--instance-id", "i"].map(OsString::from);
+        Config::try_parse_from(base.into_iter().chain(extra)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn secrets_are_read_from_files() {
+        let dir = std::env::temp_dir().join(format!("worker-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, value: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, value).unwrap();
+            path.into_os_string()
+        };
+        let digest = "a".repeat(64);
+        let files = HashMap::from([
+            (
+                "BOTFLEET_BOT_TOKEN_FILE".to_string(),
+                write("token", "123:abc\n"),
+            ),
+            (
+                "BOTFLEET_API_KEY_SHA256_FILE".to_string(),
+                write("key", &digest),
+            ),
+            (
+                "BOTFLEET_CONTROL_KEY_SHA256_FILE".to_string(),
+                write("ctl", &digest),
+            ),
+            (
+                "BOTFLEET_AGENT_CONFIG_FILE".to_string(),
+                write("agent", r#"{"model": "m", "api_key": "k=v"}"#),
+            ),
+        ]);
+        let config = parse(&files).unwrap();
+        assert_eq!(
+            config.bot_token, "123:abc",
+            "the trailing newline is dropped"
+        );
+        assert_eq!(config.api_key_sha256, digest);
+        assert_eq!(config.control_key_sha256.as_deref(), Some(digest.as_str()));
+        assert_eq!(
+            config.agent_config.as_deref(),
+            Some(r#"{"model": "m", "api_key": "k=v"}"#)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_file_is_named_and_nothing_else_is_needed_without_files() {
+        let files = HashMap::from([(
+            "BOTFLEET_BOT_TOKEN_FILE".to_string(),
+            OsString::from("/nonexistent/bot_token"),
+        )]);
+        let error = parse(&files).err().unwrap();
+        assert!(
+            error.contains("BOTFLEET_BOT_TOKEN_FILE") && error.contains("/nonexistent/bot_token"),
+            "{error}"
+        );
+        // Without any file variable, the arguments are left as they are (here: the token is missing).
+        let error = parse(&HashMap::new()).err().unwrap();
+        assert!(error.contains("--bot-token"), "{error}");
+    }
 }

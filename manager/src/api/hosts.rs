@@ -135,8 +135,8 @@ pub async fn get_host(
 #[utoipa::path(patch, path = "/api/v1/hosts/{id}", tag = "hosts", summary = "Set whether a host takes bots: active, pause or drain",
     params(("id" = String, Path, description = "Host id")),
     request_body = UpdateHostRequest,
-    responses((status = 200, description = "The host as the engine reports it afterwards; with `drain`, Swarm moves its bots \
-                   to other nodes from now on", body = UpdatedHost),
+    responses((status = 200, description = "The host as the engine reports it afterwards; with `drain`, its bots stop and \
+                   start on other nodes (bots pinned to it by their data wait for it)", body = UpdatedHost),
         (status = 422, description = "An unknown field or availability, or one the runtime cannot give: plain Docker has one \
                    host, which can only be `active`", body = ErrorBody),
         (status = 503, description = "The container engine is unreachable", body = ErrorBody)),
@@ -168,7 +168,7 @@ pub async fn update_host(
         HostAvailability::Active => "the host takes bots",
         HostAvailability::Pause => "the host keeps its bots and takes no new ones",
         HostAvailability::Drain => {
-            "the host takes no bots; the engine moves its bots to other hosts"
+            "the host takes no bots; its bots stop and start on other hosts, except those pinned to it by their data, which wait until it is active again"
         }
     };
     Ok(Json(UpdatedHost {

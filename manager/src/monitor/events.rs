@@ -33,7 +33,9 @@ pub async fn run(reconciler: Arc<Reconciler>, mut stop: watch::Receiver<bool>) {
                         WorkerEventKind::OutOfMemory => {
                             tracing::warn!(instance_id = %event.instance_id, "worker ran out of memory");
                         }
-                        WorkerEventKind::Started => {}
+                        // A worker that started late (a Swarm task that waited for a node) gets its
+                        // endpoint recorded; for one the reconciler just started this changes nothing.
+                        WorkerEventKind::Started => reconciler.trigger(&event.instance_id),
                     }
                 }
                 Some(Err(e)) => {

@@ -421,7 +421,8 @@ impl Reconciler {
         self.converging.forget_idle()
     }
 
-    /// Sets a host's availability (`drain` moves its workers elsewhere); the engine does the moving.
+    /// Sets a host's availability (`drain` stops its workers; the converges that follow start them where
+    /// the engine places them).
     pub async fn set_host_availability(
         &self,
         host_id: &str,

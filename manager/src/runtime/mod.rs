@@ -9,6 +9,7 @@ pub mod docker;
 pub mod image;
 #[cfg(test)]
 pub mod memory;
+pub mod swarm;
 
 use std::{fmt, sync::Arc};
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use docker::{DockerRuntime, WORKER_DATA_DIR};
+pub use swarm::SwarmRuntime;
 
 /// A failure of the container runtime.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,13 @@ pub enum RuntimeError {
     Unsupported(String),
     #[error("no host {0}")]
     NoSuchHost(String),
+    /// The engine took the worker but could not start it (Swarm: the task failed before it ran, e.g. its
+    /// port is taken on the node).
+    #[error("the worker's task did not start: {0}")]
+    TaskFailed(String),
+    /// The engine did not get there in time (Swarm: a task still running after the stop grace period).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 impl RuntimeError {
@@ -110,6 +119,9 @@ pub struct WorkerSpec<'a> {
     pub placement: &'a [String],
     /// Digest of everything above: a runtime that keeps secrets by name versions them with it.
     pub config_sha256: &'a str,
+    /// The host the worker last ran on, where its data volume is (Swarm pins a recreated service to it);
+    /// not part of the configuration digest.
+    pub last_host: Option<&'a str>,
 }
 
 /// Where the manager reaches a worker's API.
@@ -251,7 +263,8 @@ pub trait Runtime: Send + Sync {
 
     /// The machines workers run on.
     async fn hosts(&self) -> Result<Vec<HostView>, RuntimeError>;
-    /// Sets whether a host takes workers; `drain` moves its workers elsewhere (Swarm only).
+    /// Sets whether a host takes workers; `drain` stops its workers (Swarm only; see `swarm.rs` for where
+    /// they start again).
     async fn set_host_availability(
         &self,
         host_id: &str,
@@ -337,9 +350,7 @@ pub async fn build(
     };
     match kind {
         RuntimeKind::Docker => Ok(Arc::new(DockerRuntime::new(docker, settings).await?)),
-        RuntimeKind::Swarm => Err(RuntimeError::Unsupported(
-            "the swarm runtime is not built yet".into(),
-        )),
+        RuntimeKind::Swarm => Ok(Arc::new(SwarmRuntime::new(docker, settings).await?)),
     }
 }
 
@@ -356,6 +367,17 @@ pub async fn connect(host: Option<&str>) -> Result<bollard::Docker, RuntimeError
         None => Docker::connect_with_local_defaults()?,
     };
     Ok(docker.negotiate_version().await?)
+}
+
+/// True for Docker's "already exists" answer.
+pub(crate) fn is_conflict(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
 }
 
 /// True for Docker's "no such object" answer, which idempotent verbs treat as done.

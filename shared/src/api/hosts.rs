@@ -56,7 +56,7 @@ pub enum HostAvailability {
     Active,
     /// Keeps its workers, takes no new ones.
     Pause,
-    /// Takes no workers: the engine moves its workers to other hosts.
+    /// Takes no workers: its workers stop; those not pinned to it (by their data) start on other hosts.
     Drain,
 }
 
@@ -136,7 +136,8 @@ pub struct HostResponse {
 }
 
 /// `PATCH /api/v1/hosts/{id}`: whether the host takes workers. Plain Docker has one host, which can
-/// only be `active` (`pause` and `drain` answer 422); under Swarm `drain` moves its bots to other nodes.
+/// only be `active` (`pause` and `drain` answer 422); under Swarm `drain` stops the node's bots and starts them on other nodes, except bots pinned to it by their
+/// data, which wait until it is active again.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -1,13 +1,14 @@
 //! `scripts/bench-provision`: time from `POST /api/v1/instances` to a healthy worker and to `client_ready`
 //! as the manager's API shows it, sequentially and concurrently, beside a bare `docker run` of the same
-//! image; then idle worker memory and image size.
+//! image; then idle worker memory and image size. `--runtime swarm` (or `BOTFLEET_TEST_RUNTIME=swarm`)
+//! measures the manager on Docker Swarm (the engine must be a swarm manager: scripts/ensure-swarm).
 
 use std::{
     process::Command,
     time::{Duration, Instant},
 };
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, TEST_NETWORK, create_body};
+use botfleet_tests::harness::{self, Manager, ManagerOptions, Runtime, TEST_NETWORK, create_body};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -16,6 +17,9 @@ struct Args {
     /// Bots provisioned in each phase.
     #[arg(long, default_value_t = 20)]
     bots: usize,
+    /// The manager's runtime: `docker` or `swarm`; default: BOTFLEET_TEST_RUNTIME, else docker.
+    #[arg(long)]
+    runtime: Option<String>,
 }
 
 #[tokio::main]
@@ -24,6 +28,12 @@ async fn main() -> anyhow::Result<()> {
     let n = args.bots;
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let mut options = ManagerOptions::new(&tg_url).await;
+    options.runtime = match args.runtime.as_deref() {
+        None => options.runtime,
+        Some("docker") => Runtime::Docker,
+        Some("swarm") => Runtime::Swarm,
+        Some(other) => anyhow::bail!("--runtime {other}: expected docker or swarm"),
+    };
     options.ports = harness::port_range((2 * n + 20) as u16);
     options.health_interval_secs = 5.0;
     let m = Manager::spawn(options);
@@ -75,21 +85,29 @@ async fn main() -> anyhow::Result<()> {
         let (m, client) = (&m, &client);
         async move {
             let started = Instant::now();
-            let (_, port) = create(m, token).await?;
+            let (id, port) = create(m, token).await?;
             wait_healthy(client, port).await?;
-            anyhow::Ok(started.elapsed())
+            anyhow::Ok((started.elapsed(), id))
         }
     });
-    let concurrent: Vec<Duration> = futures::future::try_join_all(tasks).await?;
+    let (concurrent, concurrent_ids): (Vec<Duration>, Vec<String>) =
+        futures::future::try_join_all(tasks)
+            .await?
+            .into_iter()
+            .unzip();
     let concurrent_wall = wall.elapsed();
 
     // Idle memory of the workers just started, once they settled.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut rss = idle_memory_mib(&m.containers());
+    let containers: Vec<String> = concurrent_ids
+        .iter()
+        .filter_map(|id| m.worker_container(id))
+        .collect();
+    let mut rss = idle_memory_mib(&containers);
     rss.sort_by(f64::total_cmp);
 
     // A bare `docker run` of the same image: the floor botfleet adds its work on top of.
-    let image = format!("botfleet-worker:{}", env!("CARGO_PKG_VERSION"));
+    let image = harness::worker_image();
     let mut bare = Vec::new();
     let (base_port, _) = harness::port_range(n.min(10) as u16 + 1);
     for i in 0..n.min(10) {
@@ -134,7 +152,10 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(0.0)
         / 1e6;
 
-    println!("botfleet bench-provision: {n} bots per phase");
+    println!(
+        "botfleet bench-provision: {n} bots per phase, {} runtime",
+        m.options.runtime.as_str()
+    );
     println!(
         "{:<38} {:>9} {:>9} {:>9}",
         "phase", "p50 ms", "p99 ms", "max ms"

@@ -1,9 +1,10 @@
 //! `scripts/bench-recovery`: how fast a killed worker is noticed and brought back, and how long a manager
 //! restart with N live bots takes (to listening, and until every instance is confirmed running).
+//! `--runtime swarm` (or `BOTFLEET_TEST_RUNTIME=swarm`) measures the manager on Docker Swarm.
 
 use std::time::{Duration, Instant};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body, started_at};
+use botfleet_tests::harness::{self, Manager, ManagerOptions, Runtime, create_body};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -15,6 +16,9 @@ struct Args {
     /// Workers killed, one after the other.
     #[arg(long, default_value_t = 5)]
     kills: usize,
+    /// The manager's runtime: `docker` or `swarm`; default: BOTFLEET_TEST_RUNTIME, else docker.
+    #[arg(long)]
+    runtime: Option<String>,
 }
 
 async fn status(m: &Manager, id: &str) -> String {
@@ -41,6 +45,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let mut options = ManagerOptions::new(&tg_url).await;
+    options.runtime = match args.runtime.as_deref() {
+        None => options.runtime,
+        Some("docker") => Runtime::Docker,
+        Some("swarm") => Runtime::Swarm,
+        Some(other) => anyhow::bail!("--runtime {other}: expected docker or swarm"),
+    };
     options.ports = harness::port_range(args.bots as u16 + 10);
     // Production defaults: 5 s health interval, 1 s first restart backoff.
     options.health_interval_secs = 5.0;
@@ -65,17 +75,15 @@ async fn main() -> anyhow::Result<()> {
     let mut detect = Vec::new();
     let mut recover = Vec::new();
     for id in ids.iter().take(args.kills) {
-        let name = format!("{}-{id}", m.options.fleet);
         let killed = Instant::now();
-        harness::docker(&["kill", &name]);
+        m.kill_worker(id);
         wait_status(&m, id, |s| s != "running").await?;
         detect.push(killed.elapsed());
         wait_status(&m, id, |s| s == "running").await?;
         recover.push(killed.elapsed());
     }
 
-    let containers = m.containers();
-    let starts: Vec<String> = containers.iter().map(|c| started_at(c)).collect();
+    let starts: Vec<String> = ids.iter().map(|id| m.worker_started_at(id)).collect();
     m.stop();
     let restarted = Instant::now();
     let m2 = Manager::spawn(options);
@@ -84,8 +92,12 @@ async fn main() -> anyhow::Result<()> {
         wait_status(&m2, id, |s| s == "running").await?;
     }
     let all_running = restarted.elapsed();
-    let after: Vec<String> = containers.iter().map(|c| started_at(c)).collect();
-    let unchanged = starts.iter().zip(&after).filter(|(a, b)| a == b).count();
+    let after: Vec<String> = ids.iter().map(|id| m2.worker_started_at(id)).collect();
+    let unchanged = starts
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| !a.is_empty() && a == b)
+        .count();
 
     let ms = |d: &Duration| d.as_secs_f64() * 1e3;
     let p = |v: &mut Vec<Duration>, q: f64| {
@@ -93,8 +105,10 @@ async fn main() -> anyhow::Result<()> {
         ms(&v[((v.len() - 1) as f64 * q).round() as usize])
     };
     println!(
-        "botfleet bench-recovery: {} bots, {} kills",
-        args.bots, args.kills
+        "botfleet bench-recovery: {} bots, {} kills, {} runtime",
+        args.bots,
+        args.kills,
+        m.options.runtime.as_str()
     );
     println!(
         "kill -> manager shows it (status leaves running): p50 {:.0} ms, max {:.0} ms",
@@ -117,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "workers untouched by the manager restart:        {unchanged}/{}",
-        containers.len()
+        ids.len()
     );
     drop(m);
     Ok(())

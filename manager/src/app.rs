@@ -58,7 +58,8 @@ impl Application {
             memory_bytes: (args.worker_memory_mb * 1024 * 1024) as i64,
             nano_cpus: (args.worker_cpus * 1e9) as i64,
         };
-        let runtime = runtime::build(docker, args.runtime, settings).await?;
+        let kind = choose_runtime(&store, args.runtime, &docker).await?;
+        let runtime = runtime::build(docker, kind, settings).await?;
         tracing::info!(
             runtime = runtime.kind().as_str(),
             "container runtime chosen"
@@ -231,6 +232,43 @@ fn data_path(database_url: &str) -> std::path::PathBuf {
         Some(p) => cwd.join(p),
         None => cwd,
     }
+}
+
+/// Settings key of the runtime this database's bots run on.
+const RUNTIME_SETTING: &str = "runtime";
+
+/// The runtime: `--runtime` when given, else the one this database's bots already run on, else what the
+/// engine suggests (`runtime::detect`). Switching runtimes under live bots would leave the old runtime's
+/// workers polling beside the new ones (two consumers of one token), so an explicit switch while the
+/// database has instances is refused.
+async fn choose_runtime(
+    store: &Store,
+    asked: Option<runtime::RuntimeKind>,
+    docker: &bollard::Docker,
+) -> anyhow::Result<runtime::RuntimeKind> {
+    use clap::ValueEnum;
+    let recorded = store
+        .setting(RUNTIME_SETTING)
+        .await?
+        .and_then(|s| runtime::RuntimeKind::from_str(&s, true).ok());
+    let kind = match (asked, recorded) {
+        (Some(asked), Some(recorded))
+            if asked != recorded && !store.list_instances().await?.is_empty() =>
+        {
+            anyhow::bail!(
+                "this database's bots run on the {} runtime; starting them on {} would leave the old \
+                 workers running beside new ones. Start with --runtime {}, or delete the bots first",
+                recorded.as_str(),
+                asked.as_str(),
+                recorded.as_str()
+            )
+        }
+        (Some(asked), _) => asked,
+        (None, Some(recorded)) => recorded,
+        (None, None) => runtime::detect(docker).await?,
+    };
+    store.set_setting(RUNTIME_SETTING, kind.as_str()).await?;
+    Ok(kind)
 }
 
 /// The admin key digest: from `--admin-key` when given, else the stored one, else a new key that is

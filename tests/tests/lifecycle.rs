@@ -295,3 +295,37 @@ async fn limits_no_host_could_give_are_refused_when_patched() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_whose_bots_run_on_one_runtime_is_not_started_on_the_other() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let options = ManagerOptions::new(&tg_url).await;
+    let mut m = Manager::spawn(options.clone());
+    create_running(&m, &fake.add_bot(6_000_095, "runtime_bot")).await;
+    m.stop();
+    let other = match options.runtime {
+        harness::Runtime::Docker => "swarm",
+        harness::Runtime::Swarm => "docker",
+    };
+    let out = std::process::Command::new(harness::binary("manager"))
+        .arg("serve")
+        .env("BOTFLEET_LISTEN", "127.0.0.1:0")
+        .env("BOTFLEET_DATABASE_URL", &options.database_url)
+        .env("BOTFLEET_ADMIN_KEY", &options.admin_key)
+        .env("BOTFLEET_FLEET", &options.fleet)
+        .env("BOTFLEET_WORKER_BINARY", harness::binary("worker"))
+        .env("BOTFLEET_RUNTIME", other)
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run the manager");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it started: {stderr}");
+    assert!(
+        stderr.contains(&format!("run on the {} runtime", options.runtime.as_str())),
+        "{stderr}"
+    );
+    // Its own runtime still starts, and the bot is there.
+    let m = Manager::spawn(options);
+    let (_, list) = m.get("/api/v1/instances").await;
+    assert_eq!(list["total"], 1);
+}

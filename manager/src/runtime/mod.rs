@@ -326,28 +326,27 @@ impl RuntimeReader {
     }
 }
 
-/// The runtime `kind` asks for, or the detected one: Swarm when the engine is a manager node of an
-/// active swarm, else plain Docker.
+/// The runtime the engine suggests: Swarm when it is a manager node of an active swarm, else plain
+/// Docker.
+pub async fn detect(docker: &bollard::Docker) -> Result<RuntimeKind, RuntimeError> {
+    let info = docker.info().await?;
+    let swarm = info.swarm.unwrap_or_default();
+    let active = swarm
+        .local_node_state
+        .is_some_and(|s| s == bollard::models::LocalNodeState::ACTIVE);
+    Ok(if active && swarm.control_available.unwrap_or(false) {
+        RuntimeKind::Swarm
+    } else {
+        RuntimeKind::Docker
+    })
+}
+
+/// The runtime of `kind` on `docker`.
 pub async fn build(
     docker: bollard::Docker,
-    kind: Option<RuntimeKind>,
+    kind: RuntimeKind,
     settings: RuntimeSettings,
 ) -> Result<Arc<dyn Runtime>, RuntimeError> {
-    let kind = match kind {
-        Some(kind) => kind,
-        None => {
-            let info = docker.info().await?;
-            let swarm = info.swarm.unwrap_or_default();
-            let active = swarm
-                .local_node_state
-                .is_some_and(|s| s == bollard::models::LocalNodeState::ACTIVE);
-            if active && swarm.control_available.unwrap_or(false) {
-                RuntimeKind::Swarm
-            } else {
-                RuntimeKind::Docker
-            }
-        }
-    };
     match kind {
         RuntimeKind::Docker => Ok(Arc::new(DockerRuntime::new(docker, settings).await?)),
         RuntimeKind::Swarm => Ok(Arc::new(SwarmRuntime::new(docker, settings).await?)),

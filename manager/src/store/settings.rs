@@ -28,4 +28,17 @@ impl Store {
             .await?
             .unwrap_or_else(|| value.to_string()))
     }
+
+    /// Stores `value` for `key`, replacing what was there.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
 }

@@ -75,6 +75,7 @@ impl Application {
             ops: Operations::default(),
             events: tokio::sync::broadcast::channel(1024).0,
             telegram_api_url: args.telegram_api_url.clone(),
+            writes: crate::writes::InstanceWrites::default(),
         });
 
         let listener = TcpListener::bind(&args.listen).await?;
@@ -155,6 +156,11 @@ impl Application {
                 self.args.health_concurrency,
                 stop_rx.clone(),
             )),
+            tokio::spawn(crate::fleet::run_counter_flusher(
+                self.state.fleet.clone(),
+                self.args.counter_flush_interval(),
+                stop_rx.clone(),
+            )),
         ];
         let dispatcher = crate::webhook_delivery::Dispatcher::new(
             self.state.fleet.store.clone(),
@@ -190,6 +196,7 @@ impl Application {
             on_sample,
             stop_rx.clone(),
         ));
+        let fleet_for_flush = self.state.fleet.clone();
         let app = api::router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
@@ -201,6 +208,11 @@ impl Application {
         }
         let _ = sampler.await;
         let _ = deliveries.await;
+        // Nothing moves the counters any more: store the last of them.
+        match fleet_for_flush.flush_counters().await {
+            Ok(n) => tracing::info!(instances = n, "counters stored"),
+            Err(e) => tracing::error!(error = %e, "could not store the last counters"),
+        }
         tracing::info!("manager stopped; workers left running");
         Ok(())
     }

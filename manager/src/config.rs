@@ -139,6 +139,11 @@ pub struct ServeArgs {
     /// Health checks running at once.
     #[arg(long, env = "BOTFLEET_HEALTH_CONCURRENCY", default_value_t = 32)]
     pub health_concurrency: usize,
+    /// Seconds between two writes of the counters every health check moves (checks, last seen, messages,
+    /// key uses): they are kept in memory meanwhile and written for the whole fleet in one transaction,
+    /// and once more at shutdown. A crash loses at most this much of them.
+    #[arg(long, env = "BOTFLEET_COUNTER_FLUSH_SECS", default_value_t = 5.0)]
+    pub counter_flush_secs: f64,
     /// Seconds between two full reconcile passes (the first runs at start).
     #[arg(long, env = "BOTFLEET_RECONCILE_INTERVAL_SECS", default_value_t = 30.0)]
     pub reconcile_interval_secs: f64,
@@ -184,6 +189,10 @@ impl ServeArgs {
 
     pub fn health_interval(&self) -> Duration {
         Duration::from_secs_f64(self.health_interval_secs.max(0.05))
+    }
+
+    pub fn counter_flush_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.counter_flush_secs.max(0.05))
     }
 
     pub fn sample_interval(&self) -> Duration {

@@ -5,7 +5,7 @@ use std::{path::Path, str::FromStr};
 use sqlx::{AnyPool, any::AnyPoolOptions, sqlite::SqliteConnectOptions};
 
 /// The migrations in `migrations/`, embedded; the same portable SQL runs on both databases.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Opens a pool on `url`, creating a SQLite file (and its folder) when missing, and runs migrations.
 pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {

@@ -1,10 +1,8 @@
-//! The fleet service: the one place that writes instances. It writes the database first (a compare-and-
-//! swap that also appends history) and feeds the cache only with what the database returned.
+//! The fleet service: the one place that writes instances. Spec and status go to the database first (a
+//! compare-and-swap per part that also appends history) and then to the cache; counters go to the cache
+//! and reach the database in batches (`writes.rs`).
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
 
@@ -16,11 +14,11 @@ use crate::{
     op_locks::Operations,
     ports::PortAllocator,
     runtime::{RuntimeReader, WorkerSpec},
-    store::{Store, events::Event, instances::WriteError},
+    store::{Store, events::Event},
+    writes::{InstanceWrites, token_conflict},
 };
 
-/// How many times a write is retried when another writer changed the row in between.
-const MAX_WRITE_ATTEMPTS: usize = 8;
+pub use crate::domain::now_ms;
 
 /// Who made a change, as recorded in the status history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,20 +51,14 @@ pub struct Fleet {
     pub telegram_api_url: String,
     /// New events, for live subscribers; they are in the database already.
     pub events: tokio::sync::broadcast::Sender<Event>,
+    /// The write path, with the counters waiting for the flush.
+    pub writes: InstanceWrites,
 }
 
 /// A new instance with the API key that is shown this once.
 pub struct Provisioned {
     pub record: InstanceRecord,
     pub api_key: String,
-}
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Fleet {
@@ -161,54 +153,36 @@ impl Fleet {
         hex::encode(h.finalize())
     }
 
-    /// Applies `change` to the instance and writes it (compare-and-swap on `version`, retried on a
-    /// concurrent write); returns the stored row, or `None` when the instance is gone.
+    /// Applies `change` to the instance and stores what changed (spec and status at once, compare-and-
+    /// swap per part, retried on a concurrent write; counters at the next flush); returns the record as
+    /// it is now, or `None` when the instance is gone. A change that changes nothing writes nothing.
     pub async fn update(
         &self,
         id: &str,
         source: Source,
-        mut change: impl FnMut(&mut InstanceRecord),
+        change: impl FnMut(&mut InstanceRecord),
     ) -> Result<Option<InstanceRecord>, ApiError> {
-        let mut current = match self.cache.get(id) {
-            Some(r) => (*r).clone(),
-            None => match self.store.get_instance(id).await? {
-                Some(r) => r,
-                None => return Ok(None),
-            },
+        let Some((saved, events)) = self
+            .writes
+            .update(&self.store, &self.cache, id, source.as_str(), change)
+            .await?
+        else {
+            return Ok(None);
         };
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut next = current.clone();
-            change(&mut next);
-            next.version = current.version + 1;
-            next.updated_at = now_ms().max(current.updated_at);
-            match self
-                .store
-                .update_instance(&current, &next, source.as_str())
-                .await
-            {
-                Ok(Some((saved, events))) => {
-                    self.cache.put(saved.clone());
-                    self.publish(events);
-                    return Ok(Some(saved));
-                }
-                Ok(None) => {}
-                Err(WriteError::TokenTaken) => return Err(token_conflict()),
-                Err(WriteError::PortTaken) => {
-                    return Err(ApiError::Conflict("port already taken".into()));
-                }
-                Err(WriteError::Database(e)) => return Err(e.into()),
-            }
-            match self.store.get_instance(id).await? {
-                Some(fresh) => current = fresh,
-                None => {
-                    self.cache.remove(id);
-                    return Ok(None);
-                }
-            }
-        }
-        Err(ApiError::Conflict(format!(
-            "instance {id} kept changing; write abandoned after {MAX_WRITE_ATTEMPTS} attempts"
-        )))
+        self.publish(events);
+        Ok(Some(saved))
+    }
+
+    /// Stores every counter changed since the last flush, in one transaction.
+    pub async fn flush_counters(&self) -> Result<usize, sqlx::Error> {
+        self.writes.flush(&self.store, &self.cache).await
+    }
+
+    /// (sent, received) on one UTC day, counting what the next flush will add.
+    pub async fn messages_on(&self, id: &str, day: &str) -> Result<(i64, i64), sqlx::Error> {
+        let (sent, received) = self.store.messages_on(id, day).await?;
+        let (more_sent, more_received) = self.writes.unflushed_messages(id, day);
+        Ok((sent + more_sent, received + more_received))
     }
 
     /// Hands events to live subscribers (`/api/v1/events/stream`).
@@ -223,12 +197,24 @@ impl Fleet {
     pub async fn forget(&self, id: &str) -> Result<(), ApiError> {
         self.store.delete_instance(id).await?;
         self.cache.remove(id);
+        self.writes.forget(id);
         Ok(())
     }
 }
 
-fn token_conflict() -> ApiError {
-    ApiError::Conflict("this bot token is already used by another instance".into())
+/// Flushes the counters every `interval` until `stop` turns true. The last flush, after every other
+/// background task has stopped, is the caller's (`app.rs`).
+pub async fn run_counter_flusher(
+    fleet: Arc<Fleet>,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = crate::monitor::Every::new(interval, stop);
+    while every.tick().await {
+        if let Err(e) = fleet.flush_counters().await {
+            tracing::warn!(error = %e, "could not store the counters; they are kept for the next flush");
+        }
+    }
 }
 
 /// The row a new instance starts as: `creating`, on `port`, wanting to run.
@@ -291,7 +277,10 @@ pub(crate) fn new_record(
         observed_revision: 0,
         endpoint: None,
         host_id: None,
-        version: 1,
+        spec_version: 1,
+        status_version: 1,
+        counters_version: 0,
+        version: 2,
         created_at: now,
         updated_at: now,
     }

@@ -21,3 +21,4 @@ pub mod store;
 pub mod telemetry;
 pub mod verbs;
 pub mod webhook_delivery;
+pub mod writes;

@@ -52,6 +52,11 @@ fn describe() {
         "botfleet_webhook_deliveries",
         "Webhook deliveries in the outbox by status (pending, delivered, dead)"
     );
+    describe_counter!(
+        "botfleet_db_write_transactions_total",
+        "Write transactions on the instance tables by kind (instance_insert, instance_update, \
+         instance_delete, counters_flush)"
+    );
     describe_gauge!("instances", "Instances by status");
     describe_gauge!("ports_used", "Worker ports in use");
     describe_gauge!(

@@ -1,7 +1,8 @@
 //! Two kinds of per-instance exclusion. [`Operations`]: one user operation per instance at a time, taken
 //! without waiting, so a concurrent verb gets 409 naming the one in flight; it is held from the request
 //! until the reconciler has acted on it. [`ConvergeLocks`]: never two converges of one instance at once;
-//! the reconciler waits for it.
+//! the reconciler waits for it. The same kind of lock, as [`WriteLocks`], gives writes of one instance
+//! their turns (`writes.rs`).
 
 use std::{
     collections::HashMap,
@@ -62,6 +63,9 @@ pub struct ConvergeLocks {
 
 /// Held while one instance converges.
 pub type ConvergeGuard = OwnedMutexGuard<()>;
+
+/// One write of an instance at a time (a turn is held for the length of one database write).
+pub type WriteLocks = ConvergeLocks;
 
 impl ConvergeLocks {
     fn lock_for(&self, id: &str) -> Arc<AsyncMutex<()>> {

@@ -255,7 +255,12 @@ fn capture(
 
 impl Manager {
     pub fn spawn(options: ManagerOptions) -> Self {
-        let mut child = Command::new(binary("manager"))
+        Self::spawn_binary(binary("manager"), options)
+    }
+
+    /// Runs the manager binary at `manager` (another build's, for a before/after benchmark).
+    pub fn spawn_binary(manager: PathBuf, options: ManagerOptions) -> Self {
+        let mut child = Command::new(manager)
             .arg("serve")
             .env("BOTFLEET_LISTEN", "127.0.0.1:0")
             .env("BOTFLEET_DATABASE_URL", &options.database_url)

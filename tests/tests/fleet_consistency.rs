@@ -74,6 +74,18 @@ fn ms_to_rfc3339(ms: Option<i64>) -> Value {
     .unwrap_or(Value::Null)
 }
 
+/// An instance as stored: its spec, status and counters rows joined, with the version the API shows (the
+/// sum of the three) and the time of the last change of any of them.
+const STORED_INSTANCE: &str = "SELECT i.id, i.user_id, i.provider, i.type_instance, i.display_name, i.port, \
+     i.api_key_hint, i.api_key_created_at, i.created_at, s.status, s.status_reason, s.auth_status, \
+     s.account, s.bot_username, s.bot_id, s.container_id, s.health_ok, s.restart_count, \
+     s.consecutive_failures, s.error_count, s.last_error, c.last_health_at, c.sent_count, \
+     c.received_count, c.health_check_count, i.version + s.version + c.version AS version, \
+     CASE WHEN i.updated_at >= s.updated_at AND i.updated_at >= c.updated_at THEN i.updated_at \
+          WHEN s.updated_at >= c.updated_at THEN s.updated_at ELSE c.updated_at END AS updated_at \
+     FROM instances i JOIN instance_status s ON s.instance_id = i.id \
+     JOIN instance_counters c ON c.instance_id = i.id WHERE i.id = $1";
+
 /// Every field of `/memory` against the database row, for one consistent version.
 fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
     let text = |c: &str| {
@@ -208,7 +220,11 @@ fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cache_agrees_with_the_database_on_every_field() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
-    let options = ManagerOptions::new(&tg_url).await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // Counters reach the database at the next flush: flush often, so both sides meet between checks.
+    options
+        .env
+        .push(("BOTFLEET_COUNTER_FLUSH_SECS".into(), "0.2".into()));
     let m = Manager::spawn(options.clone());
     let good = fake.add_bot(9_000_001, "agree_bot");
     let mut ids = Vec::new();
@@ -225,7 +241,7 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
         for _ in 0..50 {
             let (status, memory) = m.get(&format!("/api/v1/instances/{id}/memory")).await;
             assert_eq!(status, 200);
-            let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+            let row = sqlx::query(STORED_INSTANCE)
                 .bind(id)
                 .fetch_one(&pool)
                 .await
@@ -316,4 +332,78 @@ async fn a_worker_stops_cleanly_on_sigterm() {
         took < Duration::from_secs(5),
         "the worker took {took:?} to stop: it waited for the SIGKILL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counters_kept_in_memory_are_stored_at_a_clean_stop() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // No periodic flush in this test: only the one at shutdown can store the counters.
+    options
+        .env
+        .push(("BOTFLEET_COUNTER_FLUSH_SECS".into(), "3600".into()));
+    let mut m = Manager::spawn(options.clone());
+    let c = Created::from_body(
+        &m.create_settled("flush", &fake.add_bot(9_000_101, "flush_bot"))
+            .await,
+    );
+    m.wait_for(&c.id, Duration::from_secs(60), |i| i["status"] == "running")
+        .await;
+    for _ in 0..3 {
+        let (status, body) = harness::send(
+            reqwest::Client::new()
+                .post(format!("{}/send", c.worker_url))
+                .bearer_auth(&c.api_key)
+                .json(&serde_json::json!({"chatId": 7, "message": "hi"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let stats = format!("/api/v1/instances/{}/activity-stats", c.id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let (_, s) = m.get(&stats).await;
+        if s["data"]["messages_sent_total"] == 3 && s["data"]["health_checks"].as_i64() >= Some(3) {
+            break s["data"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sends never showed: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Today's count includes what waits for the flush.
+    assert_eq!(before["messages_sent_today"], 3, "{before}");
+
+    m.stop();
+    // Stored by the stop, before any other manager ran.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&options.database_url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT sent_count, health_check_count FROM instance_counters WHERE instance_id = $1",
+    )
+    .bind(&c.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(row.try_get::<i64, _>("sent_count").unwrap(), 3);
+    assert!(
+        Some(row.try_get::<i64, _>("health_check_count").unwrap())
+            >= before["health_checks"].as_i64(),
+        "the health checks were not stored at the stop"
+    );
+    let m2 = Manager::spawn(options);
+    let (_, after) = m2.get(&stats).await;
+    let after = &after["data"];
+    assert_eq!(after["messages_sent_total"], 3, "{after}");
+    assert_eq!(after["messages_sent_today"], 3, "{after}");
+    assert!(
+        after["health_checks"].as_i64() >= before["health_checks"].as_i64(),
+        "health checks went back from {} to {}",
+        before["health_checks"],
+        after["health_checks"]
+    );
+    drop(m2);
+    drop(m);
 }

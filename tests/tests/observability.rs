@@ -272,6 +272,7 @@ async fn metrics_parse_and_name_every_series() {
         "process_open_fds",
         "port_utilization_ratio",
         "http_request_duration_seconds_count",
+        "botfleet_db_write_transactions_total",
     ] {
         assert!(names.contains(series), "/metrics lacks {series}");
     }

@@ -129,7 +129,7 @@ pub async fn get_activity_stats(
 ) -> Result<Json<ActivityStatsResponse>, ApiError> {
     let r = state.fleet.get(&id)?;
     let now = now_ms();
-    let (sent_today, received_today) = state.fleet.store.messages_on(&id, &utc_day(now)).await?;
+    let (sent_today, received_today) = state.fleet.messages_on(&id, &utc_day(now)).await?;
     let uptime_ms = r
         .running_since
         .map(|since| (now - since).max(0))

@@ -1,10 +1,12 @@
-//! An instance as the manager stores it: one row of `instances`, mirrored by the cache.
+//! An instance as the manager holds it: one record joining its three stored parts (the spec in
+//! `instances`, the status in `instance_status`, the counters in `instance_counters`), mirrored by the
+//! cache. Which field belongs to which part is said once, in `parts!` below.
 
 use shared::{Provider, agent::AgentConfig};
 
 pub use shared::api::instances::{AuthStatus, DesiredState, InstanceStatus, Interface};
 
-/// One instance, every column. Secrets (`token`, `control_key`) stay inside the manager: API views are
+/// One instance, every column of its three tables. Secrets (`token`, `control_key`) stay inside the manager: API views are
 /// built field by field and never serialize this struct whole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
@@ -74,13 +76,121 @@ pub struct InstanceRecord {
     pub endpoint: Option<String>,
     /// The host (Docker engine or Swarm node) the worker runs on (status).
     pub host_id: Option<String>,
-    /// Bumped by every write; the cache keeps the highest version it has seen.
+    /// Compare-and-swap counter of the spec (`instances.version`), bumped by each spec write.
+    pub spec_version: i64,
+    /// Compare-and-swap counter of the status (`instance_status.version`), bumped by each status write;
+    /// it also keys `status_history` and `instance_errors`.
+    pub status_version: i64,
+    /// Bumped in memory by each change of a counter; stored with the counters when they are flushed.
+    pub counters_version: i64,
+    /// `spec_version + status_version + counters_version`: grows with every change, whatever part it
+    /// touched (the API shows it).
     pub version: i64,
     pub created_at: i64,
+    /// The last change of any part.
     pub updated_at: i64,
 }
 
+/// Which stored parts of an instance a change touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parts {
+    pub spec: bool,
+    pub status: bool,
+    pub counters: bool,
+}
+
+impl Parts {
+    pub fn any(self) -> bool {
+        self.spec || self.status || self.counters
+    }
+
+    /// Whether the change needs a database write now (counters wait for the flush).
+    pub fn stored_now(self) -> bool {
+        self.spec || self.status
+    }
+}
+
+/// Declares which part each field of [`InstanceRecord`] is stored in. A field missing here, or listed
+/// twice, does not compile (`every_field_has_one_part`).
+macro_rules! parts {
+    (
+        spec: [$($spec:ident),* $(,)?],
+        status: [$($status:ident),* $(,)?],
+        counters: [$($counter:ident),* $(,)?],
+        versions: [$($meta:ident),* $(,)?] $(,)?
+    ) => {
+        impl InstanceRecord {
+            /// Which parts differ between `self` and `other`, versions and `updated_at` aside.
+            pub fn changed_parts(&self, other: &Self) -> Parts {
+                Parts {
+                    spec: false $(|| self.$spec != other.$spec)*,
+                    status: false $(|| self.$status != other.$status)*,
+                    counters: false $(|| self.$counter != other.$counter)*,
+                }
+            }
+
+            fn copy_status(&mut self, from: &Self) {
+                $(self.$status = from.$status.clone();)*
+                self.status_version = from.status_version;
+            }
+
+            fn copy_counters(&mut self, from: &Self) {
+                $(self.$counter = from.$counter.clone();)*
+                self.counters_version = from.counters_version;
+            }
+        }
+
+        #[allow(dead_code)]
+        fn every_field_has_one_part(r: InstanceRecord) {
+            let InstanceRecord { $($spec: _,)* $($status: _,)* $($counter: _,)* $($meta: _,)* } = r;
+        }
+    };
+}
+
+parts! {
+    spec: [
+        id, user_id, provider, type_instance, display_name, token, token_sha256, api_key_sha256,
+        api_key_hint, api_key_created_at, control_key, port, agno_config, desired_state,
+        memory_limit_mb, cpu_millis, placement, revision, restart_revision, deleting, created_at,
+    ],
+    status: [
+        status, status_reason, auth_status, account, bot_username, bot_id, container_id, health_ok,
+        consecutive_failures, restart_count, error_count, last_error, applied_config_sha256,
+        running_since, crash_count, next_restart_at, observed_revision, endpoint, host_id,
+    ],
+    counters: [
+        health_check_count, last_health_at, health_fail_count, sent_count, received_count,
+        api_key_usage_count, api_key_last_used_at, last_poll_at, seen_sent, seen_received,
+        seen_key_uses,
+    ],
+    versions: [spec_version, status_version, counters_version, version, updated_at],
+}
+
 impl InstanceRecord {
+    /// The version the record shows: the sum of its parts' versions.
+    pub fn combined_version(&self) -> i64 {
+        self.spec_version + self.status_version + self.counters_version
+    }
+
+    /// `self` with whatever `incoming` holds newer, part by part (each part from the side with its
+    /// higher version); `None` when `incoming` holds nothing newer. So a spec write and a status write
+    /// made side by side both land, and a record reloaded from the database (whose counters may be older
+    /// than the unflushed ones in memory) never rolls counters back.
+    pub fn merged_with(&self, incoming: &Self) -> Option<Self> {
+        let spec = incoming.spec_version > self.spec_version;
+        let status = incoming.status_version > self.status_version;
+        let counters = incoming.counters_version > self.counters_version;
+        if !(spec || status || counters) {
+            return None;
+        }
+        let mut out = if spec { incoming } else { self }.clone();
+        out.copy_status(if status { incoming } else { self });
+        out.copy_counters(if counters { incoming } else { self });
+        out.updated_at = self.updated_at.max(incoming.updated_at);
+        out.version = out.combined_version();
+        Some(out)
+    }
+
     /// Whether a verb the user made is still waiting for the reconciler.
     pub fn is_converging(&self) -> bool {
         self.observed_revision < self.revision

@@ -51,6 +51,7 @@ async fn world() -> World {
         ops: Operations::default(),
         events: tokio::sync::broadcast::channel(64).0,
         telegram_api_url: "http://127.0.0.1:1".into(),
+        writes: crate::writes::InstanceWrites::default(),
     });
     let policy = CrashPolicy {
         base_backoff_ms: 10,

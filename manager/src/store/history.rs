@@ -1,6 +1,7 @@
-//! The history tables: `status_history`, `instance_errors`, `message_counts_daily`. Rows are written in
-//! the transaction of the instance update that caused them, keyed by the instance version it produced,
-//! so history and state never disagree.
+//! The history tables: `status_history`, `instance_errors`, `message_counts_daily`. Status and error rows
+//! are written in the transaction of the status write that caused them, keyed by the status version it
+//! produced, so history and state never disagree; the per-day message counts are added when the counters
+//! are flushed (`instances::flush_counters`), in that transaction.
 
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
@@ -53,29 +54,40 @@ pub(super) async fn record_changes(
             "INSERT INTO instance_errors (instance_id, version, message, source, at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(after.id.clone())
-        .bind(after.version)
+        .bind(after.status_version)
         .bind(message.clone())
         .bind(source.to_string())
         .bind(after.updated_at)
         .execute(&mut *conn)
         .await?;
     }
-    let sent = (after.sent_count - before.sent_count).max(0);
-    let received = (after.received_count - before.received_count).max(0);
-    if sent > 0 || received > 0 {
-        sqlx::query(
-            "INSERT INTO message_counts_daily (instance_id, day, sent, received) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (instance_id, day) DO UPDATE SET sent = message_counts_daily.sent + excluded.sent, \
-             received = message_counts_daily.received + excluded.received",
-        )
-        .bind(after.id.clone())
-        .bind(utc_day(after.updated_at))
-        .bind(sent)
-        .bind(received)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(new_events)
+}
+
+/// Adds messages to an instance's count for one UTC day, unless the instance is gone.
+pub(super) async fn add_daily_messages(
+    conn: &mut AnyConnection,
+    id: &str,
+    day: &str,
+    sent: i64,
+    received: i64,
+) -> Result<(), sqlx::Error> {
+    if sent <= 0 && received <= 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO message_counts_daily (instance_id, day, sent, received) \
+         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM instances WHERE id = $1) \
+         ON CONFLICT (instance_id, day) DO UPDATE SET sent = message_counts_daily.sent + excluded.sent, \
+         received = message_counts_daily.received + excluded.received",
+    )
+    .bind(id.to_string())
+    .bind(day.to_string())
+    .bind(sent.max(0))
+    .bind(received.max(0))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_status(
@@ -89,7 +101,7 @@ async fn insert_status(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(r.id.clone())
-    .bind(r.version)
+    .bind(r.status_version)
     .bind(r.status.as_str())
     .bind(previous.map(str::to_string))
     .bind(r.status_reason.clone())

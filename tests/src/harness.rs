@@ -537,10 +537,10 @@ impl Drop for Manager {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        remove_fleet(&self.options.fleet);
+        remove_fleet_on(&self.options.fleet, self.options.runtime);
         // A create the manager sent just before it died may still be finishing inside Docker.
         std::thread::sleep(Duration::from_millis(300));
-        remove_fleet(&self.options.fleet);
+        remove_fleet_on(&self.options.fleet, self.options.runtime);
     }
 }
 
@@ -630,8 +630,15 @@ pub fn fleet_containers(fleet: &str) -> Vec<String> {
         .collect()
 }
 
+/// Removes everything of the fleet, for managers of the runtime `BOTFLEET_TEST_RUNTIME` names.
 pub fn remove_fleet(fleet: &str) {
-    if Runtime::from_env() == Runtime::Swarm {
+    remove_fleet_on(fleet, Runtime::from_env());
+}
+
+/// Removes everything of the fleet: on Swarm its services and secrets first, then (once Swarm has
+/// removed their containers) containers and volumes.
+pub fn remove_fleet_on(fleet: &str, runtime: Runtime) {
+    if runtime == Runtime::Swarm {
         let services = fleet_services(fleet);
         if !services.is_empty() {
             let _ = Command::new("docker")

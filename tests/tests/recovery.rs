@@ -181,6 +181,8 @@ async fn restarting_the_manager_restarts_no_worker() {
     for id in &ids {
         m2.wait_for(id, SETTLE, running).await;
     }
+    // The second manager goes first: alive, it would recreate the workers the first one's cleanup removes.
+    drop(m2);
     drop(m);
 }
 
@@ -257,6 +259,8 @@ async fn a_manager_killed_during_creates_recovers_every_acknowledged_instance() 
         containers, ids,
         "containers and instances differ (orphans or missing)"
     );
+    // The second manager goes first: alive, it would recreate the workers the first one's cleanup removes.
+    drop(m2);
     drop(m);
 }
 
@@ -334,5 +338,7 @@ async fn a_start_docker_refuses_is_retried_after_a_backoff() {
     // The refused start is retried after its backoff, not at the next full pass 30 s later.
     m2.wait_for(&created.id, Duration::from_secs(20), running)
         .await;
+    // The second manager goes first: alive, it would recreate the workers the first one's cleanup removes.
+    drop(m2);
     drop(m);
 }

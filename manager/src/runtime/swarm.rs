@@ -38,6 +38,9 @@
 //!   `docker service inspect` shows secret references and no value. Secrets are immutable: a changed
 //!   configuration creates new ones, updates the service (the old task stops first), and deletes the old
 //!   ones; removing the worker removes its secrets.
+//! - **Logs.** A worker on the manager's node is read from its newest task container (Docker's
+//!   container log, as on plain Docker: the current task's, or the crashed one's until a new task
+//!   starts); a worker on another node through the service log.
 //! - **Events.** Container events (`start`, `die`, `oom`, `destroy`) with our fleet label come from the
 //!   manager's own node only, and service `remove` events become `Destroyed`. Docker emits no task events,
 //!   so a task that dies on another node is seen by the periodic reconcile pass.
@@ -1189,23 +1192,52 @@ impl Runtime for SwarmRuntime {
         .boxed()
     }
 
+    /// The newest container of the service on the manager's node (the current or last task) is read
+    /// through Docker's container log, as on plain Docker; a worker on another node through the service
+    /// log, which Swarm's log broker gathers from that node (and which can answer late, or empty, for
+    /// a task that just started).
     fn logs(
         &self,
         instance_id: &str,
         tail: u64,
         follow: bool,
     ) -> BoxStream<'static, Result<Bytes, RuntimeError>> {
-        let tail = tail.to_string();
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .follow(follow)
-            .tail(&tail)
-            .build();
-        self.docker
-            .service_logs(&self.service_name(instance_id), Some(options))
-            .map(log_chunk)
-            .boxed()
+        let docker = self.docker.clone();
+        let name = self.service_name(instance_id);
+        futures::stream::once(async move {
+            let tail = tail.to_string();
+            let options = LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .follow(follow)
+                .tail(&tail)
+                .build();
+            let filters = HashMap::from([("label", vec![format!("{SERVICE_NAME_LABEL}={name}")])]);
+            let listed = docker
+                .list_containers(Some(
+                    ListContainersOptionsBuilder::new()
+                        .all(true)
+                        .filters(&filters)
+                        .build(),
+                ))
+                .await;
+            let local = match listed {
+                Ok(containers) => containers
+                    .into_iter()
+                    .max_by_key(|c| c.created.unwrap_or(0))
+                    .and_then(|c| c.id),
+                Err(e) => return futures::stream::once(async { Err(e.into()) }).boxed(),
+            };
+            match local {
+                Some(id) => docker.logs(&id, Some(options)).map(log_chunk).boxed(),
+                None => docker
+                    .service_logs(&name, Some(options))
+                    .map(log_chunk)
+                    .boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     /// Measured only when the task runs on the manager's own node (the engine it talks to).

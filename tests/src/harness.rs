@@ -370,6 +370,50 @@ impl Manager {
 
     /// Creates an instance with `?wait=true` (answer once the worker is healthy or failed), asserts 201
     /// and returns the body.
+    /// Creates `n` bots (ids from `first_bot_id`) one after the other, each with `?wait=true`; returns
+    /// their instance ids. For the benches, which report a failed create instead of panicking.
+    pub async fn create_bots(
+        &self,
+        fake: &FakeTelegram,
+        n: u64,
+        first_bot_id: u64,
+        name: &str,
+    ) -> Result<Vec<String>, String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let token = fake.add_bot(first_bot_id + i, &format!("{name}{i}_bot"));
+            let (code, body) = self
+                .post(
+                    "/api/v1/instances?wait=true&timeout=30",
+                    &create_body("bench", &token),
+                )
+                .await;
+            if code != 201 {
+                return Err(format!("create failed: {code} {body}"));
+            }
+            ids.push(body["instance_id"].as_str().unwrap_or_default().to_string());
+        }
+        Ok(ids)
+    }
+
+    /// `GET path` as text: asserts 200 and a `text/plain` body.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "{path}"
+        );
+        response.text().await.expect("body")
+    }
+
     pub async fn create_settled(&self, user: &str, token: &str) -> Value {
         let (status, body) = self
             .post(

@@ -403,22 +403,9 @@ async fn a_hosts_containers_are_the_fleets_own_and_their_verbs_are_the_bots() {
     assert_eq!(status, 404);
 
     // Logs by short id, as text.
-    let response = m
-        .request(
-            reqwest::Method::GET,
-            &format!("{base}/{}/logs?tail=50", &worker[..12]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = response.text().await.unwrap();
+    let text = m
+        .get_text(&format!("{base}/{}/logs?tail=50", &worker[..12]))
+        .await;
     assert!(text.contains("bot connected"), "{text}");
     assert!(!text.contains(&token), "the log shows the bot token");
     let typed = m

@@ -215,19 +215,7 @@ async fn logs_errors_and_their_clearing() {
     let (id, _, _) = create_running(&m, &token).await;
     let base = format!("/api/v1/instances/{id}");
 
-    let response = m
-        .request(reqwest::Method::GET, &format!("{base}/logs?tail=50"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = response.text().await.unwrap();
+    let text = m.get_text(&format!("{base}/logs?tail=50")).await;
     assert!(text.contains("bot connected"), "{text}");
     assert!(!text.contains('\u{1b}'), "ANSI escapes left in the log");
     assert!(!text.contains(&token), "the log shows the bot token");

@@ -20,12 +20,11 @@ use shared::{
             HostMetricsQuery, HostMetricsResponse, HostResponse, HostRole, HostState, HostStatus,
             HostView, MAX_HISTORY_POINTS, RuntimeName, UpdateHostRequest, UpdatedHost,
         },
-        resources::parse_timestamp_ms,
     },
     http::{ValidJson, ValidQuery},
 };
 
-use super::{AppState, instance_logs::worker_log, views};
+use super::{AppState, instance_logs::worker_log, resources::time_param, views};
 use crate::{
     error::ApiError,
     fleet::now_ms,
@@ -223,16 +222,6 @@ pub async fn get_host_metrics(
         success: true,
         metrics: metrics(&server_id, &sample),
     }))
-}
-
-/// A time the query's validation accepted, as unix ms.
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|v| {
-            parse_timestamp_ms(v)
-                .ok_or_else(|| ApiError::validation(field, "must be RFC 3339 or unix milliseconds"))
-        })
-        .transpose()
 }
 
 /// At most `max` items picked evenly from `items`, the first and the last kept.

@@ -280,7 +280,7 @@ pub async fn cleanup_memory(State(state): State<AppState>) -> Json<MemoryCleanup
 }
 
 /// A time the query's validation accepted, as unix ms.
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
             parse_timestamp_ms(v)

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, create_body};
+use botfleet_tests::harness::{self, Manager, ManagerOptions};
 use clap::Parser;
 use serde_json::json;
 
@@ -62,18 +62,10 @@ async fn main() -> anyhow::Result<()> {
     options.env.clear();
     let fleet = options.fleet.clone();
     let m = Manager::spawn(options);
-    let mut ids = Vec::new();
-    for i in 0..args.bots {
-        let token = fake.add_bot(9_300_000 + i, &format!("eng{i}_bot"));
-        let (code, body) = m
-            .post(
-                "/api/v1/instances?wait=true&timeout=30",
-                &create_body("bench", &token),
-            )
-            .await;
-        anyhow::ensure!(code == 201, "create failed: {body}");
-        ids.push(body["instance_id"].as_str().unwrap_or_default().to_string());
-    }
+    let ids = m
+        .create_bots(&fake, args.bots, 9_300_000, "eng")
+        .await
+        .map_err(anyhow::Error::msg)?;
     let pid = dockerd_pid().ok_or_else(|| anyhow::anyhow!("no dockerd process found"))?;
     println!("{} bots running; stopping dockerd (pid {pid})", ids.len());
     let down_at = Instant::now();

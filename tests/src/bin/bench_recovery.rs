@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, Runtime, create_body};
+use botfleet_tests::harness::{self, Manager, ManagerOptions, Runtime};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -56,18 +56,10 @@ async fn main() -> anyhow::Result<()> {
     options.health_interval_secs = 5.0;
     options.env.clear();
     let mut m = Manager::spawn(options.clone());
-    let mut ids = Vec::new();
-    for i in 0..args.bots {
-        let token = fake.add_bot(3_000_000 + i, &format!("rec{i}_bot"));
-        let (code, body) = m
-            .post(
-                "/api/v1/instances?wait=true&timeout=30",
-                &create_body("bench", &token),
-            )
-            .await;
-        anyhow::ensure!(code == 201, "create failed: {body}");
-        ids.push(body["instance_id"].as_str().unwrap_or_default().to_string());
-    }
+    let ids = m
+        .create_bots(&fake, args.bots, 3_000_000, "rec")
+        .await
+        .map_err(anyhow::Error::msg)?;
     for id in &ids {
         wait_status(&m, id, |s| s == "running").await?;
     }

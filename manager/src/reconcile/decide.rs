@@ -86,7 +86,6 @@ pub fn decide(
                 Action::Start
             }
         }
-        Some(_) if r.status == InstanceStatus::Creating => Action::Adopt,
         Some(_) => Action::Adopt,
     }
 }

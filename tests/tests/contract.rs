@@ -126,10 +126,10 @@ const WORKER_EXCLUDED: &[(&str, &str)] = &[];
 /// - Half of the job ids asked for name a real bulk job, so `GET /api/v1/jobs/{id}` answers 200 too.
 /// - `GET /api/v1/events` is a long poll of up to 30 s (`wait_ms`): its request timeout is above that,
 ///   and most cases ask for a short wait, so the poll does not eat the run's budget.
-/// `GET /api/v1/messages` is left out of the stateful phase only: there schemathesis reports an extra
-/// query parameter as accepted although the request it sends carries none (its own reproduction is
-/// `?chatId=…&limit=1`, which is valid); the examples, coverage and fuzzing phases still check it,
-/// unknown parameters included.
+/// - `GET /api/v1/messages` is left out of the stateful phase only: there schemathesis reports an
+///   extra query parameter as accepted although the request it sends carries none (its own
+///   reproduction is `?chatId=…&limit=1`, which is valid); the examples, coverage and fuzzing phases
+///   still check it, unknown parameters included.
 fn worker_config(job_id: &str) -> String {
     format!(
         r#"[dictionaries.job]

@@ -1377,7 +1377,7 @@ mod tests {
     fn secret_names_fit_dockers_limit_and_change_with_the_configuration() {
         let id = "0b0e8a4e-4a4f-4c1e-9d55-1f2d3c4b5a69";
         let a = secret_name("bft0123456789", id, &CREDENTIALS, "abcdef0123456789");
-        assert_eq!(a, format!("bft0123456789-{id}-tok-abcdef01"));
+        assert_eq!(a, format!("bft0123456789-{id}-crd-abcdef01"));
         assert_ne!(
             a,
             secret_name("bft0123456789", id, &CREDENTIALS, "ffcdef0123456789")

@@ -363,6 +363,9 @@ impl SwarmRuntime {
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
         ];
         env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
+        if let Some(url) = &spec.telegram_webhook_url {
+            env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
+        }
         for secret in &secrets {
             if let Some(file) = secret.file.as_ref().and_then(|f| f.name.as_deref())
                 && let Some(kind) = [&CREDENTIALS, &API_KEY, &CONTROL_KEY, &AGENT]

@@ -26,13 +26,10 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
     }
     Ok(match credentials {
         Credentials::Telegram(c) => {
-            let receive = match (
-                &config.telegram_webhook_url,
-                &config.telegram_webhook_secret,
-            ) {
-                (Some(url), Some(secret)) => telegram::Receive::Webhook {
+            let receive = match (&config.telegram_webhook_url, &config.control_key_sha256) {
+                (Some(url), Some(digest)) => telegram::Receive::Webhook {
                     url: url.clone(),
-                    secret_token: secret.clone(),
+                    secret_token: shared::secret::telegram_webhook_secret(digest),
                 },
                 _ => telegram::Receive::Polling,
             };

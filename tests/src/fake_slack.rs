@@ -126,6 +126,10 @@ struct Socket {
     opened: u64,
 }
 
+/// A file id `files.getUploadURLExternal` handed out: (app, filename, announced length, the bytes once
+/// uploaded).
+type UploadSlot = (String, String, usize, Option<Vec<u8>>);
+
 /// An envelope sent and not yet acknowledged.
 struct Pending {
     app_id: String,
@@ -144,8 +148,7 @@ struct Inner {
     archived: HashSet<String>,
     posted: Vec<Posted>,
     files: Vec<UploadedFile>,
-    /// `file_id` → (app, filename, announced length, bytes once uploaded).
-    upload_slots: HashMap<String, (String, String, usize, Option<Vec<u8>>)>,
+    upload_slots: HashMap<String, UploadSlot>,
     /// Single-use Socket Mode tickets → app id.
     tickets: HashMap<String, String>,
     sockets: HashMap<u64, Socket>,

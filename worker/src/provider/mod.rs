@@ -2,6 +2,7 @@
 //! the agent bridge, events, the outbox and what the bot has seen) speaks these neutral types and calls
 //! a [`Provider`]; only the modules below name a platform crate.
 
+pub mod slack;
 pub mod telegram;
 
 use std::{sync::Arc, time::Duration};
@@ -39,6 +40,7 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
                 receive,
             )?)
         }
+        Credentials::Slack(c) => Arc::new(slack::SlackProvider::new(&c, &config.slack_api_url)?),
         other => anyhow::bail!(
             "{} bots are not served by this worker build",
             other.provider().display_name()

@@ -6,3 +6,4 @@ pub mod fake_agent;
 pub mod fake_telegram;
 pub mod fake_webhook;
 pub mod harness;
+pub mod platform_signing;

@@ -1,0 +1,3 @@
+//! Platform callbacks in: each platform's verification (the routes are the lead's).
+
+pub mod verify;

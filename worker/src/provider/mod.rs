@@ -3,6 +3,7 @@
 //! a [`Provider`]; only the modules below name a platform crate.
 
 pub mod telegram;
+pub mod whatsapp;
 
 use std::{sync::Arc, time::Duration};
 

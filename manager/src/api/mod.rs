@@ -12,11 +12,13 @@ mod instance_lifecycle;
 mod instance_logs;
 mod instance_memory;
 mod instance_messages;
+mod instance_qr;
 mod instance_test;
 mod instance_webhook;
 mod instances;
 mod metrics;
 mod overview;
+mod providers;
 mod resources;
 mod views;
 
@@ -108,6 +110,10 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_memory::get_memory))
         .routes(routes!(instance_access::get_auth_status))
         .routes(routes!(instance_access::get_credentials))
+        .routes(routes!(instance_qr::get_qr))
+        .routes(routes!(instance_qr::get_current_qr))
+        .routes(routes!(instance_qr::get_qr_history))
+        .routes(routes!(providers::list_providers))
         .routes(routes!(instance_history::get_status_history))
         .routes(routes!(instance_history::list_errors))
         .routes(routes!(instance_history::clear_errors))

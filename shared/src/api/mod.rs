@@ -13,6 +13,8 @@ pub mod lifecycle;
 pub mod memory;
 pub mod messages;
 pub mod overview;
+pub mod providers;
+pub mod qr;
 pub mod resources;
 pub mod webhooks;
 

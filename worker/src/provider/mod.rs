@@ -4,6 +4,7 @@
 
 pub mod slack;
 pub mod telegram;
+pub mod whatsapp;
 
 use std::{sync::Arc, time::Duration};
 

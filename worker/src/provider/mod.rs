@@ -42,6 +42,10 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
             )?)
         }
         Credentials::Slack(c) => Arc::new(slack::SlackProvider::new(&c, &config.slack_api_url)?),
+        Credentials::Whatsapp(c) => Arc::new(whatsapp::WhatsappProvider::new(
+            &c,
+            &config.whatsapp_api_url,
+        )?),
         other => anyhow::bail!(
             "{} bots are not served by this worker build",
             other.provider().display_name()

@@ -793,3 +793,26 @@ pub async fn control_key(options: &ManagerOptions, id: &str) -> String {
         .expect("the instance's row");
     sqlx::Row::try_get(&row, "control_key").expect("control_key column")
 }
+
+/// The container's memory use as `docker stats` reports it (cgroup memory without the page cache), in
+/// MiB; 0 when it cannot be read.
+pub fn container_memory_mib(container: &str) -> f64 {
+    let out = Command::new("docker")
+        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}", container])
+        .output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let used = text.split('/').next().unwrap_or("").trim().to_string();
+    let split = used
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(used.len());
+    let (num, unit) = used.split_at(split);
+    let n: f64 = num.trim().parse().unwrap_or(0.0);
+    match unit {
+        "KiB" => n / 1024.0,
+        "GiB" => n * 1024.0,
+        "B" => n / 1_048_576.0,
+        _ => n,
+    }
+}

@@ -19,33 +19,6 @@ struct Args {
     recipients: usize,
 }
 
-fn memory_mib(container: &str) -> f64 {
-    let out = std::process::Command::new("docker")
-        .args([
-            "stats",
-            "--no-stream",
-            "--format",
-            "{{.MemUsage}}",
-            container,
-        ])
-        .output();
-    let text = out
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default();
-    let used = text.split('/').next().unwrap_or("").trim().to_string();
-    let split = used
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(used.len());
-    let (num, unit) = used.split_at(split);
-    let n: f64 = num.trim().parse().unwrap_or(0.0);
-    match unit {
-        "KiB" => n / 1024.0,
-        "GiB" => n * 1024.0,
-        "B" => n / 1_048_576.0,
-        _ => n,
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -77,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     anyhow::ensure!(status == 200, "webhook refused: {webhook}");
-    let idle = memory_mib(&container);
+    let idle = harness::container_memory_mib(&container);
 
     let recipients: Vec<Value> = (0..args.recipients)
         .map(|i| json!({"chatId": 100_000 + i, "vars": {"n": i}}))
@@ -99,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         if job["status"] == "completed" {
             break job;
         }
-        peak = peak.max(memory_mib(&container));
+        peak = peak.max(harness::container_memory_mib(&container));
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let took = started.elapsed();

@@ -1,0 +1,132 @@
+//! `scripts/bench-providers`: per provider, message in → the agent's reply out (p50, p95) through a real
+//! worker container against the provider's fake and the fake agent, and the worker's idle memory.
+//! Telegram polls, Slack holds a Socket Mode websocket, WhatsApp receives signed callbacks through the
+//! manager.
+
+use std::{net::SocketAddr, time::Duration, time::Instant};
+
+use botfleet_tests::{
+    fake_agent::FakeAgent,
+    fake_slack::FakeSlack,
+    fake_whatsapp::FakeWhatsapp,
+    harness::{self, Created, Manager, ManagerOptions},
+};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "Per-provider round trip and idle memory")]
+struct Args {
+    /// Messages per provider, one after the other.
+    #[arg(long, default_value_t = 30)]
+    messages: usize,
+}
+
+fn gateway() -> SocketAddr {
+    SocketAddr::new(harness::test_network_gateway(), 0)
+}
+
+async fn create(m: &Manager, body: Value) -> anyhow::Result<Created> {
+    let (status, created) = m.post("/api/v1/instances?wait=true&timeout=60", &body).await;
+    anyhow::ensure!(status == 201, "create failed: {created}");
+    Ok(Created::from_body(&created))
+}
+
+/// Times `rounds` messages: `push(i)` sends one in, `replies()` counts the replies seen so far.
+async fn round_trips(
+    rounds: usize,
+    mut push: impl AsyncFnMut(usize),
+    replies: impl Fn() -> usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut took = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let before = replies();
+        let started = Instant::now();
+        push(i).await;
+        let deadline = started + Duration::from_secs(30);
+        while replies() == before {
+            anyhow::ensure!(Instant::now() < deadline, "no reply to message {i}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        took.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    Ok(took)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (telegram, telegram_url) = harness::start_fake_telegram().await;
+    let (slack, slack_addr) = FakeSlack::start(gateway()).await?;
+    let (whatsapp, whatsapp_addr) = FakeWhatsapp::start(gateway()).await?;
+    let (_agent, agent_addr) = FakeAgent::start(gateway()).await?;
+    let agent = json!({"kind": "webhook", "url": format!("http://{agent_addr}/webhook")});
+    let mut options = ManagerOptions::new(&telegram_url).await;
+    options.health_interval_secs = 5.0;
+    options.env.extend([
+        ("BOTFLEET_SLACK_API_URL".into(), format!("http://{slack_addr}/api/")),
+        ("BOTFLEET_WHATSAPP_API_URL".into(), format!("http://{whatsapp_addr}/v21.0")),
+    ]);
+    let m = Manager::spawn(options);
+    let base = |provider: &str| json!({"user_id": "bench", "provider": provider, "type_instance": ["api"], "agno_config": agent});
+    let mut results = Vec::new();
+
+    let token = telegram.add_bot(7_100_001, "bench_rt_bot");
+    let mut body = base("telegram");
+    body["token"] = json!(token);
+    let tg = create(&m, body).await?;
+    let chat = 555_001;
+    let tg_replies = || telegram.sent().iter().filter(|s| s.token == token && s.chat_id == json!(chat)).count();
+    let took = round_trips(args.messages, async |i| telegram.push_text(&token, chat, &format!("m{i}")), tg_replies).await?;
+    results.push(("telegram (long polling)", tg.id.clone(), took));
+
+    let app = slack.add_app("benchbot");
+    let channel = slack.add_channel("bench", false);
+    let user = slack.add_user("Bench");
+    let mut body = base("slack");
+    body["credentials"] = json!({"bot_token": app.bot_token, "app_token": app.app_token});
+    let sl = create(&m, body).await?;
+    let sl_replies = || slack.posted().iter().filter(|p| p.app_id == app.app_id && p.channel == channel).count();
+    let took = round_trips(args.messages, async |i| { slack.push_message(&app, &channel, &user, &format!("m{i}")); }, sl_replies).await?;
+    results.push(("slack (Socket Mode)", sl.id.clone(), took));
+
+    let number = whatsapp.add_number("Bench");
+    let mut body = base("whatsapp");
+    body["credentials"] = number.credentials_json();
+    let wa = create(&m, body).await?;
+    whatsapp
+        .subscribe(&number, &m.url(&format!("/api/v1/webhooks/whatsapp/{}", wa.id)))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let wa_replies = || whatsapp.sent_by(&number.phone_number_id).len();
+    // One sender per message: WhatsApp paces replies to one user (1 per 6 s after a burst).
+    let took = round_trips(args.messages, async |i| {
+        let _ = whatsapp.push_text(&number, &format!("1555{i:07}"), "Bench", "hi").await;
+    }, wa_replies).await?;
+    results.push(("whatsapp (callbacks via the manager)", wa.id.clone(), took));
+
+    // Idle: nothing arrives for a while; the worker only keeps its link alive.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    println!("provider | in → reply out p50 | p95 | max | worker idle memory");
+    for (name, id, took) in &results {
+        let memory = m
+            .worker_container(id)
+            .map(|c| harness::container_memory_mib(&c))
+            .unwrap_or(0.0);
+        println!(
+            "{name} | {:.1} ms | {:.1} ms | {:.1} ms | {memory:.2} MiB",
+            pct(took, 0.5),
+            pct(took, 0.95),
+            took[took.len() - 1]
+        );
+    }
+    for (_, id, _) in &results {
+        let _ = m.delete(&format!("/api/v1/instances/{id}")).await;
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ pub struct AgentBridge {
     client: AgentClient,
     context: ChatContext,
     instance_id: String,
-    chat_locks: std::sync::Mutex<HashMap<i64, Arc<Mutex<()>>>>,
+    chat_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// What the bridge decided to answer.
@@ -40,13 +40,13 @@ impl AgentBridge {
         }
     }
 
-    fn chat_lock(&self, chat: i64) -> Arc<Mutex<()>> {
+    fn chat_lock(&self, chat: &str) -> Arc<Mutex<()>> {
         let mut locks = self.chat_locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(chat).or_default().clone()
+        locks.entry(chat.to_string()).or_default().clone()
     }
 
     /// The reply to `text` from `user` in `chat`; `send` delivers it while the chat is still locked.
-    pub async fn answer<F, Fut>(&self, chat: i64, user: &str, text: &str, send: F)
+    pub async fn answer<F, Fut>(&self, chat: &str, user: &str, text: &str, send: F)
     where
         F: FnOnce(Reply) -> Fut,
         Fut: std::future::Future<Output = bool>,

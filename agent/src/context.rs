@@ -29,7 +29,7 @@ pub struct Turn {
 /// The last `keep` turns of each chat.
 pub struct ChatContext {
     keep: usize,
-    chats: Mutex<HashMap<i64, VecDeque<Turn>>>,
+    chats: Mutex<HashMap<String, VecDeque<Turn>>>,
 }
 
 impl ChatContext {
@@ -41,20 +41,20 @@ impl ChatContext {
     }
 
     /// The chat's kept turns, oldest first.
-    pub fn history(&self, chat: i64) -> Vec<Turn> {
+    pub fn history(&self, chat: &str) -> Vec<Turn> {
         let chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
         chats
-            .get(&chat)
+            .get(chat)
             .map(|t| t.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    pub fn push(&self, chat: i64, role: Role, text: &str) {
+    pub fn push(&self, chat: &str, role: Role, text: &str) {
         if self.keep == 0 {
             return;
         }
         let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
-        let turns = chats.entry(chat).or_default();
+        let turns = chats.entry(chat.to_string()).or_default();
         turns.push_back(Turn {
             role,
             text: text.to_string(),
@@ -72,13 +72,13 @@ mod tests {
     #[test]
     fn chats_keep_their_own_last_turns() {
         let c = ChatContext::new(2);
-        c.push(1, Role::User, "a");
-        c.push(1, Role::Assistant, "b");
-        c.push(1, Role::User, "c");
-        c.push(2, Role::User, "other");
-        let one: Vec<String> = c.history(1).into_iter().map(|t| t.text).collect();
+        c.push("1", Role::User, "a");
+        c.push("1", Role::Assistant, "b");
+        c.push("1", Role::User, "c");
+        c.push("2", Role::User, "other");
+        let one: Vec<String> = c.history("1").into_iter().map(|t| t.text).collect();
         assert_eq!(one, ["b", "c"]);
-        assert_eq!(c.history(2).len(), 1);
-        assert!(c.history(3).is_empty());
+        assert_eq!(c.history("2").len(), 1);
+        assert!(c.history("3").is_empty());
     }
 }

@@ -75,10 +75,18 @@ pub struct CreateArgs {
     /// The messaging provider.
     #[arg(long, default_value = "telegram", value_parser = parse_provider)]
     provider: Provider,
-    /// File holding the bot token (`-` reads it from stdin). Never on the command line, so it stays out
-    /// of shell history and `ps`.
-    #[arg(long, value_name = "FILE")]
-    token_file: PathBuf,
+    /// File holding the Telegram bot token (`-` reads it from stdin). Never on the command line, so it
+    /// stays out of shell history and `ps`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "credentials_file"
+    )]
+    token_file: Option<PathBuf>,
+    /// File holding the bot's credentials as JSON in its provider's shape (`GET /api/v1/providers`);
+    /// `-` reads it from stdin.
+    #[arg(long, value_name = "FILE.json", conflicts_with = "token_file")]
+    credentials_file: Option<PathBuf>,
     /// Who the bot belongs to [default: $USER].
     #[arg(long, value_name = "USER")]
     user: Option<String>,
@@ -99,9 +107,12 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     id: String,
-    /// A new bot token, read from this file (`-`: stdin).
+    /// A new Telegram bot token, read from this file (`-`: stdin).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// New credentials (JSON in the provider's shape), read from this file (`-`: stdin).
+    #[arg(long, value_name = "FILE.json", conflicts_with = "token_file")]
+    credentials_file: Option<PathBuf>,
     /// A new agent configuration (JSON file).
     #[arg(long, value_name = "FILE.json", conflicts_with = "no_agent")]
     agent_config: Option<PathBuf>,
@@ -155,6 +166,19 @@ pub fn read_secret(path: &Path, what: &str) -> Result<String, Failure> {
         )));
     }
     Ok(secret)
+}
+
+/// Credentials JSON from a file (`-`: stdin); the error never quotes the file's content.
+fn read_credentials(path: &Path) -> Result<serde_json::Value, Failure> {
+    let text = read_secret(path, "credentials")?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::Usage(format!(
+            "{}: not JSON (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 fn read_agent_config(path: &Path) -> Result<AgentConfig, Failure> {
@@ -384,7 +408,16 @@ pub(crate) fn answered(
 }
 
 async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
-    let token = read_secret(&args.token_file, "bot token")?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(|p| read_secret(p, "bot token"))
+        .transpose()?;
+    let credentials = args
+        .credentials_file
+        .as_deref()
+        .map(read_credentials)
+        .transpose()?;
     let agno_config = args
         .agent_config
         .as_deref()
@@ -399,6 +432,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
         provider: args.provider,
         type_instance: vec![Interface::Api],
         token,
+        credentials,
         agno_config,
         placement: args.placement,
     };
@@ -484,6 +518,11 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Outcome {
             .as_deref()
             .map(|p| read_secret(p, "bot token"))
             .transpose()?,
+        credentials: args
+            .credentials_file
+            .as_deref()
+            .map(read_credentials)
+            .transpose()?,
         agno_config: match (&args.agent_config, args.no_agent) {
             (Some(path), _) => Some(Some(read_agent_config(path)?)),
             (None, true) => Some(None),
@@ -493,6 +532,7 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Outcome {
         cpu_limit: args.cpus,
     };
     if request.token.is_none()
+        && request.credentials.is_none()
         && request.agno_config.is_none()
         && request.memory_limit_mb.is_none()
         && request.cpu_limit.is_none()

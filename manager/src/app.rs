@@ -75,7 +75,13 @@ impl Application {
             ports: PortAllocator::new(args.port_range(), args.host_ip, performance.clone()),
             ops: Operations::default(),
             events: tokio::sync::broadcast::channel(1024).0,
-            telegram_api_url: args.telegram_api_url.clone(),
+            platform_urls: crate::runtime::PlatformUrls {
+                telegram_api: args.telegram_api_url.clone(),
+                discord_api: args.discord_api_url.clone(),
+                discord_gateway: args.discord_gateway_url.clone(),
+                slack_api: args.slack_api_url.clone(),
+                whatsapp_api: args.whatsapp_api_url.clone(),
+            },
             writes: crate::writes::InstanceWrites::default(),
         });
 

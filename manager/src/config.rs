@@ -124,6 +124,34 @@ pub struct ServeArgs {
         default_value = "https://api.telegram.org"
     )]
     pub telegram_api_url: String,
+    /// Discord REST API base URL given to workers.
+    #[arg(
+        long,
+        env = "BOTFLEET_DISCORD_API_URL",
+        default_value = "https://discord.com/api"
+    )]
+    pub discord_api_url: String,
+    /// Discord gateway URL given to workers.
+    #[arg(
+        long,
+        env = "BOTFLEET_DISCORD_GATEWAY_URL",
+        default_value = "wss://gateway.discord.gg"
+    )]
+    pub discord_gateway_url: String,
+    /// Slack Web API base URL given to workers.
+    #[arg(
+        long,
+        env = "BOTFLEET_SLACK_API_URL",
+        default_value = "https://slack.com/api/"
+    )]
+    pub slack_api_url: String,
+    /// WhatsApp Cloud (Graph) API base URL given to workers.
+    #[arg(
+        long,
+        env = "BOTFLEET_WHATSAPP_API_URL",
+        default_value = "https://graph.facebook.com/v21.0"
+    )]
+    pub whatsapp_api_url: String,
     /// Prefix of container names and value of the `botfleet.fleet` label.
     #[arg(long, env = "BOTFLEET_FLEET", default_value = "botfleet")]
     pub fleet: String,

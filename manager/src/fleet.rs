@@ -13,6 +13,7 @@ use crate::{
     keys,
     op_locks::Operations,
     ports::PortAllocator,
+    runtime::PlatformUrls,
     runtime::{RuntimeReader, WorkerSpec},
     store::{Store, events::Event},
     writes::{InstanceWrites, token_conflict},
@@ -48,7 +49,7 @@ pub struct Fleet {
     pub ports: PortAllocator,
     /// User operations in flight (409 for a second one).
     pub ops: Operations,
-    pub telegram_api_url: String,
+    pub platform_urls: PlatformUrls,
     /// New events, for live subscribers; they are in the database already.
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The write path, with the counters waiting for the flush.
@@ -65,7 +66,7 @@ impl Fleet {
     /// Reserves a port and writes the instance as wanted (`creating`, desired running); the reconciler
     /// makes its worker. Nothing here touches the runtime.
     pub async fn create(&self, new: NewInstance) -> Result<Provisioned, ApiError> {
-        let token_sha256 = keys::sha256_hex(&new.token);
+        let token_sha256 = keys::sha256_hex(new.credentials.identity());
         if self
             .store
             .instance_with_token(&token_sha256)
@@ -109,10 +110,10 @@ impl Fleet {
             instance_id: &r.id,
             provider: r.provider.as_str(),
             port: r.port,
-            bot_token: &r.token,
+            credentials: crate::domain::instance::stored_credentials(&r.token),
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
-            telegram_api_url: &self.telegram_api_url,
+            platform_urls: &self.platform_urls,
             agent_config: r.agno_config.as_ref().map(agent_config_json),
             memory_bytes: r
                 .memory_limit_mb
@@ -134,10 +135,10 @@ impl Fleet {
         let spec = self.worker_spec(r, "");
         let mut h = Sha256::new();
         for part in [
-            spec.bot_token,
+            r.token.as_str(),
             spec.api_key_sha256,
             &spec.control_key_sha256,
-            spec.telegram_api_url,
+            spec.platform_urls.of(r.provider),
             &self.runtime.settings().image,
             &spec.memory_bytes.to_string(),
             &spec.nano_cpus.to_string(),
@@ -232,7 +233,7 @@ pub(crate) fn new_record(
         provider: new.provider,
         type_instance: new.type_instance.clone(),
         display_name: new.display_name(),
-        token: new.token.clone(),
+        token: crate::domain::instance::credentials_to_store(&new.credentials),
         token_sha256: token_sha256.to_string(),
         api_key_sha256: keys::sha256_hex(api_key),
         api_key_hint: keys::hint(api_key),

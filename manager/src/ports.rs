@@ -109,7 +109,8 @@ impl PortAllocator {
                 }
                 Err(WriteError::TokenTaken) => {
                     return Err(ApiError::Conflict(
-                        "this bot token is already used by another instance".into(),
+                        "these credentials (this bot token) are already used by another instance"
+                            .into(),
                     ));
                 }
                 Err(WriteError::Database(e)) => return Err(e.into()),

@@ -23,7 +23,7 @@ pub enum ProcessOutcome {
 /// A validated `PATCH` body: every field optional, `None` means unchanged.
 #[derive(Debug, Default)]
 pub struct ConfigChange {
-    pub token: Option<String>,
+    pub credentials: Option<shared::api::credentials::Credentials>,
     /// `Some(None)` clears the agent configuration.
     pub agno_config: Option<Option<shared::agent::AgentConfig>>,
     pub memory_limit_mb: Option<i64>,
@@ -170,21 +170,19 @@ impl Verbs {
             .try_begin(id, "configuration update")?;
         Verb::Update.check(id, current(&self.reconciler, id)?.status)?;
         let fleet = &self.reconciler.fleet;
-        if let Some(token) = &change.token {
-            let digest = keys::sha256_hex(token);
+        if let Some(credentials) = &change.credentials {
+            let digest = keys::sha256_hex(credentials.identity());
             if let Some(owner) = fleet.store.instance_with_token(&digest).await?
                 && owner != id
             {
-                return Err(ApiError::Conflict(
-                    "this bot token is already used by another instance".into(),
-                ));
+                return Err(crate::writes::token_conflict());
             }
         }
         fleet
             .update(id, Source::Api, |r| {
-                if let Some(token) = &change.token {
-                    r.token = token.clone();
-                    r.token_sha256 = keys::sha256_hex(token);
+                if let Some(credentials) = &change.credentials {
+                    r.token = crate::domain::instance::credentials_to_store(credentials);
+                    r.token_sha256 = keys::sha256_hex(credentials.identity());
                 }
                 if let Some(agno) = &change.agno_config {
                     r.agno_config = agno.clone();

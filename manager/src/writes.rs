@@ -196,7 +196,9 @@ impl InstanceWrites {
 }
 
 pub fn token_conflict() -> ApiError {
-    ApiError::Conflict("this bot token is already used by another instance".into())
+    ApiError::Conflict(
+        "these credentials (this bot token) are already used by another instance".into(),
+    )
 }
 
 #[cfg(test)]
@@ -252,7 +254,7 @@ pub(crate) mod tests {
             user_id: "u".into(),
             provider: shared::Provider::Telegram,
             type_instance: vec![crate::domain::Interface::Api],
-            token: format!("{n}:token"),
+            credentials: shared::api::credentials::Credentials::telegram(format!("{n}:token")),
             agno_config: None,
             placement: vec![],
         };

@@ -2,13 +2,25 @@
 
 pub const INSTANCE_ID: &str = "BOTFLEET_INSTANCE_ID";
 pub const PROVIDER: &str = "BOTFLEET_PROVIDER";
+/// Telegram's bot token alone (what workers before the provider seam took); [`CREDENTIALS`] says more.
 pub const BOT_TOKEN: &str = "BOTFLEET_BOT_TOKEN";
+/// The bot's credentials as JSON, tagged with the provider (`shared::api::credentials::Credentials`).
+pub const CREDENTIALS: &str = "BOTFLEET_CREDENTIALS";
 /// Hex SHA-256 of the instance API key given to the user; the key itself never reaches the worker.
 pub const API_KEY_SHA256: &str = "BOTFLEET_API_KEY_SHA256";
 /// Hex SHA-256 of the manager's per-instance control key, used by the health poller for `/status`.
 pub const CONTROL_KEY_SHA256: &str = "BOTFLEET_CONTROL_KEY_SHA256";
 pub const PORT: &str = "BOTFLEET_PORT";
 pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";
+/// Where Telegram calls in webhook mode (the manager's `/api/v1/webhooks/telegram/{id}`); polling when
+/// unset.
+pub const TELEGRAM_WEBHOOK_URL: &str = "BOTFLEET_TELEGRAM_WEBHOOK_URL";
+/// The secret Telegram sends back in `X-Telegram-Bot-Api-Secret-Token` in webhook mode.
+pub const TELEGRAM_WEBHOOK_SECRET: &str = "BOTFLEET_TELEGRAM_WEBHOOK_SECRET";
+pub const DISCORD_API_URL: &str = "BOTFLEET_DISCORD_API_URL";
+pub const DISCORD_GATEWAY_URL: &str = "BOTFLEET_DISCORD_GATEWAY_URL";
+pub const SLACK_API_URL: &str = "BOTFLEET_SLACK_API_URL";
+pub const WHATSAPP_API_URL: &str = "BOTFLEET_WHATSAPP_API_URL";
 /// The instance's agent configuration (the `agno_config` JSON), when it has one.
 pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";
 /// A directory that outlives the container (the manager mounts a per-instance volume there): bulk jobs
@@ -20,4 +32,11 @@ pub const DATA_DIR: &str = "BOTFLEET_DATA_DIR";
 pub const FILE_SUFFIX: &str = "_FILE";
 
 /// The variables a worker also reads from a file (`<NAME>_FILE`): the secrets and what is kept with them.
-pub const FROM_FILE: [&str; 4] = [BOT_TOKEN, API_KEY_SHA256, CONTROL_KEY_SHA256, AGENT_CONFIG];
+pub const FROM_FILE: [&str; 6] = [
+    BOT_TOKEN,
+    CREDENTIALS,
+    API_KEY_SHA256,
+    CONTROL_KEY_SHA256,
+    AGENT_CONFIG,
+    TELEGRAM_WEBHOOK_SECRET,
+];

@@ -100,7 +100,7 @@ async fn the_worker_lists_what_the_bot_has_seen() {
     let (status, groups) = m.get(&format!("/api/v1/instances/{id}/groups")).await;
     assert_eq!(status, 200);
     assert_eq!(groups["count"], 1, "{groups}");
-    assert_eq!(groups["groups"][0]["chat_id"], -222);
+    assert_eq!(groups["groups"][0]["chat_id"], "-222");
     let (_, contacts) = m.get(&format!("/api/v1/instances/{id}/contacts")).await;
     assert_names(&contacts["contacts"], &["Tester", "Member"]);
     let tester = contacts["contacts"]

@@ -135,7 +135,7 @@ async fn deliveries_are_signed_retried_dead_lettered_and_replayed() {
     assert_eq!(payload["type"], "message.in");
     assert_eq!(payload["instance_id"], created.id.as_str());
     assert_eq!(payload["data"]["text"], "hello hook");
-    assert_eq!(payload["data"]["chat_id"], 4242);
+    assert_eq!(payload["data"]["chat_id"], "4242");
     let envelope = attempts[2].envelope();
     assert_eq!(envelope.event_type, shared::events::EventType::MessageIn);
     assert_eq!(envelope.id, attempts[2].event_id);

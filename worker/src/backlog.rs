@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_full_line_is_refused_and_a_place_left_is_free_again() {
         let backlog = Arc::new(Backlog::default());
-        let chat = ChatRef::Id(7);
+        let chat = ChatRef::from(7);
         let places: Vec<Place> = (0..MAX_WAITING_PER_CHAT)
             .map(|_| backlog.enter(&chat).unwrap())
             .collect();
@@ -109,7 +109,7 @@ mod tests {
             })
         );
         assert!(
-            backlog.enter(&ChatRef::Id(8)).is_ok(),
+            backlog.enter(&ChatRef::from(8)).is_ok(),
             "other chats are not held up"
         );
         drop(places);
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn twenty_sends_a_minute_then_wait_for_the_minute_to_pass() {
         let backlog = Arc::new(Backlog::default());
-        let chat = ChatRef::Id(9);
+        let chat = ChatRef::from(9);
         let start = Instant::now();
         for i in 0..MAX_PER_MINUTE {
             let at = start + Duration::from_secs(i as u64);
@@ -137,7 +137,7 @@ mod tests {
         // A minute after the first send, one more may go.
         assert!(backlog.enter_at(&chat, start + MINUTE).is_ok());
         // Lines idle for a minute are forgotten.
-        let _ = backlog.enter_at(&ChatRef::Id(10), start + MINUTE * 3);
+        let _ = backlog.enter_at(&ChatRef::from(10), start + MINUTE * 3);
         assert_eq!(backlog.lock().len(), 1);
     }
 }

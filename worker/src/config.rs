@@ -17,12 +17,16 @@ pub struct Config {
     /// Id of the instance this worker runs.
     #[arg(long, env = env::INSTANCE_ID)]
     pub instance_id: String,
-    /// Messaging provider (only `telegram` today).
+    /// Messaging provider: telegram, discord, slack or whatsapp (the credentials name it too).
     #[arg(long, env = env::PROVIDER, default_value = "telegram")]
     pub provider: String,
-    /// The bot token; never logged.
+    /// Telegram's bot token alone (the same as `--credentials '{"provider":"telegram","token":…}'`);
+    /// never logged.
     #[arg(long, env = env::BOT_TOKEN, hide_env_values = true)]
-    pub bot_token: String,
+    pub bot_token: Option<String>,
+    /// The bot's credentials as JSON tagged with its provider; never logged.
+    #[arg(long, env = env::CREDENTIALS, hide_env_values = true)]
+    pub credentials: Option<String>,
     /// Hex SHA-256 of the instance API key that callers present as a bearer token.
     #[arg(long, env = env::API_KEY_SHA256)]
     pub api_key_sha256: String,
@@ -38,6 +42,24 @@ pub struct Config {
     /// Base URL of the Telegram Bot API.
     #[arg(long, env = env::TELEGRAM_API_URL, default_value = "https://api.telegram.org")]
     pub telegram_api_url: String,
+    /// Telegram webhook mode: the URL Telegram calls (the manager's); polling when unset.
+    #[arg(long, env = env::TELEGRAM_WEBHOOK_URL, requires = "telegram_webhook_secret")]
+    pub telegram_webhook_url: Option<String>,
+    /// The secret token Telegram sends with each webhook call; never logged.
+    #[arg(long, env = env::TELEGRAM_WEBHOOK_SECRET, hide_env_values = true)]
+    pub telegram_webhook_secret: Option<String>,
+    /// Base URL of Discord's REST API.
+    #[arg(long, env = env::DISCORD_API_URL, default_value = "https://discord.com/api")]
+    pub discord_api_url: String,
+    /// Discord's gateway (websocket) URL.
+    #[arg(long, env = env::DISCORD_GATEWAY_URL, default_value = "wss://gateway.discord.gg")]
+    pub discord_gateway_url: String,
+    /// Base URL of Slack's Web API.
+    #[arg(long, env = env::SLACK_API_URL, default_value = "https://slack.com/api/")]
+    pub slack_api_url: String,
+    /// Base URL of the WhatsApp Cloud (Graph) API.
+    #[arg(long, env = env::WHATSAPP_API_URL, default_value = "https://graph.facebook.com/v21.0")]
+    pub whatsapp_api_url: String,
     /// Where jobs and the seen chats are kept across restarts; without it they live in memory only.
     #[arg(long, env = env::DATA_DIR)]
     pub data_dir: Option<std::path::PathBuf>,
@@ -58,7 +80,38 @@ pub struct FileError {
     source: std::io::Error,
 }
 
+/// The credentials given neither way, or badly.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error(
+        "no credentials: give --credentials (BOTFLEET_CREDENTIALS) or, for Telegram, --bot-token"
+    )]
+    Missing,
+    /// serde's message is not shown: it may quote the secret.
+    #[error(
+        "the credentials are not valid JSON of a known provider (at line {line}, column {column})"
+    )]
+    Malformed { line: usize, column: usize },
+}
+
 impl Config {
+    /// The bot's credentials: `--credentials`, or the Telegram token alone.
+    pub fn credentials(&self) -> Result<shared::api::credentials::Credentials, CredentialsError> {
+        use shared::api::credentials::{Credentials, TelegramCredentials};
+        match (&self.credentials, &self.bot_token) {
+            (Some(json), _) => {
+                serde_json::from_str(json).map_err(|e| CredentialsError::Malformed {
+                    line: e.line(),
+                    column: e.column(),
+                })
+            }
+            (None, Some(token)) => Ok(Credentials::Telegram(TelegramCredentials {
+                token: token.clone(),
+            })),
+            (None, None) => Err(CredentialsError::Missing),
+        }
+    }
+
     /// The configuration from the command line and the environment, secrets given as files included;
     /// exits with clap's message on a bad argument (and prints `--help`).
     pub fn load() -> Result<Self, FileError> {
@@ -137,7 +190,8 @@ mod tests {
         ]);
         let config = parse(&files).unwrap();
         assert_eq!(
-            config.bot_token, "123:abc",
+            config.bot_token.as_deref(),
+            Some("123:abc"),
             "the trailing newline is dropped"
         );
         assert_eq!(config.api_key_sha256, digest);
@@ -146,6 +200,10 @@ mod tests {
             config.agent_config.as_deref(),
             Some(r#"{"model": "m", "api_key": "k=v"}"#)
         );
+        assert!(matches!(
+            config.credentials(),
+            Ok(shared::api::credentials::Credentials::Telegram(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -160,8 +218,8 @@ mod tests {
             error.contains("BOTFLEET_BOT_TOKEN_FILE") && error.contains("/nonexistent/bot_token"),
             "{error}"
         );
-        // Without any file variable, the arguments are left as they are (here: the token is missing).
+        // Without any file variable, the arguments are left as they are (here: the key digest is missing).
         let error = parse(&HashMap::new()).err().unwrap();
-        assert!(error.contains("--bot-token"), "{error}");
+        assert!(error.contains("--api-key-sha256"), "{error}");
     }
 }

@@ -16,9 +16,8 @@ use shared::{
     webhook::WebhookSetting,
     worker_api::{EventBatch, WorkerEvent, WorkerEventKind},
 };
-use teloxide::types::Message;
 
-use crate::state::now_ms;
+use crate::{provider::Message, state::now_ms};
 
 /// Events kept while the manager does not collect them.
 pub const MAX_BUFFERED: usize = 10_000;
@@ -66,26 +65,21 @@ impl EventLog {
 
     /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`).
     pub fn message(&self, message: &Message, kind: WorkerEventKind) {
-        let chat = &message.chat;
-        let chat_type = crate::seen::chat_kind(chat);
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
             kind,
-            chat_id: chat.id.0,
-            chat_name: chat
-                .title()
-                .or_else(|| chat.first_name())
-                .or_else(|| chat.username())
-                .map(str::to_string),
-            chat_type: Some(chat_type),
-            from_id: message.from.as_ref().map(|u| u.id.0),
-            from_name: message.from.as_ref().map(|u| u.first_name.clone()),
-            message_id: Some(message.id.0),
-            text: message
-                .text()
-                .or_else(|| message.caption())
-                .map(str::to_string),
+            chat_id: Some(message.chat.id.to_string()),
+            chat_name: message
+                .chat
+                .name
+                .clone()
+                .or_else(|| message.chat.username.clone()),
+            chat_type: Some(message.chat.kind),
+            from_id: message.from.as_ref().map(|u| u.id.clone()),
+            from_name: message.from.as_ref().map(|u| u.name.clone()),
+            message_id: Some(message.id.clone()),
+            text: message.text.clone(),
             at: now_ms(),
             webhook: None,
         };
@@ -93,8 +87,8 @@ impl EventLog {
     }
 
     /// Records a change of the bot's connection (`bot.status`) or a failure (`bot.error`), in `chat` when
-    /// it concerns one (0 otherwise).
-    pub fn notice(&self, kind: WorkerEventKind, chat: i64, text: String) {
+    /// it concerns one.
+    pub fn notice(&self, kind: WorkerEventKind, chat: Option<String>, text: String) {
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -118,7 +112,7 @@ impl EventLog {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
             kind: WorkerEventKind::WebhookConfig,
-            chat_id: 0,
+            chat_id: None,
             chat_name: None,
             chat_type: None,
             from_id: None,

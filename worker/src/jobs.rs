@@ -6,18 +6,21 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::{
+    bot::Bot,
+    provider::{SendError, TextOptions},
+    state::now_ms,
+};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::worker_api::{BulkJob, ChatRef, JobStatus, RecipientResult, TemplateValue};
-use teloxide::RequestError;
 
-use crate::{bot::TelegramBot, state::now_ms};
-
-/// Sends of one job in flight at once. teloxide's throttle releases queued sends in rounds every
-/// 250 ms, so this bounds a job to 4 × IN_FLIGHT messages per second before the limits apply.
+/// Sends of one job in flight at once. The provider paces them (teloxide's throttle releases queued sends
+/// in rounds every 250 ms, so this bounds a Telegram job to 4 × IN_FLIGHT messages per second before the
+/// limits apply).
 const IN_FLIGHT: usize = 8;
 
-/// Attempts per recipient on network errors (Telegram's 429s are waited out by the throttle itself).
+/// Attempts per recipient on network errors (rate limits are waited out by the provider itself).
 const MAX_ATTEMPTS: u32 = 3;
 
 /// One recipient of a bulk send.
@@ -315,7 +318,7 @@ impl Jobs {
     pub async fn run(
         self: Arc<Self>,
         id: String,
-        bot: TelegramBot,
+        bot: Bot,
         template: String,
         recipients: Vec<(usize, BulkRecipient)>,
     ) -> BulkJob {
@@ -327,11 +330,10 @@ impl Jobs {
                 let mut attempts = 0;
                 let outcome = loop {
                     attempts += 1;
-                    match bot
-                        .send_text(crate::bot::recipient(&r.chat), text.clone())
-                        .await
-                    {
-                        Err(RequestError::Network(_)) if attempts < MAX_ATTEMPTS => {
+                    match bot.send_text(&r.chat, &text, &TextOptions::default()).await {
+                        Err(SendError::Failed {
+                            transient: true, ..
+                        }) if attempts < MAX_ATTEMPTS => {
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 200 * u64::from(attempts),
                             ))
@@ -343,8 +345,8 @@ impl Jobs {
                 let result = RecipientResult {
                     recipient: r.label,
                     success: outcome.is_ok(),
-                    message_id: outcome.as_ref().ok().map(|id| id.to_string()),
-                    error: outcome.err().map(|e| crate::api::provider_error_text(&e)),
+                    message_id: outcome.as_ref().ok().cloned(),
+                    error: outcome.err().map(|e| e.to_string()),
                     attempts,
                     timestamp: now_ms(),
                 };

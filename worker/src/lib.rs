@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod provider;
 pub mod seen;
 pub mod shutdown;
 pub mod state;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::{bot::TelegramBot, config::Config, shutdown::ShutdownSignal, state::BotStatus};
+use crate::{bot::Bot, config::Config, shutdown::ShutdownSignal, state::BotStatus};
 
 /// Starts the API server and the bot, and returns when a termination signal has stopped both.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -49,7 +50,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .active()
             .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
     };
-    let bot = TelegramBot::new(&config, status.clone(), seen.clone(), events.clone(), agent)?;
+    let provider = provider::build(&config)?;
+    let bot = Bot::new(
+        provider,
+        status.clone(),
+        seen.clone(),
+        events.clone(),
+        agent,
+    );
     let job_store = match &config.data_dir {
         Some(dir) => Some(
             jobs::JobStore::open(dir.join("jobs"))
@@ -101,7 +109,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 const SEEN_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Finishes the bulk jobs an earlier run of this worker left unfinished, once the bot is connected.
-fn resume_jobs(jobs: &Arc<jobs::Jobs>, bot: &TelegramBot, status: &Arc<BotStatus>) {
+fn resume_jobs(jobs: &Arc<jobs::Jobs>, bot: &Bot, status: &Arc<BotStatus>) {
     for (id, template, pending) in jobs.load() {
         tracing::info!(job_id = %id, remaining = pending.len(), "resuming a bulk job");
         let (jobs, bot, status) = (jobs.clone(), bot.clone(), status.clone());

@@ -13,7 +13,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use shared::worker_api::{ChatKind, Contact, Direction, MAX_MESSAGES_PER_CHAT, StoredMessage};
-use teloxide::types::{Chat, Message, User};
+
+use crate::provider::Message;
 
 /// Messages kept per chat.
 pub const MAX_PER_CHAT: usize = MAX_MESSAGES_PER_CHAT as usize;
@@ -24,7 +25,8 @@ pub const MAX_TOTAL: usize = 5_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatEntry {
-    pub id: i64,
+    #[serde(deserialize_with = "shared::worker_api::id_string::required")]
+    pub id: String,
     pub name: String,
     pub kind: ChatKind,
     pub username: Option<String>,
@@ -37,8 +39,8 @@ pub struct ChatEntry {
 
 #[derive(Default)]
 struct Inner {
-    chats: HashMap<i64, ChatEntry>,
-    contacts: HashMap<u64, Contact>,
+    chats: HashMap<String, ChatEntry>,
+    contacts: HashMap<String, Contact>,
     total: usize,
 }
 
@@ -79,40 +81,6 @@ struct SavedSeenRef<'a> {
     contacts: Vec<&'a Contact>,
 }
 
-/// Private, group, supergroup or channel.
-pub fn chat_kind(chat: &Chat) -> ChatKind {
-    if chat.is_private() {
-        ChatKind::Private
-    } else if chat.is_supergroup() {
-        ChatKind::Supergroup
-    } else if chat.is_group() {
-        ChatKind::Group
-    } else {
-        ChatKind::Channel
-    }
-}
-
-fn chat_name(chat: &Chat) -> String {
-    chat.title()
-        .map(str::to_string)
-        .or_else(|| {
-            let first = chat.first_name()?;
-            Some(match chat.last_name() {
-                Some(last) => format!("{first} {last}"),
-                None => first.to_string(),
-            })
-        })
-        .or_else(|| chat.username().map(|u| format!("@{u}")))
-        .unwrap_or_else(|| chat.id.0.to_string())
-}
-
-fn user_name(user: &User) -> String {
-    match &user.last_name {
-        Some(last) => format!("{} {last}", user.first_name),
-        None => user.first_name.clone(),
-    }
-}
-
 impl Seen {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -120,16 +88,14 @@ impl Seen {
 
     /// Records a message that reached the bot (`in`) or that it sent (`out`).
     pub fn record(&self, message: &Message, direction: Direction) {
-        let date = message.date.timestamp();
+        let date = message.date;
+        let chat_id = message.chat.id.to_string();
         let stored = StoredMessage {
-            message_id: message.id.0,
-            chat_id: message.chat.id.0,
-            from_id: message.from.as_ref().map(|u| u.id.0),
-            from_name: message.from.as_ref().map(user_name),
-            text: message
-                .text()
-                .or_else(|| message.caption())
-                .map(str::to_string),
+            message_id: message.id.clone(),
+            chat_id: chat_id.clone(),
+            from_id: message.from.as_ref().map(|u| u.id.clone()),
+            from_name: message.from.as_ref().map(|u| u.name.clone()),
+            text: message.text.clone(),
             direction,
             date,
         };
@@ -139,10 +105,10 @@ impl Seen {
             && let Some(user) = &message.from
         {
             inner.contacts.insert(
-                user.id.0,
+                user.id.clone(),
                 Contact {
-                    id: user.id.0,
-                    name: user_name(user),
+                    id: user.id.clone(),
+                    name: user.name.clone(),
                     username: user.username.clone(),
                     is_bot: user.is_bot,
                     last_seen_date: date,
@@ -151,12 +117,17 @@ impl Seen {
         }
         let entry = inner
             .chats
-            .entry(message.chat.id.0)
+            .entry(chat_id.clone())
             .or_insert_with(|| ChatEntry {
-                id: message.chat.id.0,
-                name: chat_name(&message.chat),
-                kind: chat_kind(&message.chat),
-                username: message.chat.username().map(str::to_string),
+                id: chat_id.clone(),
+                name: message
+                    .chat
+                    .name
+                    .clone()
+                    .or_else(|| message.chat.username.as_ref().map(|u| format!("@{u}")))
+                    .unwrap_or_else(|| chat_id.clone()),
+                kind: message.chat.kind,
+                username: message.chat.username.clone(),
                 message_count: 0,
                 last_message: None,
                 last_message_date: date,
@@ -219,9 +190,13 @@ impl Seen {
             for SavedChat { mut chat, messages } in saved.chats {
                 inner.total += messages.len();
                 chat.messages = messages;
-                inner.chats.insert(chat.id, chat);
+                inner.chats.insert(chat.id.clone(), chat);
             }
-            inner.contacts = saved.contacts.into_iter().map(|c| (c.id, c)).collect();
+            inner.contacts = saved
+                .contacts
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect();
         }
         Ok(seen)
     }
@@ -285,9 +260,9 @@ impl Seen {
     }
 
     /// The chat's kept messages, newest first; `None` for a chat never seen.
-    pub fn messages(&self, chat_id: i64, limit: usize) -> Option<Vec<StoredMessage>> {
+    pub fn messages(&self, chat_id: &str, limit: usize) -> Option<Vec<StoredMessage>> {
         let inner = self.lock();
-        let chat = inner.chats.get(&chat_id)?;
+        let chat = inner.chats.get(chat_id)?;
         Some(chat.messages.iter().rev().take(limit).cloned().collect())
     }
 }

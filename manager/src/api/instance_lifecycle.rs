@@ -125,8 +125,19 @@ pub async fn update(
     if body.cpu_limit.is_some() || body.memory_limit_mb.is_some() {
         fits_a_host(&state, body.cpu_limit, body.memory_limit_mb).await?;
     }
+    let credentials = match (&body.token, &body.credentials) {
+        (None, None) => None,
+        _ => {
+            let provider = state.fleet.get(&id)?.provider;
+            Some(crate::domain::new_instance::credentials(
+                provider,
+                body.token,
+                body.credentials,
+            )?)
+        }
+    };
     let change = ConfigChange {
-        token: body.token,
+        credentials,
         agno_config: body.agno_config,
         memory_limit_mb: body.memory_limit_mb,
         cpu_millis: body.cpu_limit.map(|cpus| (cpus * 1000.0).round() as i64),

@@ -122,7 +122,7 @@ pub async fn list_messages(
     let messages = state
         .fleet
         .store
-        .messages(&id, query.chat_id, i64::from(query.limit()))
+        .messages(&id, query.chat_id.as_str(), i64::from(query.limit()))
         .await?
         .into_iter()
         .map(message_view)

@@ -44,7 +44,7 @@ pub async fn create_instance(
             "placement constraints need the swarm runtime; this manager runs plain Docker (one host)",
         ));
     }
-    let provisioned = state.fleet.create(body.into()).await?;
+    let provisioned = state.fleet.create(body.try_into()?).await?;
     state.reconciler.trigger(&provisioned.record.id);
     let mut record = provisioned.record;
     if params.wait {

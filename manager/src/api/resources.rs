@@ -358,7 +358,9 @@ pub async fn run_stress_test(
                 user_id: "stress-test".into(),
                 provider: shared::Provider::Telegram,
                 type_instance: vec![shared::api::instances::Interface::Api],
-                token,
+                credentials: shared::api::credentials::Credentials::Telegram(
+                    shared::api::credentials::TelegramCredentials { token },
+                ),
                 agno_config: None,
                 placement: vec![],
             };

@@ -77,7 +77,7 @@ pub fn memory(r: &InstanceRecord) -> MemoryView {
         is_ready_for_messages: r.is_ready_for_messages(),
         account: r.account.clone(),
         phone_number: r.handle(),
-        bot_id: r.bot_id,
+        bot_id: r.bot_id.clone(),
         container_id: r.container_id.clone(),
         api_key_hint: r.api_key_hint.clone(),
         api_key_created_at: rfc3339(r.api_key_created_at),

@@ -6,6 +6,25 @@ use shared::{Provider, agent::AgentConfig};
 
 pub use shared::api::instances::{AuthStatus, DesiredState, InstanceStatus, Interface};
 
+/// The credentials kept in `token`: the provider-tagged JSON, or a bare Telegram token (what instances
+/// created before other providers kept).
+pub fn stored_credentials(token: &str) -> shared::api::credentials::Credentials {
+    use shared::api::credentials::{Credentials, TelegramCredentials};
+    if token.starts_with('{')
+        && let Ok(credentials) = serde_json::from_str::<Credentials>(token)
+    {
+        return credentials;
+    }
+    Credentials::Telegram(TelegramCredentials {
+        token: token.to_string(),
+    })
+}
+
+/// What `token` keeps for these credentials.
+pub fn credentials_to_store(credentials: &shared::api::credentials::Credentials) -> String {
+    serde_json::to_string(credentials).expect("credentials serialize")
+}
+
 /// One instance, every column of its three tables. Secrets (`token`, `control_key`) stay inside the manager: API views are
 /// built field by field and never serialize this struct whole.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +48,7 @@ pub struct InstanceRecord {
     pub auth_status: AuthStatus,
     pub account: Option<String>,
     pub bot_username: Option<String>,
-    pub bot_id: Option<i64>,
+    pub bot_id: Option<String>,
     pub container_id: Option<String>,
     pub health_ok: bool,
     pub last_health_at: Option<i64>,

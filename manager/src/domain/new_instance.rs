@@ -1,11 +1,16 @@
-//! A create request that passed validation (serde and garde, in `shared::http`), in the form the fleet
-//! provisions from.
+//! A create request that passed validation (serde and garde, in `shared::http`; each provider's
+//! credentials by their own rules in `shared::api::credentials`), in the form the fleet provisions from.
 
 use shared::{
     Provider,
     agent::AgentConfig,
-    api::instances::{CreateInstanceRequest, Interface},
+    api::{
+        credentials::{Credentials, TelegramCredentials},
+        instances::{CreateInstanceRequest, Interface},
+    },
 };
+
+use crate::error::ApiError;
 
 /// A create request that passed validation.
 #[derive(Debug, Clone)]
@@ -13,31 +18,73 @@ pub struct NewInstance {
     pub user_id: String,
     pub provider: Provider,
     pub type_instance: Vec<Interface>,
-    pub token: String,
+    pub credentials: Credentials,
     pub agno_config: Option<AgentConfig>,
     pub placement: Vec<String>,
 }
 
-impl From<CreateInstanceRequest> for NewInstance {
-    fn from(r: CreateInstanceRequest) -> Self {
+impl TryFrom<CreateInstanceRequest> for NewInstance {
+    type Error = ApiError;
+
+    fn try_from(r: CreateInstanceRequest) -> Result<Self, ApiError> {
         let mut type_instance: Vec<Interface> = Vec::new();
         for i in r.type_instance {
             if !type_instance.contains(&i) {
                 type_instance.push(i);
             }
         }
-        Self {
+        let credentials = credentials(r.provider, r.token, r.credentials)?;
+        Ok(Self {
             user_id: r.user_id.trim().to_string(),
             provider: r.provider,
             type_instance,
-            token: r.token,
+            credentials,
             agno_config: r.agno_config,
             placement: r
                 .placement
                 .iter()
                 .map(|c| c.split_whitespace().collect())
                 .collect(),
+        })
+    }
+}
+
+/// The provider's credentials from a request's `credentials` object, or Telegram's from the older
+/// top-level `token`; exactly one of the two. A refusal names the field (`credentials.app_token`).
+pub fn credentials(
+    provider: Provider,
+    token: Option<String>,
+    credentials: Option<serde_json::Value>,
+) -> Result<Credentials, ApiError> {
+    match (token, credentials) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "token",
+            "give the credentials either as `credentials` or (Telegram) as `token`, not both",
+        )),
+        (Some(token), None) if provider == Provider::Telegram => {
+            Ok(Credentials::Telegram(TelegramCredentials { token }))
         }
+        (Some(_), None) => Err(ApiError::validation(
+            "token",
+            format!(
+                "`token` is Telegram's; {} bots take `credentials` (see GET /api/v1/providers)",
+                provider.display_name()
+            ),
+        )),
+        (None, Some(value)) => Credentials::from_request(provider, value)
+            .map_err(|(field, message)| ApiError::validation(field, message)),
+        (None, None) => Err(ApiError::validation(
+            "credentials",
+            format!(
+                "{} bots need `credentials` (see GET /api/v1/providers){}",
+                provider.display_name(),
+                if provider == Provider::Telegram {
+                    ", or the bot token as `token`"
+                } else {
+                    ""
+                }
+            ),
+        )),
     }
 }
 

@@ -273,7 +273,7 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
                 if let Some(info) = &s.info {
                     r.account = Some(info.first_name.clone());
                     r.bot_username = info.username.clone();
-                    r.bot_id = i64::try_from(info.id).ok();
+                    r.bot_id = Some(info.id.clone());
                 }
                 bot_error = s.last_error.clone();
                 auth_failed = s.state == BotState::AuthFailed;
@@ -439,7 +439,7 @@ pub(crate) mod tests {
             user_id: "u".into(),
             provider: shared::Provider::Telegram,
             type_instance: vec![crate::domain::Interface::Api],
-            token: "1:t".into(),
+            credentials: shared::api::credentials::Credentials::telegram("1:t"),
             agno_config: None,
             placement: vec![],
         };
@@ -473,7 +473,7 @@ pub(crate) mod tests {
     fn a_healthy_report_makes_the_instance_running_and_ready() {
         let mut r = record(InstanceStatus::Starting);
         let info = BotInfo {
-            id: 7,
+            id: "7".into(),
             first_name: "Sales".into(),
             username: Some("sales_bot".into()),
             is_bot: true,

@@ -50,7 +50,13 @@ async fn world() -> World {
         ),
         ops: Operations::default(),
         events: tokio::sync::broadcast::channel(64).0,
-        telegram_api_url: "http://127.0.0.1:1".into(),
+        platform_urls: crate::runtime::PlatformUrls {
+            telegram_api: "http://127.0.0.1:1".into(),
+            discord_api: "http://127.0.0.1:1".into(),
+            discord_gateway: "ws://127.0.0.1:1".into(),
+            slack_api: "http://127.0.0.1:1".into(),
+            whatsapp_api: "http://127.0.0.1:1".into(),
+        },
         writes: crate::writes::InstanceWrites::default(),
     });
     let policy = CrashPolicy {
@@ -81,7 +87,7 @@ fn new_bot(token: &str) -> NewInstance {
         user_id: "u".into(),
         provider: shared::Provider::Telegram,
         type_instance: vec![Interface::Api],
-        token: token.into(),
+        credentials: shared::api::credentials::Credentials::telegram(token),
         agno_config: None,
         placement: vec![],
     }

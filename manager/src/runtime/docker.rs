@@ -416,12 +416,16 @@ impl DockerRuntime {
         let mut env_vars = vec![
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
-            format!("{}={}", env::BOT_TOKEN, spec.bot_token),
+            format!(
+                "{}={}",
+                env::CREDENTIALS,
+                serde_json::to_string(&spec.credentials).unwrap_or_default()
+            ),
             format!("{}={}", env::API_KEY_SHA256, spec.api_key_sha256),
             format!("{}={}", env::CONTROL_KEY_SHA256, &spec.control_key_sha256),
             format!("{}={}", env::PORT, spec.port),
-            format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
         ];
+        env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
         env_vars.push(format!("{}={WORKER_DATA_DIR}", env::DATA_DIR));
         if let Some(agent) = &spec.agent_config {
             env_vars.push(format!("{}={agent}", env::AGENT_CONFIG));

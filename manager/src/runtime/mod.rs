@@ -101,18 +101,58 @@ pub struct RuntimeSettings {
     pub nano_cpus: i64,
 }
 
+/// Where workers reach each platform (tests point these at fakes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformUrls {
+    pub telegram_api: String,
+    pub discord_api: String,
+    pub discord_gateway: String,
+    pub slack_api: String,
+    pub whatsapp_api: String,
+}
+
+impl PlatformUrls {
+    /// The URL a bot of `provider` uses (for the configuration digest: changing it recreates that
+    /// provider's workers only).
+    pub fn of(&self, provider: shared::Provider) -> &str {
+        use shared::Provider;
+        match provider {
+            Provider::Telegram => &self.telegram_api,
+            Provider::Discord => &self.discord_api,
+            Provider::Slack => &self.slack_api,
+            Provider::Whatsapp => &self.whatsapp_api,
+        }
+    }
+
+    /// The variables a worker of `provider` is given.
+    pub fn env(&self, provider: shared::Provider) -> Vec<String> {
+        use shared::{Provider, env};
+        let pairs: Vec<(&str, &str)> = match provider {
+            Provider::Telegram => vec![(env::TELEGRAM_API_URL, &self.telegram_api)],
+            Provider::Discord => vec![
+                (env::DISCORD_API_URL, &self.discord_api),
+                (env::DISCORD_GATEWAY_URL, &self.discord_gateway),
+            ],
+            Provider::Slack => vec![(env::SLACK_API_URL, &self.slack_api)],
+            Provider::Whatsapp => vec![(env::WHATSAPP_API_URL, &self.whatsapp_api)],
+        };
+        pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+}
+
 /// What one worker needs to run.
 #[derive(Debug, Clone)]
 pub struct WorkerSpec<'a> {
     pub instance_id: &'a str,
     pub provider: &'a str,
     pub port: u16,
-    pub bot_token: &'a str,
+    /// The bot's credentials (the worker reads them as `BOTFLEET_CREDENTIALS`).
+    pub credentials: shared::api::credentials::Credentials,
     pub memory_bytes: i64,
     pub nano_cpus: i64,
     pub api_key_sha256: &'a str,
     pub control_key_sha256: String,
-    pub telegram_api_url: &'a str,
+    pub platform_urls: &'a PlatformUrls,
     /// The agent configuration as JSON, when the instance has one.
     pub agent_config: Option<String>,
     /// Placement constraints (`node.labels.region==eu`, `node.hostname==a`); Swarm honours them.

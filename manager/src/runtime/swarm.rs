@@ -116,10 +116,10 @@ struct SecretKind {
     var: &'static str,
 }
 
-const TOKEN: SecretKind = SecretKind {
-    short: "tok",
-    file: "bot_token",
-    var: env::BOT_TOKEN,
+const CREDENTIALS: SecretKind = SecretKind {
+    short: "crd",
+    file: "credentials",
+    var: env::CREDENTIALS,
 };
 const API_KEY: SecretKind = SecretKind {
     short: "key",
@@ -240,8 +240,9 @@ impl SwarmRuntime {
         &self,
         spec: &WorkerSpec<'_>,
     ) -> Result<Vec<TaskSpecContainerSpecSecrets>, RuntimeError> {
+        let credentials = serde_json::to_string(&spec.credentials).unwrap_or_default();
         let mut values = vec![
-            (&TOKEN, spec.bot_token),
+            (&CREDENTIALS, credentials.as_str()),
             (&API_KEY, spec.api_key_sha256),
             (&CONTROL_KEY, spec.control_key_sha256.as_str()),
         ];
@@ -359,12 +360,12 @@ impl SwarmRuntime {
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
             format!("{}={}", env::PORT, spec.port),
-            format!("{}={}", env::TELEGRAM_API_URL, spec.telegram_api_url),
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
         ];
+        env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
         for secret in &secrets {
             if let Some(file) = secret.file.as_ref().and_then(|f| f.name.as_deref())
-                && let Some(kind) = [&TOKEN, &API_KEY, &CONTROL_KEY, &AGENT]
+                && let Some(kind) = [&CREDENTIALS, &API_KEY, &CONTROL_KEY, &AGENT]
                     .into_iter()
                     .find(|k| k.file == file)
             {
@@ -1375,11 +1376,11 @@ mod tests {
     #[test]
     fn secret_names_fit_dockers_limit_and_change_with_the_configuration() {
         let id = "0b0e8a4e-4a4f-4c1e-9d55-1f2d3c4b5a69";
-        let a = secret_name("bft0123456789", id, &TOKEN, "abcdef0123456789");
+        let a = secret_name("bft0123456789", id, &CREDENTIALS, "abcdef0123456789");
         assert_eq!(a, format!("bft0123456789-{id}-tok-abcdef01"));
         assert_ne!(
             a,
-            secret_name("bft0123456789", id, &TOKEN, "ffcdef0123456789")
+            secret_name("bft0123456789", id, &CREDENTIALS, "ffcdef0123456789")
         );
         let long = secret_name(&"f".repeat(40), id, &AGENT, "abcdef0123456789");
         assert_eq!(long.len(), SECRET_NAME_MAX, "{long}");

@@ -122,7 +122,7 @@ const STATUS: Table = Table {
         "auth_status",
         "account",
         "bot_username",
-        "bot_id",
+        "bot_user_id",
         "container_id",
         "health_ok",
         "consecutive_failures",
@@ -392,7 +392,7 @@ fn bind_status<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
         .bind(r.auth_status.as_str())
         .bind(r.account.clone())
         .bind(r.bot_username.clone())
-        .bind(r.bot_id)
+        .bind(r.bot_id.clone())
         .bind(r.container_id.clone())
         .bind(i64::from(r.health_ok))
         .bind(r.consecutive_failures)
@@ -490,7 +490,7 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
             .ok_or_else(|| decode_error("auth_status", &auth_status))?,
         account: row.try_get("account")?,
         bot_username: row.try_get("bot_username")?,
-        bot_id: row.try_get("bot_id")?,
+        bot_id: row.try_get("bot_user_id")?,
         container_id: row.try_get("container_id")?,
         health_ok: row.try_get::<i64, _>("health_ok")? != 0,
         last_health_at: row.try_get("last_health_at")?,
@@ -550,7 +550,7 @@ mod tests {
         (r.revision, r.restart_revision, r.deleting) = (3, 2, true);
         (r.status_reason, r.account, r.bot_username) =
             (Some("why".into()), Some("Acc".into()), Some("bot".into()));
-        (r.bot_id, r.container_id) = (Some(77), Some("c1".into()));
+        (r.bot_id, r.container_id) = (Some("77".into()), Some("c1".into()));
         (r.consecutive_failures, r.restart_count, r.error_count) = (1, 2, 3);
         r.last_error = Some("err".into());
         r.applied_config_sha256 = Some("sha".into());

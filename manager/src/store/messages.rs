@@ -9,7 +9,7 @@ use super::Store;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatRow {
-    pub chat_id: i64,
+    pub chat_id: String,
     pub name: Option<String>,
     pub chat_type: Option<String>,
     pub message_count: i64,
@@ -20,7 +20,7 @@ pub struct ChatRow {
 /// Someone who wrote to the bot.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContactRow {
-    pub user_id: i64,
+    pub user_id: String,
     pub name: Option<String>,
     pub message_count: i64,
     pub last_seen_at: i64,
@@ -29,10 +29,10 @@ pub struct ContactRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageRow {
     pub id: String,
-    pub chat_id: i64,
+    pub chat_id: String,
     pub direction: String,
-    pub message_id: Option<i64>,
-    pub from_id: Option<i64>,
+    pub message_id: Option<String>,
+    pub from_id: Option<String>,
     pub from_name: Option<String>,
     pub text: Option<String>,
     pub at: i64,
@@ -82,10 +82,10 @@ impl Store {
             )
             .bind(e.id.clone())
             .bind(instance_id.to_string())
-            .bind(e.chat_id)
+            .bind(e.chat_id.clone().unwrap_or_default())
             .bind(direction)
-            .bind(e.message_id.map(i64::from))
-            .bind(e.from_id.map(|id| id as i64))
+            .bind(e.message_id.clone())
+            .bind(e.from_id.clone())
             .bind(e.from_name.clone())
             .bind(e.text.clone())
             .bind(e.at)
@@ -114,7 +114,7 @@ impl Store {
                  last_message_at = excluded.last_message_at, name = COALESCE(excluded.name, chats.name)",
             )
             .bind(instance_id.to_string())
-            .bind(e.chat_id)
+            .bind(e.chat_id.clone().unwrap_or_default())
             .bind(e.chat_name.clone())
             .bind(e.chat_type.map(|k| k.as_str().to_string()))
             .bind(e.text.clone())
@@ -181,7 +181,7 @@ impl Store {
     pub async fn messages(
         &self,
         instance_id: &str,
-        chat_id: i64,
+        chat_id: &str,
         limit: i64,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
         let rows = sqlx::query(
@@ -219,12 +219,12 @@ mod tests {
             id: id.into(),
             seq,
             kind: WorkerEventKind::MessageIn,
-            chat_id: 7,
+            chat_id: Some("7".into()),
             chat_name: Some("Ann".into()),
             chat_type: Some(shared::worker_api::ChatKind::Private),
-            from_id: Some(7),
+            from_id: Some("7".into()),
             from_name: Some("Ann".into()),
-            message_id: Some(seq as i32),
+            message_id: Some(seq.to_string()),
             text: Some(format!("m{seq}")),
             at: seq as i64,
             webhook: None,
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(chats[0].message_count, 3);
         assert_eq!(chats[0].last_message.as_deref(), Some("m3"));
         let newest: Vec<String> = store
-            .messages("i", 7, 2)
+            .messages("i", "7", 2)
             .await
             .unwrap()
             .into_iter()

@@ -155,13 +155,21 @@ pub struct CreateInstanceRequest {
     #[garde(length(min = 1))]
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub type_instance: Vec<Interface>,
-    /// The bot token (Telegram: `<digits>:<secret>`). Write-only: never shown again.
-    #[garde(custom(telegram_token))]
+    /// Telegram's bot token (`<digits>:<secret>`), as the replaced system took it; the same as
+    /// `credentials: {"token": …}`. Write-only: never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(inner(custom(crate::api::credentials::telegram_token)))]
     #[cfg_attr(
         feature = "openapi",
         schema(write_only, pattern = r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
     )]
-    pub token: String,
+    pub token: Option<String>,
+    /// What the bot logs in with, in its provider's shape (see `GET /api/v1/providers`). Write-only:
+    /// never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<CredentialsSchema>))]
+    pub credentials: Option<serde_json::Value>,
     #[serde(default)]
     #[garde(dive)]
     pub agno_config: Option<AgentConfig>,
@@ -212,24 +220,18 @@ pub fn placement_constraint(c: &str, _: &()) -> garde::Result {
     Ok(())
 }
 
-/// A Telegram token is `<bot id>:<secret>`; checking the shape catches pasted garbage before a container
-/// is started for it. The error never echoes the token.
-pub fn telegram_token(token: &str, _: &()) -> garde::Result {
-    let valid = token.split_once(':').is_some_and(|(id, secret)| {
-        (1..=20).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_digit())
-            && (20..=100).contains(&secret.len())
-            && secret
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(garde::Error::new(
-            "must look like a Telegram bot token: <digits>:<20 to 100 letters, digits, '_' or '-'>",
-        ))
-    }
+pub use crate::api::credentials::telegram_token;
+
+/// The schema of `credentials`: one of the providers' shapes.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Credentials)]
+pub enum CredentialsSchema {
+    Telegram(crate::api::credentials::TelegramCredentials),
+    Discord(crate::api::credentials::DiscordCredentials),
+    Slack(crate::api::credentials::SlackCredentials),
+    Whatsapp(crate::api::credentials::WhatsappCredentials),
 }
 
 /// `?wait=&timeout=` of a create.
@@ -448,7 +450,7 @@ mod tests {
             ("user_id", serde_json::json!("")),
             ("user_id", serde_json::json!("   ")),
             ("user_id", serde_json::json!(5)),
-            ("provider", serde_json::json!("whatsapp")),
+            ("provider", serde_json::json!("signal")),
             ("type_instance", serde_json::json!(["mcp"])),
             ("type_instance", serde_json::json!([])),
             ("token", serde_json::json!("not-a-token")),

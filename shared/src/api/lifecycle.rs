@@ -34,14 +34,19 @@ pub struct ProcessResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstanceRequest {
-    /// A new bot token. Write-only.
-    #[serde(default)]
+    /// A new Telegram bot token. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(inner(custom(super::instances::telegram_token)))]
     #[cfg_attr(
         feature = "openapi",
         schema(write_only, pattern = r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
     )]
     pub token: Option<String>,
+    /// New credentials, whole, in the instance's provider's shape. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<super::instances::CredentialsSchema>))]
+    pub credentials: Option<serde_json::Value>,
     /// A new agent configuration; `null` removes it.
     #[serde(default, with = "double_option")]
     #[garde(dive)]

@@ -53,7 +53,7 @@ pub struct MemoryView {
     pub is_ready_for_messages: bool,
     pub account: Option<String>,
     pub phone_number: Option<String>,
-    pub bot_id: Option<i64>,
+    pub bot_id: Option<String>,
     pub container_id: Option<String>,
     pub api_key_hint: String,
     pub api_key_created_at: String,

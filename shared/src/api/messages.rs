@@ -10,7 +10,8 @@ pub use crate::chat::ChatKind;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatView {
-    pub chat_id: i64,
+    /// The chat, as its provider names it.
+    pub chat_id: String,
     /// The chat's title, or the person's name.
     pub name: Option<String>,
     /// `null` when the worker did not say.
@@ -46,7 +47,8 @@ pub struct GroupList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactView {
     /// The person's provider id.
-    pub user_id: i64,
+    /// The person, as their provider names them.
+    pub user_id: String,
     pub name: Option<String>,
     /// Messages this person sent to the bot.
     pub message_count: i64,
@@ -93,12 +95,12 @@ impl MessageDirection {
 pub struct MessageView {
     /// The event id the worker gave it.
     pub id: String,
-    pub chat_id: i64,
+    pub chat_id: String,
     pub direction: MessageDirection,
     /// The provider's message id.
-    pub message_id: Option<i64>,
+    pub message_id: Option<String>,
     /// The sender's provider id (for messages in).
-    pub from_id: Option<i64>,
+    pub from_id: Option<String>,
     pub from_name: Option<String>,
     pub text: Option<String>,
     pub timestamp: String,
@@ -124,9 +126,9 @@ pub const DEFAULT_MESSAGES: u32 = 50;
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessagesQuery {
-    /// The chat (negative for groups).
+    /// The chat, as its provider names it (Telegram: negative for groups).
     #[garde(skip)]
-    pub chat_id: i64,
+    pub chat_id: crate::worker_api::ChatRef,
     /// At most this many, 1 to 1000 (default 50).
     #[garde(inner(range(min = 1, max = MAX_MESSAGES)))]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
@@ -153,7 +155,7 @@ mod tests {
     #[test]
     fn the_query_needs_a_chat_and_bounds_the_limit() {
         let q = parse_query::<MessagesQuery>("chatId=-222").unwrap();
-        assert_eq!((q.chat_id, q.limit()), (-222, 50));
+        assert_eq!((q.chat_id.as_str(), q.limit()), ("-222", 50));
         assert_eq!(
             parse_query::<MessagesQuery>("chatId=1&limit=1000")
                 .unwrap()
@@ -161,7 +163,7 @@ mod tests {
             1000
         );
         assert_eq!(field(""), Some("chatId".into()));
-        assert_eq!(field("chatId=abc"), Some("chatId".into()));
+        assert_eq!(field("chatId=a%20b"), Some("chatId".into()));
         assert_eq!(field("chatId=1&limit=0"), Some("limit".into()));
         assert_eq!(field("chatId=1&limit=1001"), Some("limit".into()));
         assert_eq!(field("chatId=1&limit=-1"), Some("limit".into()));

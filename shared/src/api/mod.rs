@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod credentials;
 pub mod events;
 pub mod health;
 pub mod history;

@@ -97,13 +97,13 @@ impl<'de> Deserialize<'de> for BulkRecipient {
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<BulkRecipient, E> {
-                ChatRef::id(v).map(BulkRecipient::Chat).map_err(E::custom)
+                Ok(BulkRecipient::Chat(ChatRef::from(v)))
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<BulkRecipient, E> {
-                i64::try_from(v)
-                    .map_err(|_| E::custom("the chat id is out of range"))
-                    .and_then(|v| self.visit_i64(v))
+                ChatRef::parse(&v.to_string())
+                    .map(BulkRecipient::Chat)
+                    .map_err(E::custom)
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<BulkRecipient, E> {
@@ -255,13 +255,13 @@ mod tests {
             br#"{"recipients":[1,"@chan",{"chatId":"-5","vars":{"name":"Ann","n":3,"ok":true}}],"message":"Hi {name}"}"#,
         )
         .unwrap();
-        assert_eq!(r.recipients[0], BulkRecipient::Chat(ChatRef::Id(1)));
+        assert_eq!(r.recipients[0], BulkRecipient::Chat(ChatRef::from(1)));
         assert_eq!(
             r.recipients[1],
-            BulkRecipient::Chat(ChatRef::Username("@chan".into()))
+            BulkRecipient::Chat(ChatRef::parse("@chan").unwrap())
         );
         let (chat, vars) = r.recipients[2].clone().into_parts();
-        assert_eq!(chat, ChatRef::Id(-5));
+        assert_eq!(chat, ChatRef::from(-5));
         let shown: Vec<String> = vars.values().map(ToString::to_string).collect();
         assert_eq!(shown, ["3", "Ann", "true"], "in the order of the names");
     }
@@ -270,11 +270,11 @@ mod tests {
     fn a_refusal_names_the_recipient_at_fault() {
         assert_eq!(field(r#"{"recipients":[],"message":"x"}"#), "recipients");
         assert_eq!(
-            field(r#"{"recipients":[1,"abc"],"message":"x"}"#),
+            field(r#"{"recipients":[1,"a b"],"message":"x"}"#),
             "recipients[1]"
         );
         assert_eq!(
-            field(r#"{"recipients":[{"chatId":"abc"}],"message":"x"}"#),
+            field(r#"{"recipients":[{"chatId":"a b"}],"message":"x"}"#),
             "recipients[0].chatId"
         );
         assert_eq!(

@@ -33,8 +33,9 @@ pub struct ChatSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
-    /// Telegram's user id.
-    pub id: u64,
+    /// The person's id, as the provider names them.
+    #[serde(deserialize_with = "super::id_string::required")]
+    pub id: String,
     pub name: String,
     pub username: Option<String>,
     pub is_bot: bool,
@@ -67,14 +68,17 @@ impl Direction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StoredMessage {
-    pub message_id: i32,
-    pub chat_id: i64,
-    pub from_id: Option<u64>,
+    #[serde(deserialize_with = "super::id_string::required")]
+    pub message_id: String,
+    #[serde(deserialize_with = "super::id_string::required")]
+    pub chat_id: String,
+    #[serde(default, deserialize_with = "super::id_string::option")]
+    pub from_id: Option<String>,
     pub from_name: Option<String>,
     /// Text or caption; `null` for media without a caption.
     pub text: Option<String>,
     pub direction: Direction,
-    /// Unix seconds, as Telegram dates them.
+    /// Unix seconds.
     pub date: i64,
 }
 
@@ -84,9 +88,9 @@ pub struct StoredMessage {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MessagesQuery {
-    /// The numeric chat id.
+    /// The chat, as its provider names it.
     #[garde(skip)]
-    pub chat_id: i64,
+    pub chat_id: super::ChatRef,
     /// At most this many, newest first (1 to 200, default 50).
     #[serde(default)]
     #[garde(inner(range(min = 1, max = MAX_MESSAGES_PER_CHAT)))]
@@ -110,9 +114,9 @@ mod tests {
     #[test]
     fn a_chat_is_required_and_the_limit_bounded() {
         let q: MessagesQuery = parse_query("chatId=-5&limit=3").unwrap();
-        assert_eq!((q.chat_id, q.limit), (-5, Some(3)));
+        assert_eq!((q.chat_id.as_str(), q.limit), ("-5", Some(3)));
         assert_eq!(field(""), "chatId");
-        assert_eq!(field("chatId=abc"), "chatId");
+        assert_eq!(field("chatId=a%20b"), "chatId");
         assert_eq!(field("chatId=1&limit=0"), "limit");
         assert_eq!(field("chatId=1&limit=201"), "limit");
     }

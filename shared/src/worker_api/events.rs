@@ -73,13 +73,18 @@ pub struct WorkerEvent {
     /// Order within this worker process; acknowledgements name it.
     pub seq: u64,
     pub kind: WorkerEventKind,
-    /// The chat a message (or a failure) concerns; 0 when none.
-    pub chat_id: i64,
+    /// The chat a message (or a failure) concerns, as its provider names it; none for the bot as a whole.
+    #[serde(default, deserialize_with = "super::id_string::option")]
+    pub chat_id: Option<String>,
     pub chat_name: Option<String>,
     pub chat_type: Option<ChatKind>,
-    pub from_id: Option<u64>,
+    /// Who wrote, as the provider names them.
+    #[serde(default, deserialize_with = "super::id_string::option")]
+    pub from_id: Option<String>,
     pub from_name: Option<String>,
-    pub message_id: Option<i32>,
+    /// The provider's id of the message.
+    #[serde(default, deserialize_with = "super::id_string::option")]
+    pub message_id: Option<String>,
     /// A message's text or caption; what happened, for `bot.status` and `bot.error`.
     pub text: Option<String>,
     /// Unix ms.
@@ -151,7 +156,27 @@ mod tests {
         let event: WorkerEvent = serde_json::from_str(OLD_LINE).unwrap();
         assert_eq!(event.kind, WorkerEventKind::MessageIn);
         assert_eq!(event.chat_type, Some(ChatKind::Private));
-        assert_eq!(serde_json::to_string(&event).unwrap(), OLD_LINE);
+        assert_eq!(
+            (
+                event.chat_id.as_deref(),
+                event.from_id.as_deref(),
+                event.message_id.as_deref()
+            ),
+            (Some("7"), Some("7"), Some("9")),
+            "numeric ids of older workers read as strings"
+        );
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            OLD_LINE
+                .replace(r#""chat_id":7"#, r#""chat_id":"7""#)
+                .replace(r#""from_id":7"#, r#""from_id":"7""#)
+                .replace(r#""message_id":9"#, r#""message_id":"9""#)
+        );
+        let notice: WorkerEvent = serde_json::from_str(
+            r#"{"id":"e2","seq":4,"kind":"bot.status","chat_id":0,"chat_name":null,"chat_type":null,"from_id":null,"from_name":null,"message_id":null,"text":"up","at":1}"#,
+        )
+        .unwrap();
+        assert_eq!(notice.chat_id, None, "an older worker's 0 meant no chat");
         for kind in [
             WorkerEventKind::MessageIn,
             WorkerEventKind::MessageOut,

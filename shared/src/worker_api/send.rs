@@ -10,60 +10,41 @@ pub const MAX_CAPTION_CHARS: usize = 1024;
 /// Longest media URL taken.
 pub const MAX_URL_CHARS: usize = 2048;
 
-/// A chat: its numeric id (negative for groups and channels), as a JSON integer or a string of digits,
-/// or a public `@username`. Always written back as an integer or the `@username`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ChatRef {
-    Id(i64),
-    /// With its `@`.
-    Username(String),
-}
+/// A chat, as its provider names it: a Telegram chat id (negative for groups) or `@username`, a Discord
+/// channel id, a Slack channel id, a WhatsApp phone number. Taken as a JSON string or integer, always
+/// written back as a string; which chats exist is the provider's to say (the worker asks its provider,
+/// and an id that cannot be one of its chats is a 422).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChatRef(String);
 
 impl ChatRef {
-    /// Largest chat id (in absolute value) taken: 2^53 - 1. Telegram's ids have at most 52 significant
-    /// bits, and clients that read JSON numbers as doubles keep these exact.
-    pub const MAX_ID: i64 = (1 << 53) - 1;
+    /// Longest chat reference taken.
+    pub const MAX_CHARS: usize = 128;
 
-    /// What a chat given as a string looks like (the schema's `pattern`; [`ChatRef::parse`] takes these,
-    /// within [`ChatRef::MAX_ID`]).
-    pub const PATTERN: &'static str = "^(-?[0-9]{1,16}|@[A-Za-z0-9_]{1,64})$";
+    /// What a chat reference looks like (the schema's `pattern`).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_@.:+-]{1,128}$";
 
-    /// A chat id, within [`ChatRef::MAX_ID`].
-    pub fn id(id: i64) -> Result<Self, &'static str> {
-        if id.unsigned_abs() <= Self::MAX_ID as u64 {
-            Ok(Self::Id(id))
-        } else {
-            Err("the chat id is out of range (at most 2^53 - 1 either way)")
-        }
-    }
-
-    /// A chat id (`-?[0-9]{1,16}`, within [`ChatRef::MAX_ID`]) or `@username` (letters, digits and `_`,
-    /// at most 64).
+    /// A chat reference: 1 to 128 letters, digits or `_ @ . : + -`.
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        const WRONG: &str = "must be a numeric chat id or an @username";
-        if let Some(name) = s.strip_prefix('@') {
-            let valid = (1..=64).contains(&name.len())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            return if valid {
-                Ok(Self::Username(s.to_string()))
-            } else {
-                Err(WRONG)
-            };
-        }
-        let digits = s.strip_prefix('-').unwrap_or(s);
-        if (1..=16).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse().map_err(|_| WRONG).and_then(Self::id)
+        let valid = (1..=Self::MAX_CHARS).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_@.:+-".contains(&b));
+        if valid {
+            Ok(Self(s.to_string()))
         } else {
-            Err(WRONG)
+            Err("must be a chat id or name: 1 to 128 letters, digits or _ @ . : + -")
         }
     }
 
-    /// A group (or channel): a negative id or an `@username`.
-    pub fn is_group(&self) -> bool {
-        match self {
-            Self::Id(id) => *id < 0,
-            Self::Username(_) => true,
-        }
+    /// The chat as the provider names it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<i64> for ChatRef {
+    fn from(id: i64) -> Self {
+        Self(id.to_string())
     }
 }
 
@@ -77,19 +58,13 @@ impl std::str::FromStr for ChatRef {
 
 impl std::fmt::Display for ChatRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Id(id) => write!(f, "{id}"),
-            Self::Username(name) => f.write_str(name),
-        }
+        f.write_str(&self.0)
     }
 }
 
 impl Serialize for ChatRef {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Id(id) => serializer.serialize_i64(*id),
-            Self::Username(name) => serializer.serialize_str(name),
-        }
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -100,17 +75,15 @@ impl<'de> Deserialize<'de> for ChatRef {
             type Value = ChatRef;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a chat id (an integer, or a string of digits) or an @username")
+                f.write_str("a chat id (a string or an integer) or an @username")
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ChatRef, E> {
-                ChatRef::id(v).map_err(E::custom)
+                Ok(ChatRef::from(v))
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ChatRef, E> {
-                i64::try_from(v)
-                    .map_err(|_| E::custom("the chat id is out of range"))
-                    .and_then(|v| self.visit_i64(v))
+                Ok(ChatRef(v.to_string()))
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ChatRef, E> {
@@ -130,19 +103,18 @@ impl utoipa::PartialSchema for ChatRef {
         OneOfBuilder::new()
             .item(
                 ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                    .minimum(Some(-Self::MAX_ID))
-                    .maximum(Some(Self::MAX_ID)),
-            )
-            .item(
-                ObjectBuilder::new()
                     .schema_type(Type::String)
                     .pattern(Some(Self::PATTERN)),
             )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+            )
             .description(Some(
-                "A chat: its numeric id (negative for groups), as an integer or a string of digits, or a \
-                 public `@username`",
+                "A chat as its provider names it: a Telegram chat id (negative for groups) or @username, a \
+                 Discord or Slack channel id, a WhatsApp phone number. Integers are taken too; answers \
+                 always carry a string.",
             ))
             .into()
     }
@@ -150,6 +122,37 @@ impl utoipa::PartialSchema for ChatRef {
 
 #[cfg(feature = "openapi")]
 impl utoipa::ToSchema for ChatRef {}
+
+/// An id the platform gave (a message, a person, a bot), written as a string whatever the platform's
+/// type; read from an integer too (what workers before the provider seam wrote), `0` meaning none.
+pub mod id_string {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Uint(u64),
+        Str(String),
+    }
+
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Option::<Raw>::deserialize(d)? {
+            None | Some(Raw::Int(0)) | Some(Raw::Uint(0)) => None,
+            Some(Raw::Int(i)) => Some(i.to_string()),
+            Some(Raw::Uint(u)) => Some(u.to_string()),
+            Some(Raw::Str(s)) => Some(s).filter(|s| !s.is_empty()),
+        })
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(match Raw::deserialize(d)? {
+            Raw::Int(i) => i.to_string(),
+            Raw::Uint(u) => u.to_string(),
+            Raw::Str(s) => s,
+        })
+    }
+}
 
 /// How Telegram reads the text's markup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,9 +237,6 @@ pub struct GroupSendRequest {
     pub reply_markup: Option<ReplyMarkup>,
 }
 
-/// What a group is in `/api/v1/groups/{id}/send` (the path parameter's `pattern`).
-pub const GROUP_PATTERN: &str = "^(-[0-9]{1,16}|@[A-Za-z0-9_]{1,64})$";
-
 /// The answer of every send: Telegram's id of the message sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -255,6 +255,19 @@ pub enum MediaKind {
     Document,
     Audio,
     Video,
+}
+
+impl MediaKind {
+    pub const ALL: &'static [MediaKind] = &[Self::Photo, Self::Document, Self::Audio, Self::Video];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Photo => "photo",
+            Self::Document => "document",
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
 }
 
 /// `POST /api/v1/send/media` as JSON: a file Telegram fetches from a URL.
@@ -400,51 +413,32 @@ mod tests {
     }
 
     #[test]
-    fn chats_are_ids_as_numbers_or_strings_or_usernames() {
+    fn chats_are_strings_or_integers_written_back_as_strings() {
         let chat = |json: &str| serde_json::from_str::<ChatRef>(json);
-        assert_eq!(chat("42").unwrap(), ChatRef::Id(42));
-        assert_eq!(chat("\"-100123\"").unwrap(), ChatRef::Id(-100123));
-        assert_eq!(
-            chat("\"@chan_1\"").unwrap(),
-            ChatRef::Username("@chan_1".into())
-        );
-        for bad in [
-            "\"\"",
-            "\"abc\"",
-            "1.5",
-            "[1]",
-            "\"@\"",
-            "\" 42\"",
-            "\"@a b\"",
-            "null",
-            "-9223372036854775808",
-            "9007199254740992",
-            "\"-9007199254740992\"",
-            "\"12345678901234567\"",
-        ] {
+        assert_eq!(chat("42").unwrap().as_str(), "42");
+        assert_eq!(chat("-100123").unwrap().as_str(), "-100123");
+        assert_eq!(chat("\"@chan_1\"").unwrap().as_str(), "@chan_1");
+        assert_eq!(chat("\"C0123ABC\"").unwrap().as_str(), "C0123ABC");
+        assert_eq!(chat("\"+15551234567\"").unwrap().as_str(), "+15551234567");
+        for bad in ["\"\"", "1.5", "[1]", "\" 42\"", "\"@a b\"", "null", "{}"] {
             assert!(chat(bad).is_err(), "{bad} should fail");
         }
-        assert_eq!(serde_json::to_string(&ChatRef::Id(-5)).unwrap(), "-5");
-        assert_eq!(ChatRef::Username("@x".into()).to_string(), "@x");
-        assert!(ChatRef::Id(-1).is_group() && !ChatRef::Id(1).is_group());
-        assert_eq!(
-            chat("-9007199254740991").unwrap(),
-            ChatRef::Id(-ChatRef::MAX_ID)
-        );
+        assert!(chat(&format!("\"{}\"", "1".repeat(129))).is_err());
+        assert_eq!(serde_json::to_string(&ChatRef::from(-5)).unwrap(), "\"-5\"");
     }
 
     #[test]
     fn a_send_names_the_wire_field_at_fault() {
         let ok: SendRequest =
             parse_json(br#"{"chatId":"55","message":"hi","parseMode":"HTML"}"#).unwrap();
-        assert_eq!(ok.chat_id, ChatRef::Id(55));
+        assert_eq!(ok.chat_id.as_str(), "55");
         assert_eq!(
             field(parse_json::<SendRequest>(br#"{"message":"x"}"#)),
             "chatId"
         );
         assert_eq!(
             field(parse_json::<SendRequest>(
-                br#"{"chatId":"x","message":"x"}"#
+                br#"{"chatId":"a b","message":"x"}"#
             )),
             "chatId"
         );
@@ -515,7 +509,7 @@ mod tests {
             ])
         };
         let ok = form(r#"{"inline_keyboard":[]}"#).unwrap();
-        assert_eq!(ok.chat_id, ChatRef::Id(7));
+        assert_eq!(ok.chat_id.as_str(), "7");
         assert_eq!(field(form("[1]")), "replyMarkup");
         assert_eq!(field(form("{")), "replyMarkup");
     }

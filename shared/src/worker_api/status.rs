@@ -47,11 +47,13 @@ pub enum BotState {
     Stopping,
 }
 
-/// Who the bot is, as `getMe` told.
+/// Who the bot is, as its provider told (Telegram's `getMe`, Discord's READY, Slack's `auth.test`, the
+/// WhatsApp number).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BotInfo {
-    pub id: u64,
+    #[serde(deserialize_with = "super::id_string::required")]
+    pub id: String,
     pub first_name: String,
     pub username: Option<String>,
     pub is_bot: bool,

@@ -82,7 +82,7 @@ async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiE
     responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
         (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
+        (status = 503, description = "The bot is not connected to its platform yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_bulk(
     State(state): State<AppState>,
@@ -96,7 +96,7 @@ pub async fn send_bulk(
     responses((status = 200, description = "Done: up to 50 recipients are answered when every send finished", body = BulkResult),
         (status = 202, description = "More than 50 recipients: running as a job; follow `statusUrl`", body = BulkJobAccepted),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
+        (status = 503, description = "The bot is not connected to its platform yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_telegram_bulk(
     State(state): State<AppState>,

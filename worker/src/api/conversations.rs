@@ -81,16 +81,22 @@ pub async fn list_telegram_contacts(State(state): State<AppState>) -> Json<Vec<C
 #[utoipa::path(get, path = "/api/v1/messages", tag = "worker", summary = "Recent messages of one chat, newest first",
     params(MessagesQuery),
     responses((status = 200, description = "Messages", body = Vec<StoredMessage>),
-        (status = 404, description = "The bot has never seen this chat", body = ErrorBody)),
+        (status = 404, description = "The bot has never seen this chat", body = ErrorBody),
+        (status = 422, description = "`chatId` cannot be one of this provider's chats, or `limit` is out of range", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn list_messages(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<MessagesQuery>,
 ) -> Result<Json<Vec<StoredMessage>>, ApiError> {
+    state
+        .bot
+        .provider()
+        .check_chat(&query.chat_id, false)
+        .map_err(|e| ApiError::validation("chatId", e))?;
     let limit = query.limit.unwrap_or(DEFAULT_MESSAGES) as usize;
     state
         .seen
-        .messages(query.chat_id, limit)
+        .messages(query.chat_id.as_str(), limit)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("chat {} not seen by this bot", query.chat_id)))
 }

@@ -6,7 +6,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::AppState;
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "worker", summary = "Liveness of the bot: healthy once Telegram accepted the token",
+#[utoipa::path(get, path = "/api/v1/health", tag = "worker", summary = "Liveness of the bot: healthy once the platform accepted its credentials",
     responses((status = 200, description = "Health", body = HealthResponse)))]
 pub async fn get_health(State(state): State<AppState>) -> Json<HealthResponse> {
     let status = if state.status.is_healthy() {

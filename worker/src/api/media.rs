@@ -13,45 +13,41 @@ use shared::{
         ChatRef, MediaKind, ParseMode, ReplyMarkup, SendMediaForm, SendMediaRequest, SendResponse,
     },
 };
-use teloxide::types::InputFile;
 
 use super::{
     AppState,
-    send::{ensure_ready, provider_error, text_options},
+    send::{check_chat, ensure_ready, provider_error, text_options},
 };
-use crate::{bot::recipient, error::ApiError};
+use crate::{
+    error::ApiError,
+    provider::{self, MediaSource},
+};
 
 /// Largest upload the worker takes (Telegram allows 10 MB for photos and 50 MB for other files, but a
 /// worker runs in 128 MB; send larger files by URL).
 pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
 
-/// Where the file comes from.
-enum Source {
-    Url(String),
-    Upload { name: String, bytes: Vec<u8> },
-}
-
 /// One media message, from either body.
 struct Media {
     chat: ChatRef,
     kind: MediaKind,
-    source: Source,
+    source: MediaSource,
     caption: Option<String>,
     parse_mode: Option<ParseMode>,
     reply_markup: Option<ReplyMarkup>,
 }
 
 #[utoipa::path(post, path = "/api/v1/send/media", tag = "worker", summary = "Send a photo, document, audio or video",
-    request_body(description = "JSON with the file's `url` (Telegram fetches it), or `multipart/form-data` with the \
+    request_body(description = "JSON with the file's `url` (the platform fetches it), or `multipart/form-data` with the \
         same fields as text parts and the file (at most 20 MB) as a `file` part instead of `url`",
         content((SendMediaRequest = "application/json"), (SendMediaForm = "multipart/form-data"))),
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 400, description = "The body is neither JSON nor multipart/form-data, or does not parse", body = ErrorBody),
         (status = 413, description = "The upload is larger than 20 MB", body = ErrorBody),
-        (status = 422, description = "A field is missing or wrong (`field` names it), or Telegram refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
-        (status = 502, description = "Telegram could not be reached or failed", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong (`field` names it), or the platform refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
+        (status = 502, description = "The platform could not be reached or failed", body = ErrorBody),
         (status = 429, description = "Sends to this chat are already waiting for its rate limit; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "The bot is not connected to Telegram yet", body = ErrorBody)),
+        (status = 503, description = "The bot is not connected to its platform yet", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn send_media(
     State(state): State<AppState>,
@@ -73,7 +69,7 @@ pub async fn send_media(
         Media {
             chat: body.chat_id,
             kind: body.kind,
-            source: Source::Url(body.url),
+            source: MediaSource::Url(body.url),
             caption: body.caption,
             parse_mode: body.parse_mode,
             reply_markup: body.reply_markup,
@@ -84,29 +80,47 @@ pub async fn send_media(
                 .into(),
         ));
     };
-    let options = text_options(media.parse_mode, media.reply_markup.as_ref())?;
+    let options = text_options(&state, media.parse_mode, media.reply_markup.as_ref())?;
+    check_chat(&state, &media.chat)?;
+    let capabilities = state.bot.provider().capabilities();
+    let platform = state.bot.provider().kind().display_name();
+    if matches!(media.source, MediaSource::Upload { .. }) && !capabilities.media_upload {
+        return Err(ApiError::validation(
+            "file",
+            format!("{platform} bots send media by url only; uploads are not supported"),
+        ));
+    }
+    if let Some(caption) = &media.caption
+        && caption.chars().count() > capabilities.max_caption_chars as usize
+    {
+        return Err(ApiError::validation(
+            "caption",
+            format!(
+                "{platform} takes at most {} characters in a caption",
+                capabilities.max_caption_chars
+            ),
+        ));
+    }
+    if let MediaSource::Url(url) = &media.source {
+        reqwest::Url::parse(url).map_err(|e| ApiError::validation("url", format!("url: {e}")))?;
+    }
     ensure_ready(&state)?;
-    let file = match media.source {
-        Source::Url(url) => InputFile::url(
-            reqwest::Url::parse(&url)
-                .map_err(|e| ApiError::validation("url", format!("url: {e}")))?,
-        ),
-        Source::Upload { name, bytes } => InputFile::memory(bytes).file_name(name),
-    };
     let _place = state.backlog.enter(&media.chat)?;
     let message_id = state
         .bot
         .send_media(
-            recipient(&media.chat),
-            media.kind,
-            file,
-            media.caption,
-            options,
+            &media.chat,
+            provider::Media {
+                kind: media.kind,
+                source: media.source,
+                caption: media.caption,
+            },
+            &options,
         )
         .await
-        .map_err(provider_error)?;
+        .map_err(|e| provider_error(e, "chatId"))?;
     Ok(Json(SendResponse {
-        message_id: message_id.to_string(),
+        message_id,
         provider: state.provider.clone(),
     }))
 }
@@ -141,7 +155,7 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Media, ApiError> {
             if bytes.is_empty() {
                 return Err(ApiError::validation("file", "the uploaded file is empty"));
             }
-            upload = Some((file_name, bytes.to_vec()));
+            upload = Some((file_name, bytes));
             continue;
         }
         let text = field
@@ -158,8 +172,8 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Media, ApiError> {
                 "give either a url or an uploaded file, not both",
             ));
         }
-        (Some((name, bytes)), None) => Source::Upload { name, bytes },
-        (None, Some(url)) => Source::Url(url),
+        (Some((file_name, bytes)), None) => MediaSource::Upload { file_name, bytes },
+        (None, Some(url)) => MediaSource::Url(url),
         (None, None) => {
             return Err(ApiError::validation(
                 "url",

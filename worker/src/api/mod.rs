@@ -9,8 +9,6 @@ mod send;
 mod status;
 mod webhook;
 
-pub use send::provider_error_text;
-
 use std::sync::Arc;
 
 use axum::{Json, Router, middleware, routing::get};
@@ -18,7 +16,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth, auth::AcceptedKeys, bot::TelegramBot, events::EventLog, jobs::Jobs, seen::Seen,
+    auth, auth::AcceptedKeys, bot::Bot, events::EventLog, jobs::Jobs, seen::Seen,
     shutdown::ShutdownSignal, state::BotStatus, webhook::WebhookState,
 };
 
@@ -30,7 +28,7 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     pub events: Arc<EventLog>,
     pub webhook: Arc<WebhookState>,
-    pub bot: TelegramBot,
+    pub bot: Bot,
     pub keys: AcceptedKeys,
     pub provider: String,
     pub shutdown: ShutdownSignal,

@@ -1,0 +1,478 @@
+//! Telegram through teloxide: `getMe` to connect, `getUpdates` long polling to receive, the `Throttle`
+//! adaptor (Telegram's limits, `retry_after` waited out) for everything sent. Or, in webhook mode,
+//! `setWebhook` to the manager's public URL and updates handed on by the manager.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use shared::{
+    Provider as ProviderKind,
+    worker_api::{ChatKind, ChatRef, MediaKind, ParseMode},
+};
+use teloxide::{
+    ApiError, RequestError,
+    adaptors::{Throttle, throttle::Limits},
+    prelude::*,
+    types::{InputFile, Recipient, Update, UpdateKind},
+};
+
+use super::{
+    Chat, ConnectError, Identity, Inbound, Media, MediaSource, Message, Person, Provider,
+    SendError, TextOptions,
+};
+
+/// Seconds one `getUpdates` long poll waits for updates.
+pub const POLL_TIMEOUT_SECS: u32 = 10;
+
+/// How the bot learns of updates.
+#[derive(Debug, Clone)]
+pub enum Receive {
+    /// `getUpdates` long polling (after `deleteWebhook`).
+    Polling,
+    /// Telegram calls `url` (the manager's `/api/v1/webhooks/telegram/{id}`) with `secret_token`.
+    Webhook { url: String, secret_token: String },
+}
+
+pub struct TelegramProvider {
+    /// For polling, `getMe` and the webhook calls.
+    bot: Bot,
+    /// For everything sent: Telegram's limits (1 msg/s per chat, 20/min per group, 30/s overall) applied
+    /// by teloxide's `Throttle`, which also waits out a 429's `retry_after` and retries.
+    sender: Throttle<Bot>,
+    receive: Receive,
+}
+
+impl TelegramProvider {
+    pub fn new(token: &str, api_url: &str, receive: Receive) -> anyhow::Result<Self> {
+        let api_url = reqwest::Url::parse(api_url)
+            .map_err(|e| anyhow::anyhow!("invalid Telegram API URL: {e}"))?;
+        let bot = Bot::new(token).set_api_url(api_url);
+        // Telegram's limits, overall with a margin: the throttle paces when sends start, and the few sends in
+        // flight at once must not push a second's worth of deliveries over 30 at Telegram's end.
+        let limits = Limits {
+            messages_per_sec_overall: 20,
+            ..Limits::default()
+        };
+        let sender = bot.clone().throttle(limits);
+        Ok(Self {
+            bot,
+            sender,
+            receive,
+        })
+    }
+
+    /// The long-polling loop. Every answered `getUpdates` (even an empty one) is a heartbeat; failures
+    /// back off exponentially up to 30 s.
+    async fn poll(&self, inbound: &dyn Inbound) -> ConnectError {
+        if let Err(e) = self.bot.delete_webhook().await {
+            tracing::warn!(error = %e, "deleteWebhook failed; polling anyway");
+        }
+        let mut offset = 0;
+        let mut failures = 0u32;
+        loop {
+            let answer = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(POLL_TIMEOUT_SECS)
+                .await;
+            match answer {
+                Ok(updates) => {
+                    if failures > 0 {
+                        inbound.recovered(failures);
+                    }
+                    failures = 0;
+                    inbound.alive();
+                    for update in updates {
+                        offset = update.id.as_offset();
+                        if let Some(message) = neutral_update(&update) {
+                            inbound.message(message);
+                        }
+                    }
+                }
+                Err(e) if is_token_refused(&e) => {
+                    tracing::error!("Telegram refused the bot token while polling");
+                    return ConnectError::Refused(e.to_string());
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)))
+                        .min(Duration::from_secs(30));
+                    tracing::warn!(error = %e, ?wait, "getUpdates failed");
+                    inbound.trouble(&format!("getUpdates failed: {e}"), failures == 1);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Registers the webhook (retrying until Telegram takes it), then waits: updates arrive through the
+    /// manager.
+    async fn register_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        inbound: &dyn Inbound,
+    ) -> ConnectError {
+        let url = match reqwest::Url::parse(url) {
+            Ok(url) => url,
+            Err(e) => return ConnectError::Refused(format!("the webhook URL is invalid: {e}")),
+        };
+        let mut failures = 0u32;
+        loop {
+            match self
+                .bot
+                .set_webhook(url.clone())
+                .secret_token(secret.to_string())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if is_token_refused(&e) => return ConnectError::Refused(e.to_string()),
+                Err(e) => {
+                    failures += 1;
+                    inbound.trouble(&format!("setWebhook failed: {e}"), failures == 1);
+                    tokio::time::sleep(Duration::from_secs(u64::from(failures.min(30)))).await;
+                }
+            }
+        }
+        if failures > 0 {
+            inbound.recovered(failures);
+        }
+        inbound.alive();
+        std::future::pending().await
+    }
+
+    fn options(&self, options: &TextOptions) -> Result<TeloxideOptions, SendError> {
+        TeloxideOptions::new(options)
+    }
+}
+
+/// `parseMode` and `replyMarkup` in teloxide's terms.
+struct TeloxideOptions {
+    parse_mode: Option<teloxide::types::ParseMode>,
+    reply_markup: Option<teloxide::types::ReplyMarkup>,
+}
+
+impl TeloxideOptions {
+    fn new(options: &TextOptions) -> Result<Self, SendError> {
+        use teloxide::types::ParseMode as Mode;
+        let reply_markup = options
+            .reply_markup
+            .as_ref()
+            .map(|m| serde::Deserialize::deserialize(&m.0))
+            .transpose()
+            .map_err(|e: serde_json::Error| SendError::Unsupported {
+                field: "replyMarkup",
+                message: format!("replyMarkup is not a Telegram reply markup: {e}"),
+            })?;
+        Ok(Self {
+            parse_mode: options.parse_mode.map(|m| match m {
+                ParseMode::Html => Mode::Html,
+                ParseMode::MarkdownV2 => Mode::MarkdownV2,
+                #[allow(deprecated)]
+                ParseMode::Markdown => Mode::Markdown,
+            }),
+            reply_markup,
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for TelegramProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Telegram
+    }
+
+    async fn connect(&self) -> Result<Identity, ConnectError> {
+        match self.bot.get_me().await {
+            Ok(me) => Ok(Identity {
+                id: me.user.id.0.to_string(),
+                name: me.user.first_name.clone(),
+                username: me.user.username.clone(),
+            }),
+            Err(e) if is_token_refused(&e) => Err(ConnectError::Refused(e.to_string())),
+            Err(e) => Err(ConnectError::Failed(e.to_string())),
+        }
+    }
+
+    async fn receive(&self, inbound: Arc<dyn Inbound>) -> ConnectError {
+        match &self.receive {
+            Receive::Polling => self.poll(inbound.as_ref()).await,
+            Receive::Webhook { url, secret_token } => {
+                self.register_webhook(url, secret_token, inbound.as_ref())
+                    .await
+            }
+        }
+    }
+
+    fn parse_callback(&self, body: &[u8]) -> Result<Vec<Message>, String> {
+        let update: Update =
+            serde_json::from_slice(body).map_err(|e| format!("not a Telegram update: {e}"))?;
+        Ok(neutral_update(&update).into_iter().collect())
+    }
+
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String> {
+        let recipient = recipient(chat)?;
+        if group && matches!(recipient, Recipient::Id(id) if id.0 >= 0) {
+            return Err("a Telegram group is a negative chat id or an @username".into());
+        }
+        Ok(())
+    }
+
+    async fn send_text(
+        &self,
+        chat: &ChatRef,
+        text: &str,
+        options: &TextOptions,
+    ) -> Result<Message, SendError> {
+        let options = self.options(options)?;
+        let chat = recipient(chat).map_err(|message| SendError::BadChat { message })?;
+        let mut request = self.sender.send_message(chat, text.to_string());
+        if let Some(mode) = options.parse_mode {
+            request = request.parse_mode(mode);
+        }
+        if let Some(markup) = options.reply_markup {
+            request = request.reply_markup(markup);
+        }
+        let message = request.await.map_err(send_error)?;
+        Ok(neutral(&message))
+    }
+
+    async fn send_media(
+        &self,
+        chat: &ChatRef,
+        media: Media,
+        options: &TextOptions,
+    ) -> Result<Message, SendError> {
+        let options = self.options(options)?;
+        let chat = recipient(chat).map_err(|message| SendError::BadChat { message })?;
+        let file = match media.source {
+            MediaSource::Url(url) => {
+                InputFile::url(
+                    reqwest::Url::parse(&url).map_err(|e| SendError::Unsupported {
+                        field: "url",
+                        message: format!("url: {e}"),
+                    })?,
+                )
+            }
+            MediaSource::Upload { file_name, bytes } => {
+                InputFile::memory(bytes).file_name(file_name)
+            }
+        };
+        let caption = media.caption;
+        // Each teloxide request type has its own builder; the same three options go on each.
+        macro_rules! with_options {
+            ($request:expr) => {{
+                let mut request = $request;
+                if let Some(caption) = caption {
+                    request = request.caption(caption);
+                }
+                if let Some(mode) = options.parse_mode {
+                    request = request.parse_mode(mode);
+                }
+                if let Some(markup) = options.reply_markup {
+                    request = request.reply_markup(markup);
+                }
+                request.await.map_err(send_error)?
+            }};
+        }
+        let message = match media.kind {
+            MediaKind::Photo => with_options!(self.sender.send_photo(chat, file)),
+            MediaKind::Document => with_options!(self.sender.send_document(chat, file)),
+            MediaKind::Audio => with_options!(self.sender.send_audio(chat, file)),
+            MediaKind::Video => with_options!(self.sender.send_video(chat, file)),
+        };
+        Ok(neutral(&message))
+    }
+}
+
+/// The chat in teloxide's terms: a numeric id (within 2^53 - 1 either way, what clients reading JSON
+/// numbers as doubles keep exact) or a public `@username`.
+fn recipient(chat: &ChatRef) -> Result<Recipient, String> {
+    const WRONG: &str = "a Telegram chat is a numeric chat id or an @username";
+    const MAX_ID: u64 = (1 << 53) - 1;
+    let s = chat.as_str();
+    if let Some(name) = s.strip_prefix('@') {
+        let valid = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        return if valid {
+            Ok(Recipient::ChannelUsername(s.to_string()))
+        } else {
+            Err(WRONG.into())
+        };
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if !(1..=16).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WRONG.into());
+    }
+    match s.parse::<i64>() {
+        Ok(id) if id.unsigned_abs() <= MAX_ID => Ok(Recipient::Id(teloxide::types::ChatId(id))),
+        _ => Err("the chat id is out of range (at most 2^53 - 1 either way)".into()),
+    }
+}
+
+/// A message that reached the bot, in neutral terms; other updates are not messages.
+fn neutral_update(update: &Update) -> Option<Message> {
+    match &update.kind {
+        UpdateKind::Message(message) => Some(neutral(message)),
+        _ => None,
+    }
+}
+
+fn neutral(message: &teloxide::types::Message) -> Message {
+    let chat = &message.chat;
+    Message {
+        id: message.id.0.to_string(),
+        chat: Chat {
+            id: ChatRef::from(chat.id.0),
+            name: chat_name(chat),
+            kind: chat_kind(chat),
+            username: chat.username().map(str::to_string),
+        },
+        from: message.from.as_ref().map(|user| Person {
+            id: user.id.0.to_string(),
+            name: match &user.last_name {
+                Some(last) => format!("{} {last}", user.first_name),
+                None => user.first_name.clone(),
+            },
+            username: user.username.clone(),
+            is_bot: user.is_bot,
+        }),
+        text: message
+            .text()
+            .or_else(|| message.caption())
+            .map(str::to_string),
+        date: message.date.timestamp(),
+    }
+}
+
+/// Private, group, supergroup or channel.
+fn chat_kind(chat: &teloxide::types::Chat) -> ChatKind {
+    if chat.is_private() {
+        ChatKind::Private
+    } else if chat.is_supergroup() {
+        ChatKind::Supergroup
+    } else if chat.is_group() {
+        ChatKind::Group
+    } else {
+        ChatKind::Channel
+    }
+}
+
+/// A group's title, a person's name, or the `@username`.
+fn chat_name(chat: &teloxide::types::Chat) -> Option<String> {
+    chat.title()
+        .map(str::to_string)
+        .or_else(|| {
+            let first = chat.first_name()?;
+            Some(match chat.last_name() {
+                Some(last) => format!("{first} {last}"),
+                None => first.to_string(),
+            })
+        })
+        .or_else(|| chat.username().map(|u| format!("@{u}")))
+}
+
+fn is_token_refused(e: &RequestError) -> bool {
+    matches!(e, RequestError::Api(ApiError::InvalidToken))
+}
+
+/// Telegram's refusal of the request itself (chat not found, bot blocked, text too long) is the caller's
+/// to fix; a rate limit Telegram still insists on after the throttle waited is a 429; a network failure
+/// or a server error of Telegram's is a failure (a network error may pass on retry).
+fn send_error(e: RequestError) -> SendError {
+    match &e {
+        RequestError::Api(api) => SendError::Refused(api.to_string()),
+        RequestError::RetryAfter(wait) => SendError::RateLimited {
+            message: format!("Telegram rate limit: retry after {} s", wait.seconds()),
+            retry_after: Duration::from_secs(u64::from(wait.seconds()).max(1)),
+        },
+        RequestError::Network(_) => SendError::Failed {
+            message: e.to_string(),
+            transient: true,
+        },
+        _ => SendError::Failed {
+            message: e.to_string(),
+            transient: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telegram_chats_are_ids_or_usernames() {
+        let chat = |s: &str| recipient(&ChatRef::parse(s).unwrap());
+        assert!(matches!(chat("42"), Ok(Recipient::Id(id)) if id.0 == 42));
+        assert!(matches!(chat("-100123"), Ok(Recipient::Id(id)) if id.0 == -100123));
+        assert!(matches!(chat("@chan_1"), Ok(Recipient::ChannelUsername(n)) if n == "@chan_1"));
+        for bad in [
+            "abc",
+            "@",
+            "C0123",
+            "9007199254740992",
+            "-9007199254740992",
+            "12345678901234567",
+        ] {
+            assert!(chat(bad).is_err(), "{bad} should fail");
+        }
+        assert!(chat("-9007199254740991").is_ok());
+    }
+
+    #[tokio::test]
+    async fn groups_are_negative_ids_or_usernames() {
+        let p = TelegramProvider::new(
+            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "http://127.0.0.1:1",
+            Receive::Polling,
+        )
+        .unwrap();
+        let group = |s: &str| p.check_chat(&ChatRef::parse(s).unwrap(), true);
+        assert!(group("-100222").is_ok() && group("@chan").is_ok());
+        assert!(group("55").is_err());
+        assert!(p.check_chat(&ChatRef::parse("55").unwrap(), false).is_ok());
+    }
+
+    #[test]
+    fn a_markup_telegram_cannot_read_is_unsupported() {
+        let markup = |json: &str| Some(serde_json::from_str(json).unwrap());
+        let ok = TextOptions {
+            parse_mode: Some(ParseMode::Html),
+            reply_markup: markup(r#"{"inline_keyboard":[[{"text":"Yes","callback_data":"yes"}]]}"#),
+        };
+        assert!(TeloxideOptions::new(&ok).is_ok());
+        let bad = TextOptions {
+            parse_mode: None,
+            reply_markup: markup(r#"{"keyboard":"no"}"#),
+        };
+        assert!(matches!(
+            TeloxideOptions::new(&bad),
+            Err(SendError::Unsupported { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_webhook_update_becomes_a_neutral_message() {
+        let p = TelegramProvider::new(
+            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "http://127.0.0.1:1",
+            Receive::Polling,
+        )
+        .unwrap();
+        let body = br#"{"update_id":5,"message":{"message_id":9,"date":1700000000,
+            "chat":{"id":-100222,"type":"supergroup","title":"Ops"},
+            "from":{"id":7,"is_bot":false,"first_name":"Ann","last_name":"Lee","username":"ann"},
+            "text":"hi"}}"#;
+        let messages = p.parse_callback(body).unwrap();
+        assert_eq!(messages.len(), 1);
+        let m = &messages[0];
+        assert_eq!((m.id.as_str(), m.chat.id.as_str()), ("9", "-100222"));
+        assert_eq!(m.chat.kind, ChatKind::Supergroup);
+        assert_eq!(m.chat.name.as_deref(), Some("Ops"));
+        assert_eq!(m.from.as_ref().unwrap().name, "Ann Lee");
+        assert_eq!(m.text.as_deref(), Some("hi"));
+        assert!(p.parse_callback(b"{}").is_err());
+    }
+}

@@ -41,8 +41,8 @@ use twilight_model::{
 };
 
 use super::{
-    Chat, ConnectError, Identity, Inbound, Media, MediaSource, Message, Person, Provider, SendError,
-    TextOptions,
+    Chat, ConnectError, Identity, Inbound, Media, MediaSource, Message, Person, Provider,
+    SendError, TextOptions,
 };
 
 /// The longest a send waits for Discord's limits before it gives the wait back as a 429.
@@ -105,11 +105,16 @@ impl DiscordProvider {
             .strip_prefix("Bot ")
             .unwrap_or(&credentials.bot_token)
             .to_string();
-        let mut auth = HeaderValue::from_str(&format!("Bot {token}"))
-            .map_err(|_| anyhow::anyhow!("the Discord bot token has characters a header cannot carry"))?;
+        let mut auth = HeaderValue::from_str(&format!("Bot {token}")).map_err(|_| {
+            anyhow::anyhow!("the Discord bot token has characters a header cannot carry")
+        })?;
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
-            .user_agent(concat!("DiscordBot (botfleet, ", env!("CARGO_PKG_VERSION"), ")"))
+            .user_agent(concat!(
+                "DiscordBot (botfleet, ",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            ))
             .timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self {
@@ -292,7 +297,9 @@ fn chat_ref(id: u64) -> ChatRef {
 }
 
 fn display_name(user: &User) -> String {
-    user.global_name.clone().unwrap_or_else(|| user.name.clone())
+    user.global_name
+        .clone()
+        .unwrap_or_else(|| user.name.clone())
 }
 
 fn person(user: &User) -> Person {
@@ -487,7 +494,9 @@ impl Provider for DiscordProvider {
                             );
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "a Discord gateway event could not be read"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a Discord gateway event could not be read")
+                        }
                     }
                 }
                 Some(Ok(GatewayMessage::Close(frame))) => {
@@ -502,7 +511,11 @@ impl Provider for DiscordProvider {
                         continue;
                     }
                     failures += 1;
-                    tracing::warn!(code, reason, "Discord gateway connection closed; reconnecting");
+                    tracing::warn!(
+                        code,
+                        reason,
+                        "Discord gateway connection closed; reconnecting"
+                    );
                     inbound.trouble(
                         &format!("the Discord gateway closed the connection ({code} {reason})"),
                         failures == 1,
@@ -512,13 +525,20 @@ impl Provider for DiscordProvider {
                     if matches!(e.kind(), ReceiveMessageErrorType::Reconnect) {
                         failures += 1;
                         tracing::warn!(error = %e, "Discord gateway unreachable; retrying");
-                        inbound.trouble(&format!("the Discord gateway is unreachable: {e}"), failures == 1);
+                        inbound.trouble(
+                            &format!("the Discord gateway is unreachable: {e}"),
+                            failures == 1,
+                        );
                     } else {
                         tracing::warn!(error = %e, "Discord gateway message could not be read");
                     }
                 }
                 // The shard ends only after a fatal close, which came above.
-                None => return ConnectError::Refused("the Discord gateway closed the session for good".into()),
+                None => {
+                    return ConnectError::Refused(
+                        "the Discord gateway closed the session for good".into(),
+                    );
+                }
             }
         }
     }
@@ -560,7 +580,10 @@ impl Provider for DiscordProvider {
         let (file_name, bytes, content_type) = match media.source {
             MediaSource::Upload { file_name, bytes } => (file_name, bytes, None),
             MediaSource::Url(url) => match self.rest.fetch(&url).await? {
-                Fetched::File { bytes, content_type } => {
+                Fetched::File {
+                    bytes,
+                    content_type,
+                } => {
                     let parsed = reqwest::Url::parse(&url).map_err(|e| SendError::Unsupported {
                         field: "url",
                         message: format!("the media URL is invalid: {e}"),
@@ -577,7 +600,11 @@ impl Provider for DiscordProvider {
                             "allowed_mentions": allowed_mentions(),
                         }),
                         _ => {
-                            let content = if caption.is_empty() { url } else { format!("{caption}\n{url}") };
+                            let content = if caption.is_empty() {
+                                url
+                            } else {
+                                format!("{caption}\n{url}")
+                            };
                             check_content(&content, "caption")?;
                             json!({"content": content, "allowed_mentions": allowed_mentions()})
                         }
@@ -589,7 +616,10 @@ impl Provider for DiscordProvider {
         if bytes.len() > MAX_UPLOAD {
             return Err(SendError::Unsupported {
                 field: "file",
-                message: format!("Discord takes files up to {} MiB", MAX_UPLOAD / (1024 * 1024)),
+                message: format!(
+                    "Discord takes files up to {} MiB",
+                    MAX_UPLOAD / (1024 * 1024)
+                ),
             });
         }
         let payload = json!({
@@ -703,7 +733,11 @@ fn first_field_error(errors: &Value) -> Option<(String, String)> {
     }
     object.iter().find_map(|(key, inner)| {
         first_field_error(inner).map(|(path, text)| {
-            let path = if path.is_empty() { key.clone() } else { format!("{key}.{path}") };
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{key}.{path}")
+            };
             (path, text)
         })
     })
@@ -788,7 +822,13 @@ impl Limits {
     }
 
     /// Reads a response's bucket headers.
-    fn update(&mut self, route: &str, major: &str, headers: &reqwest::header::HeaderMap, now: Instant) {
+    fn update(
+        &mut self,
+        route: &str,
+        major: &str,
+        headers: &reqwest::header::HeaderMap,
+        now: Instant,
+    ) {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let Some(bucket) = text("x-ratelimit-bucket") else {
             return;
@@ -814,7 +854,14 @@ impl Limits {
     }
 
     /// A 429: the bucket (or everything, when global) waits `retry_after`.
-    fn limited(&mut self, route: &str, major: &str, global: bool, retry_after: Duration, now: Instant) {
+    fn limited(
+        &mut self,
+        route: &str,
+        major: &str,
+        global: bool,
+        retry_after: Duration,
+        now: Instant,
+    ) {
         let until = now + retry_after;
         if global {
             self.global_until = Some(self.global_until.map_or(until, |u| u.max(until)));
@@ -939,7 +986,8 @@ impl Rest {
             let response = request.send().await.map_err(|e| failed(e, true))?;
             let now = Instant::now();
             let status = response.status();
-            self.limits().update(&route, &major, response.headers(), now);
+            self.limits()
+                .update(&route, &major, response.headers(), now);
             let global_header = response
                 .headers()
                 .get("x-ratelimit-global")
@@ -953,7 +1001,10 @@ impl Rest {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let global = global_header
-                    || parsed.get("global").and_then(Value::as_bool).unwrap_or(false);
+                    || parsed
+                        .get("global")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
                 let secs = parsed
                     .get("retry_after")
                     .and_then(Value::as_f64)
@@ -995,12 +1046,10 @@ impl Rest {
                 message: "the media URL must be http(s)".into(),
             });
         }
-        let mut response = self
-            .http
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| SendError::Refused(format!("the media URL could not be fetched: {e}")))?;
+        let mut response =
+            self.http.get(parsed).send().await.map_err(|e| {
+                SendError::Refused(format!("the media URL could not be fetched: {e}"))
+            })?;
         if !response.status().is_success() {
             return Err(SendError::Refused(format!(
                 "the media URL could not be fetched: {}",
@@ -1083,14 +1132,22 @@ mod tests {
         let wait = limits.acquire(route, "channels/1", now);
         assert_eq!(wait, Duration::from_millis(2500));
         // Another channel has its own count of the same bucket.
-        assert!(limits.acquire("POST channels/2/messages", "channels/2", now).is_zero());
+        assert!(
+            limits
+                .acquire("POST channels/2/messages", "channels/2", now)
+                .is_zero()
+        );
         // A global 429 holds every route.
         limits.limited(route, "channels/1", true, Duration::from_secs(3), now);
         assert_eq!(
             limits.acquire("GET users/@me", "", now),
             Duration::from_secs(3)
         );
-        assert!(limits.acquire("GET users/@me", "", now + Duration::from_secs(3)).is_zero());
+        assert!(
+            limits
+                .acquire("GET users/@me", "", now + Duration::from_secs(3))
+                .is_zero()
+        );
     }
 
     #[test]
@@ -1101,10 +1158,16 @@ mod tests {
             "Invalid Form Body (50035): content: Must be 2000 or fewer in length."
         );
         assert_eq!(
-            discord_error(br#"{"message":"Unknown Channel","code":10003}"#, StatusCode::NOT_FOUND),
+            discord_error(
+                br#"{"message":"Unknown Channel","code":10003}"#,
+                StatusCode::NOT_FOUND
+            ),
             "Unknown Channel (10003)"
         );
-        assert_eq!(discord_error(b"<html>", StatusCode::BAD_GATEWAY), "502 Bad Gateway");
+        assert_eq!(
+            discord_error(b"<html>", StatusCode::BAD_GATEWAY),
+            "502 Bad Gateway"
+        );
     }
 
     #[test]

@@ -600,3 +600,132 @@ fn time_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// The fake is faithful to the shapes of Discord's API as twilight (a well-kept model of it) reads
+/// them: READY, GUILD_CREATE and MESSAGE_CREATE off the gateway, the user, channels and messages off REST.
+#[tokio::test]
+async fn the_fakes_payloads_are_discords_shapes() {
+    use futures::StreamExt;
+    use twilight_gateway::{ConfigBuilder, EventTypeFlags, Intents, Shard, ShardId};
+    use twilight_model::gateway::event::{DispatchEvent, GatewayEvent};
+    use twilight_model::gateway::payload::incoming::GuildCreate;
+
+    let s = setup().await;
+    let guild = s.fake.add_guild(&s.token, "Fleet HQ");
+    let dm = s.fake.open_dm(&s.token, "Ada");
+    let config = ConfigBuilder::new(
+        s.token.clone(),
+        Intents::GUILDS
+            | Intents::GUILD_MESSAGES
+            | Intents::DIRECT_MESSAGES
+            | Intents::MESSAGE_CONTENT,
+    )
+    .proxy_url(format!("ws://{}", s.addr))
+    .build();
+    let mut shard = Shard::with_config(ShardId::ONE, config);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 4 && Instant::now() < deadline {
+        let Ok(Some(Ok(twilight_gateway::Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_secs(5), shard.next()).await
+        else {
+            continue;
+        };
+        let event = twilight_gateway::parse(text.clone(), EventTypeFlags::all())
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+        match event {
+            Some(GatewayEvent::Dispatch(_, DispatchEvent::Ready(ready))) => {
+                assert_eq!(ready.user.id.get(), s.fake.bot_id(&s.token).unwrap());
+                assert_eq!(ready.guilds.len(), 1);
+                seen.push("READY");
+            }
+            Some(GatewayEvent::Dispatch(_, DispatchEvent::GuildCreate(g))) => {
+                let GuildCreate::Available(g) = *g else {
+                    panic!("unavailable")
+                };
+                assert_eq!(g.name, "Fleet HQ");
+                assert_eq!(g.channels[0].id.get(), guild.general);
+                seen.push("GUILD_CREATE");
+                s.fake.push_message(guild.general, "in the guild");
+                s.fake.push_message(dm.channel_id, "in private");
+            }
+            Some(GatewayEvent::Dispatch(_, DispatchEvent::MessageCreate(m))) => {
+                assert!(m.content.starts_with("in "));
+                assert_eq!(m.guild_id.is_some(), m.channel_id.get() == guild.general);
+                seen.push("MESSAGE_CREATE");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        ["READY", "GUILD_CREATE", "MESSAGE_CREATE", "MESSAGE_CREATE"]
+    );
+
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("http://{}/api/v10/{path}", s.addr);
+    let auth = format!("Bot {}", s.token);
+    let me: twilight_model::user::CurrentUser = http
+        .get(api("users/@me"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me.name, "fleetbot");
+    for id in [guild.general, dm.channel_id] {
+        let channel: twilight_model::channel::Channel = http
+            .get(api(&format!("channels/{id}")))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(channel.id.get(), id);
+    }
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "payload_json",
+            r#"{"content":"file","attachments":[{"id":0,"filename":"a.txt"}]}"#,
+        )
+        .part(
+            "files[0]",
+            reqwest::multipart::Part::bytes(b"hello".to_vec())
+                .file_name("a.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        );
+    let message: twilight_model::channel::Message = http
+        .post(api(&format!("channels/{}/messages", guild.general)))
+        .header("authorization", &auth)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message.attachments[0].filename, "a.txt");
+    assert_eq!(message.attachments[0].size, 5);
+    let gateway: twilight_model::gateway::connection_info::BotConnectionInfo = http
+        .get(api("gateway/bot"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gateway.shards, 1);
+    let refused = http
+        .get(api("users/@me"))
+        .header("authorization", "Bot nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}

@@ -12,6 +12,8 @@
 //! twilight-http is not used for REST: its 0.18 rate limiter reads bucket headers only on 429s that
 //! carry `X-RateLimit-Scope`, retries a global 429 at once (not after `retry_after`), and retries every
 //! 429 forever, so it could neither honour the global limit nor give a long wait back to the caller.
+//! Nor are twilight-model's typed events: the few fields read here are read into small types of this
+//! module (twilight-model's deserializers for every event cost the worker binary about 4.3 MB).
 
 use std::{
     collections::HashMap,
@@ -21,6 +23,7 @@ use std::{
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode, header::HeaderValue};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shared::{
@@ -30,14 +33,8 @@ use shared::{
 };
 use tokio::time::Instant;
 use twilight_gateway::{
-    ConfigBuilder, EventTypeFlags, Intents, Message as GatewayMessage, Shard, ShardId, ShardState,
+    ConfigBuilder, Intents, Message as GatewayMessage, Shard, ShardId, ShardState,
     error::ReceiveMessageErrorType,
-};
-use twilight_model::{
-    channel::{Channel as DiscordChannel, ChannelType, Message as DiscordMessage},
-    gateway::event::{DispatchEvent, GatewayEvent},
-    guild::Guild,
-    user::{CurrentUser, User},
 };
 
 use super::{
@@ -49,6 +46,8 @@ use super::{
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Discord's global limit: requests per second per bot.
 const GLOBAL_PER_SECOND: u32 = 50;
+/// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds: a snowflake's top bits count from it.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// Largest file a bot may upload to a server without boosts.
 const MAX_UPLOAD: usize = 10 * 1024 * 1024;
 /// Longest message content.
@@ -155,22 +154,20 @@ impl DiscordProvider {
             .insert(id, chat);
     }
 
-    fn remember_guild(&self, guild: &Guild) {
-        for channel in &guild.channels {
-            if let Some(chat) = channel_chat(channel, Some(&guild.name)) {
-                self.remember(channel.id.get(), chat);
-            }
+    fn remember_channel(&self, channel: &ApiChannel, guild_name: Option<&str>) {
+        if let (Some(id), Some(chat)) = (snowflake(&channel.id), channel_chat(channel, guild_name))
+        {
+            self.remember(id, chat);
         }
     }
 
     /// The chat a message was in: what the bot knows of the channel, else what the message says (a
     /// guild's channel is a group; a DM is private, named after the person when they wrote).
-    fn chat_of(&self, message: &DiscordMessage) -> Chat {
-        let id = message.channel_id.get();
+    fn chat_of(&self, message: &ApiMessage, id: u64) -> Chat {
         if let Some(chat) = self.known(id) {
             return chat;
         }
-        let chat = match message.guild_id {
+        let chat = match &message.guild_id {
             Some(_) => Chat {
                 id: chat_ref(id),
                 name: None,
@@ -178,7 +175,7 @@ impl DiscordProvider {
                 username: None,
             },
             None => {
-                let from_person = Some(message.author.id.get()) != self.me();
+                let from_person = snowflake(&message.author.id) != self.me();
                 Chat {
                     id: chat_ref(id),
                     name: from_person.then(|| display_name(&message.author)),
@@ -194,14 +191,18 @@ impl DiscordProvider {
         chat
     }
 
-    fn neutral(&self, message: &DiscordMessage) -> Message {
-        Message {
-            id: message.id.to_string(),
-            chat: self.chat_of(message),
+    /// The message in neutral terms; `None` when its ids are not Discord's.
+    fn neutral(&self, message: &ApiMessage) -> Option<Message> {
+        let id = snowflake(&message.id)?;
+        let channel = snowflake(&message.channel_id)?;
+        Some(Message {
+            id: id.to_string(),
+            chat: self.chat_of(message, channel),
             from: Some(person(&message.author)),
             text: (!message.content.is_empty()).then(|| message.content.clone()),
-            date: message.timestamp.as_secs(),
-        }
+            // A snowflake's top bits are when it was made, in milliseconds since Discord's epoch.
+            date: (((id >> 22) + DISCORD_EPOCH_MS) / 1000) as i64,
+        })
     }
 
     /// Learns what a channel is before the bot first sends to it (a DM's person, a guild channel's
@@ -212,7 +213,7 @@ impl DiscordProvider {
         }
         if let Ok(channel) = self
             .rest
-            .call::<DiscordChannel>(Method::GET, &format!("channels/{id}"), Body::None)
+            .call::<ApiChannel>(Method::GET, &format!("channels/{id}"), Body::None)
             .await
             && let Some(chat) = channel_chat(&channel, None)
         {
@@ -222,60 +223,71 @@ impl DiscordProvider {
 
     async fn post_message(&self, channel: u64, body: Body) -> Result<Message, SendError> {
         self.learn(channel).await;
-        let sent: DiscordMessage = self
+        let sent: ApiMessage = self
             .rest
             .call(Method::POST, &format!("channels/{channel}/messages"), body)
             .await
             .map_err(RestError::into_send_error)?;
-        Ok(self.neutral(&sent))
+        self.neutral(&sent).ok_or_else(|| SendError::Failed {
+            message: "Discord's answer carries no message id".into(),
+            transient: false,
+        })
     }
 
-    /// Handles one gateway dispatch.
-    fn dispatch(&self, event: DispatchEvent, inbound: &dyn Inbound, failures: &mut u32) {
-        match event {
-            DispatchEvent::Ready(ready) => {
-                self.set_me(ready.user.id.get());
-                tracing::info!(session = %ready.session_id, guilds = ready.guilds.len(), "Discord gateway ready");
-                if *failures > 0 {
-                    inbound.recovered(*failures);
-                }
-                *failures = 0;
-            }
-            DispatchEvent::Resumed => {
-                tracing::info!("Discord gateway session resumed");
-                if *failures > 0 {
-                    inbound.recovered(*failures);
-                }
-                *failures = 0;
-            }
-            DispatchEvent::GuildCreate(guild) => {
-                if let twilight_model::gateway::payload::incoming::GuildCreate::Available(guild) =
-                    *guild
+    /// Handles one gateway dispatch (`t` is its type; `text` the whole payload).
+    fn dispatch(&self, t: &str, text: &str, inbound: &dyn Inbound, failures: &mut u32) {
+        fn data<'a, T: Deserialize<'a>>(t: &str, text: &'a str) -> Option<T> {
+            serde_json::from_str::<Data<T>>(text)
+                .map_err(
+                    |e| tracing::warn!(event = t, error = %e, "a Discord event could not be read"),
+                )
+                .ok()
+                .map(|d| d.d)
+        }
+        match t {
+            "READY" | "RESUMED" => {
+                if t == "READY"
+                    && let Some(ready) = data::<ApiReady>(t, text)
+                    && let Some(id) = snowflake(&ready.user.id)
                 {
-                    self.remember_guild(&guild);
+                    self.set_me(id);
+                }
+                tracing::info!(event = t, "Discord gateway session up");
+                if *failures > 0 {
+                    inbound.recovered(*failures);
+                }
+                *failures = 0;
+            }
+            "GUILD_CREATE" => {
+                if let Some(guild) = data::<ApiGuild>(t, text) {
+                    for channel in guild.channels.iter().chain(&guild.threads) {
+                        self.remember_channel(channel, guild.name.as_deref());
+                    }
                 }
             }
-            DispatchEvent::ChannelCreate(channel) => {
-                if let Some(chat) = channel_chat(&channel, None) {
-                    self.remember(channel.id.get(), chat);
+            "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "THREAD_CREATE" | "THREAD_UPDATE" => {
+                if let Some(channel) = data::<ApiChannel>(t, text) {
+                    self.remember_channel(&channel, None);
                 }
             }
-            DispatchEvent::ChannelUpdate(channel) => {
-                if let Some(chat) = channel_chat(&channel, None) {
-                    self.remember(channel.id.get(), chat);
+            "CHANNEL_DELETE" | "THREAD_DELETE" => {
+                if let Some(id) = data::<ApiChannel>(t, text).and_then(|c| snowflake(&c.id)) {
+                    self.channels
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
                 }
             }
-            DispatchEvent::ChannelDelete(channel) => {
-                self.channels
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&channel.id.get());
-            }
-            DispatchEvent::MessageCreate(message) => {
-                if Some(message.author.id.get()) == self.me() {
+            "MESSAGE_CREATE" => {
+                let Some(message) = data::<ApiMessage>(t, text) else {
+                    return;
+                };
+                if snowflake(&message.author.id) == self.me() {
                     return;
                 }
-                inbound.message(self.neutral(&message));
+                if let Some(message) = self.neutral(&message) {
+                    inbound.message(message);
+                }
             }
             _ => {}
         }
@@ -296,51 +308,50 @@ fn chat_ref(id: u64) -> ChatRef {
     ChatRef::parse(&id.to_string()).unwrap_or_else(|_| ChatRef::from(0))
 }
 
-fn display_name(user: &User) -> String {
+fn display_name(user: &ApiUser) -> String {
     user.global_name
         .clone()
-        .unwrap_or_else(|| user.name.clone())
+        .unwrap_or_else(|| user.username.clone())
 }
 
-fn person(user: &User) -> Person {
+fn person(user: &ApiUser) -> Person {
     Person {
-        id: user.id.to_string(),
+        id: user.id.clone(),
         name: display_name(user),
-        username: Some(user.name.clone()),
+        username: Some(user.username.clone()),
         is_bot: user.bot,
     }
 }
 
 /// What a Discord channel is as a chat; `None` for channels without messages (voice, categories).
-fn channel_chat(channel: &DiscordChannel, guild_name: Option<&str>) -> Option<Chat> {
+fn channel_chat(channel: &ApiChannel, guild_name: Option<&str>) -> Option<Chat> {
+    // Discord's channel types: 0 text, 1 DM, 2 voice (with its text chat), 3 group DM, 5 announcement,
+    // 10 announcement thread, 11/12 public/private thread, 15 forum, 16 media; the rest (categories,
+    // stages, directories) carry no messages.
     let kind = match channel.kind {
-        ChannelType::Private => ChatKind::Private,
-        ChannelType::GuildAnnouncement | ChannelType::AnnouncementThread => ChatKind::Channel,
-        ChannelType::GuildText
-        | ChannelType::Group
-        | ChannelType::PublicThread
-        | ChannelType::PrivateThread
-        | ChannelType::GuildForum
-        | ChannelType::GuildMedia => ChatKind::Group,
+        1 => ChatKind::Private,
+        5 | 10 => ChatKind::Channel,
+        0 | 2 | 3 | 11 | 12 | 15 | 16 => ChatKind::Group,
         _ => return None,
     };
     let name = match kind {
-        ChatKind::Private => channel
-            .recipients
-            .as_ref()
-            .and_then(|r| r.first())
-            .map(display_name),
+        ChatKind::Private => channel.recipients.first().map(display_name),
         _ => channel.name.as_ref().map(|n| match guild_name {
             Some(guild) => format!("{guild} #{n}"),
             None => format!("#{n}"),
         }),
     };
     Some(Chat {
-        id: chat_ref(channel.id.get()),
+        id: chat_ref(snowflake(&channel.id)?),
         name,
         kind,
         username: None,
     })
+}
+
+/// A snowflake as Discord writes it (a decimal string).
+fn snowflake(s: &str) -> Option<u64> {
+    s.parse::<u64>().ok().filter(|id| *id > 0)
 }
 
 /// A chat reference as a channel id.
@@ -422,7 +433,7 @@ impl Provider for DiscordProvider {
     }
 
     async fn connect(&self) -> Result<Identity, ConnectError> {
-        let me: CurrentUser = self
+        let me: ApiUser = self
             .rest
             .call(Method::GET, "users/@me", Body::None)
             .await
@@ -432,11 +443,14 @@ impl Provider for DiscordProvider {
                 }
                 other => ConnectError::Failed(other.to_string()),
             })?;
-        self.set_me(me.id.get());
+        let id = snowflake(&me.id).ok_or_else(|| {
+            ConnectError::Failed("Discord's answer to users/@me carries no user id".into())
+        })?;
+        self.set_me(id);
         Ok(Identity {
-            id: me.id.to_string(),
-            name: me.global_name.clone().unwrap_or_else(|| me.name.clone()),
-            username: Some(me.name),
+            id: id.to_string(),
+            name: display_name(&me),
+            username: Some(me.username),
         })
     }
 
@@ -445,16 +459,6 @@ impl Provider for DiscordProvider {
             .proxy_url(self.gateway_url.clone())
             .build();
         let mut shard = Shard::with_config(ShardId::ONE, config);
-        let wanted = EventTypeFlags::READY
-            | EventTypeFlags::RESUMED
-            | EventTypeFlags::MESSAGE_CREATE
-            | EventTypeFlags::GUILD_CREATE
-            | EventTypeFlags::CHANNEL_CREATE
-            | EventTypeFlags::CHANNEL_UPDATE
-            | EventTypeFlags::CHANNEL_DELETE
-            | EventTypeFlags::GATEWAY_HELLO
-            | EventTypeFlags::GATEWAY_RECONNECT
-            | EventTypeFlags::GATEWAY_INVALIDATE_SESSION;
         let mut failures = 0u32;
         // HELLOs seen: each starts a connection, so one after the first is a reconnection.
         let mut hellos = 0u32;
@@ -466,11 +470,19 @@ impl Provider for DiscordProvider {
                 Some(Ok(GatewayMessage::Text(text))) => {
                     // HELLO, HEARTBEAT_ACK, a dispatch: Discord answered.
                     inbound.alive();
-                    match twilight_gateway::parse(text, wanted) {
-                        Ok(Some(GatewayEvent::Dispatch(_, event))) => {
-                            self.dispatch(event, inbound.as_ref(), &mut failures);
+                    let head = match serde_json::from_str::<Head>(&text) {
+                        Ok(head) => head,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a Discord gateway payload could not be read");
+                            continue;
                         }
-                        Ok(Some(GatewayEvent::Hello(_))) => {
+                    };
+                    match head.op {
+                        OP_DISPATCH => {
+                            let t = head.t.as_deref().unwrap_or_default();
+                            self.dispatch(t, &text, inbound.as_ref(), &mut failures);
+                        }
+                        OP_HELLO => {
                             // twilight reconnects by itself after a connection ends without a close
                             // frame; the new HELLO is the first sign of it.
                             if hellos > 0 && failures == 0 && !asked_to_reconnect {
@@ -481,22 +493,19 @@ impl Provider for DiscordProvider {
                             hellos += 1;
                             asked_to_reconnect = false;
                         }
-                        Ok(Some(GatewayEvent::Reconnect)) => {
+                        OP_RECONNECT => {
                             tracing::info!("Discord asked the gateway to reconnect");
                             asked_to_reconnect = true;
                         }
-                        Ok(Some(GatewayEvent::InvalidateSession(resumable))) => {
+                        OP_INVALID_SESSION => {
                             failures += 1;
-                            tracing::warn!(resumable, "Discord invalidated the gateway session");
+                            tracing::warn!("Discord invalidated the gateway session");
                             inbound.trouble(
                                 "Discord invalidated the gateway session; connecting anew",
                                 failures == 1,
                             );
                         }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a Discord gateway event could not be read")
-                        }
+                        _ => {}
                     }
                 }
                 Some(Ok(GatewayMessage::Close(frame))) => {
@@ -650,6 +659,77 @@ fn fatal_close(code: u16, reason: &str) -> String {
         ),
         _ => format!("the Discord gateway closed the session for good ({code} {reason})"),
     }
+}
+
+// -------------------------------------------------------------------------------------------------
+// What the worker reads of Discord's payloads: these fields only, the rest is skipped unread (typed
+// models of every event would cost the worker image megabytes).
+// -------------------------------------------------------------------------------------------------
+
+const OP_DISPATCH: u8 = 0;
+const OP_RECONNECT: u8 = 7;
+const OP_INVALID_SESSION: u8 = 9;
+const OP_HELLO: u8 = 10;
+
+/// A gateway payload's opcode and event type.
+#[derive(Deserialize)]
+struct Head {
+    op: u8,
+    #[serde(default)]
+    t: Option<String>,
+}
+
+/// A gateway payload's data.
+#[derive(Deserialize)]
+struct Data<T> {
+    d: T,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ApiUser {
+    id: String,
+    username: String,
+    #[serde(default)]
+    global_name: Option<String>,
+    #[serde(default)]
+    bot: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiMessage {
+    id: String,
+    channel_id: String,
+    #[serde(default)]
+    guild_id: Option<String>,
+    author: ApiUser,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiChannel {
+    id: String,
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    recipients: Vec<ApiUser>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiGuild {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    channels: Vec<ApiChannel>,
+    #[serde(default)]
+    threads: Vec<ApiChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiReady {
+    user: ApiUser,
 }
 
 // -------------------------------------------------------------------------------------------------

@@ -39,3 +39,22 @@ SELECT instance_id, CAST(chat_id AS TEXT), name, chat_type, message_count, last_
 FROM chats;
 DROP TABLE chats;
 ALTER TABLE chats_text_ids RENAME TO chats;
+
+-- How each bot receives (`polling`, `socket`, `webhook`); NULL is its provider's default.
+ALTER TABLE instances ADD COLUMN receive TEXT;
+
+-- Platform callbacks (Telegram and WhatsApp webhooks, Slack events, Discord interactions) the manager
+-- verified and keeps until the instance's worker took them: a worker that is down loses none.
+CREATE TABLE platform_callbacks (
+    id              TEXT PRIMARY KEY,
+    instance_id     TEXT NOT NULL,
+    platform        TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    received_at     BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    delivered_at    BIGINT,
+    last_error      TEXT
+);
+CREATE INDEX platform_callbacks_due ON platform_callbacks (delivered_at, next_attempt_at);
+CREATE INDEX platform_callbacks_instance ON platform_callbacks (instance_id, received_at);

@@ -65,6 +65,14 @@ impl Application {
             "container runtime chosen"
         );
 
+        let listener = TcpListener::bind(&args.listen).await?;
+        let local = listener.local_addr()?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_string();
         let cache = InstanceCache::from_records(store.list_instances().await?);
         let performance = Arc::new(Performance::default());
         crate::metrics::install();
@@ -81,12 +89,11 @@ impl Application {
                 discord_gateway: args.discord_gateway_url.clone(),
                 slack_api: args.slack_api_url.clone(),
                 whatsapp_api: args.whatsapp_api_url.clone(),
+                callbacks: format!("{public_url}/api/v1/webhooks"),
             },
             writes: crate::writes::InstanceWrites::default(),
         });
 
-        let listener = TcpListener::bind(&args.listen).await?;
-        let local = listener.local_addr()?;
         let public_host = args.public_host.clone().unwrap_or_else(|| {
             if args.host_ip.is_loopback() || args.host_ip.is_unspecified() {
                 "localhost".to_string()
@@ -94,12 +101,6 @@ impl Application {
                 args.host_ip.to_string()
             }
         });
-        let public_url = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
-            .trim_end_matches('/')
-            .to_string();
         let prober = Arc::new(Prober::new(args.crash_policy()));
         let (reconciler, triggers) = Reconciler::new(fleet.clone(), runtime, args.crash_policy());
         let wait_timeout = std::time::Duration::from_secs(args.wait_timeout_secs);
@@ -121,6 +122,7 @@ impl Application {
             public_host: Arc::new(public_host),
             wait_timeout,
             started_at: Instant::now(),
+            callbacks_arrived: Default::default(),
         };
         Ok(Self {
             listener,
@@ -176,6 +178,12 @@ impl Application {
         )?;
         let deliveries =
             tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
+        let forwarder = crate::platform_webhooks::Forwarder::new(
+            self.state.fleet.clone(),
+            self.state.callbacks_arrived.clone(),
+        )?;
+        let callbacks =
+            tokio::spawn(forwarder.run(std::time::Duration::from_secs(1), stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
         let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
         // One evaluation at a time: two overlapping ones would both see no active alert and both fire.
@@ -215,6 +223,7 @@ impl Application {
         }
         let _ = sampler.await;
         let _ = deliveries.await;
+        let _ = callbacks.await;
         // Nothing moves the counters any more: store the last of them.
         match fleet_for_flush.flush_counters().await {
             Ok(n) => tracing::info!(instances = n, "counters stored"),

@@ -16,6 +16,12 @@ use crate::runtime::RuntimeError;
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A platform callback whose signature or token did not verify.
+    #[error("{0}")]
+    Unverified(String),
+    /// Recognised, but not allowed (a platform handshake with the wrong token).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{field}: {message}")]
@@ -82,7 +88,10 @@ impl IntoResponse for ApiError {
         use ErrorCode as C;
         let (status, code, field) = match &self {
             Self::Rejected(r) => return r.clone().into_response(),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, C::Unauthorized, None),
+            Self::Unauthorized(_) | Self::Unverified(_) => {
+                (StatusCode::UNAUTHORIZED, C::Unauthorized, None)
+            }
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, C::Forbidden, None),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, C::BadRequest, None),
             Self::Validation { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -114,6 +114,9 @@ impl Fleet {
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
             platform_urls: &self.platform_urls,
+            telegram_webhook_url: (r.provider == shared::Provider::Telegram
+                && r.receive == Some(shared::provider::Receive::Webhook))
+            .then(|| self.platform_urls.callback_url(r.provider, &r.id)),
             agent_config: r.agno_config.as_ref().map(agent_config_json),
             memory_bytes: r
                 .memory_limit_mb
@@ -149,6 +152,11 @@ impl Fleet {
             &r.placement.join("\n"),
         ] {
             h.update(part.as_bytes());
+            h.update([0]);
+        }
+        // Only when set, so the digest of every polling bot stays what it was before webhook mode.
+        if let Some(url) = &spec.telegram_webhook_url {
+            h.update(url.as_bytes());
             h.update([0]);
         }
         hex::encode(h.finalize())
@@ -272,6 +280,7 @@ pub(crate) fn new_record(
         seen_received: 0,
         seen_key_uses: 0,
         placement: new.placement.clone(),
+        receive: new.receive,
         revision: 1,
         restart_revision: 0,
         deleting: false,

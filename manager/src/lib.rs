@@ -14,6 +14,7 @@ pub mod keys;
 pub mod metrics;
 pub mod monitor;
 pub mod op_locks;
+pub mod platform_webhooks;
 pub mod ports;
 pub mod reconcile;
 pub mod runtime;

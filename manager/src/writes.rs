@@ -257,6 +257,7 @@ pub(crate) mod tests {
             credentials: shared::api::credentials::Credentials::telegram(format!("{n}:token")),
             agno_config: None,
             placement: vec![],
+            receive: None,
         };
         let mut r = crate::fleet::new_record(
             &format!("i{n}"),

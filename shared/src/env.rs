@@ -15,8 +15,6 @@ pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";
 /// Where Telegram calls in webhook mode (the manager's `/api/v1/webhooks/telegram/{id}`); polling when
 /// unset.
 pub const TELEGRAM_WEBHOOK_URL: &str = "BOTFLEET_TELEGRAM_WEBHOOK_URL";
-/// The secret Telegram sends back in `X-Telegram-Bot-Api-Secret-Token` in webhook mode.
-pub const TELEGRAM_WEBHOOK_SECRET: &str = "BOTFLEET_TELEGRAM_WEBHOOK_SECRET";
 pub const DISCORD_API_URL: &str = "BOTFLEET_DISCORD_API_URL";
 pub const DISCORD_GATEWAY_URL: &str = "BOTFLEET_DISCORD_GATEWAY_URL";
 pub const SLACK_API_URL: &str = "BOTFLEET_SLACK_API_URL";
@@ -32,11 +30,10 @@ pub const DATA_DIR: &str = "BOTFLEET_DATA_DIR";
 pub const FILE_SUFFIX: &str = "_FILE";
 
 /// The variables a worker also reads from a file (`<NAME>_FILE`): the secrets and what is kept with them.
-pub const FROM_FILE: [&str; 6] = [
+pub const FROM_FILE: [&str; 5] = [
     BOT_TOKEN,
     CREDENTIALS,
     API_KEY_SHA256,
     CONTROL_KEY_SHA256,
     AGENT_CONFIG,
-    TELEGRAM_WEBHOOK_SECRET,
 ];

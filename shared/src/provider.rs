@@ -80,6 +80,22 @@ pub enum Receive {
     Webhook,
 }
 
+impl Receive {
+    pub const ALL: [Receive; 3] = [Self::Polling, Self::Socket, Self::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Polling => "polling",
+            Self::Socket => "socket",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// What a provider can do. A request for something not listed here is refused with 422 naming it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

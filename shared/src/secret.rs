@@ -14,8 +14,27 @@ pub fn webhook_secret() -> String {
     random_token("whsec_")
 }
 
+/// The secret token a Telegram bot in webhook mode gives `setWebhook` and Telegram sends back in
+/// `X-Telegram-Bot-Api-Secret-Token`: derived from the instance's control-key digest, which both the
+/// manager (who verifies) and the worker (who registers) hold, so no further secret travels. 64 hex
+/// digits, within Telegram's `[A-Za-z0-9_-]{1,256}`.
+pub fn telegram_webhook_secret(control_key_sha256: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(
+        format!("botfleet-telegram-webhook:{control_key_sha256}").as_bytes(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_telegram_webhook_secret_is_stable_and_per_instance() {
+        let a = super::telegram_webhook_secret("aa");
+        assert_eq!(a, super::telegram_webhook_secret("aa"));
+        assert_ne!(a, super::telegram_webhook_secret("ab"));
+        assert!(a.len() == 64 && a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
     #[test]
     fn secrets_are_long_and_distinct() {
         let (a, b) = (super::webhook_secret(), super::webhook_secret());

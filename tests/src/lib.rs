@@ -4,6 +4,9 @@
 pub mod docker_proxy;
 pub mod fake_agent;
 pub mod fake_discord;
+pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_webhook;
+pub mod fake_whatsapp;
 pub mod harness;
+pub mod platform_signing;

@@ -78,7 +78,7 @@ fn ms_to_rfc3339(ms: Option<i64>) -> Value {
 /// sum of the three) and the time of the last change of any of them.
 const STORED_INSTANCE: &str = "SELECT i.id, i.user_id, i.provider, i.type_instance, i.display_name, i.port, \
      i.api_key_hint, i.api_key_created_at, i.created_at, s.status, s.status_reason, s.auth_status, \
-     s.account, s.bot_username, s.bot_id, s.container_id, s.health_ok, s.restart_count, \
+     s.account, s.bot_username, s.bot_user_id, s.container_id, s.health_ok, s.restart_count, \
      s.consecutive_failures, s.error_count, s.last_error, c.last_health_at, c.sent_count, \
      c.received_count, c.health_check_count, i.version + s.version + c.version AS version, \
      CASE WHEN i.updated_at >= s.updated_at AND i.updated_at >= c.updated_at THEN i.updated_at \
@@ -137,7 +137,7 @@ fn assert_agrees(memory: &Value, row: &sqlx::any::AnyRow) {
                 .map(|u| Value::String(format!("@{u}")))
                 .unwrap_or(Value::Null),
         ),
-        ("bot_id", memory["bot_id"].clone(), int("bot_id")),
+        ("bot_id", memory["bot_id"].clone(), text("bot_user_id")),
         (
             "container_id",
             memory["container_id"].clone(),

@@ -42,12 +42,10 @@ pub struct Config {
     /// Base URL of the Telegram Bot API.
     #[arg(long, env = env::TELEGRAM_API_URL, default_value = "https://api.telegram.org")]
     pub telegram_api_url: String,
-    /// Telegram webhook mode: the URL Telegram calls (the manager's); polling when unset.
-    #[arg(long, env = env::TELEGRAM_WEBHOOK_URL, requires = "telegram_webhook_secret")]
+    /// Telegram webhook mode: the URL Telegram calls (the manager's); polling when unset. The secret
+    /// token comes from the control-key digest (`shared::secret::telegram_webhook_secret`).
+    #[arg(long, env = env::TELEGRAM_WEBHOOK_URL, requires = "control_key_sha256")]
     pub telegram_webhook_url: Option<String>,
-    /// The secret token Telegram sends with each webhook call; never logged.
-    #[arg(long, env = env::TELEGRAM_WEBHOOK_SECRET, hide_env_values = true)]
-    pub telegram_webhook_secret: Option<String>,
     /// Base URL of Discord's REST API.
     #[arg(long, env = env::DISCORD_API_URL, default_value = "https://discord.com/api")]
     pub discord_api_url: String,

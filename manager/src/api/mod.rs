@@ -12,11 +12,14 @@ mod instance_lifecycle;
 mod instance_logs;
 mod instance_memory;
 mod instance_messages;
+mod instance_qr;
 mod instance_test;
 mod instance_webhook;
 mod instances;
 mod metrics;
 mod overview;
+mod platform_webhooks;
+mod providers;
 mod resources;
 mod views;
 
@@ -62,6 +65,8 @@ pub struct AppState {
     pub public_host: Arc<String>,
     pub wait_timeout: std::time::Duration,
     pub started_at: Instant,
+    /// Rung when a platform callback is kept, for the forwarder.
+    pub callbacks_arrived: Arc<tokio::sync::Notify>,
 }
 
 /// The API documentation's frame: title, version, the admin key scheme.
@@ -69,7 +74,7 @@ pub struct AppState {
 #[openapi(
     info(title = "botfleet manager", description = "One Docker container per messaging bot, behind one API."),
     modifiers(&AdminKeyScheme),
-    components(schemas(shared::ErrorBody))
+    components(schemas(shared::ErrorBody, shared::worker_api::ChatRef))
 )]
 struct ApiDoc;
 
@@ -108,6 +113,11 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_memory::get_memory))
         .routes(routes!(instance_access::get_auth_status))
         .routes(routes!(instance_access::get_credentials))
+        .routes(routes!(instance_qr::get_qr))
+        .routes(routes!(instance_qr::get_current_qr))
+        .routes(routes!(instance_qr::get_qr_history))
+        .routes(routes!(providers::list_providers))
+        .routes(routes!(platform_webhooks::list_callbacks))
         .routes(routes!(instance_history::get_status_history))
         .routes(routes!(instance_history::list_errors))
         .routes(routes!(instance_history::clear_errors))
@@ -159,6 +169,10 @@ fn open_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::get_health))
         .routes(routes!(metrics::get_metrics))
+        .routes(routes!(
+            platform_webhooks::receive_callback,
+            platform_webhooks::verify_subscription
+        ))
 }
 
 /// Every route with the admin check in place, and the manager's OpenAPI document.

@@ -363,6 +363,7 @@ pub async fn run_stress_test(
                 ),
                 agno_config: None,
                 placement: vec![],
+                receive: None,
             };
             let p = state.verbs.create(new).await?;
             Ok::<_, ApiError>((p.record.id, t.elapsed().as_secs_f64() * 1e3))

@@ -21,6 +21,7 @@ pub struct NewInstance {
     pub credentials: Credentials,
     pub agno_config: Option<AgentConfig>,
     pub placement: Vec<String>,
+    pub receive: Option<shared::provider::Receive>,
 }
 
 impl TryFrom<CreateInstanceRequest> for NewInstance {
@@ -34,6 +35,25 @@ impl TryFrom<CreateInstanceRequest> for NewInstance {
             }
         }
         let credentials = credentials(r.provider, r.token, r.credentials)?;
+        if let Some(way) = r.receive
+            && !r.provider.capabilities().receive.contains(&way)
+        {
+            return Err(ApiError::validation(
+                "receive",
+                format!(
+                    "{} bots cannot receive by {}; they receive by {}",
+                    r.provider.display_name(),
+                    way.as_str(),
+                    r.provider
+                        .capabilities()
+                        .receive
+                        .iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            ));
+        }
         Ok(Self {
             user_id: r.user_id.trim().to_string(),
             provider: r.provider,
@@ -45,6 +65,7 @@ impl TryFrom<CreateInstanceRequest> for NewInstance {
                 .iter()
                 .map(|c| c.split_whitespace().collect())
                 .collect(),
+            receive: r.receive,
         })
     }
 }
@@ -74,7 +95,11 @@ pub fn credentials(
         (None, Some(value)) => Credentials::from_request(provider, value)
             .map_err(|(field, message)| ApiError::validation(field, message)),
         (None, None) => Err(ApiError::validation(
-            "credentials",
+            if provider == Provider::Telegram {
+                "token"
+            } else {
+                "credentials"
+            },
             format!(
                 "{} bots need `credentials` (see GET /api/v1/providers){}",
                 provider.display_name(),

@@ -442,6 +442,7 @@ pub(crate) mod tests {
             credentials: shared::api::credentials::Credentials::telegram("1:t"),
             agno_config: None,
             placement: vec![],
+            receive: None,
         };
         let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", 3001, 0);
         r.status = status;

@@ -56,6 +56,7 @@ async fn world() -> World {
             discord_gateway: "ws://127.0.0.1:1".into(),
             slack_api: "http://127.0.0.1:1".into(),
             whatsapp_api: "http://127.0.0.1:1".into(),
+            callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
     });
@@ -90,6 +91,7 @@ fn new_bot(token: &str) -> NewInstance {
         credentials: shared::api::credentials::Credentials::telegram(token),
         agno_config: None,
         placement: vec![],
+        receive: None,
     }
 }
 

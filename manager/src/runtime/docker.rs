@@ -426,6 +426,9 @@ impl DockerRuntime {
             format!("{}={}", env::PORT, spec.port),
         ];
         env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
+        if let Some(url) = &spec.telegram_webhook_url {
+            env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
+        }
         env_vars.push(format!("{}={WORKER_DATA_DIR}", env::DATA_DIR));
         if let Some(agent) = &spec.agent_config {
             env_vars.push(format!("{}={agent}", env::AGENT_CONFIG));

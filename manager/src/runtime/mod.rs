@@ -109,6 +109,8 @@ pub struct PlatformUrls {
     pub discord_gateway: String,
     pub slack_api: String,
     pub whatsapp_api: String,
+    /// Where platforms reach this manager: `<public URL>/api/v1/webhooks`.
+    pub callbacks: String,
 }
 
 impl PlatformUrls {
@@ -122,6 +124,11 @@ impl PlatformUrls {
             Provider::Slack => &self.slack_api,
             Provider::Whatsapp => &self.whatsapp_api,
         }
+    }
+
+    /// Where `provider`'s platform calls for `instance_id`.
+    pub fn callback_url(&self, provider: shared::Provider, instance_id: &str) -> String {
+        format!("{}/{provider}/{instance_id}", self.callbacks)
     }
 
     /// The variables a worker of `provider` is given.
@@ -155,6 +162,8 @@ pub struct WorkerSpec<'a> {
     pub platform_urls: &'a PlatformUrls,
     /// The agent configuration as JSON, when the instance has one.
     pub agent_config: Option<String>,
+    /// Telegram webhook mode: the URL Telegram calls (`None`: polling).
+    pub telegram_webhook_url: Option<String>,
     /// Placement constraints (`node.labels.region==eu`, `node.hostname==a`); Swarm honours them.
     pub placement: &'a [String],
     /// Digest of everything above: a runtime that keeps secrets by name versions them with it.

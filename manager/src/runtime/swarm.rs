@@ -363,6 +363,9 @@ impl SwarmRuntime {
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
         ];
         env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
+        if let Some(url) = &spec.telegram_webhook_url {
+            env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
+        }
         for secret in &secrets {
             if let Some(file) = secret.file.as_ref().and_then(|f| f.name.as_deref())
                 && let Some(kind) = [&CREDENTIALS, &API_KEY, &CONTROL_KEY, &AGENT]
@@ -1377,7 +1380,7 @@ mod tests {
     fn secret_names_fit_dockers_limit_and_change_with_the_configuration() {
         let id = "0b0e8a4e-4a4f-4c1e-9d55-1f2d3c4b5a69";
         let a = secret_name("bft0123456789", id, &CREDENTIALS, "abcdef0123456789");
-        assert_eq!(a, format!("bft0123456789-{id}-tok-abcdef01"));
+        assert_eq!(a, format!("bft0123456789-{id}-crd-abcdef01"));
         assert_ne!(
             a,
             secret_name("bft0123456789", id, &CREDENTIALS, "ffcdef0123456789")

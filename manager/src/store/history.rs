@@ -121,6 +121,7 @@ pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(),
         "chats",
         "webhooks",
         "webhook_deliveries",
+        "platform_callbacks",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE instance_id = $1"

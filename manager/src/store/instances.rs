@@ -106,6 +106,7 @@ const SPEC: Table = Table {
         "memory_limit_mb",
         "cpu_millis",
         "placement",
+        "receive",
         "revision",
         "restart_revision",
         "deleting",
@@ -375,6 +376,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
         .bind(r.memory_limit_mb)
         .bind(r.cpu_millis)
         .bind(serde_json::to_string(&r.placement).unwrap_or_else(|_| "[]".into()))
+        .bind(r.receive.map(|w| w.as_str()))
         .bind(r.revision)
         .bind(r.restart_revision)
         .bind(i64::from(r.deleting))
@@ -518,6 +520,10 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
         seen_key_uses: row.try_get("seen_key_uses")?,
         placement: serde_json::from_str(&placement)
             .map_err(|_| decode_error("placement", &placement))?,
+        receive: row
+            .try_get::<Option<String>, _>("receive")?
+            .map(|w| shared::provider::Receive::parse(&w).ok_or_else(|| decode_error("receive", &w)))
+            .transpose()?,
         revision: row.try_get("revision")?,
         restart_revision: row.try_get("restart_revision")?,
         deleting: row.try_get::<i64, _>("deleting")? != 0,

@@ -6,6 +6,7 @@ pub mod events;
 pub mod history;
 pub mod instances;
 pub mod messages;
+pub mod platform_callbacks;
 pub mod settings;
 pub mod webhooks;
 

@@ -170,6 +170,12 @@ pub struct CreateInstanceRequest {
     #[garde(skip)]
     #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<CredentialsSchema>))]
     pub credentials: Option<serde_json::Value>,
+    /// How the bot receives messages (`polling` or `webhook` for Telegram; `socket` for Discord and Slack;
+    /// `webhook` for WhatsApp). Default: the provider's first way in `GET /api/v1/providers`. A way the
+    /// provider does not have is refused with 422.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub receive: Option<crate::provider::Receive>,
     #[serde(default)]
     #[garde(dive)]
     pub agno_config: Option<AgentConfig>,

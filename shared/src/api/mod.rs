@@ -13,6 +13,9 @@ pub mod lifecycle;
 pub mod memory;
 pub mod messages;
 pub mod overview;
+pub mod platform_webhooks;
+pub mod providers;
+pub mod qr;
 pub mod resources;
 pub mod webhooks;
 

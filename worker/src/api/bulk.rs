@@ -37,15 +37,20 @@ impl IntoResponse for BulkAnswer {
 }
 
 async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiError> {
-    ensure_ready(&state)?;
+    let provider = state.bot.provider();
     let recipients: Vec<BulkRecipient> = body
         .recipients
         .into_iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let (chat, vars) = r.into_parts();
-            BulkRecipient::new(chat, vars)
+            provider
+                .check_chat(&chat, false)
+                .map_err(|e| ApiError::validation(format!("recipients[{i}]"), e))?;
+            Ok(BulkRecipient::new(chat, vars))
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
+    ensure_ready(&state)?;
     let total = recipients.len();
     // A request answered inline waits for its sends: each takes a place in its chat's line (a job
     // paces itself and waits as long as it takes).

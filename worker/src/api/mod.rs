@@ -1,6 +1,7 @@
 //! The worker's REST API: every route, with the `/api/v1/telegram/*` aliases of the replaced system.
 
 mod bulk;
+mod callback;
 mod conversations;
 mod events;
 mod health;
@@ -122,6 +123,7 @@ fn control_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events))
         .routes(routes!(events::ack_events))
         .routes(routes!(webhook::put_control_webhook))
+        .routes(routes!(callback::post_callback))
 }
 
 /// The worker's OpenAPI document (also served by the manager's docs UI).

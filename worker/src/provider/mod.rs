@@ -3,7 +3,9 @@
 //! a [`Provider`]; only the modules below name a platform crate.
 
 pub mod discord;
+pub mod slack;
 pub mod telegram;
+pub mod whatsapp;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,13 +29,10 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
     }
     Ok(match credentials {
         Credentials::Telegram(c) => {
-            let receive = match (
-                &config.telegram_webhook_url,
-                &config.telegram_webhook_secret,
-            ) {
-                (Some(url), Some(secret)) => telegram::Receive::Webhook {
+            let receive = match (&config.telegram_webhook_url, &config.control_key_sha256) {
+                (Some(url), Some(digest)) => telegram::Receive::Webhook {
                     url: url.clone(),
-                    secret_token: secret.clone(),
+                    secret_token: shared::secret::telegram_webhook_secret(digest),
                 },
                 _ => telegram::Receive::Polling,
             };
@@ -43,6 +42,11 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
                 receive,
             )?)
         }
+        Credentials::Slack(c) => Arc::new(slack::SlackProvider::new(&c, &config.slack_api_url)?),
+        Credentials::Whatsapp(c) => Arc::new(whatsapp::WhatsappProvider::new(
+            &c,
+            &config.whatsapp_api_url,
+        )?),
         other => anyhow::bail!(
             "{} bots are not served by this worker build",
             other.provider().display_name()

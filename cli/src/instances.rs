@@ -93,6 +93,10 @@ pub struct CreateArgs {
     /// The agent configuration (`agno_config`) as a JSON file.
     #[arg(long, value_name = "FILE.json")]
     agent_config: Option<PathBuf>,
+    /// How the bot receives: polling or webhook (Telegram), socket (Discord, Slack), webhook
+    /// (WhatsApp) [default: the provider's first way].
+    #[arg(long, value_name = "WAY", value_parser = parse_receive)]
+    receive: Option<shared::provider::Receive>,
     /// A placement constraint for the swarm runtime (`node.labels.region==eu`); repeatable.
     #[arg(long = "placement", value_name = "CONSTRAINT")]
     placement: Vec<String>,
@@ -143,6 +147,11 @@ fn parse_provider(s: &str) -> Result<Provider, String> {
         let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
         format!("unknown provider '{s}'; known: {}", known.join(", "))
     })
+}
+
+fn parse_receive(s: &str) -> Result<shared::provider::Receive, String> {
+    shared::provider::Receive::parse(s)
+        .ok_or_else(|| format!("unknown way to receive '{s}'; known: polling, socket, webhook"))
 }
 
 /// A secret from a file (or stdin), trimmed; never shown in any message.
@@ -435,6 +444,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
         credentials,
         agno_config,
         placement: args.placement,
+        receive: args.receive,
     };
     // The manager answers at once, so the key is printed before any wait (an interrupted wait cannot
     // lose it); the wait follows auth-status.

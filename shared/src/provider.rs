@@ -122,6 +122,17 @@ pub struct Capabilities {
     pub qr_login: bool,
     /// Sending limits the worker honours, in the platform's words.
     pub rate_limits: String,
+    /// Longest time, in seconds, between two signs of life of a healthy link (an answered long poll, a
+    /// heartbeat ACK, a check of the credentials): the manager counts a bot whose last sign is older
+    /// than three times this (plus 15 s) as not really running.
+    pub liveness_secs: u32,
+}
+
+impl Capabilities {
+    /// Milliseconds after the last sign of life at which a bot counts as stalled.
+    pub fn stale_after_ms(&self) -> i64 {
+        (i64::from(self.liveness_secs) * 3 + 15) * 1000
+    }
 }
 
 impl Capabilities {
@@ -149,6 +160,7 @@ static TELEGRAM: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(||
     qr_login: false,
     rate_limits:
         "30 messages/s overall, 1/s and 20/min per chat; a 429's retry_after is waited out".into(),
+    liveness_secs: 10,
 });
 
 static DISCORD: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(|| Capabilities {
@@ -166,6 +178,7 @@ static DISCORD: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(|| 
         "per-route buckets (X-RateLimit-Bucket) and the global limit (50/s); a 429's retry_after \
                   is waited out"
             .into(),
+    liveness_secs: 45,
 });
 
 static SLACK: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(|| Capabilities {
@@ -183,6 +196,7 @@ static SLACK: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(|| Ca
         "chat.postMessage: about 1 message/s per channel (special tier); a 429's Retry-After is \
                   waited out"
             .into(),
+    liveness_secs: 10,
 });
 
 static WHATSAPP: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(|| Capabilities {
@@ -200,4 +214,5 @@ static WHATSAPP: std::sync::LazyLock<Capabilities> = std::sync::LazyLock::new(||
         "per business number: 80 messages/s, and 1 message every 6 s to the same user; error \
                   130429/131056 is waited out"
             .into(),
+    liveness_secs: 60,
 });

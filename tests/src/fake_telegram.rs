@@ -87,6 +87,8 @@ struct Inner {
     storm: std::collections::HashSet<String>,
     stormed: std::collections::HashSet<(String, String)>,
     rate_limited: HashMap<String, usize>,
+    /// Per token: the webhook set with `setWebhook` (URL, secret token) until `deleteWebhook`.
+    webhooks: HashMap<String, (String, Option<String>)>,
 }
 
 /// Shared state of a running fake server.
@@ -110,6 +112,31 @@ impl FakeTelegram {
             let _ = axum::serve(listener, app).await;
         });
         Ok((fake, bound))
+    }
+
+    /// The webhook the bot with `token` set (URL, secret token), if it has one.
+    pub fn webhook(&self, token: &str) -> Option<(String, Option<String>)> {
+        self.lock().webhooks.get(token).cloned()
+    }
+
+    /// An update carrying a text message from `chat_id`, as Telegram POSTs it to a webhook.
+    pub fn text_update(&self, chat_id: i64, text: &str) -> Value {
+        let mut inner = self.lock();
+        inner.next_update_id += 1;
+        inner.next_message_id += 1;
+        json!({
+            "update_id": inner.next_update_id,
+            "message": {
+                "message_id": inner.next_message_id,
+                "date": std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Hook"},
+                "from": {"id": chat_id, "is_bot": false, "first_name": "Hook"},
+                "text": text,
+            }
+        })
     }
 
     /// Registers a bot and returns its token.
@@ -298,9 +325,29 @@ async fn handle(
             "has_main_web_app": false,
         })),
         "getwebhookinfo" => {
-            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+            let url = fake.webhook(&token).map(|(url, _)| url).unwrap_or_default();
+            ok(json!({"url": url, "has_custom_certificate": false, "pending_update_count": 0}))
         }
-        "deletewebhook" | "setmycommands" | "close" | "logout" => ok(json!(true)),
+        "setwebhook" => {
+            let Some(url) = body.get("url").and_then(Value::as_str).map(str::to_string) else {
+                return error(400, "Bad Request: bad webhook: URL must be provided");
+            };
+            let secret = body
+                .get("secret_token")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            fake.lock().webhooks.insert(token.clone(), (url, secret));
+            ok(json!(true))
+        }
+        "deletewebhook" => {
+            fake.lock().webhooks.remove(&token);
+            ok(json!(true))
+        }
+        "setmycommands" | "close" | "logout" => ok(json!(true)),
+        "getupdates" if fake.webhook(&token).is_some() => error(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+        ),
         "getupdates" => get_updates(&fake, &token, &body).await,
         "sendmessage" => send_message(&fake, &token, &me, &body),
         "sendphoto" => send_media(&fake, &token, &me, "photo", &body, &files),

@@ -59,7 +59,7 @@ pub async fn create_instance(
     }
     let message = match record.auth_status {
         AuthStatus::ClientReady => "Instance created. The bot is connected and ready.",
-        AuthStatus::Failed => "Instance created, but Telegram refused the bot token.",
+        AuthStatus::Failed => "Instance created, but its platform refused the credentials.",
         AuthStatus::Pending => "Instance created. Waiting for the bot to connect...",
     };
     let body = CreateInstanceResponse {

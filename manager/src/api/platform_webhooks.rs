@@ -38,7 +38,11 @@ use crate::{
 };
 
 /// The instance a callback is for, when the platform is its own.
-fn target(state: &AppState, platform: &str, id: &str) -> Result<std::sync::Arc<InstanceRecord>, ApiError> {
+fn target(
+    state: &AppState,
+    platform: &str,
+    id: &str,
+) -> Result<std::sync::Arc<InstanceRecord>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no {platform} bot {id} takes callbacks here"));
     let provider = Provider::parse(platform).ok_or_else(not_found)?;
     let r = state.fleet.get(id).map_err(|_| not_found())?;
@@ -108,7 +112,9 @@ pub async fn receive_callback(
     let probe: Probe = serde_json::from_str(text)
         .map_err(|e| ApiError::BadRequest(format!("the callback body is not JSON: {e}")))?;
     match r.provider {
-        Provider::Slack if probe.kind.as_ref().and_then(|k| k.as_str()) == Some("url_verification") => {
+        Provider::Slack
+            if probe.kind.as_ref().and_then(|k| k.as_str()) == Some("url_verification") =>
+        {
             let challenge = probe.challenge.unwrap_or_default();
             return Ok(Json(SlackChallenge { challenge }).into_response());
         }
@@ -194,7 +200,10 @@ pub async fn list_callbacks(
             platform: c.platform,
             received_at: views::rfc3339(c.received_at),
             attempts: c.attempts,
-            next_attempt_at: c.delivered_at.is_none().then(|| views::rfc3339(c.next_attempt_at)),
+            next_attempt_at: c
+                .delivered_at
+                .is_none()
+                .then(|| views::rfc3339(c.next_attempt_at)),
             delivered_at: c.delivered_at.map(views::rfc3339),
             last_error: c.last_error,
         })
@@ -202,7 +211,10 @@ pub async fn list_callbacks(
     Ok(Json(PlatformCallbackList {
         success: true,
         count: callbacks.len(),
-        pending: callbacks.iter().filter(|c| c.delivered_at.is_none()).count(),
+        pending: callbacks
+            .iter()
+            .filter(|c| c.delivered_at.is_none())
+            .count(),
         callbacks,
     }))
 }

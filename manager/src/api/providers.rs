@@ -10,7 +10,11 @@ use shared::{
     responses((status = 200, description = "Every provider", body = ProviderList)),
     security(("admin_key" = [])))]
 pub async fn list_providers() -> Json<ProviderList> {
-    let providers: Vec<ProviderInfo> = Provider::ALL.iter().copied().map(ProviderInfo::of).collect();
+    let providers: Vec<ProviderInfo> = Provider::ALL
+        .iter()
+        .copied()
+        .map(ProviderInfo::of)
+        .collect();
     Json(ProviderList {
         success: true,
         count: providers.len(),

@@ -212,9 +212,6 @@ impl Prober {
 /// Missed health checks in a row after which a running worker is degraded.
 pub const UNREACHABLE_CHECKS_TO_DEGRADE: i64 = 2;
 
-/// A bot whose last answered long poll is older than this is not really running.
-pub const POLL_STALE_MS: i64 = 45_000;
-
 /// How much a worker counter grew since it was last seen; a smaller value means the worker restarted
 /// and counted from zero again.
 fn growth(now: u64, seen: i64) -> i64 {
@@ -281,13 +278,15 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
             let bot_error = bot_error.unwrap_or_else(|| "not connected yet".into());
             // Healthy and polling: the bot is alive. A bot that stopped polling is not, whatever its
             // health endpoint says.
-            let stale_poll = poll_age.is_some_and(|age| age > POLL_STALE_MS);
+            let stale_poll =
+                poll_age.is_some_and(|age| age > r.provider.capabilities().stale_after_ms());
             if *healthy && !stale_poll {
                 r.health_ok = true;
                 r.auth_status = AuthStatus::ClientReady;
                 if in_health_states && r.status != InstanceStatus::Running {
                     r.status = InstanceStatus::Running;
-                    r.status_reason = Some("bot connected to Telegram".into());
+                    r.status_reason =
+                        Some(format!("bot connected to {}", r.provider.display_name()));
                     r.running_since = Some(now);
                 }
                 policy.note_running(r, now);
@@ -296,7 +295,10 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
                 r.auth_status = AuthStatus::Failed;
                 if in_health_states {
                     r.status = InstanceStatus::Failed;
-                    r.status_reason = Some(format!("Telegram refused the bot token: {bot_error}"));
+                    r.status_reason = Some(format!(
+                        "{} refused the bot's credentials: {bot_error}",
+                        r.provider.display_name()
+                    ));
                     r.error_count += 1;
                     r.last_error = r.status_reason.clone();
                 }
@@ -307,11 +309,15 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
                     r.status = InstanceStatus::Degraded;
                     r.status_reason = Some(if stale_poll {
                         format!(
-                            "bot has not polled Telegram for {} s: {bot_error}",
+                            "bot has not heard from {} for {} s: {bot_error}",
+                            r.provider.display_name(),
                             poll_age.unwrap_or(0) / 1000
                         )
                     } else {
-                        format!("bot not connected to Telegram: {bot_error}")
+                        format!(
+                            "bot not connected to {}: {bot_error}",
+                            r.provider.display_name()
+                        )
                     });
                 }
             }

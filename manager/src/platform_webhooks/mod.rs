@@ -95,10 +95,7 @@ impl Forwarder {
             Err(error) => {
                 metrics::counter!("botfleet_platform_callbacks_total", "outcome" => "retry")
                     .increment(1);
-                let wait = self
-                    .policy
-                    .delay_after(failures)
-                    .unwrap_or(self.policy.max);
+                let wait = self.policy.delay_after(failures).unwrap_or(self.policy.max);
                 tracing::debug!(callback = %callback.id, error = %error, ?wait, "platform callback not taken yet");
                 self.fleet
                     .store
@@ -121,10 +118,7 @@ impl Forwarder {
             .cache
             .get(&callback.instance_id)
             .ok_or("the instance is gone")?;
-        let endpoint = r
-            .endpoint
-            .as_deref()
-            .ok_or("the worker is not running")?;
+        let endpoint = r.endpoint.as_deref().ok_or("the worker is not running")?;
         let response = self
             .client
             .post(format!("http://{endpoint}/api/v1/control/callback"))

@@ -522,7 +522,9 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
             .map_err(|_| decode_error("placement", &placement))?,
         receive: row
             .try_get::<Option<String>, _>("receive")?
-            .map(|w| shared::provider::Receive::parse(&w).ok_or_else(|| decode_error("receive", &w)))
+            .map(|w| {
+                shared::provider::Receive::parse(&w).ok_or_else(|| decode_error("receive", &w))
+            })
             .transpose()?,
         revision: row.try_get("revision")?,
         restart_revision: row.try_get("restart_revision")?,

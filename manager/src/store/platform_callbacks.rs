@@ -50,7 +50,11 @@ impl Store {
     }
 
     /// Undelivered callbacks whose time has come, oldest first.
-    pub async fn due_callbacks(&self, now: i64, limit: i64) -> Result<Vec<DueCallback>, sqlx::Error> {
+    pub async fn due_callbacks(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<DueCallback>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, instance_id, body, attempts FROM platform_callbacks \
              WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY received_at, id LIMIT $2",

@@ -60,7 +60,12 @@ impl ProviderInfo {
                 "The bot token from @BotFather (<digits>:<secret>); also taken as the top-level `token`",
             )],
             Provider::Discord => vec![
-                field("bot_token", true, true, "The bot token from the developer portal"),
+                field(
+                    "bot_token",
+                    true,
+                    true,
+                    "The bot token from the developer portal",
+                ),
                 field(
                     "public_key",
                     false,
@@ -69,8 +74,18 @@ impl ProviderInfo {
                 ),
             ],
             Provider::Slack => vec![
-                field("bot_token", true, true, "The bot token (xoxb-…) for the Web API"),
-                field("app_token", true, true, "The app-level token (xapp-…, connections:write) for Socket Mode"),
+                field(
+                    "bot_token",
+                    true,
+                    true,
+                    "The bot token (xoxb-…) for the Web API",
+                ),
+                field(
+                    "app_token",
+                    true,
+                    true,
+                    "The app-level token (xapp-…, connections:write) for Socket Mode",
+                ),
                 field(
                     "signing_secret",
                     false,
@@ -79,10 +94,30 @@ impl ProviderInfo {
                 ),
             ],
             Provider::Whatsapp => vec![
-                field("access_token", true, true, "A token allowed to send from the number (Graph API)"),
-                field("phone_number_id", true, false, "The number's id in the Graph API"),
-                field("app_secret", true, true, "The app secret: X-Hub-Signature-256 is its HMAC of each callback"),
-                field("verify_token", true, true, "What you enter as the verify token when subscribing the webhook"),
+                field(
+                    "access_token",
+                    true,
+                    true,
+                    "A token allowed to send from the number (Graph API)",
+                ),
+                field(
+                    "phone_number_id",
+                    true,
+                    false,
+                    "The number's id in the Graph API",
+                ),
+                field(
+                    "app_secret",
+                    true,
+                    true,
+                    "The app secret: X-Hub-Signature-256 is its HMAC of each callback",
+                ),
+                field(
+                    "verify_token",
+                    true,
+                    true,
+                    "What you enter as the verify token when subscribing the webhook",
+                ),
             ],
         };
         let capabilities = provider.capabilities().clone();

@@ -139,7 +139,29 @@ impl TelegramProvider {
             inbound.recovered(failures);
         }
         inbound.alive();
-        std::future::pending().await
+        // No polls to show the link lives: ask Telegram about the webhook as often as a poll would end.
+        let mut failures = 0u32;
+        loop {
+            tokio::time::sleep(Duration::from_secs(u64::from(POLL_TIMEOUT_SECS))).await;
+            match self.bot.get_webhook_info().await {
+                Ok(info) if info.url.as_ref().map(|u| u.as_str()) == Some(url.as_str()) => {
+                    if failures > 0 {
+                        inbound.recovered(failures);
+                    }
+                    failures = 0;
+                    inbound.alive();
+                }
+                Ok(_) => {
+                    // Someone removed or replaced the webhook: set it again.
+                    return Box::pin(self.register_webhook(url.as_str(), secret, inbound)).await;
+                }
+                Err(e) if is_token_refused(&e) => return ConnectError::Refused(e.to_string()),
+                Err(e) => {
+                    failures += 1;
+                    inbound.trouble(&format!("getWebhookInfo failed: {e}"), failures == 1);
+                }
+            }
+        }
     }
 
     fn options(&self, options: &TextOptions) -> Result<TeloxideOptions, SendError> {

@@ -63,7 +63,7 @@ impl Default for Pacing {
             pair_margin: Duration::from_millis(100),
             throughput_backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(30),
-            check_every: Duration::from_secs(300),
+            check_every: Duration::from_secs(60),
         }
     }
 }

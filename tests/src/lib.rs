@@ -3,6 +3,7 @@
 
 pub mod docker_proxy;
 pub mod fake_agent;
+pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_webhook;

@@ -2,6 +2,7 @@
 //! the agent bridge, events, the outbox and what the bot has seen) speaks these neutral types and calls
 //! a [`Provider`]; only the modules below name a platform crate.
 
+pub mod discord;
 pub mod slack;
 pub mod telegram;
 pub mod whatsapp;

@@ -798,7 +798,13 @@ pub async fn control_key(options: &ManagerOptions, id: &str) -> String {
 /// MiB; 0 when it cannot be read.
 pub fn container_memory_mib(container: &str) -> f64 {
     let out = Command::new("docker")
-        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}", container])
+        .args([
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.MemUsage}}",
+            container,
+        ])
         .output();
     let text = out
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())

@@ -9,10 +9,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use botfleet_tests::{
     fake_agent::FakeAgent,
+    fake_discord::FakeDiscord,
     fake_slack::FakeSlack,
     fake_whatsapp::FakeWhatsapp,
     harness::{self, Manager, ManagerOptions},
-    platform_signing::{sign_slack, unix_now},
+    platform_signing::{discord_keys, sign_discord, sign_slack, unix_now},
 };
 use serde_json::{Value, json};
 
@@ -482,4 +483,118 @@ async fn telegram_in_webhook_mode_takes_updates_through_the_manager() {
         .await;
     assert_eq!(messages["messages"][0]["text"], "via webhook", "{messages}");
     assert_eq!(messages["messages"][0]["chat_id"], "4242");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discord_bot_converses_over_the_gateway_and_resumes() {
+    let (discord, addr) = FakeDiscord::start(gateway(0)).await.unwrap();
+    let (_telegram, telegram_url) = harness::start_fake_telegram().await;
+    let (_agent, agent) = fake_agent().await;
+    let mut options = ManagerOptions::new(&telegram_url).await;
+    options.env.extend([
+        (
+            "BOTFLEET_DISCORD_API_URL".into(),
+            format!("http://{addr}/api"),
+        ),
+        (
+            "BOTFLEET_DISCORD_GATEWAY_URL".into(),
+            format!("ws://{addr}"),
+        ),
+    ]);
+    let m = Manager::spawn(options);
+    let token = discord.add_bot("fleetbot");
+    let guild = discord.add_guild(&token, "Ops");
+    let (signing, public_key) = discord_keys([7; 32]);
+    let (id, api_url, key) = create_ready(
+        &m,
+        json!({"user_id": "d", "provider": "discord", "type_instance": ["api"],
+               "credentials": {"bot_token": token, "public_key": public_key},
+               "agno_config": {"kind": "webhook", "url": format!("{agent}/webhook")}}),
+    )
+    .await;
+
+    // In through the gateway, the agent's reply out through REST to the same channel.
+    discord.push_message(guild.general, "hello discord");
+    let sent = discord.wait_sent(1, Duration::from_secs(30)).await;
+    assert_eq!(sent[0].channel_id, guild.general, "{sent:?}");
+    // Out through the worker's API; a keyboard is something Discord bots do not take here.
+    let channel = guild.general.to_string();
+    let (status, answer) = worker_post(
+        &api_url,
+        &key,
+        "/send",
+        json!({"chatId": channel, "message": "from the API"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, refused) = worker_post(
+        &api_url,
+        &key,
+        "/send",
+        json!({"chatId": channel, "message": "x", "replyMarkup": {"inline_keyboard": []}}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (422, Some("replyMarkup"))
+    );
+    discord.host_file(
+        "cat.png",
+        "image/png",
+        vec![0x89, b'P', b'N', b'G', 1, 2, 3],
+    );
+    let (status, media) = worker_post(
+        &api_url,
+        &key,
+        "/send/media",
+        json!({"chatId": channel, "type": "photo", "url": format!("http://{addr}/test-files/cat.png")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{media}");
+    assert!(
+        discord.sent().iter().any(|s| !s.files.is_empty()),
+        "the photo was uploaded"
+    );
+
+    // A dropped connection resumes (no new IDENTIFY) and the bot still hears its channel.
+    let identifies = discord.identifies(&token);
+    discord.drop_socket(&token);
+    assert!(
+        discord
+            .wait_until(Duration::from_secs(30), |d| d.resumes(&token) >= 1)
+            .await,
+        "the gateway session was resumed"
+    );
+    assert_eq!(discord.identifies(&token), identifies);
+    let before = discord.sent().len();
+    discord.push_message(guild.general, "after the resume");
+    discord.wait_sent(before + 1, Duration::from_secs(30)).await;
+    let stored = m
+        .wait_get(
+            &format!("/api/v1/instances/{id}/messages?chatId={channel}&limit=20"),
+            |b| b["count"].as_u64().unwrap_or(0) >= 5,
+        )
+        .await;
+    assert!(stored.to_string().contains("after the resume"), "{stored}");
+
+    // Discord's interaction signature at the manager's callback route: a signed PING is answered with
+    // PONG; a wrong or missing signature is refused.
+    let hook = m.url(&format!("/api/v1/webhooks/discord/{id}"));
+    let body = br#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+    let ts = unix_now().to_string();
+    let post = |signature: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(&hook)
+            .header("x-signature-timestamp", &ts)
+            .body(&body[..]);
+        if let Some(signature) = signature {
+            request = request.header("x-signature-ed25519", signature);
+        }
+        harness::send(request)
+    };
+    let (status, pong) = post(Some(sign_discord(&signing, &ts, body))).await;
+    assert_eq!((status, pong["type"].as_u64()), (200, Some(1)), "{pong}");
+    let (other, _) = discord_keys([9; 32]);
+    assert_eq!(post(Some(sign_discord(&other, &ts, body))).await.0, 401);
+    assert_eq!(post(None).await.0, 401);
 }

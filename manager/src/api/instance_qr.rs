@@ -68,10 +68,10 @@ fn qr(state: &AppState, id: &str) -> Result<Response, ApiError> {
         success: false,
         code: ErrorCode::NotFound,
         error: "QR code not available".into(),
-        message: format!(
+        message: Some(format!(
             "{} bots log in with their credentials, not a QR code",
             r.provider.display_name()
-        ),
+        )),
     };
     Ok((StatusCode::NOT_FOUND, Json(body)).into_response())
 }

@@ -19,7 +19,8 @@ pub struct QrCode {
     pub expires_in: u64,
 }
 
-/// The seed's 404 when there is no code: the error body, plus the seed's `message`.
+/// The seed's 404 when there is no code: the error body, plus the seed's `message` (absent when the
+/// instance itself is unknown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QrUnavailable {
@@ -29,7 +30,8 @@ pub struct QrUnavailable {
     /// `QR code not available`.
     pub error: String,
     /// Why there is none.
-    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One code that was shown.

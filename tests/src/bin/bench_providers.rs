@@ -27,7 +27,9 @@ fn gateway() -> SocketAddr {
 }
 
 async fn create(m: &Manager, body: Value) -> anyhow::Result<Created> {
-    let (status, created) = m.post("/api/v1/instances?wait=true&timeout=60", &body).await;
+    let (status, created) = m
+        .post("/api/v1/instances?wait=true&timeout=60", &body)
+        .await;
     anyhow::ensure!(status == 201, "create failed: {created}");
     Ok(Created::from_body(&created))
 }
@@ -69,8 +71,14 @@ async fn main() -> anyhow::Result<()> {
     let mut options = ManagerOptions::new(&telegram_url).await;
     options.health_interval_secs = 5.0;
     options.env.extend([
-        ("BOTFLEET_SLACK_API_URL".into(), format!("http://{slack_addr}/api/")),
-        ("BOTFLEET_WHATSAPP_API_URL".into(), format!("http://{whatsapp_addr}/v21.0")),
+        (
+            "BOTFLEET_SLACK_API_URL".into(),
+            format!("http://{slack_addr}/api/"),
+        ),
+        (
+            "BOTFLEET_WHATSAPP_API_URL".into(),
+            format!("http://{whatsapp_addr}/v21.0"),
+        ),
     ]);
     let m = Manager::spawn(options);
     let base = |provider: &str| json!({"user_id": "bench", "provider": provider, "type_instance": ["api"], "agno_config": agent});
@@ -81,8 +89,19 @@ async fn main() -> anyhow::Result<()> {
     body["token"] = json!(token);
     let tg = create(&m, body).await?;
     let chat = 555_001;
-    let tg_replies = || telegram.sent().iter().filter(|s| s.token == token && s.chat_id == json!(chat)).count();
-    let took = round_trips(args.messages, async |i| telegram.push_text(&token, chat, &format!("m{i}")), tg_replies).await?;
+    let tg_replies = || {
+        telegram
+            .sent()
+            .iter()
+            .filter(|s| s.token == token && s.chat_id == json!(chat))
+            .count()
+    };
+    let took = round_trips(
+        args.messages,
+        async |i| telegram.push_text(&token, chat, &format!("m{i}")),
+        tg_replies,
+    )
+    .await?;
     results.push(("telegram (long polling)", tg.id.clone(), took));
 
     let app = slack.add_app("benchbot");
@@ -91,8 +110,21 @@ async fn main() -> anyhow::Result<()> {
     let mut body = base("slack");
     body["credentials"] = json!({"bot_token": app.bot_token, "app_token": app.app_token});
     let sl = create(&m, body).await?;
-    let sl_replies = || slack.posted().iter().filter(|p| p.app_id == app.app_id && p.channel == channel).count();
-    let took = round_trips(args.messages, async |i| { slack.push_message(&app, &channel, &user, &format!("m{i}")); }, sl_replies).await?;
+    let sl_replies = || {
+        slack
+            .posted()
+            .iter()
+            .filter(|p| p.app_id == app.app_id && p.channel == channel)
+            .count()
+    };
+    let took = round_trips(
+        args.messages,
+        async |i| {
+            slack.push_message(&app, &channel, &user, &format!("m{i}"));
+        },
+        sl_replies,
+    )
+    .await?;
     results.push(("slack (Socket Mode)", sl.id.clone(), took));
 
     let number = whatsapp.add_number("Bench");
@@ -100,14 +132,24 @@ async fn main() -> anyhow::Result<()> {
     body["credentials"] = number.credentials_json();
     let wa = create(&m, body).await?;
     whatsapp
-        .subscribe(&number, &m.url(&format!("/api/v1/webhooks/whatsapp/{}", wa.id)))
+        .subscribe(
+            &number,
+            &m.url(&format!("/api/v1/webhooks/whatsapp/{}", wa.id)),
+        )
         .await
         .map_err(anyhow::Error::msg)?;
     let wa_replies = || whatsapp.sent_by(&number.phone_number_id).len();
     // One sender per message: WhatsApp paces replies to one user (1 per 6 s after a burst).
-    let took = round_trips(args.messages, async |i| {
-        let _ = whatsapp.push_text(&number, &format!("1555{i:07}"), "Bench", "hi").await;
-    }, wa_replies).await?;
+    let took = round_trips(
+        args.messages,
+        async |i| {
+            let _ = whatsapp
+                .push_text(&number, &format!("1555{i:07}"), "Bench", "hi")
+                .await;
+        },
+        wa_replies,
+    )
+    .await?;
     results.push(("whatsapp (callbacks via the manager)", wa.id.clone(), took));
 
     // Idle: nothing arrives for a while; the worker only keeps its link alive.

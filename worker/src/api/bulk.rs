@@ -44,10 +44,13 @@ async fn bulk(state: AppState, body: BulkSendRequest) -> Result<BulkAnswer, ApiE
         .enumerate()
         .map(|(i, r)| {
             let (chat, vars) = r.into_parts();
-            provider
+            let canonical = provider
                 .check_chat(&chat, false)
                 .map_err(|e| ApiError::validation(format!("recipients[{i}]"), e))?;
-            Ok(BulkRecipient::new(chat, vars))
+            Ok(BulkRecipient {
+                chat: canonical,
+                ..BulkRecipient::new(chat, vars)
+            })
         })
         .collect::<Result<_, ApiError>>()?;
     ensure_ready(&state)?;

@@ -88,7 +88,7 @@ pub async fn list_messages(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<MessagesQuery>,
 ) -> Result<Json<Vec<StoredMessage>>, ApiError> {
-    state
+    let chat = state
         .bot
         .provider()
         .check_chat(&query.chat_id, false)
@@ -96,7 +96,7 @@ pub async fn list_messages(
     let limit = query.limit.unwrap_or(DEFAULT_MESSAGES) as usize;
     state
         .seen
-        .messages(query.chat_id.as_str(), limit)
+        .messages(chat.as_str(), limit)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("chat {} not seen by this bot", query.chat_id)))
 }

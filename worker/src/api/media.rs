@@ -81,7 +81,7 @@ pub async fn send_media(
         ));
     };
     let options = text_options(&state, media.parse_mode, media.reply_markup.as_ref())?;
-    check_chat(&state, &media.chat)?;
+    let chat = check_chat(&state, &media.chat)?;
     let capabilities = state.bot.provider().capabilities();
     let platform = state.bot.provider().kind().display_name();
     if matches!(media.source, MediaSource::Upload { .. }) && !capabilities.media_upload {
@@ -105,11 +105,11 @@ pub async fn send_media(
         reqwest::Url::parse(url).map_err(|e| ApiError::validation("url", format!("url: {e}")))?;
     }
     ensure_ready(&state)?;
-    let _place = state.backlog.enter(&media.chat)?;
+    let _place = state.backlog.enter(&chat)?;
     let message_id = state
         .bot
         .send_media(
-            &media.chat,
+            &chat,
             provider::Media {
                 kind: media.kind,
                 source: media.source,

@@ -64,7 +64,7 @@ pub async fn send_group(
     ValidJson(body): ValidJson<GroupSendRequest>,
 ) -> Result<Json<SendResponse>, ApiError> {
     let chat = ChatRef::parse(&id).map_err(|e| ApiError::validation("id", e))?;
-    state
+    let chat = state
         .bot
         .provider()
         .check_chat(&chat, true)
@@ -80,7 +80,7 @@ async fn deliver(
     text: String,
     options: TextOptions,
 ) -> Result<Json<SendResponse>, ApiError> {
-    check_chat(state, chat)?;
+    let chat = &check_chat(state, chat)?;
     check_text(state, &text)?;
     ensure_ready(state)?;
     let _place = state.backlog.enter(chat)?;
@@ -95,8 +95,8 @@ async fn deliver(
     }))
 }
 
-/// 422 naming `chatId` when the chat cannot be one of this provider's.
-pub(super) fn check_chat(state: &AppState, chat: &ChatRef) -> Result<(), ApiError> {
+/// The chat in its canonical spelling; 422 naming `chatId` when it cannot be one of this provider's.
+pub(super) fn check_chat(state: &AppState, chat: &ChatRef) -> Result<ChatRef, ApiError> {
     state
         .bot
         .provider()

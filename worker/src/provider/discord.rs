@@ -552,12 +552,12 @@ impl Provider for DiscordProvider {
         }
     }
 
-    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String> {
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<ChatRef, String> {
         let id = channel_id(chat)?;
         if group && self.known(id).is_some_and(|c| c.kind == ChatKind::Private) {
             return Err(format!("channel {id} is a direct message, not a group"));
         }
-        Ok(())
+        ChatRef::parse(&id.to_string()).map_err(str::to_string)
     }
 
     async fn send_text(

@@ -47,10 +47,11 @@ pub fn build(config: &crate::config::Config) -> anyhow::Result<Arc<dyn Provider>
             &c,
             &config.whatsapp_api_url,
         )?),
-        other => anyhow::bail!(
-            "{} bots are not served by this worker build",
-            other.provider().display_name()
-        ),
+        Credentials::Discord(c) => Arc::new(discord::DiscordProvider::new(
+            &c,
+            &config.discord_api_url,
+            &config.discord_gateway_url,
+        )?),
     })
 }
 
@@ -205,8 +206,9 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Checks that `chat` can be one of this platform's chats (and a group, when `group`), before
-    /// anything is sent: `Err` says why not.
-    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String>;
+    /// anything is sent, and returns it in its one canonical spelling (Telegram's `"007"` is `"7"`), so
+    /// per-chat limits cannot be dodged by spelling a chat differently: `Err` says why not.
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<ChatRef, String>;
 
     /// Sends a text, honouring the platform's rate limits (waiting where the platform asks to).
     async fn send_text(

@@ -827,7 +827,7 @@ impl Provider for SlackProvider {
         }
     }
 
-    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String> {
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<ChatRef, String> {
         let id = chat.as_str();
         let valid = (3..=32).contains(&id.len())
             && matches!(id.as_bytes()[0], b'C' | b'G' | b'D' | b'U' | b'W')
@@ -844,7 +844,7 @@ impl Provider for SlackProvider {
         if group && matches!(id.as_bytes()[0], b'D' | b'U' | b'W') {
             return Err("a Slack group is a channel id (C… or G…)".into());
         }
-        Ok(())
+        Ok(chat.clone())
     }
 
     async fn send_text(

@@ -233,12 +233,14 @@ impl Provider for TelegramProvider {
         Ok(neutral_update(&update).into_iter().collect())
     }
 
-    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String> {
-        let recipient = recipient(chat)?;
-        if group && matches!(recipient, Recipient::Id(id) if id.0 >= 0) {
-            return Err("a Telegram group is a negative chat id or an @username".into());
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<ChatRef, String> {
+        match recipient(chat)? {
+            Recipient::Id(id) if group && id.0 >= 0 => {
+                Err("a Telegram group is a negative chat id or an @username".into())
+            }
+            Recipient::Id(id) => Ok(ChatRef::from(id.0)),
+            Recipient::ChannelUsername(_) => Ok(chat.clone()),
         }
-        Ok(())
     }
 
     async fn send_text(
@@ -454,7 +456,13 @@ mod tests {
         let group = |s: &str| p.check_chat(&ChatRef::parse(s).unwrap(), true);
         assert!(group("-100222").is_ok() && group("@chan").is_ok());
         assert!(group("55").is_err());
-        assert!(p.check_chat(&ChatRef::parse("55").unwrap(), false).is_ok());
+        assert_eq!(
+            p.check_chat(&ChatRef::parse("0055").unwrap(), false)
+                .unwrap()
+                .as_str(),
+            "55",
+            "one spelling per chat"
+        );
     }
 
     #[test]

@@ -745,11 +745,11 @@ impl Provider for WhatsappProvider {
         Ok(out)
     }
 
-    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<(), String> {
+    fn check_chat(&self, chat: &ChatRef, group: bool) -> Result<ChatRef, String> {
         if group {
             return Err("WhatsApp Cloud API bots have no groups: a chat is a phone number".into());
         }
-        phone_digits(chat).map(|_| ())
+        phone_digits(chat).and_then(|digits| ChatRef::parse(digits).map_err(str::to_string))
     }
 
     async fn send_text(

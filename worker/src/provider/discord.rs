@@ -365,22 +365,6 @@ fn channel_id(chat: &ChatRef) -> Result<u64, String> {
     }
 }
 
-fn check_options(options: &TextOptions) -> Result<(), SendError> {
-    if options.parse_mode.is_some() {
-        return Err(SendError::Unsupported {
-            field: "parseMode",
-            message: "Discord bots take no parse mode: Discord renders its own markdown".into(),
-        });
-    }
-    if options.reply_markup.is_some() {
-        return Err(SendError::Unsupported {
-            field: "replyMarkup",
-            message: "Discord bots take no reply keyboards".into(),
-        });
-    }
-    Ok(())
-}
-
 fn check_content(text: &str, field: &'static str) -> Result<(), SendError> {
     if text.chars().count() > MAX_CONTENT_CHARS {
         return Err(SendError::Unsupported {
@@ -567,7 +551,7 @@ impl Provider for DiscordProvider {
         options: &TextOptions,
     ) -> Result<Message, SendError> {
         let channel = channel_id(chat).map_err(|message| SendError::BadChat { message })?;
-        check_options(options)?;
+        options.check_supported(self.kind())?;
         check_content(text, "text")?;
         self.post_message(
             channel,
@@ -583,7 +567,7 @@ impl Provider for DiscordProvider {
         options: &TextOptions,
     ) -> Result<Message, SendError> {
         let channel = channel_id(chat).map_err(|message| SendError::BadChat { message })?;
-        check_options(options)?;
+        options.check_supported(self.kind())?;
         let caption = media.caption.unwrap_or_default();
         check_content(&caption, "caption")?;
         let (file_name, bytes, content_type) = match media.source {

@@ -107,6 +107,28 @@ pub struct TextOptions {
     pub reply_markup: Option<ReplyMarkup>,
 }
 
+impl TextOptions {
+    /// Refuses a parse mode or a keyboard the provider has no such thing for (the API refuses them
+    /// before; this keeps a provider from silently dropping one).
+    pub fn check_supported(&self, provider: ProviderKind) -> Result<(), SendError> {
+        let capabilities = provider.capabilities();
+        let platform = provider.display_name();
+        if self.parse_mode.is_some() && !capabilities.parse_modes {
+            return Err(SendError::Unsupported {
+                field: "parseMode",
+                message: format!("{platform} bots take no parseMode: the text is sent as written"),
+            });
+        }
+        if self.reply_markup.is_some() && !capabilities.reply_markup {
+            return Err(SendError::Unsupported {
+                field: "replyMarkup",
+                message: format!("{platform} bots take no replyMarkup"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Where a media file comes from.
 #[derive(Debug, Clone)]
 pub enum MediaSource {

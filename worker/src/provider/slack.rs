@@ -853,7 +853,7 @@ impl Provider for SlackProvider {
         text: &str,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        unsupported(options)?;
+        options.check_supported(self.kind())?;
         let channel = channel(chat, self)?;
         let body = json!({"channel": channel, "text": text});
         self.post(chat, body, Some(text.to_string())).await
@@ -865,7 +865,7 @@ impl Provider for SlackProvider {
         media: Media,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        unsupported(options)?;
+        options.check_supported(self.kind())?;
         let channel = channel(chat, self)?;
         let caption = media.caption.filter(|c| !c.is_empty());
         match media.source {
@@ -913,22 +913,6 @@ fn media_message(channel: &str, kind: MediaKind, url: &str, caption: Option<&str
     } else {
         json!({"channel": channel, "text": fallback, "unfurl_links": true, "unfurl_media": true})
     }
-}
-
-fn unsupported(options: &TextOptions) -> Result<(), SendError> {
-    if options.parse_mode.is_some() {
-        return Err(SendError::Unsupported {
-            field: "parseMode",
-            message: "Slack bots do not take parseMode: text is Slack's mrkdwn as given".into(),
-        });
-    }
-    if options.reply_markup.is_some() {
-        return Err(SendError::Unsupported {
-            field: "replyMarkup",
-            message: "Slack bots do not take replyMarkup".into(),
-        });
-    }
-    Ok(())
 }
 
 fn channel<'a>(chat: &'a ChatRef, provider: &SlackProvider) -> Result<&'a str, SendError> {

@@ -541,24 +541,6 @@ fn phone_digits(chat: &ChatRef) -> Result<&str, String> {
     }
 }
 
-fn check_options(options: &TextOptions) -> Result<(), SendError> {
-    if options.parse_mode.is_some() {
-        return Err(SendError::Unsupported {
-            field: "parseMode",
-            message:
-                "WhatsApp bots take no parseMode (WhatsApp formats *bold* and _italic_ itself)"
-                    .into(),
-        });
-    }
-    if options.reply_markup.is_some() {
-        return Err(SendError::Unsupported {
-            field: "replyMarkup",
-            message: "WhatsApp bots take no replyMarkup".into(),
-        });
-    }
-    Ok(())
-}
-
 // ---- Inbound callbacks (what Meta POSTs, verified by the manager) ----
 
 #[derive(Deserialize)]
@@ -758,7 +740,7 @@ impl Provider for WhatsappProvider {
         text: &str,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        check_options(options)?;
+        options.check_supported(self.kind())?;
         let peer = phone_digits(chat).map_err(|message| SendError::BadChat { message })?;
         if text.chars().count() > MAX_TEXT_CHARS {
             return Err(SendError::Refused(format!(
@@ -784,7 +766,7 @@ impl Provider for WhatsappProvider {
         media: Media,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        check_options(options)?;
+        options.check_supported(self.kind())?;
         let peer = phone_digits(chat).map_err(|message| SendError::BadChat { message })?;
         let link = match media.source {
             MediaSource::Url(url) => url,

@@ -582,7 +582,19 @@ mod heartbeat_tests {
         assert_eq!(r.status, InstanceStatus::Running);
         apply(&mut r, &report(0, 60_000), 200_000, &p);
         assert_eq!(r.status, InstanceStatus::Degraded);
-        assert!(r.status_reason.as_deref().unwrap().contains("not polled"));
+        assert!(
+            r.status_reason
+                .as_deref()
+                .unwrap()
+                .contains("has not heard from Telegram for 60 s")
+        );
+        // A WhatsApp bot signals every 60 s: 60 s of quiet is normal for it, 200 s is not.
+        let mut r = record(InstanceStatus::Running);
+        r.provider = shared::Provider::Whatsapp;
+        apply(&mut r, &report(0, 60_000), 100_000, &p);
+        assert_eq!(r.status, InstanceStatus::Running);
+        apply(&mut r, &report(0, 200_000), 200_000, &p);
+        assert_eq!(r.status, InstanceStatus::Degraded);
     }
 
     #[test]

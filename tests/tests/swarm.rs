@@ -89,11 +89,12 @@ async fn secrets_never_show_in_inspect_and_live_and_die_with_the_instance() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        env.contains(&"BOTFLEET_BOT_TOKEN_FILE=/run/secrets/bot_token"),
+        env.contains(&"BOTFLEET_CREDENTIALS_FILE=/run/secrets/credentials"),
         "{env:?}"
     );
     assert!(
-        !env.iter().any(|e| e.starts_with("BOTFLEET_BOT_TOKEN=")
+        !env.iter().any(|e| e.starts_with("BOTFLEET_BOT_TOKEN")
+            || e.starts_with("BOTFLEET_CREDENTIALS=")
             || e.starts_with("BOTFLEET_AGENT_CONFIG=")
             || e.starts_with("BOTFLEET_API_KEY_SHA256=")),
         "{env:?}"

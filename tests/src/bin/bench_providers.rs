@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 #[command(about = "Per-provider round trip and idle memory")]
 struct Args {
     /// Messages per provider, one after the other.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     messages: usize,
 }
 
@@ -47,7 +47,11 @@ async fn round_trips(
         push(i).await;
         let deadline = started + Duration::from_secs(30);
         while replies() == before {
-            anyhow::ensure!(Instant::now() < deadline, "no reply to message {i}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "no reply to message {i} (seen {})",
+                replies()
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         took.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -226,6 +226,19 @@ async fn a_slack_bot_converses_over_socket_mode() {
     )
     .await;
     assert_eq!(status, 200, "{media}");
+    let other = slack.add_channel("random", false);
+    let (status, bulk) = worker_post(
+        &api_url,
+        &key,
+        "/send-bulk",
+        json!({"recipients": [channel, other], "message": "to all"}),
+    )
+    .await;
+    assert_eq!(
+        (status, bulk["successCount"].as_u64()),
+        (200, Some(2)),
+        "{bulk}"
+    );
     assert!(
         slack
             .posted()
@@ -392,6 +405,19 @@ async fn a_whatsapp_bot_takes_verified_callbacks_and_keeps_them_while_its_worker
     )
     .await;
     assert_eq!(status, 200);
+    let (status, bulk) = worker_post(
+        &api_url,
+        &key,
+        "/send-bulk",
+        json!({"recipients": ["15550005555", {"chatId": "15550006666", "vars": {"name": "Di"}}],
+               "message": "Hello {name}"}),
+    )
+    .await;
+    assert_eq!(
+        (status, bulk["successCount"].as_u64()),
+        (200, Some(2)),
+        "{bulk}"
+    );
     let (status, err) = worker_post(
         &api_url,
         &key,

@@ -1,12 +1,13 @@
 //! `scripts/bench-providers`: per provider, message in → the agent's reply out (p50, p95) through a real
 //! worker container against the provider's fake and the fake agent, and the worker's idle memory.
-//! Telegram polls, Slack holds a Socket Mode websocket, WhatsApp receives signed callbacks through the
-//! manager.
+//! Telegram polls, Slack holds a Socket Mode websocket, Discord its gateway, WhatsApp receives signed
+//! callbacks through the manager.
 
 use std::{net::SocketAddr, time::Duration, time::Instant};
 
 use botfleet_tests::{
     fake_agent::FakeAgent,
+    fake_discord::FakeDiscord,
     fake_slack::FakeSlack,
     fake_whatsapp::FakeWhatsapp,
     harness::{self, Created, Manager, ManagerOptions},
@@ -70,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let (telegram, telegram_url) = harness::start_fake_telegram().await;
     let (slack, slack_addr) = FakeSlack::start(gateway()).await?;
     let (whatsapp, whatsapp_addr) = FakeWhatsapp::start(gateway()).await?;
+    let (discord, discord_addr) = FakeDiscord::start(gateway()).await?;
     let (_agent, agent_addr) = FakeAgent::start(gateway()).await?;
     let agent = json!({"kind": "webhook", "url": format!("http://{agent_addr}/webhook")});
     let mut options = ManagerOptions::new(&telegram_url).await;
@@ -82,6 +84,14 @@ async fn main() -> anyhow::Result<()> {
         (
             "BOTFLEET_WHATSAPP_API_URL".into(),
             format!("http://{whatsapp_addr}/v21.0"),
+        ),
+        (
+            "BOTFLEET_DISCORD_API_URL".into(),
+            format!("http://{discord_addr}/api"),
+        ),
+        (
+            "BOTFLEET_DISCORD_GATEWAY_URL".into(),
+            format!("ws://{discord_addr}"),
         ),
     ]);
     let m = Manager::spawn(options);
@@ -155,6 +165,25 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     results.push(("whatsapp (callbacks via the manager)", wa.id.clone(), took));
+
+    let token = discord.add_bot("benchbot");
+    let guild = discord.add_guild(&token, "Bench");
+    // Discord allows a channel 5 messages per 5 s; the fake allows more here, so the figure is the round
+    // trip and not Discord's pacing.
+    discord.set_message_limit(1000, Duration::from_secs(1));
+    let mut body = base("discord");
+    body["credentials"] = json!({"bot_token": token});
+    let dc = create(&m, body).await?;
+    let dc_replies = || discord.sent().len();
+    let took = round_trips(
+        args.messages,
+        async |i| {
+            discord.push_message(guild.general, &format!("m{i}"));
+        },
+        dc_replies,
+    )
+    .await?;
+    results.push(("discord (gateway)", dc.id.clone(), took));
 
     // Idle: nothing arrives for a while; the worker only keeps its link alive.
     tokio::time::sleep(Duration::from_secs(20)).await;

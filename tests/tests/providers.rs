@@ -11,6 +11,7 @@ use botfleet_tests::{
     fake_agent::FakeAgent,
     fake_discord::FakeDiscord,
     fake_slack::FakeSlack,
+    fake_webhook::FakeWebhook,
     fake_whatsapp::FakeWhatsapp,
     harness::{self, Manager, ManagerOptions},
     platform_signing::{discord_keys, sign_discord, sign_slack, unix_now},
@@ -48,6 +49,35 @@ async fn worker_post(api_url: &str, key: &str, path: &str, body: Value) -> (u16,
             .json(&body),
     )
     .await
+}
+
+/// A webhook receiver for the instance's `message.in` events (webhooks out).
+async fn hook_for(m: &Manager, id: &str) -> FakeWebhook {
+    let (hook, url) = FakeWebhook::start().await;
+    let (status, body) = harness::send(
+        m.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/instances/{id}/webhook/config"),
+        )
+        .json(&json!({"url": url, "events": ["message.in"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    hook
+}
+
+/// Waits until `hook` got a `message.in` from `chat` saying `text`.
+async fn delivered(hook: &FakeWebhook, chat: &str, text: &str) {
+    eventually(
+        &format!("message.in from {chat} delivered to the webhook"),
+        || {
+            hook.accepted("message.in").iter().any(|d| {
+                let data = &d.json()["data"];
+                data["chat_id"] == chat && data["text"] == text
+            })
+        },
+    )
+    .await;
 }
 
 /// Polls `check` until it holds (30 s at most).
@@ -186,6 +216,7 @@ async fn a_slack_bot_converses_over_socket_mode() {
                "agno_config": {"kind": "webhook", "url": format!("{agent}/webhook")}}),
     )
     .await;
+    let hook = hook_for(&m, &id).await;
 
     // In: a message in the channel reaches the bot, the agent answers in the same channel.
     slack.push_message(&app, &channel, &user, "hello slack");
@@ -196,6 +227,7 @@ async fn a_slack_bot_converses_over_socket_mode() {
             .any(|p| p.channel == channel && p.app_id == app.app_id)
     })
     .await;
+    delivered(&hook, &channel, "hello slack").await;
     // Out: a send through the worker's API, and a photo by URL.
     let (status, sent) = worker_post(
         &api_url,
@@ -336,6 +368,7 @@ async fn a_whatsapp_bot_takes_verified_callbacks_and_keeps_them_while_its_worker
                "agno_config": {"kind": "webhook", "url": format!("{agent}/webhook")}}),
     )
     .await;
+    let out = hook_for(&m, &id).await;
     let hook = m.url(&format!("/api/v1/webhooks/whatsapp/{id}"));
 
     // Meta's subscription handshake: the challenge echoed for the bot's verify token only.
@@ -361,6 +394,7 @@ async fn a_whatsapp_bot_takes_verified_callbacks_and_keeps_them_while_its_worker
             .any(|s| s.wa_id == "15550001111" && s.kind == "text")
     })
     .await;
+    delivered(&out, "15550001111", "hello whatsapp").await;
 
     // Wrong, tampered and missing signatures are refused before anything reaches the worker.
     let callback = whatsapp.text_callback(&number, "15550002222", "Bob", "forged");
@@ -539,10 +573,12 @@ async fn a_discord_bot_converses_over_the_gateway_and_resumes() {
     )
     .await;
 
+    let hook = hook_for(&m, &id).await;
     // In through the gateway, the agent's reply out through REST to the same channel.
     discord.push_message(guild.general, "hello discord");
     let sent = discord.wait_sent(1, Duration::from_secs(30)).await;
     assert_eq!(sent[0].channel_id, guild.general, "{sent:?}");
+    delivered(&hook, &guild.general.to_string(), "hello discord").await;
     // Out through the worker's API; a keyboard is something Discord bots do not take here.
     let channel = guild.general.to_string();
     let (status, answer) = worker_post(

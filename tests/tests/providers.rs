@@ -639,6 +639,17 @@ async fn a_discord_bot_converses_over_the_gateway_and_resumes() {
         .await;
     assert!(stored.to_string().contains("after the resume"), "{stored}");
 
+    // Restart survival: a fresh worker identifies again and answers.
+    let restarted = m.verb(&id, "restart").await;
+    assert_eq!(restarted["success"], true, "{restarted}");
+    m.wait_get(&format!("/api/v1/instances/{id}"), |b| {
+        b["instance"]["auth_status"] == "client_ready"
+    })
+    .await;
+    let before = discord.sent().len();
+    discord.push_message(guild.general, "after the restart");
+    discord.wait_sent(before + 1, Duration::from_secs(30)).await;
+
     // Discord's interaction signature at the manager's callback route: a signed PING is answered with
     // PONG; a wrong or missing signature is refused.
     let hook = m.url(&format!("/api/v1/webhooks/discord/{id}"));

@@ -108,9 +108,9 @@ impl Fleet {
         let defaults = self.runtime.settings();
         WorkerSpec {
             instance_id: &r.id,
-            provider: r.provider.as_str(),
+            provider: r.provider,
             port: r.port,
-            credentials: crate::domain::instance::stored_credentials(&r.token),
+            credentials: crate::domain::instance::credentials_json(&r.token),
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
             platform_urls: &self.platform_urls,

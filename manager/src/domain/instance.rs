@@ -20,6 +20,16 @@ pub fn stored_credentials(token: &str) -> shared::api::credentials::Credentials 
     })
 }
 
+/// The credentials kept in `token` as the provider-tagged JSON the worker reads: the stored text itself,
+/// or a bare Telegram token wrapped (without parsing what is already JSON).
+pub fn credentials_json(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.starts_with('{') {
+        std::borrow::Cow::Borrowed(token)
+    } else {
+        std::borrow::Cow::Owned(credentials_to_store(&stored_credentials(token)))
+    }
+}
+
 /// What `token` keeps for these credentials.
 pub fn credentials_to_store(credentials: &shared::api::credentials::Credentials) -> String {
     serde_json::to_string(credentials).expect("credentials serialize")

@@ -416,16 +416,12 @@ impl DockerRuntime {
         let mut env_vars = vec![
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
-            format!(
-                "{}={}",
-                env::CREDENTIALS,
-                serde_json::to_string(&spec.credentials).unwrap_or_default()
-            ),
+            format!("{}={}", env::CREDENTIALS, spec.credentials),
             format!("{}={}", env::API_KEY_SHA256, spec.api_key_sha256),
             format!("{}={}", env::CONTROL_KEY_SHA256, &spec.control_key_sha256),
             format!("{}={}", env::PORT, spec.port),
         ];
-        env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
+        env_vars.extend(spec.platform_urls.env(spec.provider));
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }

@@ -151,10 +151,10 @@ impl PlatformUrls {
 #[derive(Debug, Clone)]
 pub struct WorkerSpec<'a> {
     pub instance_id: &'a str,
-    pub provider: &'a str,
+    pub provider: shared::Provider,
     pub port: u16,
-    /// The bot's credentials (the worker reads them as `BOTFLEET_CREDENTIALS`).
-    pub credentials: shared::api::credentials::Credentials,
+    /// The bot's credentials as the provider-tagged JSON the worker reads (`BOTFLEET_CREDENTIALS`).
+    pub credentials: std::borrow::Cow<'a, str>,
     pub memory_bytes: i64,
     pub nano_cpus: i64,
     pub api_key_sha256: &'a str,

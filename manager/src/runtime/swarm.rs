@@ -240,9 +240,8 @@ impl SwarmRuntime {
         &self,
         spec: &WorkerSpec<'_>,
     ) -> Result<Vec<TaskSpecContainerSpecSecrets>, RuntimeError> {
-        let credentials = serde_json::to_string(&spec.credentials).unwrap_or_default();
         let mut values = vec![
-            (&CREDENTIALS, credentials.as_str()),
+            (&CREDENTIALS, spec.credentials.as_ref()),
             (&API_KEY, spec.api_key_sha256),
             (&CONTROL_KEY, spec.control_key_sha256.as_str()),
         ];
@@ -362,7 +361,7 @@ impl SwarmRuntime {
             format!("{}={}", env::PORT, spec.port),
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
         ];
-        env_vars.extend(spec.platform_urls.env(spec.credentials.provider()));
+        env_vars.extend(spec.platform_urls.env(spec.provider));
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }

@@ -118,7 +118,7 @@ pub async fn send_media(
             &options,
         )
         .await
-        .map_err(|e| provider_error(e, "chatId"))?;
+        .map_err(provider_error)?;
     Ok(Json(SendResponse {
         message_id,
         provider: state.provider.clone(),

@@ -88,7 +88,7 @@ async fn deliver(
         .bot
         .send_text(chat, &text, &options)
         .await
-        .map_err(|e| provider_error(e, "chatId"))?;
+        .map_err(provider_error)?;
     Ok(Json(SendResponse {
         message_id,
         provider: state.provider.clone(),
@@ -160,11 +160,10 @@ pub(super) fn text_options(
 
 /// The platform's refusal of the request itself (chat not found, bot blocked, text too long) is the
 /// caller's to fix: 422 with its words. A rate limit the platform still insists on after the provider
-/// waited is a 429; a network failure or a server error of the platform's is a 502. `chat_field` names
-/// the request's chat field.
-pub(super) fn provider_error(e: SendError, chat_field: &str) -> ApiError {
+/// waited is a 429; a network failure or a server error of the platform's is a 502.
+pub(super) fn provider_error(e: SendError) -> ApiError {
     match e {
-        SendError::BadChat { message } => ApiError::validation(chat_field, message),
+        SendError::BadChat { message } => ApiError::validation("chatId", message),
         SendError::Unsupported { field, message } => ApiError::validation(field, message),
         SendError::Refused(message) => ApiError::ProviderRefused(message),
         SendError::RateLimited {
@@ -184,12 +183,7 @@ mod tests {
 
     #[test]
     fn each_send_error_has_its_answer() {
-        let status = |e| {
-            provider_error(e, "chatId")
-                .into_response()
-                .status()
-                .as_u16()
-        };
+        let status = |e| provider_error(e).into_response().status().as_u16();
         use axum::response::IntoResponse;
         assert_eq!(
             status(SendError::BadChat {

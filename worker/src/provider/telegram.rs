@@ -163,10 +163,6 @@ impl TelegramProvider {
             }
         }
     }
-
-    fn options(&self, options: &TextOptions) -> Result<TeloxideOptions, SendError> {
-        TeloxideOptions::new(options)
-    }
 }
 
 /// `parseMode` and `replyMarkup` in teloxide's terms.
@@ -249,7 +245,7 @@ impl Provider for TelegramProvider {
         text: &str,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        let options = self.options(options)?;
+        let options = TeloxideOptions::new(options)?;
         let chat = recipient(chat).map_err(|message| SendError::BadChat { message })?;
         let mut request = self.sender.send_message(chat, text.to_string());
         if let Some(mode) = options.parse_mode {
@@ -268,7 +264,7 @@ impl Provider for TelegramProvider {
         media: Media,
         options: &TextOptions,
     ) -> Result<Message, SendError> {
-        let options = self.options(options)?;
+        let options = TeloxideOptions::new(options)?;
         let chat = recipient(chat).map_err(|message| SendError::BadChat { message })?;
         let file = match media.source {
             MediaSource::Url(url) => {

@@ -87,7 +87,8 @@ pub struct CreateArgs {
     /// `-` reads it from stdin.
     #[arg(long, value_name = "FILE.json", conflicts_with = "token_file")]
     credentials_file: Option<PathBuf>,
-    /// Who the bot belongs to [default: $USER].
+    /// The user the bot belongs to (a user id; admins only) [default: the caller; `admin` with the
+    /// bootstrap admin key].
     #[arg(long, value_name = "USER")]
     user: Option<String>,
     /// The agent configuration (`agno_config`) as a JSON file.
@@ -432,12 +433,8 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
         .as_deref()
         .map(read_agent_config)
         .transpose()?;
-    let user_id = args
-        .user
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "cli".into());
     let request = CreateInstanceRequest {
-        user_id,
+        user_id: args.user,
         provider: args.provider,
         type_instance: vec![Interface::Api],
         token,

@@ -46,6 +46,7 @@ impl Application {
         }
         let store = Store::new(db::connect(&args.database_url).await?);
         let admin_key_sha256 = admin_key_digest(&store, args.admin_key.as_deref()).await?;
+        let auth = Arc::new(build_auth(&store, &args, admin_key_sha256).await?);
 
         let docker = runtime::connect(args.image.docker_host.as_deref()).await?;
         let image = args.image.image();
@@ -117,7 +118,7 @@ impl Application {
                 args.history_window_mins * 60,
             ))),
             performance,
-            admin_key_sha256: Arc::new(admin_key_sha256),
+            auth,
             public_url: Arc::new(public_url),
             public_host: Arc::new(public_host),
             wait_timeout,
@@ -163,6 +164,11 @@ impl Application {
                 self.state.prober.clone(),
                 self.args.health_interval(),
                 self.args.health_concurrency,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(auth_upkeep(
+                self.state.clone(),
+                self.args.audit_retention_days,
                 stop_rx.clone(),
             )),
             tokio::spawn(crate::fleet::run_counter_flusher(
@@ -213,7 +219,10 @@ impl Application {
         ));
         let fleet_for_flush = self.state.fleet.clone();
         let app = api::router(self.state);
-        axum::serve(self.listener, app)
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         // In-flight requests are done; let background work finish its current step.
@@ -246,6 +255,61 @@ fn data_path(database_url: &str) -> std::path::PathBuf {
         Some(p) if p.is_absolute() => p,
         Some(p) => cwd.join(p),
         None => cwd,
+    }
+}
+
+/// Settings key of the secret that signs login sessions, when none is configured.
+const SESSION_SECRET_SETTING: &str = "jwt_signing_key";
+
+/// Users, keys, sessions, limits and quotas, loaded from the database.
+async fn build_auth(
+    store: &Store,
+    args: &ServeArgs,
+    bootstrap_sha256: String,
+) -> anyhow::Result<crate::auth::Auth> {
+    let secret = match &args.session_secret {
+        Some(s) if s.len() < 32 => anyhow::bail!("--session-secret must be at least 32 bytes"),
+        Some(s) => s.clone(),
+        None => {
+            store
+                .setting_or_insert(SESSION_SECRET_SETTING, &keys::generate(""))
+                .await?
+        }
+    };
+    let sessions = crate::auth::session::Sessions::new(
+        secret.as_bytes(),
+        std::time::Duration::from_secs(args.session_ttl_secs.max(1)),
+    );
+    let quotas = crate::auth::QuotaDefaults {
+        max_instances: args.user_max_instances.max(0),
+        max_memory_mb: args.user_max_memory_mb.max(0),
+        worker_memory_mb: args.worker_memory_mb as i64,
+    };
+    Ok(crate::auth::Auth::load(
+        store.clone(),
+        bootstrap_sha256,
+        sessions,
+        crate::auth::limits::Limits::new(args.rate_settings()),
+        quotas,
+    )
+    .await?)
+}
+
+/// Every minute: forgets recovered rate-limit keys and drops audit entries past their retention.
+async fn auth_upkeep(state: AppState, retention_days: u64, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        state.auth.limits.retain_recent();
+        let before = crate::fleet::now_ms() - (retention_days as i64) * 86_400_000;
+        match state.fleet.store.prune_audit(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "old audit entries dropped"),
+            Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+        }
     }
 }
 

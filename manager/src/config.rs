@@ -206,11 +206,58 @@ pub struct ServeArgs {
     /// Time a webhook receiver has to answer, in ms.
     #[arg(long, env = "BOTFLEET_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Secret that signs login sessions (HS256), at least 32 bytes; when unset, one is generated on first
+    /// start and kept (sealed) in the database.
+    #[arg(long, env = "BOTFLEET_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Lifetime of a login session, in seconds.
+    #[arg(long, env = "BOTFLEET_SESSION_TTL_SECS", default_value_t = 900)]
+    pub session_ttl_secs: u64,
+    /// Requests a second each key (or session) may make on average.
+    #[arg(long, env = "BOTFLEET_RATE_LIMIT_PER_KEY", default_value_t = 50)]
+    pub rate_limit_per_key: u32,
+    /// Requests a key may make at once, beyond its rate.
+    #[arg(long, env = "BOTFLEET_RATE_LIMIT_KEY_BURST", default_value_t = 500)]
+    pub rate_limit_key_burst: u32,
+    /// Requests a second each user may make on average, all their keys and sessions together.
+    #[arg(long, env = "BOTFLEET_RATE_LIMIT_PER_USER", default_value_t = 100)]
+    pub rate_limit_per_user: u32,
+    /// Requests a user may make at once, beyond their rate.
+    #[arg(long, env = "BOTFLEET_RATE_LIMIT_USER_BURST", default_value_t = 1000)]
+    pub rate_limit_user_burst: u32,
+    /// Login attempts a minute per username (and four times as many per client address).
+    #[arg(long, env = "BOTFLEET_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 5)]
+    pub login_attempts_per_minute: u32,
+    /// Most bots a user (not an admin) may own, unless their own quota says otherwise.
+    #[arg(long, env = "BOTFLEET_USER_MAX_INSTANCES", default_value_t = 20)]
+    pub user_max_instances: i64,
+    /// Most memory (MiB, the sum of their bots' limits) a user may hold, unless their own quota says
+    /// otherwise.
+    #[arg(long, env = "BOTFLEET_USER_MAX_MEMORY_MB", default_value_t = 4096)]
+    pub user_max_memory_mb: i64,
+    /// Days the audit log keeps an entry.
+    #[arg(long, env = "BOTFLEET_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u64,
     #[command(flatten)]
     pub image: ImageArgs,
 }
 
 impl ServeArgs {
+    pub fn rate_settings(&self) -> crate::auth::limits::RateSettings {
+        use crate::auth::limits::Rate;
+        crate::auth::limits::RateSettings {
+            per_key: Rate {
+                per_second: self.rate_limit_per_key.max(1),
+                burst: self.rate_limit_key_burst.max(1),
+            },
+            per_user: Rate {
+                per_second: self.rate_limit_per_user.max(1),
+                burst: self.rate_limit_user_burst.max(1),
+            },
+            logins_per_minute: self.login_attempts_per_minute.max(1),
+        }
+    }
+
     pub fn port_range(&self) -> RangeInclusive<u16> {
         self.port_min..=self.port_max
     }

@@ -50,6 +50,15 @@ pub enum ApiError {
     Runtime(#[from] RuntimeError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Too many requests; try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// A fault of our own (not the database's); the detail stays in the log.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -113,11 +122,18 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, C::ValidationFailed, None)
             }
             Self::Runtime(_) => (StatusCode::SERVICE_UNAVAILABLE, C::RuntimeUnavailable, None),
-            Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal, None),
+            Self::Database(_) | Self::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, C::Internal, None)
+            }
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, C::RateLimited, None),
         };
         let message = match &self {
             Self::Database(e) => {
                 tracing::error!(error = %e, "database error");
+                "internal error; see the manager log".to_string()
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
                 "internal error; see the manager log".to_string()
             }
             Self::Runtime(e) => {
@@ -126,6 +142,15 @@ impl IntoResponse for ApiError {
             }
             _ => self.to_string(),
         };
-        (status, Json(ErrorBody::new(code, message, field))).into_response()
+        let mut response = (status, Json(ErrorBody::new(code, message, field))).into_response();
+        if let Self::RateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up: a client that waits this long gets through.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        response
     }
 }

@@ -172,7 +172,8 @@ fn label_value(v: &str) -> String {
 }
 
 /// The per-bot families in the text exposition format, one series per bot.
-fn render_bots() -> String {
+/// The per-bot families, for the bots `visible` accepts.
+pub fn render_bots(visible: &dyn Fn(&str) -> bool) -> String {
     type Family = (
         &'static str,
         &'static str,
@@ -250,6 +251,7 @@ fn render_bots() -> String {
     for (name, kind, help, value) in FAMILIES {
         let series: Vec<(&String, &BotFigures, f64)> = figures
             .iter()
+            .filter(|(id, _)| visible(id))
             .map(|(id, b)| (*id, b))
             .filter_map(|(id, b)| value(b).map(|v| (id, b, v)))
             .collect();
@@ -287,7 +289,7 @@ pub fn render(uptime: Duration) -> String {
     }
     gauge!("orchestrator_uptime_seconds").set(uptime.as_secs_f64());
     let mut text = handle.render();
-    text.push_str(&render_bots());
+    text.push_str(&render_bots(&|_| true));
     text
 }
 
@@ -301,11 +303,11 @@ mod tests {
         r.id = "metrics-unit-bot".into();
         record_fleet(&[std::sync::Arc::new(r.clone())], 10);
         record_send_latency(&r, 40, 2);
-        let before = render_bots();
+        let before = render_bots(&|_| true);
         assert!(before.contains(r#"bot_id="metrics-unit-bot",bot_name="telegram_api""#));
         r.bot_username = Some("named_bot".into());
         record_fleet(&[std::sync::Arc::new(r.clone())], 10);
-        let after = render_bots();
+        let after = render_bots(&|_| true);
         let health: Vec<_> = after
             .lines()
             .filter(|l| l.starts_with("telegram_bot_health{") && l.contains("metrics-unit-bot"))
@@ -314,7 +316,7 @@ mod tests {
         assert!(health[0].contains(r#"bot_name="@named_bot""#), "{after}");
         assert!(after.contains("bot_send_latency_milliseconds_sum{bot_id=\"metrics-unit-bot\",bot_name=\"@named_bot\"} 40"), "{after}");
         record_fleet(&[], 10);
-        assert!(!render_bots().contains("metrics-unit-bot"));
+        assert!(!render_bots(&|_| true).contains("metrics-unit-bot"));
     }
 
     #[test]

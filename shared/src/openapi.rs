@@ -64,6 +64,14 @@ fn add_standard_errors(op: &mut Operation) {
     }
     if secured {
         add("401", "No bearer key, or a key that is not accepted");
+        add(
+            "403",
+            "The credential is valid but may not do this (its role, scopes or instance binding)",
+        );
+        add(
+            "429",
+            "Too many requests from this key or user; the `Retry-After` header says when to try again",
+        );
     }
     if path {
         add("404", "Nothing exists by that id");

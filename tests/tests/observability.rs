@@ -232,7 +232,9 @@ async fn metrics_parse_and_name_every_series() {
     // Scrape until the bot shows healthy (a health check can miss under load; the next one counts).
     let deadline = tokio::time::Instant::now() + SETTLE;
     let (text, scrape) = loop {
-        let text = reqwest::get(m.url("/metrics"))
+        let text = m
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
             .await
             .unwrap()
             .text()

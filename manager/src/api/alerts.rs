@@ -20,6 +20,7 @@ use super::{
     views::{rfc3339, stored},
 };
 use crate::{
+    auth::Principal,
     error::ApiError,
     fleet::now_ms,
     store::alerts::{Alert, Threshold},
@@ -60,12 +61,19 @@ fn threshold_view(t: &Threshold) -> Result<ThresholdView, ApiError> {
     security(("admin_key" = [])))]
 pub async fn list_alerts(
     State(state): State<AppState>,
+    principal: Principal,
     ValidQuery(q): ValidQuery<AlertListQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
+    // Users see the alerts of their own bots; host alerts are for operators and admins.
+    let visible = (!principal.sees_all()).then(|| super::visible_instance_ids(&state, &principal));
     let alerts = state
         .fleet
         .store
-        .alerts(q.status.map(|s| s.as_str()), i64::from(q.limit()))
+        .alerts(
+            q.status.map(|s| s.as_str()),
+            visible.as_deref(),
+            i64::from(q.limit()),
+        )
         .await?;
     let alerts = alerts
         .iter()

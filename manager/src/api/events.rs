@@ -17,7 +17,7 @@ use shared::{
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{AppState, views::rfc3339};
-use crate::{error::ApiError, store::events::Event};
+use crate::{auth::Principal, error::ApiError, store::events::Event};
 
 /// The event as answered; `None` (logged) for a type this build does not know.
 fn view(e: &Event) -> Option<EventView> {
@@ -40,14 +40,27 @@ fn view(e: &Event) -> Option<EventView> {
     security(("admin_key" = [])))]
 pub async fn list_events(
     State(state): State<AppState>,
+    principal: Principal,
     ValidQuery(q): ValidQuery<EventListQuery>,
 ) -> Result<Json<EventList>, ApiError> {
     let types: Vec<String> = q.types.iter().map(|t| t.as_str().to_string()).collect();
     let limit = q.limit();
+    // Users see the events of their own bots only; an id they may not see matches nothing.
+    let ids: Option<Vec<String>> = match (&q.instance_id, principal.sees_all()) {
+        (Some(id), true) => Some(vec![id.clone()]),
+        (None, true) => None,
+        (Some(id), false) => Some(
+            super::visible_instance_ids(&state, &principal)
+                .into_iter()
+                .filter(|v| v == id)
+                .collect(),
+        ),
+        (None, false) => Some(super::visible_instance_ids(&state, &principal)),
+    };
     let events = state
         .fleet
         .store
-        .events(q.instance_id.as_deref(), &types, i64::from(limit))
+        .events(ids.as_deref(), &types, i64::from(limit))
         .await?;
     let events: Vec<EventView> = events.iter().filter_map(view).collect();
     Ok(Json(EventList {
@@ -67,14 +80,27 @@ pub async fn list_events(
     security(("admin_key" = [])))]
 pub async fn stream_events(
     State(state): State<AppState>,
+    principal: Principal,
     ValidQuery(q): ValidQuery<EventStreamQuery>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let fleet = state.fleet.clone();
+    // Whether the caller may see an event, decided as it arrives (bots are created and deleted while
+    // the stream is open).
+    let visible = move |instance_id: Option<&str>| match instance_id {
+        _ if principal.sees_all() => true,
+        None => false,
+        Some(id) => fleet
+            .cache
+            .get(id)
+            .is_some_and(|r| principal.may_see(id, &r.user_id)),
+    };
     let live = BroadcastStream::new(state.fleet.events.subscribe()).filter_map(move |e| {
         let keep = e
             .ok()
             .as_ref()
             .and_then(view)
-            .filter(|v| q.matches(v.event_type, v.instance_id.as_deref()));
+            .filter(|v| q.matches(v.event_type, v.instance_id.as_deref()))
+            .filter(|v| visible(v.instance_id.as_deref()));
         async move {
             keep.and_then(|v| {
                 let data = serde_json::to_string(&v).ok()?;

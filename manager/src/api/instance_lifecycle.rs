@@ -136,6 +136,14 @@ pub async fn update(
             )?)
         }
     };
+    // A larger memory limit counts against the owner's quota.
+    let _turn;
+    if let Some(mb) = body.memory_limit_mb {
+        _turn = state.auth.quota_turn().await;
+        let r = state.fleet.get(&id)?;
+        let now = r.memory_limit_mb.unwrap_or(state.auth.quotas.worker_memory_mb);
+        super::users::check_quota(&state, &r.user_id, 0, mb - now)?;
+    }
     let change = ConfigChange {
         credentials,
         agno_config: body.agno_config,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, State},
     http::StatusCode,
 };
@@ -20,7 +20,8 @@ use shared::{
     http::{ValidJson, ValidQuery},
 };
 
-use super::{AppState, views};
+use super::{AppState, auth::AuditInstance, views};
+use crate::auth::{Principal, principal::Role};
 use crate::{domain::AuthStatus, error::ApiError, monitor::health, runtime::RuntimeKind};
 
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", summary = "Provision a bot in its own container",
@@ -34,9 +35,10 @@ use crate::{domain::AuthStatus, error::ApiError, monitor::health, runtime::Runti
     security(("admin_key" = [])))]
 pub async fn create_instance(
     State(state): State<AppState>,
+    principal: Principal,
     ValidQuery(params): ValidQuery<CreateInstanceQuery>,
     ValidJson(body): ValidJson<CreateInstanceRequest>,
-) -> Result<(StatusCode, Json<CreateInstanceResponse>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditInstance>, Json<CreateInstanceResponse>), ApiError> {
     state.reconciler.ensure_engine_up().await?;
     if !body.placement.is_empty() && state.fleet.runtime.kind() != RuntimeKind::Swarm {
         return Err(ApiError::validation(
@@ -44,7 +46,15 @@ pub async fn create_instance(
             "placement constraints need the swarm runtime; this manager runs plain Docker (one host)",
         ));
     }
-    let provisioned = state.fleet.create(body.try_into()?).await?;
+    let owner = owner_of_new(&principal, body.user_id.as_deref())?;
+    let mut new: crate::domain::NewInstance = body.try_into()?;
+    new.user_id = owner;
+    // One quota-bound create at a time, so two at once cannot both take the last place.
+    let provisioned = {
+        let _turn = state.auth.quota_turn().await;
+        super::users::check_quota(&state, &new.user_id, 1, state.auth.quotas.worker_memory_mb)?;
+        state.fleet.create(new).await?
+    };
     state.reconciler.trigger(&provisioned.record.id);
     let mut record = provisioned.record;
     if params.wait {
@@ -84,7 +94,28 @@ pub async fn create_instance(
             message: message.into(),
         },
     };
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Extension(AuditInstance(record.id.clone())),
+        Json(body),
+    ))
+}
+
+/// The owner of bots the bootstrap admin key creates without naming one.
+pub const BOOTSTRAP_OWNER: &str = "admin";
+
+/// Who a new bot belongs to: the caller, or (admins only) the user the body names.
+fn owner_of_new(principal: &Principal, named: Option<&str>) -> Result<String, ApiError> {
+    match (named.map(str::trim), principal.user_id.as_deref()) {
+        (Some(named), Some(me)) if named == me => Ok(me.to_string()),
+        (Some(named), _) if principal.role == Role::Admin => Ok(named.to_string()),
+        (Some(_), _) => Err(ApiError::Forbidden(
+            "only admins may create a bot for another user".into(),
+        )),
+        (None, Some(me)) => Ok(me.to_string()),
+        // The bootstrap key is no user: its bots belong to `admin`, which admins and operators see.
+        (None, None) => Ok(BOOTSTRAP_OWNER.to_string()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "Instances, oldest first (from the cache); all unless paged",
@@ -93,9 +124,16 @@ pub async fn create_instance(
     security(("admin_key" = [])))]
 pub async fn list_instances(
     State(state): State<AppState>,
+    principal: Principal,
     ValidQuery(page): ValidQuery<PageQuery>,
 ) -> Json<InstanceList> {
-    let all = state.fleet.cache.list();
+    let all: Vec<_> = state
+        .fleet
+        .cache
+        .list()
+        .into_iter()
+        .filter(|r| principal.may_see(&r.id, &r.user_id))
+        .collect();
     let instances: Vec<_> = all
         .iter()
         .skip(page.offset as usize)
@@ -159,6 +197,8 @@ pub async fn delete_instance(
     Path(id): Path<String>,
 ) -> Result<Json<DeleteInstanceResponse>, ApiError> {
     state.verbs.delete(&id).await?;
+    // Keys bound to the bot go with it.
+    state.auth.forget_instance(&id).await?;
     Ok(Json(DeleteInstanceResponse {
         success: true,
         instance_id: id,

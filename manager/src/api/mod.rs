@@ -1,7 +1,9 @@
 //! The manager's HTTP API. All routes are listed here; each resource has its own module.
 
 mod alerts;
-mod auth;
+mod api_keys;
+mod audit;
+pub mod auth;
 mod events;
 mod health;
 mod hosts;
@@ -21,6 +23,7 @@ mod overview;
 mod platform_webhooks;
 mod providers;
 mod resources;
+mod users;
 mod views;
 
 use std::{sync::Arc, time::Instant};
@@ -57,8 +60,8 @@ pub struct AppState {
     pub hosts: Arc<crate::hosts::KnownHosts>,
     pub resources: Arc<Resources>,
     pub performance: Arc<Performance>,
-    /// Hex SHA-256 of the admin key.
-    pub admin_key_sha256: Arc<String>,
+    /// Users, keys, sessions, rate limits and quotas.
+    pub auth: Arc<crate::auth::Auth>,
     /// Base URL of this manager as users reach it.
     pub public_url: Arc<String>,
     /// Host users reach workers at.
@@ -67,6 +70,18 @@ pub struct AppState {
     pub started_at: Instant,
     /// Rung when a platform callback is kept, for the forwarder.
     pub callbacks_arrived: Arc<tokio::sync::Notify>,
+}
+
+/// The ids of the instances `principal` may see.
+fn visible_instance_ids(state: &AppState, principal: &crate::auth::Principal) -> Vec<String> {
+    state
+        .fleet
+        .cache
+        .list()
+        .iter()
+        .filter(|r| principal.may_see(&r.id, &r.user_id))
+        .map(|r| r.id.clone())
+        .collect()
 }
 
 /// The API documentation's frame: title, version, the admin key scheme.
@@ -91,10 +106,23 @@ impl utoipa::Modify for AdminKeyScheme {
     }
 }
 
-/// Routes behind the admin key, registered together with their documentation, so the two cannot drift
-/// apart.
-fn admin_routes() -> OpenApiRouter<AppState> {
+/// Routes behind the auth gate (`auth::guard`; what each needs is in `crate::auth::policy`), registered
+/// together with their documentation, so the two cannot drift apart.
+fn guarded_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_me))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::delete_user
+        ))
+        .routes(routes!(api_keys::create_api_key))
+        .routes(routes!(api_keys::list_my_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(metrics::get_metrics))
         .routes(routes!(overview::get_overview))
         .routes(routes!(
             instances::list_instances,
@@ -168,7 +196,7 @@ fn admin_routes() -> OpenApiRouter<AppState> {
 fn open_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::get_health))
-        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(auth::login))
         .routes(routes!(
             platform_webhooks::receive_callback,
             platform_webhooks::verify_subscription
@@ -177,8 +205,7 @@ fn open_routes() -> OpenApiRouter<AppState> {
 
 /// Every route with the admin check in place, and the manager's OpenAPI document.
 fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let admin =
-        admin_routes().route_layer(middleware::from_fn_with_state(state, auth::require_admin));
+    let admin = guarded_routes().route_layer(middleware::from_fn_with_state(state, auth::guard));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(open_routes())
         .merge(admin)
@@ -191,7 +218,7 @@ fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(open_routes())
-        .merge(admin_routes())
+        .merge(guarded_routes())
         .into_openapi();
     utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
     doc

@@ -55,7 +55,7 @@ impl TryFrom<CreateInstanceRequest> for NewInstance {
             ));
         }
         Ok(Self {
-            user_id: r.user_id.trim().to_string(),
+            user_id: r.user_id.as_deref().unwrap_or_default().trim().to_string(),
             provider: r.provider,
             type_instance,
             credentials,

@@ -78,7 +78,7 @@ pub async fn evaluate(
     if thresholds.is_empty() {
         return Ok(());
     }
-    let active = fleet.store.alerts(Some("active"), 10_000).await?;
+    let active = fleet.store.alerts(Some("active"), None, 10_000).await?;
     let now = now_ms();
     for t in thresholds.iter().filter(|t| t.enabled) {
         let observed = observe(t, sample, fleet);

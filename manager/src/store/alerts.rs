@@ -98,30 +98,42 @@ impl Store {
         rows.iter().map(threshold).collect()
     }
 
+    /// The newest alerts, in `status` (any when `None`), about the given targets (`None`: any; a target
+    /// is `host` or an instance id).
     pub async fn alerts(
         &self,
         status: Option<&str>,
+        targets: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<Alert>, sqlx::Error> {
-        let rows = match status {
-            Some(s) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = $1 ORDER BY fired_at DESC, id LIMIT $2"
-                )))
-                .bind(s.to_string())
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY fired_at DESC, id LIMIT $1"
-                )))
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
-            }
-        };
+        if targets.is_some_and(|t| t.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut n = 0;
+        if status.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND status = ${n}"));
+        }
+        if let Some(targets) = targets {
+            let params: Vec<String> = targets
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND target IN ({})", params.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY fired_at DESC, id LIMIT ${}", n + 1));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(s) = status {
+            query = query.bind(s.to_string());
+        }
+        for t in targets.unwrap_or_default() {
+            query = query.bind(t.clone());
+        }
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(alert).collect()
     }
 

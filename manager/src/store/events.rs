@@ -131,18 +131,29 @@ pub(super) async fn insert_once(conn: &mut AnyConnection, e: &Event) -> Result<b
 
 impl Store {
     /// Newest first, optionally for one instance and some types.
+    /// The newest events, of the given types (all when empty), about the given instances (`None`: any,
+    /// and events about no instance).
     pub async fn events(
         &self,
-        instance_id: Option<&str>,
+        instance_ids: Option<&[String]>,
         types: &[String],
         limit: i64,
     ) -> Result<Vec<Event>, sqlx::Error> {
+        if instance_ids.is_some_and(|ids| ids.is_empty()) {
+            return Ok(Vec::new());
+        }
         let mut sql =
             String::from("SELECT id, at, event_type, instance_id, message FROM events WHERE 1 = 1");
         let mut n = 0;
-        if instance_id.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND instance_id = ${n}"));
+        if let Some(ids) = instance_ids {
+            let params: Vec<String> = ids
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND instance_id IN ({})", params.join(", ")));
         }
         if !types.is_empty() {
             let params: Vec<String> = types
@@ -156,8 +167,8 @@ impl Store {
         }
         sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT ${}", n + 1));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(id) = instance_id {
-            query = query.bind(id.to_string());
+        for id in instance_ids.unwrap_or_default() {
+            query = query.bind(id.clone());
         }
         for t in types {
             query = query.bind(t.clone());

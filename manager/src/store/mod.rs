@@ -2,12 +2,14 @@
 //! (`$n` placeholders, `RETURNING`), run through sqlx's `Any` driver.
 
 pub mod alerts;
+pub mod audit;
 pub mod events;
 pub mod history;
 pub mod instances;
 pub mod messages;
 pub mod platform_callbacks;
 pub mod settings;
+pub mod users;
 pub mod webhooks;
 
 use sqlx::AnyPool;

@@ -141,13 +141,16 @@ fn default_interfaces() -> Vec<Interface> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateInstanceRequest {
-    /// Who the bot belongs to (a label until users exist).
-    #[garde(length(min = 1, max = 128), custom(crate::rules::not_blank))]
+    /// The user the bot belongs to (an id from `/api/v1/users`): the caller when absent. Only admins may
+    /// name another user. The bootstrap admin key is no user: its bots belong to `admin` unless it names
+    /// someone (any other label makes a bot that only admins and operators see).
+    #[serde(default)]
+    #[garde(inner(length(min = 1, max = 128), custom(crate::rules::not_blank)))]
     #[cfg_attr(
         feature = "openapi",
         schema(min_length = 1, max_length = 128, pattern = r"\S")
     )]
-    pub user_id: String,
+    pub user_id: Option<String>,
     #[garde(skip)]
     pub provider: Provider,
     /// Interfaces to expose (default `["api"]`).

@@ -64,7 +64,7 @@ pub struct UpdateInstanceRequest {
 }
 
 /// `agno_config` absent (keep), `null` (remove) or a value (replace).
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

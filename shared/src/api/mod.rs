@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod audit;
 pub mod credentials;
 pub mod events;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod platform_webhooks;
 pub mod providers;
 pub mod qr;
 pub mod resources;
+pub mod users;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};

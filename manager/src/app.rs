@@ -223,8 +223,8 @@ impl Application {
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         // In-flight requests are done; let background work finish its current step.
         let _ = stop_tx.send(true);
         for task in background {

@@ -110,8 +110,9 @@ pub async fn create_api_key(
     let expires_at = match &body.expires_at {
         None => None,
         Some(text) => {
-            let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| ApiError::validation("expires_at", "not an RFC 3339 date-time"))?;
+            let at =
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| ApiError::validation("expires_at", "not an RFC 3339 date-time"))?;
             let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
             if ms <= now_ms() {
                 return Err(ApiError::validation("expires_at", "must be in the future"));

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use axum::{
     Json,
-    extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State, rejection::RawPathParamsRejection},
+    extract::{
+        ConnectInfo, MatchedPath, RawPathParams, Request, State, rejection::RawPathParamsRejection,
+    },
     http::{Method, header::AUTHORIZATION},
     middleware::Next,
     response::{IntoResponse, Response},

@@ -141,7 +141,9 @@ pub async fn update(
     if let Some(mb) = body.memory_limit_mb {
         _turn = state.auth.quota_turn().await;
         let r = state.fleet.get(&id)?;
-        let now = r.memory_limit_mb.unwrap_or(state.auth.quotas.worker_memory_mb);
+        let now = r
+            .memory_limit_mb
+            .unwrap_or(state.auth.quotas.worker_memory_mb);
         super::users::check_quota(&state, &r.user_id, 0, mb - now)?;
     }
     let change = ConfigChange {

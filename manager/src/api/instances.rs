@@ -38,7 +38,14 @@ pub async fn create_instance(
     principal: Principal,
     ValidQuery(params): ValidQuery<CreateInstanceQuery>,
     ValidJson(body): ValidJson<CreateInstanceRequest>,
-) -> Result<(StatusCode, Extension<AuditInstance>, Json<CreateInstanceResponse>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditInstance>,
+        Json<CreateInstanceResponse>,
+    ),
+    ApiError,
+> {
     state.reconciler.ensure_engine_up().await?;
     if !body.placement.is_empty() && state.fleet.runtime.kind() != RuntimeKind::Swarm {
         return Err(ApiError::validation(

@@ -10,8 +10,9 @@ use shared::{
     api::{
         Done,
         users::{
-        CreateUserRequest, MeView, QuotaView, Role, UpdateUserRequest, UserList, UserView,
-    }},
+            CreateUserRequest, MeView, QuotaView, Role, UpdateUserRequest, UserList, UserView,
+        },
+    },
     http::ValidJson,
 };
 
@@ -53,14 +54,8 @@ pub fn usage(state: &AppState, owner: &str) -> (i64, i64) {
 pub fn quotas(state: &AppState, owner: &str) -> (Option<i64>, Option<i64>) {
     match state.auth.user(owner) {
         Some(u) if Role::parse(&u.role) != Some(Role::Admin) => (
-            Some(
-                u.max_instances
-                    .unwrap_or(state.auth.quotas.max_instances),
-            ),
-            Some(
-                u.max_memory_mb
-                    .unwrap_or(state.auth.quotas.max_memory_mb),
-            ),
+            Some(u.max_instances.unwrap_or(state.auth.quotas.max_instances)),
+            Some(u.max_memory_mb.unwrap_or(state.auth.quotas.max_memory_mb)),
         ),
         _ => (None, None),
     }
@@ -220,7 +215,10 @@ pub async fn delete_user(
     responses((status = 200, description = "The caller", body = MeView)),
     security(("admin_key" = [])))]
 pub async fn get_me(State(state): State<AppState>, principal: Principal) -> Json<MeView> {
-    let user = principal.user_id.as_deref().and_then(|id| state.auth.user(id));
+    let user = principal
+        .user_id
+        .as_deref()
+        .and_then(|id| state.auth.user(id));
     let (used_instances, used_memory) = principal
         .user_id
         .as_deref()

@@ -1,11 +1,7 @@
 //! Request-rate limits (GCRA, the `governor` crate): per key and per user on every authenticated
 //! request; per username and per address on logins; per user on the agent test (seed 003: 10 a minute).
 
-use std::{
-    net::IpAddr,
-    num::NonZeroU32,
-    time::Duration,
-};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -71,7 +67,9 @@ impl Limits {
             per_key: RateLimiter::keyed(settings.per_key.quota()),
             per_user: RateLimiter::keyed(settings.per_user.quota()),
             login_user: RateLimiter::keyed(per_minute(settings.logins_per_minute)),
-            login_addr: RateLimiter::keyed(per_minute(settings.logins_per_minute.saturating_mul(4))),
+            login_addr: RateLimiter::keyed(per_minute(
+                settings.logins_per_minute.saturating_mul(4),
+            )),
             agent_test: RateLimiter::keyed(per_minute(10)),
             clock: DefaultClock::default(),
         }

@@ -106,16 +106,17 @@ impl Auth {
         if bearer.starts_with(USER_KEY_PREFIX) {
             return self.authenticate_key(bearer);
         }
-        let claims = self
-            .sessions
-            .verify(bearer)
-            .ok_or(ApiError::Unauthorized("invalid or expired bearer credential"))?;
+        let claims = self.sessions.verify(bearer).ok_or(ApiError::Unauthorized(
+            "invalid or expired bearer credential",
+        ))?;
         let dir = self.read();
         let user = dir
             .users
             .get(&claims.sub)
             .filter(|u| !u.disabled && claims.iat_ms() >= u.sessions_valid_after)
-            .ok_or(ApiError::Unauthorized("invalid or expired bearer credential"))?;
+            .ok_or(ApiError::Unauthorized(
+                "invalid or expired bearer credential",
+            ))?;
         let role = Role::parse(&user.role).unwrap_or(Role::User);
         Ok(Principal {
             user_id: Some(user.id.clone()),
@@ -135,16 +136,20 @@ impl Auth {
         // The map is keyed by digest: the lookup compares digests, never the key itself.
         let row = dir.keys.get(&digest).ok_or(invalid)?;
         if row.expires_at.is_some_and(|at| at <= now_ms()) {
-            return Err(ApiError::Unauthorized("invalid, expired or revoked API key"));
+            return Err(ApiError::Unauthorized(
+                "invalid, expired or revoked API key",
+            ));
         }
         let role = match &row.user_id {
             None => Role::Admin,
             Some(id) => {
-                let user = dir
-                    .users
-                    .get(id)
-                    .filter(|u| !u.disabled)
-                    .ok_or(ApiError::Unauthorized("invalid, expired or revoked API key"))?;
+                let user =
+                    dir.users
+                        .get(id)
+                        .filter(|u| !u.disabled)
+                        .ok_or(ApiError::Unauthorized(
+                            "invalid, expired or revoked API key",
+                        ))?;
                 Role::parse(&user.role).unwrap_or(Role::User)
             }
         };
@@ -253,7 +258,9 @@ impl Auth {
     /// Stores a new key (by its digest).
     pub async fn add_key(&self, row: ApiKeyRow) -> Result<ApiKeyRow, ApiError> {
         self.store.insert_api_key(&row).await?;
-        self.write().keys.insert(row.key_sha256.clone(), row.clone());
+        self.write()
+            .keys
+            .insert(row.key_sha256.clone(), row.clone());
         Ok(row)
     }
 

@@ -119,7 +119,10 @@ mod tests {
             Need::Scoped(Scope::Control)
         );
         assert_eq!(need(&m("GET"), "/api/v1/users"), Need::Admin);
-        assert_eq!(need(&m("POST"), "/api/v1/resources/stress-test"), Need::Admin);
+        assert_eq!(
+            need(&m("POST"), "/api/v1/resources/stress-test"),
+            Need::Admin
+        );
         assert_eq!(
             need(&m("PATCH"), "/api/v1/hosts/{id}"),
             Need::Operator(Scope::Control)

@@ -44,7 +44,8 @@ impl Application {
         if args.port_min > args.port_max {
             anyhow::bail!("--port-min must not exceed --port-max");
         }
-        let store = Store::new(db::connect(&args.database_url).await?);
+        let pool = db::connect(&args.database_url).await?;
+        let store = crate::store::sealing::open(pool, &args.master_key, &args.database_url).await?;
         let admin_key_sha256 = admin_key_digest(&store, args.admin_key.as_deref()).await?;
 
         let docker = runtime::connect(args.image.docker_host.as_deref()).await?;

@@ -39,6 +39,11 @@ pub enum Command {
         #[arg(long)]
         worker: bool,
     },
+    /// Manage the master key that seals the secrets stored in the database.
+    MasterKey {
+        #[command(subcommand)]
+        command: crate::seal::rotate::MasterKeyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +211,9 @@ pub struct ServeArgs {
     /// Time a webhook receiver has to answer, in ms.
     #[arg(long, env = "BOTFLEET_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Where the master key sealing the stored secrets comes from.
+    #[command(flatten)]
+    pub master_key: crate::seal::MasterKeyArgs,
     #[command(flatten)]
     pub image: ImageArgs,
 }

@@ -231,9 +231,9 @@ pub enum KeyringError {
         error: std::io::Error,
     },
     #[error(
-        "this database holds secrets sealed with master key {ids}, but no master key was given and \
-         {} does not exist: start with the key file (--master-key-file, BOTFLEET_MASTER_KEY_FILE) or \
-         the key (BOTFLEET_MASTER_KEY) these secrets were sealed with", path.display()
+        "this database holds secrets sealed with master key {ids}, but there is no master key file at \
+         {}: start with the key file (--master-key-file, BOTFLEET_MASTER_KEY_FILE) or the key \
+         (BOTFLEET_MASTER_KEY) these secrets were sealed with; no new key is made for them", path.display()
     )]
     MissingForSealedDatabase { path: PathBuf, ids: String },
 }

@@ -197,8 +197,8 @@ pub async fn open(
         } => tracing::warn!(
             path = %path.display(),
             key_id = keyring.primary().id(),
-            "no master key given: created a new one in this file; back it up, without it the secrets \
-             in the database cannot be read"
+            "there was no master key: a new one was made in this file; back the file up, without it \
+             the secrets in the database cannot be read"
         ),
         _ => tracing::info!(
             from = %source,

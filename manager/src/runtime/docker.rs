@@ -622,6 +622,76 @@ impl DockerRuntime {
     }
 }
 
+impl WorkerEvent {
+    pub(crate) fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
+        let attributes = message.actor?.attributes?;
+        let instance_id = attributes.get(labels::INSTANCE_ID)?.clone();
+        let kind = match message.action.as_deref()? {
+            "start" => WorkerEventKind::Started,
+            "die" => WorkerEventKind::Died {
+                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+            },
+            "oom" => WorkerEventKind::OutOfMemory,
+            "destroy" => WorkerEventKind::Destroyed,
+            _ => return None,
+        };
+        Some(Self {
+            instance_id,
+            kind,
+            time: message.time.unwrap_or(0),
+        })
+    }
+}
+
+impl ContainerUsage {
+    pub(crate) fn from_stats(s: &bollard::models::ContainerStatsResponse) -> Self {
+        let total = |c: &Option<bollard::models::ContainerCpuStats>| {
+            c.as_ref()
+                .and_then(|c| c.cpu_usage.as_ref())
+                .and_then(|u| u.total_usage)
+                .unwrap_or(0)
+        };
+        let system = |c: &Option<bollard::models::ContainerCpuStats>| {
+            c.as_ref().and_then(|c| c.system_cpu_usage).unwrap_or(0)
+        };
+        let cpu_delta = total(&s.cpu_stats).saturating_sub(total(&s.precpu_stats)) as f64;
+        let system_delta = system(&s.cpu_stats).saturating_sub(system(&s.precpu_stats)) as f64;
+        let cpus = s
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| {
+                c.online_cpus.map(f64::from).or_else(|| {
+                    c.cpu_usage
+                        .as_ref()
+                        .and_then(|u| u.percpu_usage.as_ref())
+                        .map(|p| p.len() as f64)
+                })
+            })
+            .unwrap_or(1.0);
+        let cpu_percent = if system_delta > 0.0 {
+            cpu_delta / system_delta * cpus * 100.0
+        } else {
+            0.0
+        };
+        let memory = s.memory_stats.as_ref();
+        let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+        // cgroup v2 names it inactive_file, v1 total_inactive_file.
+        let inactive = memory
+            .and_then(|m| m.stats.as_ref())
+            .and_then(|st| {
+                st.get("inactive_file")
+                    .or_else(|| st.get("total_inactive_file"))
+                    .copied()
+            })
+            .unwrap_or(0);
+        Self {
+            cpu_percent,
+            memory_bytes: usage.saturating_sub(inactive),
+            memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,75 +777,5 @@ mod tests {
             "BOTFLEET_CREDENTIALS_FILE=/run/secrets/credentials",
             "BOTFLEET_PORT=3001",
         ])));
-    }
-}
-
-impl WorkerEvent {
-    pub(crate) fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
-        let attributes = message.actor?.attributes?;
-        let instance_id = attributes.get(labels::INSTANCE_ID)?.clone();
-        let kind = match message.action.as_deref()? {
-            "start" => WorkerEventKind::Started,
-            "die" => WorkerEventKind::Died {
-                exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
-            },
-            "oom" => WorkerEventKind::OutOfMemory,
-            "destroy" => WorkerEventKind::Destroyed,
-            _ => return None,
-        };
-        Some(Self {
-            instance_id,
-            kind,
-            time: message.time.unwrap_or(0),
-        })
-    }
-}
-
-impl ContainerUsage {
-    pub(crate) fn from_stats(s: &bollard::models::ContainerStatsResponse) -> Self {
-        let total = |c: &Option<bollard::models::ContainerCpuStats>| {
-            c.as_ref()
-                .and_then(|c| c.cpu_usage.as_ref())
-                .and_then(|u| u.total_usage)
-                .unwrap_or(0)
-        };
-        let system = |c: &Option<bollard::models::ContainerCpuStats>| {
-            c.as_ref().and_then(|c| c.system_cpu_usage).unwrap_or(0)
-        };
-        let cpu_delta = total(&s.cpu_stats).saturating_sub(total(&s.precpu_stats)) as f64;
-        let system_delta = system(&s.cpu_stats).saturating_sub(system(&s.precpu_stats)) as f64;
-        let cpus = s
-            .cpu_stats
-            .as_ref()
-            .and_then(|c| {
-                c.online_cpus.map(f64::from).or_else(|| {
-                    c.cpu_usage
-                        .as_ref()
-                        .and_then(|u| u.percpu_usage.as_ref())
-                        .map(|p| p.len() as f64)
-                })
-            })
-            .unwrap_or(1.0);
-        let cpu_percent = if system_delta > 0.0 {
-            cpu_delta / system_delta * cpus * 100.0
-        } else {
-            0.0
-        };
-        let memory = s.memory_stats.as_ref();
-        let usage = memory.and_then(|m| m.usage).unwrap_or(0);
-        // cgroup v2 names it inactive_file, v1 total_inactive_file.
-        let inactive = memory
-            .and_then(|m| m.stats.as_ref())
-            .and_then(|st| {
-                st.get("inactive_file")
-                    .or_else(|| st.get("total_inactive_file"))
-                    .copied()
-            })
-            .unwrap_or(0);
-        Self {
-            cpu_percent,
-            memory_bytes: usage.saturating_sub(inactive),
-            memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
-        }
     }
 }

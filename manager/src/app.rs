@@ -44,7 +44,8 @@ impl Application {
         if args.port_min > args.port_max {
             anyhow::bail!("--port-min must not exceed --port-max");
         }
-        let store = Store::new(db::connect(&args.database_url).await?);
+        let pool = db::connect(&args.database_url).await?;
+        let store = crate::store::sealing::open(pool, &args.master_key, &args.database_url).await?;
         let admin_key_sha256 = admin_key_digest(&store, args.admin_key.as_deref()).await?;
         let auth = Arc::new(build_auth(&store, &args, admin_key_sha256).await?);
 
@@ -258,9 +259,6 @@ fn data_path(database_url: &str) -> std::path::PathBuf {
     }
 }
 
-/// Settings key of the secret that signs login sessions, when none is configured.
-const SESSION_SECRET_SETTING: &str = "jwt_signing_key";
-
 /// Users, keys, sessions, limits and quotas, loaded from the database.
 async fn build_auth(
     store: &Store,
@@ -271,8 +269,12 @@ async fn build_auth(
         Some(s) if s.len() < 32 => anyhow::bail!("--session-secret must be at least 32 bytes"),
         Some(s) => s.clone(),
         None => {
+            // Sealed at rest like every other secret.
             store
-                .setting_or_insert(SESSION_SECRET_SETTING, &keys::generate(""))
+                .secret_or_insert(
+                    crate::store::settings::JWT_SIGNING_KEY,
+                    &keys::generate(""),
+                )
                 .await?
         }
     };

@@ -39,6 +39,11 @@ pub enum Command {
         #[arg(long)]
         worker: bool,
     },
+    /// Manage the master key that seals the secrets stored in the database.
+    MasterKey {
+        #[command(subcommand)]
+        command: crate::seal::rotate::MasterKeyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +243,9 @@ pub struct ServeArgs {
     /// Days the audit log keeps an entry.
     #[arg(long, env = "BOTFLEET_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     pub audit_retention_days: u64,
+    /// Where the master key sealing the stored secrets comes from.
+    #[command(flatten)]
+    pub master_key: crate::seal::MasterKeyArgs,
     #[command(flatten)]
     pub image: ImageArgs,
 }

@@ -26,5 +26,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }
+        Command::MasterKey {
+            command: manager::seal::rotate::MasterKeyCommand::Rotate(args),
+        } => {
+            let rotation = manager::seal::rotate::run(&args).await?;
+            println!("{rotation}");
+            Ok(())
+        }
     }
 }

@@ -226,7 +226,7 @@ pub(crate) mod tests {
                 .expect("test database");
             Self {
                 path,
-                store: Store::new(pool),
+                store: Store::new(pool, std::sync::Arc::new(crate::seal::Sealer::ephemeral())),
             }
         }
 

@@ -189,6 +189,8 @@ impl ManagerOptions {
     /// Fresh fleet name, database and ports.
     pub async fn new(telegram_api_url: &str) -> Self {
         let fleet = unique_name("bft");
+        // Its own master key, created by the manager at first start.
+        let master_key_file = test_data_dir().join(format!("{fleet}.master.key"));
         Self {
             database_url: fresh_database(&fleet).await,
             fleet,
@@ -197,9 +199,42 @@ impl ManagerOptions {
             health_interval_secs: 0.5,
             admin_key: format!("admin-{}", uuid::Uuid::new_v4().simple()),
             runtime: Runtime::from_env(),
-            env: vec![("BOTFLEET_RESTART_BACKOFF_MS".into(), "200".into())],
+            env: vec![
+                ("BOTFLEET_RESTART_BACKOFF_MS".into(), "200".into()),
+                (
+                    "BOTFLEET_MASTER_KEY_FILE".into(),
+                    master_key_file.display().to_string(),
+                ),
+            ],
         }
     }
+
+    /// The manager's master key file (`BOTFLEET_MASTER_KEY_FILE` in `env`).
+    pub fn master_key_file(&self) -> PathBuf {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "BOTFLEET_MASTER_KEY_FILE")
+            .map(|(_, v)| PathBuf::from(v))
+            .expect("ManagerOptions::new names a master key file")
+    }
+
+    /// Opens a value read from the manager's database (sealed with its master key) at `place`.
+    pub fn open_sealed(&self, place: manager::seal::Place<'_>, stored: &str) -> String {
+        let keyring = manager::seal::keyring::read_file(&self.master_key_file())
+            .expect("the master key file reads")
+            .expect("the manager created its master key file");
+        manager::seal::Sealer::new(&keyring)
+            .open(place, stored)
+            .expect("the stored value opens with the manager's master key")
+    }
+}
+
+/// Where tests keep SQLite databases and key files.
+fn test_data_dir() -> PathBuf {
+    let dir = bin_dir().join("test-data");
+    std::fs::create_dir_all(&dir).expect("test data dir");
+    dir
 }
 
 /// A new empty database: a SQLite file under the target dir, or a new PostgreSQL database on the
@@ -218,11 +253,7 @@ pub async fn fresh_database(name: &str) -> String {
             let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
             format!("{base}/{name}")
         }
-        _ => {
-            let dir = bin_dir().join("test-data");
-            std::fs::create_dir_all(&dir).expect("test data dir");
-            format!("sqlite://{}/{name}.db", dir.display())
-        }
+        _ => format!("sqlite://{}/{name}.db", test_data_dir().display()),
     }
 }
 
@@ -778,9 +809,9 @@ pub fn create_body(user_id: &str, token: &str) -> Value {
     })
 }
 
-/// The manager's control key for instance `id`, read from its database: the only key the worker's control
-/// routes (`/api/v1/events`, `/api/v1/events/ack`, `/api/v1/control/*`) take, for tests that stand in
-/// for the manager.
+/// The manager's control key for instance `id`, read from its database and opened with its master key:
+/// the only key the worker's control routes (`/api/v1/events`, `/api/v1/events/ack`,
+/// `/api/v1/control/*`) take, for tests that stand in for the manager.
 pub async fn control_key(options: &ManagerOptions, id: &str) -> String {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&options.database_url)
@@ -791,7 +822,11 @@ pub async fn control_key(options: &ManagerOptions, id: &str) -> String {
         .fetch_one(&mut conn)
         .await
         .expect("the instance's row");
-    sqlx::Row::try_get(&row, "control_key").expect("control_key column")
+    let stored: String = sqlx::Row::try_get(&row, "control_key").expect("control_key column");
+    options.open_sealed(
+        manager::store::sealing::INSTANCE_CONTROL_KEY.place(id),
+        &stored,
+    )
 }
 
 /// The container's memory use as `docker stats` reports it (cgroup memory without the page cache), in

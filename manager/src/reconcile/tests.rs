@@ -37,6 +37,7 @@ async fn world() -> World {
         crate::db::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap(),
+        Arc::new(crate::seal::Sealer::ephemeral()),
     );
     let runtime = MemoryRuntime::new();
     let fleet = Arc::new(Fleet {

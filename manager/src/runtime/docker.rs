@@ -1,5 +1,12 @@
 //! Worker containers on one Docker engine. Containers are found by name and labels; every verb is
 //! idempotent (start of a running container and removal of a missing one are successes).
+//!
+//! Secrets never go in a container's configuration (`docker inspect` shows its environment, command and
+//! labels): the credentials, the agent configuration and the key digests are files under
+//! `/run/secrets` (where Swarm mounts its secrets too), copied into the created container before it
+//! starts, readable by the worker's user alone; the environment only names them
+//! (`BOTFLEET_CREDENTIALS_FILE=/run/secrets/credentials`). The files live in the container's own layer:
+//! they survive `docker restart` and go with the container.
 
 use std::collections::HashMap;
 
@@ -14,6 +21,7 @@ use bollard::{
         CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
         ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
         StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+        UploadToContainerOptionsBuilder,
     },
 };
 use bytes::Bytes;
@@ -156,16 +164,33 @@ impl Runtime for DockerRuntime {
             ));
         }
         let name = self.container_name(spec.instance_id);
-        let id = match self.inspect_raw(&name).await? {
-            Some(existing) => existing.id.unwrap_or_else(|| name.clone()),
+        let existing = match self.inspect_raw(&name).await? {
+            // Made by a manager that passed secrets in the environment: made again without them.
+            Some(old) if !is_running(&old) && has_secrets_in_env(&old) => {
+                self.remove_container(&name).await?;
+                None
+            }
+            other => other,
+        };
+        let (id, running) = match existing {
+            Some(existing) => (
+                existing.id.clone().unwrap_or_else(|| name.clone()),
+                is_running(&existing),
+            ),
             None => {
                 let options = CreateContainerOptionsBuilder::new().name(&name).build();
-                self.docker
+                let id = self
+                    .docker
                     .create_container(Some(options), self.container_body(spec))
                     .await?
-                    .id
+                    .id;
+                (id, false)
             }
         };
+        // Before every start, so a container whose copy failed (or was interrupted) gets them too.
+        if !running {
+            self.put_secret_files(&id, spec).await?;
+        }
         match self
             .docker
             .start_container(&id, None::<StartContainerOptions>)
@@ -416,19 +441,19 @@ impl DockerRuntime {
         let mut env_vars = vec![
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
-            format!("{}={}", env::CREDENTIALS, spec.credentials),
-            format!("{}={}", env::API_KEY_SHA256, spec.api_key_sha256),
-            format!("{}={}", env::CONTROL_KEY_SHA256, &spec.control_key_sha256),
             format!("{}={}", env::PORT, spec.port),
         ];
+        // The secrets themselves are files (see `put_secret_files`).
+        env_vars.extend(
+            secret_files(spec)
+                .iter()
+                .map(|f| format!("{}{}={SECRETS_DIR}/{}", f.var, env::FILE_SUFFIX, f.name)),
+        );
         env_vars.extend(spec.platform_urls.env(spec.provider));
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }
         env_vars.push(format!("{}={WORKER_DATA_DIR}", env::DATA_DIR));
-        if let Some(agent) = &spec.agent_config {
-            env_vars.push(format!("{}={agent}", env::AGENT_CONFIG));
-        }
         if host_network {
             // No port publishing on the host network: the worker itself binds the configured host IP.
             env_vars.push(format!("BOTFLEET_LISTEN_HOST={}", s.host_ip));
@@ -497,6 +522,106 @@ impl DockerRuntime {
 /// Where the worker's volume is mounted.
 pub const WORKER_DATA_DIR: &str = "/data";
 
+/// Where the worker finds its secret files (as Swarm mounts secrets).
+pub const SECRETS_DIR: &str = "/run/secrets";
+/// The worker image's user (`USER` in docker/worker.Dockerfile): the secret files are its alone.
+const WORKER_UID: u64 = 65534;
+
+/// One secret the worker gets as a file.
+struct SecretFile {
+    /// File name under [`SECRETS_DIR`].
+    name: &'static str,
+    /// The worker's variable; the container's environment names the file in `<var>_FILE`.
+    var: &'static str,
+    value: String,
+}
+
+/// The worker's secrets: its credentials, the key digests it checks callers against (the Telegram
+/// webhook secret derives from the control key's), and the agent configuration (it may hold the
+/// agent's key).
+fn secret_files(spec: &WorkerSpec<'_>) -> Vec<SecretFile> {
+    let file = |name, var, value: &str| SecretFile {
+        name,
+        var,
+        value: value.to_string(),
+    };
+    let mut files = vec![
+        file("credentials", env::CREDENTIALS, &spec.credentials),
+        file("api_key_sha256", env::API_KEY_SHA256, spec.api_key_sha256),
+        file(
+            "control_key_sha256",
+            env::CONTROL_KEY_SHA256,
+            &spec.control_key_sha256,
+        ),
+    ];
+    if let Some(agent) = &spec.agent_config {
+        files.push(file("agent_config", env::AGENT_CONFIG, agent));
+    }
+    files
+}
+
+/// A tar of `run/`, `run/secrets/` and the files, owned by the worker's user: directories 0500, files
+/// 0400 (the image is `FROM scratch`: there is no `/run` to extract into).
+fn secrets_tar(files: &[SecretFile]) -> std::io::Result<Vec<u8>> {
+    let entry = |path: &str, kind: tar::EntryType, mode: u32, size: usize| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(WORKER_UID);
+        header.set_gid(WORKER_UID);
+        header.set_size(size as u64);
+        header.set_mtime(0);
+        header.set_path(path).map(|()| header)
+    };
+    let dir = SECRETS_DIR.trim_start_matches('/');
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut parents = String::new();
+    for part in dir.split('/') {
+        parents.push_str(part);
+        parents.push('/');
+        let mut header = entry(&parents, tar::EntryType::Directory, 0o500, 0)?;
+        header.set_cksum();
+        tar.append(&header, std::io::empty())?;
+    }
+    for f in files {
+        let path = format!("{dir}/{}", f.name);
+        let mut header = entry(&path, tar::EntryType::Regular, 0o400, f.value.len())?;
+        header.set_cksum();
+        tar.append(&header, f.value.as_bytes())?;
+    }
+    tar.into_inner()
+}
+
+fn is_running(c: &bollard::models::ContainerInspectResponse) -> bool {
+    c.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+}
+
+/// Whether a container was created with a secret in its environment (by a manager before secret files).
+fn has_secrets_in_env(c: &bollard::models::ContainerInspectResponse) -> bool {
+    let env = c.config.as_ref().and_then(|cfg| cfg.env.as_ref());
+    env.into_iter().flatten().any(|var| {
+        [env::CREDENTIALS, env::BOT_TOKEN, env::AGENT_CONFIG]
+            .iter()
+            .any(|name| {
+                var.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('='))
+            })
+    })
+}
+
+impl DockerRuntime {
+    /// Copies the worker's secret files into container `id` (created or stopped), replacing any there.
+    async fn put_secret_files(&self, id: &str, spec: &WorkerSpec<'_>) -> Result<(), RuntimeError> {
+        let tar = secrets_tar(&secret_files(spec))
+            .map_err(|e| RuntimeError::Unsupported(format!("packing the secret files: {e}")))?;
+        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await?;
+        Ok(())
+    }
+}
+
 impl WorkerEvent {
     pub(crate) fn from_message(message: bollard::models::EventMessage) -> Option<Self> {
         let attributes = message.actor?.attributes?;
@@ -564,5 +689,93 @@ impl ContainerUsage {
             memory_bytes: usage.saturating_sub(inactive),
             memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(urls: &'a super::super::PlatformUrls) -> WorkerSpec<'a> {
+        WorkerSpec {
+            instance_id: "i1",
+            provider: shared::Provider::Telegram,
+            port: 3001,
+            credentials: r#"{"provider":"telegram","token":"1:s3cr3t"}"#.into(),
+            memory_bytes: 1,
+            nano_cpus: 1,
+            api_key_sha256: "aa",
+            control_key_sha256: "bb".into(),
+            platform_urls: urls,
+            agent_config: Some(r#"{"api_key":"sk-s3cr3t"}"#.into()),
+            telegram_webhook_url: None,
+            placement: &[],
+            config_sha256: "cc",
+            last_host: None,
+        }
+    }
+
+    #[test]
+    fn the_secret_files_are_the_workers_alone_under_run_secrets() {
+        let urls = super::super::PlatformUrls {
+            telegram_api: "http://t".into(),
+            discord_api: String::new(),
+            discord_gateway: String::new(),
+            slack_api: String::new(),
+            whatsapp_api: String::new(),
+            callbacks: String::new(),
+        };
+        let tar = secrets_tar(&secret_files(&spec(&urls))).unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut body).unwrap();
+            assert_eq!(
+                (header.uid().unwrap(), header.gid().unwrap()),
+                (65534, 65534)
+            );
+            let path = header.path().unwrap().display().to_string();
+            seen.push((path, header.mode().unwrap(), body));
+        }
+        let expect = |p: &str, m: u32, b: &str| (p.to_string(), m, b.to_string());
+        assert_eq!(
+            seen,
+            [
+                expect("run/", 0o500, ""),
+                expect("run/secrets/", 0o500, ""),
+                expect(
+                    "run/secrets/credentials",
+                    0o400,
+                    r#"{"provider":"telegram","token":"1:s3cr3t"}"#
+                ),
+                expect("run/secrets/api_key_sha256", 0o400, "aa"),
+                expect("run/secrets/control_key_sha256", 0o400, "bb"),
+                expect(
+                    "run/secrets/agent_config",
+                    0o400,
+                    r#"{"api_key":"sk-s3cr3t"}"#
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn containers_with_secrets_in_their_environment_are_told_apart() {
+        let with_env = |vars: &[&str]| bollard::models::ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                env: Some(vars.iter().map(|v| v.to_string()).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(has_secrets_in_env(&with_env(&["BOTFLEET_CREDENTIALS={}"])));
+        assert!(has_secrets_in_env(&with_env(&["BOTFLEET_AGENT_CONFIG={}"])));
+        assert!(!has_secrets_in_env(&with_env(&[
+            "BOTFLEET_CREDENTIALS_FILE=/run/secrets/credentials",
+            "BOTFLEET_PORT=3001",
+        ])));
     }
 }

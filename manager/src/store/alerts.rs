@@ -3,7 +3,8 @@
 use serde::Serialize;
 use sqlx::{Row, any::AnyRow};
 
-use super::Store;
+use super::{Store, sealing::ALERT_HOOK_URL};
+use crate::seal::Sealer;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Threshold {
@@ -37,16 +38,18 @@ pub struct Alert {
     pub resolved_at: Option<i64>,
 }
 
-fn threshold(r: &AnyRow) -> Result<Threshold, sqlx::Error> {
+fn threshold(r: &AnyRow, sealer: &Sealer) -> Result<Threshold, sqlx::Error> {
+    let id: String = r.try_get("id")?;
+    let webhook_url: Option<String> = r.try_get("webhook_url")?;
     Ok(Threshold {
-        id: r.try_get("id")?,
+        webhook_url: sealer.open_opt(ALERT_HOOK_URL.place(&id), webhook_url.as_deref())?,
+        id,
         scope: r.try_get("scope")?,
         instance_id: r.try_get("instance_id")?,
         metric_type: r.try_get("metric_type")?,
         comparison: r.try_get("comparison")?,
         threshold_value: r.try_get("threshold_value")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
-        webhook_url: r.try_get("webhook_url")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -81,7 +84,10 @@ impl Store {
         .bind(t.comparison.clone())
         .bind(t.threshold_value)
         .bind(i64::from(t.enabled))
-        .bind(t.webhook_url.clone())
+        .bind(
+            self.sealer()
+                .seal_opt(ALERT_HOOK_URL.place(&t.id), t.webhook_url.as_deref()),
+        )
         .bind(t.created_at)
         .execute(self.pool())
         .await?;
@@ -95,7 +101,7 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(threshold).collect()
+        rows.iter().map(|r| threshold(r, self.sealer())).collect()
     }
 
     /// The newest alerts, in `status` (any when `None`), about the given targets (`None`: any; a target

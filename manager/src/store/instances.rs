@@ -7,8 +7,16 @@ use std::sync::LazyLock;
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, events::Event, history};
-use crate::domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, Parts};
+use super::{
+    Store,
+    events::Event,
+    history,
+    sealing::{INSTANCE_AGENT_CONFIG, INSTANCE_CONTROL_KEY, INSTANCE_TOKEN},
+};
+use crate::{
+    domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, Parts},
+    seal::Sealer,
+};
 
 /// Why an insert or update was refused.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +203,7 @@ impl Store {
     /// Writes a new instance (its three rows, in one transaction) and returns it as stored.
     pub async fn insert_instance(&self, r: &InstanceRecord) -> Result<InstanceRecord, WriteError> {
         let mut tx = self.pool().begin().await?;
-        bind_spec(query(&INSERT_SPEC), r)
+        bind_spec(query(&INSERT_SPEC), r, self.sealer())
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
@@ -223,7 +231,7 @@ impl Store {
     ) -> Result<Option<Vec<Event>>, WriteError> {
         let mut tx = self.pool().begin().await?;
         if parts.spec {
-            let done = bind_spec(query(&UPDATE_SPEC), next)
+            let done = bind_spec(query(&UPDATE_SPEC), next, self.sealer())
                 .bind(previous.spec_version)
                 .execute(&mut *tx)
                 .await
@@ -275,7 +283,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|row| from_row(&row)).transpose()
+        row.map(|row| from_row(&row, self.sealer())).transpose()
     }
 
     pub async fn list_instances(&self) -> Result<Vec<InstanceRecord>, sqlx::Error> {
@@ -283,7 +291,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter().map(|r| from_row(r, self.sealer())).collect()
     }
 
     pub async fn used_ports(&self) -> Result<Vec<u16>, sqlx::Error> {
@@ -352,25 +360,26 @@ fn classify(e: sqlx::Error) -> WriteError {
     }
 }
 
-/// Binds the spec columns of `r` in `SPEC` order.
-fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
+/// Binds the spec columns of `r` in `SPEC` order, its secrets sealed.
+fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord, sealer: &Sealer) -> AnyQuery<'q> {
     query
         .bind(r.id.clone())
         .bind(r.user_id.clone())
         .bind(r.provider.as_str())
         .bind(serde_json::to_string(&r.type_instance).unwrap_or_else(|_| "[]".into()))
         .bind(r.display_name.clone())
-        .bind(r.token.clone())
+        .bind(sealer.seal(INSTANCE_TOKEN.place(&r.id), &r.token))
         .bind(r.token_sha256.clone())
         .bind(r.api_key_sha256.clone())
         .bind(r.api_key_hint.clone())
         .bind(r.api_key_created_at)
-        .bind(r.control_key.clone())
+        .bind(sealer.seal(INSTANCE_CONTROL_KEY.place(&r.id), &r.control_key))
         .bind(i64::from(r.port))
         .bind(
             r.agno_config
                 .as_ref()
-                .and_then(|c| serde_json::to_string(c).ok()),
+                .and_then(|c| serde_json::to_string(c).ok())
+                .map(|c| sealer.seal(INSTANCE_AGENT_CONFIG.place(&r.id), &c)),
         )
         .bind(r.desired_state.as_str())
         .bind(r.memory_limit_mb)
@@ -442,12 +451,18 @@ fn decode_error(column: &str, value: &str) -> sqlx::Error {
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
+fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<InstanceRecord, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let token: String = row.try_get("token")?;
+    let control_key: String = row.try_get("control_key")?;
     let status: String = row.try_get("status")?;
     let auth_status: String = row.try_get("auth_status")?;
     let desired: String = row.try_get("desired_state")?;
     let type_instance: String = row.try_get("type_instance")?;
-    let agno_config: Option<String> = row.try_get("agno_config")?;
+    let agno_config = sealer.open_opt(
+        INSTANCE_AGENT_CONFIG.place(&id),
+        row.try_get::<Option<String>, _>("agno_config")?.as_deref(),
+    )?;
     let provider: String = row.try_get("provider")?;
     let placement: String = row.try_get("placement")?;
     let spec_version: i64 = row.try_get("spec_version")?;
@@ -466,19 +481,19 @@ fn from_row(row: &AnyRow) -> Result<InstanceRecord, sqlx::Error> {
     .max()
     .unwrap_or(0);
     Ok(InstanceRecord {
-        id: row.try_get("id")?,
+        token: sealer.open(INSTANCE_TOKEN.place(&id), &token)?,
+        control_key: sealer.open(INSTANCE_CONTROL_KEY.place(&id), &control_key)?,
+        id,
         user_id: row.try_get("user_id")?,
         provider: shared::Provider::parse(&provider)
             .ok_or_else(|| decode_error("provider", &provider))?,
         type_instance: serde_json::from_str(&type_instance)
             .map_err(|_| decode_error("type_instance", &type_instance))?,
         display_name: row.try_get("display_name")?,
-        token: row.try_get("token")?,
         token_sha256: row.try_get("token_sha256")?,
         api_key_sha256: row.try_get("api_key_sha256")?,
         api_key_hint: row.try_get("api_key_hint")?,
         api_key_created_at: row.try_get("api_key_created_at")?,
-        control_key: row.try_get("control_key")?,
         port: port_from_i64(row.try_get("port")?),
         agno_config: agno_config
             // The value is not quoted in the error: it may hold the agent key.
@@ -607,7 +622,7 @@ mod tests {
         .await
         .unwrap();
         crate::db::MIGRATOR.run(&pool).await.unwrap();
-        let store = Store::new(pool);
+        let store = Store::new(pool, std::sync::Arc::new(Sealer::ephemeral()));
         let r = store.get_instance("old").await.unwrap().unwrap();
         assert_eq!(r.status, InstanceStatus::Running);
         assert_eq!(r.auth_status, AuthStatus::ClientReady);

@@ -68,7 +68,7 @@ impl Store {
                 }
                 WorkerEventKind::WebhookConfig => {
                     if let Some(setting) = &e.webhook {
-                        super::webhooks::put(&mut tx, instance_id, setting, || {
+                        super::webhooks::put(&mut tx, self.sealer(), instance_id, setting, || {
                             shared::secret::webhook_secret()
                         })
                         .await?;
@@ -235,7 +235,10 @@ mod tests {
     async fn an_event_stored_twice_counts_once() {
         let dir = std::env::temp_dir().join(format!("botfleet-store-{}", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}/t.db", dir.display());
-        let store = Store::new(crate::db::connect(&url).await.unwrap());
+        let store = Store::new(
+            crate::db::connect(&url).await.unwrap(),
+            std::sync::Arc::new(crate::seal::Sealer::ephemeral()),
+        );
         let batch = [event("a", 1), event("b", 2)];
         assert_eq!(store.store_events("i", &batch).await.unwrap().0, 2);
         // The manager crashed before acknowledging: the same events come again, with one more.

@@ -1,5 +1,7 @@
 //! Database access, one file per table. Queries are written once for both SQLite and PostgreSQL
-//! (`$n` placeholders, `RETURNING`), run through sqlx's `Any` driver.
+//! (`$n` placeholders, `RETURNING`), run through sqlx's `Any` driver. Secrets are sealed in the row
+//! mapping here (`crate::seal`, which columns: `sealing.rs`): callers see plaintext, the database never
+//! does.
 
 pub mod alerts;
 pub mod audit;
@@ -8,25 +10,36 @@ pub mod history;
 pub mod instances;
 pub mod messages;
 pub mod platform_callbacks;
+pub mod sealing;
 pub mod settings;
 pub mod users;
 pub mod webhooks;
 
+use std::sync::Arc;
+
 use sqlx::AnyPool;
+
+use crate::seal::Sealer;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    sealer: Arc<Sealer>,
 }
 
 impl Store {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// A store that seals secrets with `sealer` (see `sealing::open` for the manager's own start).
+    pub fn new(pool: AnyPool, sealer: Arc<Sealer>) -> Self {
+        Self { pool, sealer }
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// True when the database answers a trivial query.

@@ -9,7 +9,11 @@ use shared::{
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::Store;
+use super::{
+    Store,
+    sealing::{WEBHOOK_SECRET, WEBHOOK_URL},
+};
+use crate::seal::Sealer;
 
 /// An instance's webhook, with its secret (never shown to users).
 #[derive(Debug, Clone)]
@@ -71,13 +75,18 @@ pub enum Replay {
     StillPending,
 }
 
-fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
+fn webhook_from_row(
+    r: &AnyRow,
+    sealer: &Sealer,
+    instance_id: &str,
+) -> Result<WebhookRow, sqlx::Error> {
     let events: String = r.try_get("events")?;
+    let url: String = r.try_get("url")?;
+    let secret: String = r.try_get("secret")?;
     Ok(WebhookRow {
-        url: r.try_get("url")?,
-        // Only known types are ever stored; one this build does not know is ignored.
-        events: events.split(',').filter_map(parse_event_type).collect(),
-        secret: r.try_get("secret")?,
+        url: sealer.open(WEBHOOK_URL.place(instance_id), &url)?,
+        events: parse_event_types(&events),
+        secret: sealer.open(WEBHOOK_SECRET.place(instance_id), &secret)?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         updated_at: r.try_get("updated_at")?,
     })
@@ -85,6 +94,7 @@ fn webhook_from_row(r: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
 
 async fn get(
     conn: &mut AnyConnection,
+    sealer: &Sealer,
     instance_id: &str,
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
     sqlx::query(
@@ -94,7 +104,7 @@ async fn get(
     .fetch_optional(&mut *conn)
     .await?
     .as_ref()
-    .map(webhook_from_row)
+    .map(|r| webhook_from_row(r, sealer, instance_id))
     .transpose()
 }
 
@@ -102,6 +112,7 @@ async fn get(
 /// secret keeps the stored one, or gets `generate()`d. Returns the stored row and whether it changed.
 pub(super) async fn put(
     conn: &mut AnyConnection,
+    sealer: &Sealer,
     instance_id: &str,
     setting: &WebhookSetting,
     generate: impl FnOnce() -> String,
@@ -113,7 +124,7 @@ pub(super) async fn put(
         .bind(instance_id.to_string())
         .execute(&mut *conn)
         .await?;
-    let existing = get(conn, instance_id).await?;
+    let existing = get(conn, sealer, instance_id).await?;
     if let Some(row) = &existing
         && row.updated_at > setting.updated_at
     {
@@ -137,7 +148,7 @@ pub(super) async fn put(
          secret = excluded.secret, enabled = excluded.enabled, updated_at = excluded.updated_at",
     )
     .bind(instance_id.to_string())
-    .bind(row.url.clone())
+    .bind(sealer.seal(WEBHOOK_URL.place(instance_id), &row.url))
     .bind(
         row.events
             .iter()
@@ -145,7 +156,7 @@ pub(super) async fn put(
             .collect::<Vec<_>>()
             .join(","),
     )
-    .bind(row.secret.clone())
+    .bind(sealer.seal(WEBHOOK_SECRET.place(instance_id), &row.secret))
     .bind(i64::from(row.enabled))
     .bind(row.updated_at)
     .execute(&mut *conn)
@@ -170,10 +181,16 @@ pub(super) async fn enqueue(
         );
         return Ok(());
     };
-    let Some(hook) = get(conn, instance_id).await? else {
+    // Whether the webhook wants it; its URL and secret are not needed (nor opened) here.
+    let hook = sqlx::query("SELECT events, enabled FROM webhooks WHERE instance_id = $1")
+        .bind(instance_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(hook) = hook else {
         return Ok(());
     };
-    if !hook.enabled || !wants(&hook.events, event_type) {
+    let events: String = hook.try_get("events")?;
+    if hook.try_get::<i64, _>("enabled")? == 0 || !wants(&parse_event_types(&events), event_type) {
         return Ok(());
     }
     let data = match data {
@@ -200,6 +217,12 @@ pub(super) async fn enqueue(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The stored comma-separated types. Only known types are ever stored; one this build does not know is
+/// ignored.
+fn parse_event_types(stored: &str) -> Vec<EventType> {
+    stored.split(',').filter_map(parse_event_type).collect()
 }
 
 /// An event type by its exact wire name.
@@ -232,7 +255,7 @@ fn delivery_from_row(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
 impl Store {
     pub async fn webhook(&self, instance_id: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
-        get(&mut conn, instance_id).await
+        get(&mut conn, self.sealer(), instance_id).await
     }
 
     /// See [`put`].
@@ -243,7 +266,7 @@ impl Store {
         generate: impl FnOnce() -> String,
     ) -> Result<(WebhookRow, bool), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let saved = put(&mut tx, instance_id, setting, generate).await?;
+        let saved = put(&mut tx, self.sealer(), instance_id, setting, generate).await?;
         tx.commit().await?;
         Ok(saved)
     }
@@ -282,14 +305,18 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let instance_id: String = r.try_get("instance_id")?;
+                let (url, secret): (String, String) = (r.try_get("url")?, r.try_get("secret")?);
                 Ok(DueDelivery {
                     id: r.try_get("id")?,
-                    instance_id: r.try_get("instance_id")?,
+                    url: self.sealer().open(WEBHOOK_URL.place(&instance_id), &url)?,
+                    secret: self
+                        .sealer()
+                        .open(WEBHOOK_SECRET.place(&instance_id), &secret)?,
+                    instance_id,
                     event_type: r.try_get("event_type")?,
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
-                    url: r.try_get("url")?,
-                    secret: r.try_get("secret")?,
                 })
             })
             .collect()

@@ -1,0 +1,15 @@
+//! Outbound requests to destinations that users configure (webhook receivers, AI agents, alert hooks)
+//! go through [`Outbound`]: it refuses loopback, link-local (cloud metadata), private and the other
+//! non-public ranges of [`Range`] unless the operator's [`Allowlist`] names them, checked on the address
+//! that is actually connected to; it follows no redirect and uses no proxy.
+//!
+//! Platform APIs (Telegram, Slack, …) and the manager's calls to its workers are operator configuration,
+//! not user input: they do not use it.
+
+mod allowlist;
+mod client;
+mod range;
+
+pub use allowlist::{Allowlist, InvalidAllowlist, Refused};
+pub use client::{Builder, Error, Outbound, Request};
+pub use range::{Range, classify};

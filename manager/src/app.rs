@@ -92,7 +92,11 @@ impl Application {
                 callbacks: format!("{public_url}/api/v1/webhooks"),
             },
             writes: crate::writes::InstanceWrites::default(),
+            outbound: netguard::Outbound::new(args.outbound_allow.clone())?,
         });
+        if !args.outbound_allow.is_empty() {
+            tracing::info!(allow = %args.outbound_allow, "outbound requests may reach these networks");
+        }
 
         let public_host = args.public_host.clone().unwrap_or_else(|| {
             if args.host_ip.is_loopback() || args.host_ip.is_unspecified() {
@@ -175,6 +179,7 @@ impl Application {
             self.state.fleet.store.clone(),
             self.args.webhook_retry(),
             std::time::Duration::from_millis(self.args.webhook_timeout_ms.max(100)),
+            self.args.outbound_allow.clone(),
         )?;
         let deliveries =
             tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
@@ -185,7 +190,10 @@ impl Application {
         let callbacks =
             tokio::spawn(forwarder.run(std::time::Duration::from_secs(1), stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
-        let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
+        let (fleet, client) = (
+            self.state.fleet.clone(),
+            alerts::hook_client(self.args.outbound_allow.clone())?,
+        );
         // One evaluation at a time: two overlapping ones would both see no active alert and both fire.
         // A sample that arrives while one runs is skipped; the next sample is evaluated.
         let evaluating = Arc::new(tokio::sync::Mutex::new(()));

@@ -206,6 +206,11 @@ pub struct ServeArgs {
     /// Time a webhook receiver has to answer, in ms.
     #[arg(long, env = "BOTFLEET_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Networks (CIDR, comma-separated: `10.0.0.0/8,fd00::/8`) that outbound requests to user-given
+    /// URLs (webhooks, agents, alert hooks) may reach although they are loopback, link-local, private
+    /// or otherwise not public. Default: none. Workers get the same list.
+    #[arg(long, env = "BOTFLEET_OUTBOUND_ALLOW", default_value = "")]
+    pub outbound_allow: netguard::Allowlist,
     #[command(flatten)]
     pub image: ImageArgs,
 }

@@ -67,6 +67,10 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "BOTFLEET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Networks (CIDR, comma-separated) the agent may be reached at although they are loopback,
+    /// link-local or private; the manager passes its own `--outbound-allow`. Default: none.
+    #[arg(long, env = env::OUTBOUND_ALLOW, default_value = "")]
+    pub outbound_allow: netguard::Allowlist,
 }
 
 /// A `<NAME>_FILE` variable whose file cannot be read.

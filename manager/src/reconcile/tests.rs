@@ -59,6 +59,7 @@ async fn world() -> World {
             callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
+        outbound: netguard::Outbound::new(Default::default()).unwrap(),
     });
     let policy = CrashPolicy {
         base_backoff_ms: 10,

@@ -171,6 +171,8 @@ pub struct WorkerSpec<'a> {
     /// The host the worker last ran on, where its data volume is (Swarm pins a recreated service to it);
     /// not part of the configuration digest.
     pub last_host: Option<&'a str>,
+    /// `--outbound-allow`, for the worker's agent calls (`BOTFLEET_OUTBOUND_ALLOW`).
+    pub outbound_allow: String,
 }
 
 /// Where the manager reaches a worker's API.

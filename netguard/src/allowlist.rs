@@ -169,7 +169,9 @@ mod tests {
 
     #[test]
     fn parses_networks_and_addresses_and_prints_them_back() {
-        let list: Allowlist = "127.0.0.0/8, ::1/128 10.1.2.3/16,192.168.5.5".parse().unwrap();
+        let list: Allowlist = "127.0.0.0/8, ::1/128 10.1.2.3/16,192.168.5.5"
+            .parse()
+            .unwrap();
         assert_eq!(
             list.to_string(),
             "127.0.0.0/8,::1/128,10.1.0.0/16,192.168.5.5/32"
@@ -213,7 +215,10 @@ mod tests {
             ("http://0x7f000001/", Range::Loopback),
             ("http://0177.0.0.1/", Range::Loopback),
             ("http://127.1/", Range::Loopback),
-            ("https://169.254.169.254/latest/meta-data/", Range::LinkLocal),
+            (
+                "https://169.254.169.254/latest/meta-data/",
+                Range::LinkLocal,
+            ),
             ("http://[fe80::1%25eth0]/", Range::LinkLocal),
             ("http://10.0.0.1/", Range::Private),
             ("http://[fd00::1]/", Range::Private),

@@ -91,7 +91,10 @@ const V6: [(Ipv6Net, Range); 12] = [
     (v6(0x2001, 2, 0, 0, 0, 0, 0, 0, 48), Range::Benchmarking),
     // Teredo tunnels to an obfuscated IPv4 address.
     (v6(0x2001, 0, 0, 0, 0, 0, 0, 0, 32), Range::Reserved),
-    (v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0, 32), Range::Documentation),
+    (
+        v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0, 32),
+        Range::Documentation,
+    ),
     (v6(0x3fff, 0, 0, 0, 0, 0, 0, 0, 20), Range::Documentation),
     (v6(0xfc00, 0, 0, 0, 0, 0, 0, 0, 7), Range::Private),
     (v6(0xfe80, 0, 0, 0, 0, 0, 0, 0, 10), Range::LinkLocal),

@@ -164,9 +164,16 @@ async fn webhooks_to_loopback_are_refused_by_address_and_by_name() {
         "http://169.254.169.254/latest/meta-data/".to_string(),
     ] {
         let (status, err) = put_json(&m, &config_path, &json!({"url": url})).await;
-        assert_eq!((status, err["field"].as_str()), (422, Some("url")), "{url}: {err}");
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, Some("url")),
+            "{url}: {err}"
+        );
         assert!(
-            err["error"].as_str().unwrap_or_default().contains("destination refused"),
+            err["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("destination refused"),
             "{err}"
         );
     }
@@ -185,11 +192,13 @@ async fn webhooks_to_loopback_are_refused_by_address_and_by_name() {
     tg.push_text(&token, 31, "to a literal");
     let dead = next_dead(&m, &created.id, &[]).await;
     assert_eq!(
-        dead["last_error"],
-        "destination refused: 127.0.0.1 is a loopback address",
+        dead["last_error"], "destination refused: 127.0.0.1 is a loopback address",
         "{dead}"
     );
-    assert_eq!(dead["attempts"], 1, "a refused destination is not retried: {dead}");
+    assert_eq!(
+        dead["attempts"], 1,
+        "a refused destination is not retried: {dead}"
+    );
     assert!(dead["last_status"].is_null(), "{dead}");
 
     // A host name passes when written; the addresses it resolves to are refused when connecting.
@@ -281,10 +290,9 @@ async fn redirects_are_not_followed() {
 async fn the_workers_agent_is_reached_when_allowed_and_refused_when_not() {
     let (tg, tg_url) = harness::start_fake_telegram().await;
     let token = tg.add_bot(1_700_003, "agent_guard_bot");
-    let (agent, agent_addr) =
-        FakeAgent::start(SocketAddr::new(harness::test_network_gateway(), 0))
-            .await
-            .unwrap();
+    let (agent, agent_addr) = FakeAgent::start(SocketAddr::new(harness::test_network_gateway(), 0))
+        .await
+        .unwrap();
     let agent_url = format!("http://{agent_addr}/webhook");
     // The fake agent is on the test network: a private address.
     let options = ManagerOptions::new(&tg_url).await;
@@ -390,9 +398,7 @@ async fn alert_hooks_to_loopback_are_refused() {
         json!({"scope": "instance", "instance_id": created.id, "metric_type": "health",
             "comparison": "lt", "threshold_value": 1, "webhook_url": url})
     };
-    let (status, err) = m
-        .post("/api/v1/alerts/thresholds", &threshold(&hook))
-        .await;
+    let (status, err) = m.post("/api/v1/alerts/thresholds", &threshold(&hook)).await;
     assert_eq!(
         (status, err["field"].as_str()),
         (422, Some("webhook_url")),

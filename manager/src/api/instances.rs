@@ -45,7 +45,9 @@ pub async fn create_instance(
         ));
     }
     let agent_url = body.agno_config.as_ref().and_then(|c| c.url.as_deref());
-    state.fleet.check_destination("agno_config.url", agent_url)?;
+    state
+        .fleet
+        .check_destination("agno_config.url", agent_url)?;
     let provisioned = state.fleet.create(body.try_into()?).await?;
     state.reconciler.trigger(&provisioned.record.id);
     let mut record = provisioned.record;

@@ -32,6 +32,11 @@ mod tempfile_path {
 }
 
 async fn world() -> World {
+    world_allowing(Default::default()).await
+}
+
+/// A world whose outbound requests may reach `allow` (`--outbound-allow`).
+async fn world_allowing(allow: netguard::Allowlist) -> World {
     let path = std::env::temp_dir().join(format!("bf-unit-{}.db", uuid::Uuid::new_v4()));
     let store = Store::new(
         crate::db::connect(&format!("sqlite://{}", path.display()))
@@ -59,7 +64,7 @@ async fn world() -> World {
             callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
-        outbound: netguard::Outbound::new(Default::default()).unwrap(),
+        outbound: netguard::Outbound::new(allow).unwrap(),
     });
     let policy = CrashPolicy {
         base_backoff_ms: 10,
@@ -249,4 +254,28 @@ async fn verbs_write_the_spec_and_the_reconciler_acts_once() {
     w.verbs.delete(&id).await.unwrap();
     assert!(w.reconciler.fleet.cache.get(&id).is_none());
     assert!(w.runtime.worker(&id).is_none());
+}
+
+#[tokio::test]
+async fn the_outbound_allowlist_reaches_the_worker_and_its_configuration_digest() {
+    let plain = world().await;
+    let allowing = world_allowing("10.0.0.0/8, fd00::/8".parse().unwrap()).await;
+    let r = plain
+        .verbs
+        .create(new_bot("1:dddddddddddddddddddd"))
+        .await
+        .unwrap()
+        .record;
+    let (plain, allowing) = (&plain.reconciler.fleet, &allowing.reconciler.fleet);
+    assert_eq!(plain.worker_spec(&r, "").outbound_allow, "");
+    assert_eq!(
+        allowing.worker_spec(&r, "").outbound_allow,
+        "10.0.0.0/8,fd00::/8"
+    );
+    // A changed list is a configuration change: `process` recreates the worker with it.
+    assert_ne!(plain.config_digest(&r), allowing.config_digest(&r));
+    assert_eq!(
+        r.applied_config_sha256.as_deref(),
+        Some(plain.config_digest(&r).as_str())
+    );
 }

@@ -210,7 +210,11 @@ pub struct ServeArgs {
     /// URLs (webhooks, agents, alert hooks) may reach although they are loopback, link-local, private
     /// or otherwise not public. Default: none. Workers get the same list.
     #[arg(long, env = "BOTFLEET_OUTBOUND_ALLOW", default_value = "")]
-    pub outbound_allow: netguard::Allowlist,
+    pub outbound_allow: netguard::Networks,
+    /// Networks those requests never reach, public or allowed (`0.0.0.0/0,::/0`: none at all).
+    /// Default: none. Workers get the same list.
+    #[arg(long, env = "BOTFLEET_OUTBOUND_DENY", default_value = "")]
+    pub outbound_deny: netguard::Networks,
     #[command(flatten)]
     pub image: ImageArgs,
 }
@@ -245,6 +249,11 @@ impl ServeArgs {
                     .max(self.webhook_backoff_ms.max(1)),
             ),
         }
+    }
+
+    /// Where requests to user-given URLs may go.
+    pub fn outbound_policy(&self) -> netguard::Policy {
+        netguard::Policy::new(self.outbound_allow.clone(), self.outbound_deny.clone())
     }
 
     pub fn crash_policy(&self) -> crate::reconcile::CrashPolicy {

@@ -144,7 +144,7 @@ impl Fleet {
             placement: &r.placement,
             config_sha256,
             last_host: r.host_id.as_deref(),
-            outbound_allow: self.outbound.allowlist().to_string(),
+            outbound: self.outbound.policy(),
         }
     }
 
@@ -175,11 +175,13 @@ impl Fleet {
             h.update(url.as_bytes());
             h.update([0]);
         }
-        // Likewise: a changed `--outbound-allow` recreates the workers, none is the digest of before.
-        if !spec.outbound_allow.is_empty() {
-            h.update(b"outbound_allow=");
-            h.update(spec.outbound_allow.as_bytes());
-            h.update([0]);
+        // Likewise: a changed `--outbound-allow` or `--outbound-deny` recreates the workers; neither
+        // set is the digest of before.
+        if *spec.outbound != netguard::Policy::default() {
+            for var in spec.outbound_env() {
+                h.update(var.as_bytes());
+                h.update([0]);
+            }
         }
         hex::encode(h.finalize())
     }

@@ -81,11 +81,11 @@ impl Dispatcher {
         store: Store,
         policy: RetryPolicy,
         timeout: Duration,
-        allow: netguard::Allowlist,
+        outbound: netguard::Policy,
     ) -> anyhow::Result<Self> {
         // A receiver answers itself: the guarded client follows no redirect, which would send signed
         // bodies elsewhere.
-        let client = netguard::Outbound::builder(allow)
+        let client = netguard::Outbound::builder(outbound)
             .timeout(timeout)
             .user_agent(concat!("botfleet-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;

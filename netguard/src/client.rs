@@ -10,7 +10,7 @@ use reqwest::{
     header::{HeaderName, HeaderValue},
 };
 
-use crate::{Allowlist, Refused};
+use crate::{Policy, Refused};
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -43,27 +43,19 @@ impl Error {
             Self::Http(_) => None,
         }
     }
-
-    /// The error without the URL (its path or query may hold a token of the receiver's).
-    pub fn without_url(self) -> Self {
-        match self {
-            Self::Http(e) => Self::Http(e.without_url()),
-            refused => refused,
-        }
-    }
 }
 
 /// An HTTP client for destinations users configure (webhooks, agents, alert hooks). Cheap to clone.
 #[derive(Clone)]
 pub struct Outbound {
     http: reqwest::Client,
-    allow: Arc<Allowlist>,
+    policy: Arc<Policy>,
 }
 
 /// Settings of an [`Outbound`] beyond the guard, which cannot be turned off.
 #[derive(Debug, Clone)]
 pub struct Builder {
-    allow: Allowlist,
+    policy: Policy,
     timeout: Option<Duration>,
     user_agent: Option<String>,
 }
@@ -81,10 +73,10 @@ impl Builder {
     }
 
     pub fn build(self) -> Result<Outbound, reqwest::Error> {
-        let allow = Arc::new(self.allow);
+        let policy = Arc::new(self.policy);
         let mut builder = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
-                allow: allow.clone(),
+                policy: policy.clone(),
             }))
             // A redirect is a destination chosen by the receiver: a public host could send us to an
             // internal one, and a signed body would go where it was not meant to.
@@ -99,38 +91,38 @@ impl Builder {
         }
         Ok(Outbound {
             http: builder.build()?,
-            allow,
+            policy,
         })
     }
 }
 
 impl Outbound {
-    pub fn builder(allow: Allowlist) -> Builder {
+    pub fn builder(policy: Policy) -> Builder {
         Builder {
-            allow,
+            policy,
             timeout: None,
             user_agent: None,
         }
     }
 
     /// A client with no timeout of its own (give one per request) and reqwest's user agent.
-    pub fn new(allow: Allowlist) -> Result<Self, reqwest::Error> {
-        Self::builder(allow).build()
+    pub fn new(policy: Policy) -> Result<Self, reqwest::Error> {
+        Self::builder(policy).build()
     }
 
-    pub fn allowlist(&self) -> &Allowlist {
-        &self.allow
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
-    /// See [`Allowlist::check_url`].
+    /// See [`Policy::check_url`].
     pub fn check_url(&self, url: &url::Url) -> Result<(), Refused> {
-        self.allow.check_url(url)
+        self.policy.check_url(url)
     }
 
     pub fn request(&self, method: Method, url: &str) -> Request {
         Request {
             inner: self.http.request(method, url),
-            allow: self.allow.clone(),
+            policy: self.policy.clone(),
         }
     }
 
@@ -146,14 +138,14 @@ impl Outbound {
 /// A request being built; [`Request::send`] checks its URL before anything leaves.
 pub struct Request {
     inner: reqwest::RequestBuilder,
-    allow: Arc<Allowlist>,
+    policy: Arc<Policy>,
 }
 
 impl Request {
     fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
         Self {
             inner: f(self.inner),
-            allow: self.allow,
+            policy: self.policy,
         }
     }
 
@@ -192,25 +184,25 @@ impl Request {
     pub async fn send(self) -> Result<Response, Error> {
         let (client, request) = self.inner.build_split();
         let request = request?;
-        self.allow.check_url(request.url())?;
+        self.policy.check_url(request.url())?;
         Ok(client.execute(request).await?)
     }
 }
 
-/// Resolves like the system does, then keeps only the addresses the allowlist lets through: reqwest
+/// Resolves like the system does, then keeps only the addresses the policy lets through: reqwest
 /// connects to what this returns, and to nothing else.
 struct GuardedResolver {
-    allow: Arc<Allowlist>,
+    policy: Arc<Policy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow = self.allow.clone();
+        let policy = self.policy.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = allow.filter(&host, resolved)?;
+            let kept = policy.filter(&host, resolved)?;
             if kept.is_empty() {
                 return Err(format!("{host} has no address").into());
             }
@@ -233,7 +225,11 @@ mod tests {
     };
 
     use super::*;
-    use crate::Range;
+    use crate::{Range, Reason};
+
+    fn allowing(list: &str) -> Policy {
+        Policy::allowing(list.parse().unwrap())
+    }
 
     /// A server on 127.0.0.1 that answers every request with `response` and counts connections.
     async fn server(response: String) -> (u16, Arc<AtomicUsize>) {
@@ -262,18 +258,18 @@ mod tests {
     #[tokio::test]
     async fn the_resolver_refuses_names_of_refused_addresses() {
         let resolver = GuardedResolver {
-            allow: Arc::default(),
+            policy: Arc::default(),
         };
         let Err(e) = resolver.resolve("localhost".parse().unwrap()).await else {
             panic!("localhost resolved");
         };
         let refused = e.downcast_ref::<Refused>().expect("a refusal");
         assert!(
-            matches!(refused, Refused::Name { host, range: Range::Loopback, .. } if host == "localhost"),
+            matches!(refused, Refused::Name { host, reason: Reason::Range(Range::Loopback), .. } if host == "localhost"),
             "{refused}"
         );
         let resolver = GuardedResolver {
-            allow: Arc::new("127.0.0.0/8".parse().unwrap()),
+            policy: Arc::new(allowing("127.0.0.0/8")),
         };
         let addrs: Vec<SocketAddr> = resolver
             .resolve("localhost".parse().unwrap())
@@ -287,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn loopback_is_refused_by_literal_and_by_name_and_reached_when_allowed() {
         let (port, hits) = server(ok()).await;
-        let guarded = Outbound::new(Allowlist::default()).unwrap();
+        let guarded = Outbound::new(Policy::default()).unwrap();
         for url in [
             format!("http://127.0.0.1:{port}/"),
             format!("http://[::ffff:127.0.0.1]:{port}/"),
@@ -300,7 +296,7 @@ mod tests {
         }
         assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the server");
 
-        let allowed = Outbound::new("127.0.0.0/8".parse().unwrap()).unwrap();
+        let allowed = Outbound::new(allowing("127.0.0.0/8")).unwrap();
         for url in [
             format!("http://127.0.0.1:{port}/"),
             format!("http://localhost:{port}/"),
@@ -318,7 +314,7 @@ mod tests {
             "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{target}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         ))
         .await;
-        let allowed = Outbound::new("127.0.0.0/8".parse().unwrap()).unwrap();
+        let allowed = Outbound::new(allowing("127.0.0.0/8")).unwrap();
         let response = allowed
             .post(&format!("http://127.0.0.1:{redirector}/"))
             .send()

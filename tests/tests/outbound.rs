@@ -418,3 +418,61 @@ async fn alert_hooks_to_loopback_are_refused() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the alert hook was called");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_network_wins_over_the_allowlist() {
+    let (tg, tg_url) = harness::start_fake_telegram().await;
+    let token = tg.add_bot(1_700_005, "denied_hook_bot");
+    let (hook, hook_url) = FakeWebhook::start().await;
+    // Loopback is allowed (the tests' default) and denied: denied it is.
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.env.push((
+        "BOTFLEET_OUTBOUND_DENY".into(),
+        "127.0.0.0/8,::1/128".into(),
+    ));
+    let m = Manager::spawn(options);
+    let created = Created::from_body(&m.create_settled("outbound", &token).await);
+    let config_path = format!("/api/v1/instances/{}/webhook/config", created.id);
+    let (status, err) = put_json(&m, &config_path, &json!({"url": hook_url})).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("url")), "{err}");
+    assert_eq!(
+        err["error"], "url: destination refused: 127.0.0.1 is in a denied network",
+        "{err}"
+    );
+    let by_name = hook_url.replace("127.0.0.1", "localhost");
+    let (status, view) = put_json(
+        &m,
+        &config_path,
+        &json!({"url": by_name, "events": ["message.in"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    tg.push_text(&token, 51, "denied");
+    let dead = next_dead(&m, &created.id, &[]).await;
+    let reason = dead["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("destination refused: localhost resolves only to refused addresses")
+            && reason.contains("in a denied network"),
+        "{dead}"
+    );
+    assert!(hook.deliveries().is_empty());
+
+    // The worker has the same policy.
+    let container = m.worker_container(&created.id).expect("the worker");
+    let env = harness::docker_lines(&[
+        "inspect",
+        "-f",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &container,
+    ]);
+    assert!(
+        env.iter()
+            .any(|v| v == "BOTFLEET_OUTBOUND_DENY=127.0.0.0/8,::1/128"),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|v| v.starts_with("BOTFLEET_OUTBOUND_ALLOW=127.0.0.0/8,::1/128,")),
+        "{env:?}"
+    );
+}

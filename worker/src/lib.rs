@@ -49,7 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("the agent configuration is refused: {}", e.body.error))?
             .active()
             .map(|c| {
-                let http = netguard::Outbound::new(config.outbound_allow.clone())?;
+                let http = netguard::Outbound::new(config.outbound_policy())?;
                 anyhow::Ok(Arc::new(agent::AgentBridge::new(
                     c,
                     config.instance_id.clone(),

@@ -132,8 +132,8 @@ pub async fn evaluate(
 }
 
 /// The client of thresholds' webhooks: user-given URLs, so the guarded one (`--outbound-allow`).
-pub fn hook_client(allow: netguard::Allowlist) -> Result<netguard::Outbound, reqwest::Error> {
-    netguard::Outbound::builder(allow)
+pub fn hook_client(policy: netguard::Policy) -> Result<netguard::Outbound, reqwest::Error> {
+    netguard::Outbound::builder(policy)
         .timeout(HOOK_TIMEOUT)
         .user_agent(concat!("botfleet-alerts/", env!("CARGO_PKG_VERSION")))
         .build()

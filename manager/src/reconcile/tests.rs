@@ -32,11 +32,11 @@ mod tempfile_path {
 }
 
 async fn world() -> World {
-    world_allowing(Default::default()).await
+    world_with(Default::default()).await
 }
 
-/// A world whose outbound requests may reach `allow` (`--outbound-allow`).
-async fn world_allowing(allow: netguard::Allowlist) -> World {
+/// A world with this outbound policy (`--outbound-allow`, `--outbound-deny`).
+async fn world_with(outbound: netguard::Policy) -> World {
     let path = std::env::temp_dir().join(format!("bf-unit-{}.db", uuid::Uuid::new_v4()));
     let store = Store::new(
         crate::db::connect(&format!("sqlite://{}", path.display()))
@@ -64,7 +64,7 @@ async fn world_allowing(allow: netguard::Allowlist) -> World {
             callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
-        outbound: netguard::Outbound::new(allow).unwrap(),
+        outbound: netguard::Outbound::new(outbound).unwrap(),
     });
     let policy = CrashPolicy {
         base_backoff_ms: 10,
@@ -259,7 +259,10 @@ async fn verbs_write_the_spec_and_the_reconciler_acts_once() {
 #[tokio::test]
 async fn the_outbound_allowlist_reaches_the_worker_and_its_configuration_digest() {
     let plain = world().await;
-    let allowing = world_allowing("10.0.0.0/8, fd00::/8".parse().unwrap()).await;
+    let allowing = world_with(netguard::Policy::allowing(
+        "10.0.0.0/8, fd00::/8".parse().unwrap(),
+    ))
+    .await;
     let r = plain
         .verbs
         .create(new_bot("1:dddddddddddddddddddd"))
@@ -267,10 +270,16 @@ async fn the_outbound_allowlist_reaches_the_worker_and_its_configuration_digest(
         .unwrap()
         .record;
     let (plain, allowing) = (&plain.reconciler.fleet, &allowing.reconciler.fleet);
-    assert_eq!(plain.worker_spec(&r, "").outbound_allow, "");
     assert_eq!(
-        allowing.worker_spec(&r, "").outbound_allow,
-        "10.0.0.0/8,fd00::/8"
+        plain.worker_spec(&r, "").outbound_env(),
+        ["BOTFLEET_OUTBOUND_ALLOW=", "BOTFLEET_OUTBOUND_DENY="]
+    );
+    assert_eq!(
+        allowing.worker_spec(&r, "").outbound_env(),
+        [
+            "BOTFLEET_OUTBOUND_ALLOW=10.0.0.0/8,fd00::/8",
+            "BOTFLEET_OUTBOUND_DENY="
+        ]
     );
     // A changed list is a configuration change: `process` recreates the worker with it.
     assert_ne!(plain.config_digest(&r), allowing.config_digest(&r));

@@ -422,7 +422,7 @@ impl DockerRuntime {
             format!("{}={}", env::PORT, spec.port),
         ];
         env_vars.extend(spec.platform_urls.env(spec.provider));
-        env_vars.push(format!("{}={}", env::OUTBOUND_ALLOW, spec.outbound_allow));
+        env_vars.extend(spec.outbound_env());
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }

@@ -1,6 +1,6 @@
-//! The operator's exceptions (`--outbound-allow 10.0.0.0/8,::1/128`) and the checks every destination
-//! goes through: an IP-literal URL before sending, each resolved address of a host name before
-//! connecting.
+//! The operator's policy (`--outbound-allow 10.0.0.0/8,::1/128`, `--outbound-deny 203.0.113.0/24`) and
+//! the checks every destination goes through: an IP-literal URL before sending, each resolved address
+//! of a host name before connecting.
 
 use std::{
     fmt,
@@ -13,18 +13,36 @@ use url::{Host, Url};
 
 use crate::range::{Range, classify};
 
+/// Why an address is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Not a public address, and not allowed.
+    Range(Range),
+    /// In a network the operator denies (`--outbound-deny`).
+    Denied,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Range(range) => range.fmt(f),
+            Self::Denied => f.write_str("in a denied network"),
+        }
+    }
+}
+
 /// Why a destination is not called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    /// The URL names an address in a refused range.
-    #[error("destination refused: {ip} is {range}")]
-    Address { ip: IpAddr, range: Range },
+    /// The URL names a refused address.
+    #[error("destination refused: {ip} is {reason}")]
+    Address { ip: IpAddr, reason: Reason },
     /// Every address the host name resolves to is refused (one of them is named).
-    #[error("destination refused: {host} resolves only to refused addresses ({ip} is {range})")]
+    #[error("destination refused: {host} resolves only to refused addresses ({ip} is {reason})")]
     Name {
         host: String,
         ip: IpAddr,
-        range: Range,
+        reason: Reason,
     },
     #[error("destination refused: {0}: URLs are not called (http and https only)")]
     Scheme(String),
@@ -32,18 +50,17 @@ pub enum Refused {
     NoHost,
 }
 
-/// Networks outbound requests may reach although they are not public (`127.0.0.0/8,::1/128`); empty by
-/// default, which refuses every range of [`Range`].
+/// A list of networks, as a flag gives it (`127.0.0.0/8,::1/128`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Allowlist(Vec<IpNet>);
+pub struct Networks(Vec<IpNet>);
 
-/// An allowlist entry that is neither a network nor an address.
+/// A list entry that is neither a network nor an address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a network (CIDR such as 10.0.0.0/8 or fd00::/8) nor an IP address")]
-pub struct InvalidAllowlist(String);
+pub struct InvalidNetworks(String);
 
-impl FromStr for Allowlist {
-    type Err = InvalidAllowlist;
+impl FromStr for Networks {
+    type Err = InvalidNetworks;
 
     /// Networks and addresses separated by commas or spaces; an address stands for itself alone
     /// (/32 or /128). The empty string is the empty list.
@@ -55,7 +72,7 @@ impl FromStr for Allowlist {
                 item.parse::<IpNet>()
                     .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
                     .map(|net| net.trunc())
-                    .map_err(|_| InvalidAllowlist(item.to_string()))
+                    .map_err(|_| InvalidNetworks(item.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
@@ -63,7 +80,7 @@ impl FromStr for Allowlist {
 }
 
 /// Comma-separated, each network in its canonical form: what `from_str` reads back.
-impl fmt::Display for Allowlist {
+impl fmt::Display for Networks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, net) in self.0.iter().enumerate() {
             if i > 0 {
@@ -75,7 +92,7 @@ impl fmt::Display for Allowlist {
     }
 }
 
-impl Allowlist {
+impl Networks {
     pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
         Self(networks.into_iter().map(|n| n.trunc()).collect())
     }
@@ -88,24 +105,61 @@ impl Allowlist {
         &self.0
     }
 
-    /// True when `ip` is in one of the allowed networks (an IPv4-mapped IPv6 address as its IPv4 one).
+    /// True when `ip` is in one of the networks (an IPv4-mapped IPv6 address as its IPv4 one too).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let canonical = ip.to_canonical();
         self.0
             .iter()
             .any(|net| net.contains(&ip) || net.contains(&canonical))
     }
+}
 
-    /// May a request connect to `ip`? Public addresses and allowed networks: yes.
+/// Where outbound requests may go: public addresses, and the `allow` networks although they are not
+/// public; never the `deny` networks, which win over both. The default refuses every range of
+/// [`Range`] and allows every public address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    allow: Networks,
+    deny: Networks,
+}
+
+impl Policy {
+    pub fn new(allow: Networks, deny: Networks) -> Self {
+        Self { allow, deny }
+    }
+
+    /// The default ranges refused, `allow` let through.
+    pub fn allowing(allow: Networks) -> Self {
+        Self::new(allow, Networks::default())
+    }
+
+    pub fn allow(&self) -> &Networks {
+        &self.allow
+    }
+
+    pub fn deny(&self) -> &Networks {
+        &self.deny
+    }
+
+    /// May a request connect to `ip`?
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+        if self.deny.contains(ip) {
+            return Err(Refused::Address {
+                ip,
+                reason: Reason::Denied,
+            });
+        }
         match classify(ip) {
-            Some(range) if !self.contains(ip) => Err(Refused::Address { ip, range }),
+            Some(range) if !self.allow.contains(ip) => Err(Refused::Address {
+                ip,
+                reason: Reason::Range(range),
+            }),
             _ => Ok(()),
         }
     }
 
     /// The check before sending: http(s) only, with a host, and an IP-literal host (which the HTTP
-    /// client connects to without resolving it) must pass [`Allowlist::check_ip`]. A host name passes
+    /// client connects to without resolving it) must pass [`Policy::check_ip`]. A host name passes
     /// here: its addresses are checked when it is resolved for the connection.
     ///
     /// The URL parser has normalised every IPv4 spelling already: `http://2130706433/`,
@@ -134,17 +188,17 @@ impl Allowlist {
         for addr in resolved {
             match self.check_ip(addr.ip()) {
                 Ok(()) => kept.push(addr),
-                Err(Refused::Address { ip, range }) => {
-                    first_refused.get_or_insert((ip, range));
+                Err(Refused::Address { ip, reason }) => {
+                    first_refused.get_or_insert((ip, reason));
                 }
                 Err(_) => {}
             }
         }
         match first_refused {
-            Some((ip, range)) if kept.is_empty() => Err(Refused::Name {
+            Some((ip, reason)) if kept.is_empty() => Err(Refused::Name {
                 host: host.to_string(),
                 ip,
-                range,
+                reason,
             }),
             _ => Ok(kept),
         }
@@ -161,33 +215,40 @@ mod tests {
 
     fn refused_range(r: Result<(), Refused>) -> Option<Range> {
         match r {
-            Err(Refused::Address { range, .. }) => Some(range),
+            Err(Refused::Address {
+                reason: Reason::Range(range),
+                ..
+            }) => Some(range),
             Err(other) => panic!("unexpected refusal {other}"),
             Ok(()) => None,
         }
     }
 
+    fn allowing(list: &str) -> Policy {
+        Policy::allowing(list.parse().unwrap())
+    }
+
     #[test]
     fn parses_networks_and_addresses_and_prints_them_back() {
-        let list: Allowlist = "127.0.0.0/8, ::1/128 10.1.2.3/16,192.168.5.5"
+        let list: Networks = "127.0.0.0/8, ::1/128 10.1.2.3/16,192.168.5.5"
             .parse()
             .unwrap();
         assert_eq!(
             list.to_string(),
             "127.0.0.0/8,::1/128,10.1.0.0/16,192.168.5.5/32"
         );
-        assert_eq!(list.to_string().parse::<Allowlist>().unwrap(), list);
-        assert!("".parse::<Allowlist>().unwrap().is_empty());
-        assert!(" , ".parse::<Allowlist>().unwrap().is_empty());
-        let err = "10.0.0.0/8,localhost".parse::<Allowlist>().unwrap_err();
+        assert_eq!(list.to_string().parse::<Networks>().unwrap(), list);
+        assert!("".parse::<Networks>().unwrap().is_empty());
+        assert!(" , ".parse::<Networks>().unwrap().is_empty());
+        let err = "10.0.0.0/8,localhost".parse::<Networks>().unwrap_err();
         assert!(err.to_string().contains("`localhost`"), "{err}");
-        assert!("10.0.0.0/33".parse::<Allowlist>().is_err());
+        assert!("10.0.0.0/33".parse::<Networks>().is_err());
     }
 
     #[test]
     fn denied_by_default_and_allowed_by_the_list() {
-        let none = Allowlist::default();
-        let loopback: Allowlist = "127.0.0.0/8".parse().unwrap();
+        let none = Policy::default();
+        let loopback = allowing("127.0.0.0/8");
         for ip in ["127.0.0.1", "::ffff:127.0.0.1"] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(refused_range(none.check_ip(ip)), Some(Range::Loopback));
@@ -202,8 +263,36 @@ mod tests {
     }
 
     #[test]
+    fn denied_networks_win_over_everything() {
+        let policy = Policy::new(
+            "127.0.0.0/8".parse().unwrap(),
+            "0.0.0.0/0,::/0".parse().unwrap(),
+        );
+        for ip in ["8.8.8.8", "127.0.0.1", "::ffff:8.8.8.8", "2606:4700::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(
+                policy.check_ip(ip),
+                Err(Refused::Address {
+                    ip,
+                    reason: Reason::Denied
+                })
+            );
+        }
+        let some = Policy::new(
+            Networks::default(),
+            "203.0.113.0/24,8.8.8.8".parse().unwrap(),
+        );
+        assert!(some.check_ip("8.8.4.4".parse().unwrap()).is_ok());
+        let refused = some.check_ip("8.8.8.8".parse().unwrap()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "destination refused: 8.8.8.8 is in a denied network"
+        );
+    }
+
+    #[test]
     fn ip_literal_urls_in_every_spelling_are_checked() {
-        let none = Allowlist::default();
+        let none = Policy::default();
         for (u, range) in [
             ("http://127.0.0.1:8080/hook", Range::Loopback),
             ("http://[::1]/", Range::Loopback),
@@ -215,6 +304,8 @@ mod tests {
             ("http://0x7f000001/", Range::Loopback),
             ("http://0177.0.0.1/", Range::Loopback),
             ("http://127.1/", Range::Loopback),
+            ("http://127.0.0.1./", Range::Loopback),
+            ("HTTP://[0:0:0:0:0:0:0:1]/", Range::Loopback),
             (
                 "https://169.254.169.254/latest/meta-data/",
                 Range::LinkLocal,
@@ -250,7 +341,7 @@ mod tests {
 
     #[test]
     fn resolved_addresses_are_filtered() {
-        let none = Allowlist::default();
+        let none = Policy::default();
         let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
         // Only refused addresses: refused, naming the host.
         let err = none
@@ -274,7 +365,7 @@ mod tests {
             [addr("93.184.216.34:0")]
         );
         // The allowlist lets its networks through.
-        let allow: Allowlist = "::1/128".parse().unwrap();
+        let allow = allowing("::1/128");
         assert_eq!(
             allow
                 .filter("localhost", [addr("127.0.0.1:0"), addr("[::1]:0")])

@@ -31,10 +31,10 @@ impl Reply {
 }
 
 impl AgentBridge {
-    pub fn new(config: AgentConfig, instance_id: String) -> Self {
+    pub fn new(config: AgentConfig, instance_id: String, http: netguard::Outbound) -> Self {
         Self {
             context: ChatContext::new(config.context_messages),
-            client: AgentClient::new(config),
+            client: AgentClient::new(config, http),
             instance_id,
             chat_locks: Default::default(),
         }

@@ -17,6 +17,9 @@ pub use shared::agent::{ActiveAgent as AgentConfig, AgentKind};
 /// Why the agent gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The agent's address is not allowed (`--outbound-allow`): nothing was sent.
+    #[error("agent not called: {0}")]
+    Refused(netguard::Refused),
     #[error("agent unreachable: {0}")]
     Unreachable(String),
     #[error("agent answered {status}: {body}")]
@@ -32,19 +35,16 @@ pub struct Answer {
     pub latency: Duration,
 }
 
-/// Talks to one configured agent.
+/// Talks to one configured agent, through the guarded client (the agent's URL is user input: no
+/// private destination unless allowed, no redirect).
 #[derive(Clone)]
 pub struct AgentClient {
     config: AgentConfig,
-    http: reqwest::Client,
+    http: netguard::Outbound,
 }
 
 impl AgentClient {
-    pub fn new(config: AgentConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_secs))
-            .build()
-            .unwrap_or_default();
+    pub fn new(config: AgentConfig, http: netguard::Outbound) -> Self {
         Self { config, http }
     }
 
@@ -113,9 +113,13 @@ impl AgentClient {
             }
         };
         let response = request
+            .timeout(Duration::from_secs(c.timeout_secs))
             .send()
             .await
-            .map_err(|e| AgentError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| match e {
+                netguard::Error::Refused(refused) => AgentError::Refused(refused),
+                netguard::Error::Http(e) => AgentError::Unreachable(e.without_url().to_string()),
+            })?;
         let status = response.status();
         let body = response
             .text()

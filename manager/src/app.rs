@@ -94,7 +94,11 @@ impl Application {
                 callbacks: format!("{public_url}/api/v1/webhooks"),
             },
             writes: crate::writes::InstanceWrites::default(),
+            outbound: netguard::Outbound::new(args.outbound_policy())?,
         });
+        if args.outbound_policy() != netguard::Policy::default() {
+            tracing::info!(allow = %args.outbound_allow, deny = %args.outbound_deny, "outbound requests: networks allowed and denied");
+        }
 
         let public_host = args.public_host.clone().unwrap_or_else(|| {
             if args.host_ip.is_loopback() || args.host_ip.is_unspecified() {
@@ -182,6 +186,7 @@ impl Application {
             self.state.fleet.store.clone(),
             self.args.webhook_retry(),
             std::time::Duration::from_millis(self.args.webhook_timeout_ms.max(100)),
+            self.args.outbound_policy(),
         )?;
         let deliveries =
             tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
@@ -192,7 +197,10 @@ impl Application {
         let callbacks =
             tokio::spawn(forwarder.run(std::time::Duration::from_secs(1), stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
-        let (fleet, client) = (self.state.fleet.clone(), reqwest::Client::new());
+        let (fleet, client) = (
+            self.state.fleet.clone(),
+            alerts::hook_client(self.args.outbound_policy())?,
+        );
         // One evaluation at a time: two overlapping ones would both see no active alert and both fire.
         // A sample that arrives while one runs is skipped; the next sample is evaluated.
         let evaluating = Arc::new(tokio::sync::Mutex::new(()));
@@ -271,10 +279,7 @@ async fn build_auth(
         None => {
             // Sealed at rest like every other secret.
             store
-                .secret_or_insert(
-                    crate::store::settings::JWT_SIGNING_KEY,
-                    &keys::generate(""),
-                )
+                .secret_or_insert(crate::store::settings::JWT_SIGNING_KEY, &keys::generate(""))
                 .await?
         }
     };

@@ -246,6 +246,15 @@ pub struct ServeArgs {
     /// Where the master key sealing the stored secrets comes from.
     #[command(flatten)]
     pub master_key: crate::seal::MasterKeyArgs,
+    /// Networks (CIDR, comma-separated: `10.0.0.0/8,fd00::/8`) that outbound requests to user-given
+    /// URLs (webhooks, agents, alert hooks) may reach although they are loopback, link-local, private
+    /// or otherwise not public. Default: none. Workers get the same list.
+    #[arg(long, env = "BOTFLEET_OUTBOUND_ALLOW", default_value = "")]
+    pub outbound_allow: netguard::Networks,
+    /// Networks those requests never reach, public or allowed (`0.0.0.0/0,::/0`: none at all).
+    /// Default: none. Workers get the same list.
+    #[arg(long, env = "BOTFLEET_OUTBOUND_DENY", default_value = "")]
+    pub outbound_deny: netguard::Networks,
     #[command(flatten)]
     pub image: ImageArgs,
 }
@@ -295,6 +304,11 @@ impl ServeArgs {
                     .max(self.webhook_backoff_ms.max(1)),
             ),
         }
+    }
+
+    /// Where requests to user-given URLs may go.
+    pub fn outbound_policy(&self) -> netguard::Policy {
+        netguard::Policy::new(self.outbound_allow.clone(), self.outbound_deny.clone())
     }
 
     pub fn crash_policy(&self) -> crate::reconcile::CrashPolicy {

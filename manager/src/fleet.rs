@@ -54,6 +54,9 @@ pub struct Fleet {
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The write path, with the counters waiting for the flush.
     pub writes: InstanceWrites,
+    /// The client of user-given destinations (agents), with the operator's `--outbound-allow`, which
+    /// workers get too.
+    pub outbound: netguard::Outbound,
 }
 
 /// A new instance with the API key that is shown this once.
@@ -90,6 +93,18 @@ impl Fleet {
         self.cache.put(record.clone());
         tracing::info!(instance_id = %id, port = record.port, "instance created");
         Ok(Provisioned { record, api_key })
+    }
+
+    /// Refuses a user-given destination (webhook, agent, alert hook) that is an IP literal in a range
+    /// `--outbound-allow` does not allow, naming `field`: a mistake shown at once. Host names pass; the
+    /// check that matters is the one at connect time, on the address the name resolves to then.
+    pub fn check_destination(&self, field: &str, url: Option<&str>) -> Result<(), ApiError> {
+        let Some(url) = url.and_then(|u| reqwest::Url::parse(u.trim()).ok()) else {
+            return Ok(());
+        };
+        self.outbound
+            .check_url(&url)
+            .map_err(|refused| ApiError::validation(field, refused.to_string()))
     }
 
     /// The instance, from the cache.
@@ -129,6 +144,7 @@ impl Fleet {
             placement: &r.placement,
             config_sha256,
             last_host: r.host_id.as_deref(),
+            outbound: self.outbound.policy(),
         }
     }
 
@@ -158,6 +174,14 @@ impl Fleet {
         if let Some(url) = &spec.telegram_webhook_url {
             h.update(url.as_bytes());
             h.update([0]);
+        }
+        // Likewise: a changed `--outbound-allow` or `--outbound-deny` recreates the workers; neither
+        // set is the digest of before.
+        if *spec.outbound != netguard::Policy::default() {
+            for var in spec.outbound_env() {
+                h.update(var.as_bytes());
+                h.update([0]);
+            }
         }
         hex::encode(h.finalize())
     }

@@ -46,7 +46,7 @@ fn describe() {
     describe_gauge!("orchestrator_uptime_seconds", "Orchestrator uptime");
     describe_counter!(
         "botfleet_webhook_attempts_total",
-        "Webhook delivery attempts by outcome (delivered, retry, dead)"
+        "Webhook delivery attempts by outcome (delivered, retry, dead, refused: destination not allowed, dead at once)"
     );
     describe_gauge!(
         "botfleet_webhook_deliveries",

@@ -2,6 +2,11 @@
 //! (`shared::webhook::WebhookEnvelope`), signed by `shared::webhook::Signer` (HMAC-SHA256 over
 //! `"<timestamp>.<body>"`); a failure is retried with exponential backoff and jitter,
 //! and after the last attempt the delivery is dead (listed and replayable through the API).
+//!
+//! Receivers are user-given URLs: they are called through the guarded client (`netguard`), which
+//! refuses loopback, link-local and private destinations unless `--outbound-allow` names them and
+//! follows no redirect. A refused destination is dead at once: retrying would refuse it again (the
+//! policy is the operator's), and a replay after the URL or the allowlist is fixed sends it.
 
 use std::time::Duration;
 
@@ -48,8 +53,17 @@ impl RetryPolicy {
 
 pub struct Dispatcher {
     store: Store,
-    client: reqwest::Client,
+    client: netguard::Outbound,
     policy: RetryPolicy,
+}
+
+/// Why an attempt failed, and whether trying again could help.
+#[derive(Debug)]
+struct Failure {
+    /// The receiver's HTTP status, when it answered.
+    code: Option<u16>,
+    reason: String,
+    retry: bool,
 }
 
 /// Delivered events are listed for a week, then forgotten (dead ones stay until replayed or their
@@ -63,11 +77,16 @@ const BATCH: i64 = 64;
 const IN_FLIGHT: usize = 16;
 
 impl Dispatcher {
-    pub fn new(store: Store, policy: RetryPolicy, timeout: Duration) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+    pub fn new(
+        store: Store,
+        policy: RetryPolicy,
+        timeout: Duration,
+        outbound: netguard::Policy,
+    ) -> anyhow::Result<Self> {
+        // A receiver answers itself: the guarded client follows no redirect, which would send signed
+        // bodies elsewhere.
+        let client = netguard::Outbound::builder(outbound)
             .timeout(timeout)
-            // A receiver answers itself; following redirects would send signed bodies elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("botfleet-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -86,21 +105,23 @@ impl Dispatcher {
                 let outcome = self.attempt(&d).await;
                 let failures = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
                 let next = match &outcome {
-                    Ok(_) => None,
-                    Err(_) => self
+                    Err(f) if f.retry => self
                         .policy
                         .delay_after(failures)
                         .map(|delay| now_ms() + delay.as_millis() as i64),
+                    _ => None,
                 };
                 let label = match (&outcome, next) {
                     (Ok(_), _) => "delivered",
                     (Err(_), Some(_)) => "retry",
+                    (Err(f), None) if !f.retry => "refused",
                     (Err(_), None) => "dead",
                 };
                 metrics::counter!("botfleet_webhook_attempts_total", "outcome" => label).increment(1);
-                if let Err((_, e)) = &outcome {
-                    tracing::warn!(instance_id = %d.instance_id, delivery = %d.id, attempt = failures, error = %e, outcome = label, "webhook delivery failed");
+                if let Err(f) = &outcome {
+                    tracing::warn!(instance_id = %d.instance_id, delivery = %d.id, attempt = failures, error = %f.reason, outcome = label, "webhook delivery failed");
                 }
+                let outcome = outcome.map_err(|f| (f.code, f.reason));
                 if let Err(e) = self.store.record_attempt(&d.id, now_ms(), outcome, next).await {
                     tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook attempt");
                 }
@@ -109,7 +130,7 @@ impl Dispatcher {
         Ok(n)
     }
 
-    async fn attempt(&self, d: &DueDelivery) -> Result<u16, (Option<u16>, String)> {
+    async fn attempt(&self, d: &DueDelivery) -> Result<u16, Failure> {
         let timestamp = now_ms() / 1000;
         let response = self
             .client
@@ -125,13 +146,28 @@ impl Dispatcher {
             .body(d.payload.clone())
             .send()
             .await
-            // Without the URL: its path or query may hold the receiver's own token.
-            .map_err(|e| (None, describe(e)))?;
+            .map_err(|e| match e {
+                netguard::Error::Refused(refused) => Failure {
+                    code: None,
+                    reason: refused.to_string(),
+                    retry: false,
+                },
+                // Without the URL: its path or query may hold the receiver's own token.
+                netguard::Error::Http(e) => Failure {
+                    code: None,
+                    reason: describe(e),
+                    retry: true,
+                },
+            })?;
         let code = response.status().as_u16();
         if response.status().is_success() {
             Ok(code)
         } else {
-            Err((Some(code), format!("receiver answered HTTP {code}")))
+            Err(Failure {
+                code: Some(code),
+                reason: format!("receiver answered HTTP {code}"),
+                retry: true,
+            })
         }
     }
 

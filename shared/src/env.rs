@@ -21,6 +21,12 @@ pub const SLACK_API_URL: &str = "BOTFLEET_SLACK_API_URL";
 pub const WHATSAPP_API_URL: &str = "BOTFLEET_WHATSAPP_API_URL";
 /// The instance's agent configuration (the `agno_config` JSON), when it has one.
 pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";
+/// Networks the worker's outbound requests (its agent) may reach although they are not public
+/// (`127.0.0.0/8,10.0.0.0/8`); the manager passes its own `--outbound-allow`. Empty: none.
+pub const OUTBOUND_ALLOW: &str = "BOTFLEET_OUTBOUND_ALLOW";
+/// Networks the worker's outbound requests never reach, public or allowed (`--outbound-deny`). Empty:
+/// none.
+pub const OUTBOUND_DENY: &str = "BOTFLEET_OUTBOUND_DENY";
 /// A directory that outlives the container (the manager mounts a per-instance volume there): bulk jobs
 /// and what the bot has seen are kept in it.
 pub const DATA_DIR: &str = "BOTFLEET_DATA_DIR";

@@ -86,6 +86,30 @@ pub fn test_network_gateway() -> IpAddr {
     inspect().unwrap_or_else(|| panic!("no gateway for network {TEST_NETWORK}"))
 }
 
+/// The networks the tests' fakes listen on, which the managers' outbound requests may reach: loopback
+/// and the test network (whose gateway is the host).
+pub fn test_outbound_allow() -> String {
+    format!("127.0.0.0/8,::1/128,{}", test_network_subnet())
+}
+
+/// The test network's subnet (CIDR), created on first use.
+pub fn test_network_subnet() -> String {
+    test_network_gateway();
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            TEST_NETWORK,
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+        ])
+        .output()
+        .expect("docker CLI");
+    let subnet = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!subnet.is_empty(), "no subnet for network {TEST_NETWORK}");
+    subnet
+}
+
 /// A fake Telegram that worker containers on the test network can reach.
 pub async fn start_fake_telegram() -> (FakeTelegram, String) {
     let (fake, addr) = FakeTelegram::start(SocketAddr::new(test_network_gateway(), 0))
@@ -205,6 +229,9 @@ impl ManagerOptions {
                     "BOTFLEET_MASTER_KEY_FILE".into(),
                     master_key_file.display().to_string(),
                 ),
+                // The fakes listen on loopback and on the test network: outbound requests may reach
+                // them (`tests/outbound.rs` takes this away).
+                ("BOTFLEET_OUTBOUND_ALLOW".into(), test_outbound_allow()),
             ],
         }
     }

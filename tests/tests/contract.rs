@@ -69,8 +69,8 @@ const MANAGER_EXCLUDED: &[(&str, &str)] = &[
 /// `follow=true` is never sent to the log: on a real instance it streams until the client leaves (the
 /// value is the string "false": a TOML boolean would go out as Python's `False`).
 /// The agent test (`POST …/test`) calls the agent a PATCH configured; in this run every outbound call
-/// goes to a dead proxy, so the documented 502 (`upstream_failed`) is the expected answer there, not a
-/// fault of the manager.
+/// is refused, so the documented 502 (`upstream_failed`) is the expected answer there, not a fault of
+/// the manager.
 /// The host routes name the engine's real host half of the time, and the container log its real worker
 /// container, so they answer 200 too. The container verbs never get a real container id (not from a
 /// dictionary, nor from a link of the stateful phase or ids seen in earlier answers, both off for them):
@@ -441,11 +441,16 @@ fn summarize(report: &Value) -> String {
     text
 }
 
-/// Options of a manager that cannot send anything off this machine: generated webhook and alert URLs
-/// (any host) would otherwise be called by the manager's deliveries. Its HTTP clients honour the proxy
-/// variables, so every request to a host other than the loopback goes to a closed loopback port.
+/// Options of a manager that cannot send anything off this machine: generated webhook, agent and alert
+/// URLs (any host) would otherwise be called by the manager. Those go through the guarded client, which
+/// uses no proxy: `--outbound-deny` refuses every address to it. The manager's other HTTP clients honour
+/// the proxy variables, so every request of theirs to a host other than the loopback goes to a closed
+/// loopback port.
 async fn contained_manager_options(tg_url: &str) -> ManagerOptions {
     let mut options = ManagerOptions::new(tg_url).await;
+    options
+        .env
+        .push(("BOTFLEET_OUTBOUND_DENY".into(), "0.0.0.0/0,::/0".into()));
     let dead_proxy = "http://127.0.0.1:9";
     for var in [
         "HTTP_PROXY",

@@ -67,6 +67,13 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "BOTFLEET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Networks (CIDR, comma-separated) the agent may be reached at although they are loopback,
+    /// link-local or private; the manager passes its own `--outbound-allow`. Default: none.
+    #[arg(long, env = env::OUTBOUND_ALLOW, default_value = "")]
+    pub outbound_allow: netguard::Networks,
+    /// Networks the agent is never reached at (the manager's `--outbound-deny`). Default: none.
+    #[arg(long, env = env::OUTBOUND_DENY, default_value = "")]
+    pub outbound_deny: netguard::Networks,
 }
 
 /// A `<NAME>_FILE` variable whose file cannot be read.
@@ -93,6 +100,11 @@ pub enum CredentialsError {
 }
 
 impl Config {
+    /// Where the agent may be reached.
+    pub fn outbound_policy(&self) -> netguard::Policy {
+        netguard::Policy::new(self.outbound_allow.clone(), self.outbound_deny.clone())
+    }
+
     /// The bot's credentials: `--credentials`, or the Telegram token alone.
     pub fn credentials(&self) -> Result<shared::api::credentials::Credentials, CredentialsError> {
         use shared::api::credentials::{Credentials, TelegramCredentials};

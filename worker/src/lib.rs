@@ -48,7 +48,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(json) => shared::http::parse_json::<shared::agent::AgentConfig>(json.as_bytes())
             .map_err(|e| anyhow::anyhow!("the agent configuration is refused: {}", e.body.error))?
             .active()
-            .map(|c| Arc::new(agent::AgentBridge::new(c, config.instance_id.clone()))),
+            .map(|c| {
+                let http = netguard::Outbound::new(config.outbound_policy())?;
+                anyhow::Ok(Arc::new(agent::AgentBridge::new(
+                    c,
+                    config.instance_id.clone(),
+                    http,
+                )))
+            })
+            .transpose()?,
     };
     let provider = provider::build(&config)?;
     let bot = Bot::new(

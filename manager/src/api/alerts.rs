@@ -139,6 +139,9 @@ pub async fn create_threshold(
 ) -> Result<(StatusCode, Json<CreatedThreshold>), ApiError> {
     body.check()
         .map_err(|(field, message)| ApiError::validation(field, message))?;
+    state
+        .fleet
+        .check_destination("webhook_url", body.webhook_url.as_deref())?;
     if let Some(id) = &body.instance_id {
         state.fleet.get(id)?;
     }

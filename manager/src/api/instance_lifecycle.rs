@@ -125,6 +125,13 @@ pub async fn update(
     if body.cpu_limit.is_some() || body.memory_limit_mb.is_some() {
         fits_a_host(&state, body.cpu_limit, body.memory_limit_mb).await?;
     }
+    let agent_url = body
+        .agno_config
+        .as_ref()
+        .and_then(|c| c.as_ref()?.url.as_deref());
+    state
+        .fleet
+        .check_destination("agno_config.url", agent_url)?;
     let credentials = match (&body.token, &body.credentials) {
         (None, None) => None,
         _ => {

@@ -36,7 +36,7 @@ pub async fn test_agent(
             ApiError::Conflict(format!("instance {id} has no enabled agent (agno_config)"))
         })?;
     let kind = config.kind;
-    let client = agent::AgentClient::new(config);
+    let client = agent::AgentClient::new(config, state.fleet.outbound.clone());
     let answer = client
         .ask(
             &format!("test:{id}"),

@@ -47,6 +47,7 @@ pub async fn put_webhook_config(
     ValidJson(request): ValidJson<WebhookConfigRequest>,
 ) -> Result<Json<WebhookConfigView>, ApiError> {
     let record = state.fleet.get(&id)?;
+    state.fleet.check_destination("url", Some(&request.url))?;
     let previous = state.fleet.store.webhook(&id).await?;
     let setting = WebhookSetting {
         url: request.url.clone(),

@@ -53,6 +53,10 @@ pub async fn create_instance(
             "placement constraints need the swarm runtime; this manager runs plain Docker (one host)",
         ));
     }
+    let agent_url = body.agno_config.as_ref().and_then(|c| c.url.as_deref());
+    state
+        .fleet
+        .check_destination("agno_config.url", agent_url)?;
     let owner = owner_of_new(&principal, body.user_id.as_deref())?;
     let mut new: crate::domain::NewInstance = body.try_into()?;
     new.user_id = owner;

@@ -71,7 +71,7 @@ fn observe(t: &Threshold, sample: &Sample, fleet: &Fleet) -> Vec<(String, f64)> 
 /// Raises and resolves alerts for one sample.
 pub async fn evaluate(
     fleet: &Fleet,
-    client: &reqwest::Client,
+    client: &netguard::Outbound,
     sample: &Sample,
 ) -> Result<(), sqlx::Error> {
     let thresholds = fleet.store.thresholds().await?;
@@ -131,15 +131,31 @@ pub async fn evaluate(
     Ok(())
 }
 
-fn notify(client: &reqwest::Client, t: &Threshold, event: &str, alert: &Alert) {
+/// The client of thresholds' webhooks: user-given URLs, so the guarded one (`--outbound-allow`).
+pub fn hook_client(policy: netguard::Policy) -> Result<netguard::Outbound, reqwest::Error> {
+    netguard::Outbound::builder(policy)
+        .timeout(HOOK_TIMEOUT)
+        .user_agent(concat!("botfleet-alerts/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn notify(client: &netguard::Outbound, t: &Threshold, event: &'static str, alert: &Alert) {
     let Some(url) = t.webhook_url.clone() else {
         return;
     };
     let body = json!({ "event": event, "alert": alert });
-    let client = client.clone();
+    let (client, threshold) = (client.clone(), t.id.clone());
     tokio::spawn(async move {
-        if let Err(e) = client.post(&url).json(&body).send().await {
-            tracing::warn!(error = %e, "alert webhook failed");
+        match client.post(&url).json(&body).send().await {
+            Ok(_) => {}
+            Err(netguard::Error::Refused(refused)) => {
+                tracing::warn!(%threshold, event, reason = %refused, "alert webhook not called");
+            }
+            Err(netguard::Error::Http(e)) => {
+                tracing::warn!(%threshold, event, error = %e.without_url(), "alert webhook failed");
+            }
         }
     });
 }

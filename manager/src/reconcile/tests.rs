@@ -32,6 +32,11 @@ mod tempfile_path {
 }
 
 async fn world() -> World {
+    world_with(Default::default()).await
+}
+
+/// A world with this outbound policy (`--outbound-allow`, `--outbound-deny`).
+async fn world_with(outbound: netguard::Policy) -> World {
     let path = std::env::temp_dir().join(format!("bf-unit-{}.db", uuid::Uuid::new_v4()));
     let store = Store::new(
         crate::db::connect(&format!("sqlite://{}", path.display()))
@@ -60,6 +65,7 @@ async fn world() -> World {
             callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
+        outbound: netguard::Outbound::new(outbound).unwrap(),
     });
     let policy = CrashPolicy {
         base_backoff_ms: 10,
@@ -249,4 +255,37 @@ async fn verbs_write_the_spec_and_the_reconciler_acts_once() {
     w.verbs.delete(&id).await.unwrap();
     assert!(w.reconciler.fleet.cache.get(&id).is_none());
     assert!(w.runtime.worker(&id).is_none());
+}
+
+#[tokio::test]
+async fn the_outbound_allowlist_reaches_the_worker_and_its_configuration_digest() {
+    let plain = world().await;
+    let allowing = world_with(netguard::Policy::allowing(
+        "10.0.0.0/8, fd00::/8".parse().unwrap(),
+    ))
+    .await;
+    let r = plain
+        .verbs
+        .create(new_bot("1:dddddddddddddddddddd"))
+        .await
+        .unwrap()
+        .record;
+    let (plain, allowing) = (&plain.reconciler.fleet, &allowing.reconciler.fleet);
+    assert_eq!(
+        plain.worker_spec(&r, "").outbound_env(),
+        ["BOTFLEET_OUTBOUND_ALLOW=", "BOTFLEET_OUTBOUND_DENY="]
+    );
+    assert_eq!(
+        allowing.worker_spec(&r, "").outbound_env(),
+        [
+            "BOTFLEET_OUTBOUND_ALLOW=10.0.0.0/8,fd00::/8",
+            "BOTFLEET_OUTBOUND_DENY="
+        ]
+    );
+    // A changed list is a configuration change: `process` recreates the worker with it.
+    assert_ne!(plain.config_digest(&r), allowing.config_digest(&r));
+    assert_eq!(
+        r.applied_config_sha256.as_deref(),
+        Some(plain.config_digest(&r).as_str())
+    );
 }

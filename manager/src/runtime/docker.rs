@@ -450,6 +450,7 @@ impl DockerRuntime {
                 .map(|f| format!("{}{}={SECRETS_DIR}/{}", f.var, env::FILE_SUFFIX, f.name)),
         );
         env_vars.extend(spec.platform_urls.env(spec.provider));
+        env_vars.extend(spec.outbound_env());
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }
@@ -696,8 +697,12 @@ impl ContainerUsage {
 mod tests {
     use super::*;
 
-    fn spec<'a>(urls: &'a super::super::PlatformUrls) -> WorkerSpec<'a> {
+    fn spec<'a>(
+        urls: &'a super::super::PlatformUrls,
+        outbound: &'a netguard::Policy,
+    ) -> WorkerSpec<'a> {
         WorkerSpec {
+            outbound,
             instance_id: "i1",
             provider: shared::Provider::Telegram,
             port: 3001,
@@ -725,7 +730,7 @@ mod tests {
             whatsapp_api: String::new(),
             callbacks: String::new(),
         };
-        let tar = secrets_tar(&secret_files(&spec(&urls))).unwrap();
+        let tar = secrets_tar(&secret_files(&spec(&urls, &netguard::Policy::default()))).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {

@@ -171,6 +171,19 @@ pub struct WorkerSpec<'a> {
     /// The host the worker last ran on, where its data volume is (Swarm pins a recreated service to it);
     /// not part of the configuration digest.
     pub last_host: Option<&'a str>,
+    /// `--outbound-allow` and `--outbound-deny`, for the worker's agent calls.
+    pub outbound: &'a netguard::Policy,
+}
+
+impl WorkerSpec<'_> {
+    /// The variables that give the worker the manager's outbound policy.
+    pub fn outbound_env(&self) -> [String; 2] {
+        use shared::env;
+        [
+            format!("{}={}", env::OUTBOUND_ALLOW, self.outbound.allow()),
+            format!("{}={}", env::OUTBOUND_DENY, self.outbound.deny()),
+        ]
+    }
 }
 
 /// Where the manager reaches a worker's API.

@@ -362,6 +362,7 @@ impl SwarmRuntime {
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
         ];
         env_vars.extend(spec.platform_urls.env(spec.provider));
+        env_vars.extend(spec.outbound_env());
         if let Some(url) = &spec.telegram_webhook_url {
             env_vars.push(format!("{}={url}", env::TELEGRAM_WEBHOOK_URL));
         }

@@ -210,18 +210,18 @@ pub async fn whoami(ctx: &Ctx) -> Outcome {
     );
     let via = match &ctx.source {
         Source::Session(s) => format!(
-            "{} (until {} UTC)",
-            ctx.source.describe(),
+            "stored by `botfleet login`, until {} UTC",
             render::unix_ms(s.expires_at.saturating_mul(1000))
         ),
-        other => other.describe(),
+        Source::File(path) => format!("from {}", path.display()),
+        other => format!("from {}", other.describe()),
     };
     let scopes: Vec<&str> = me.scopes.iter().map(|s| s.as_str()).collect();
     let mut rows = vec![
         ("manager", ctx.url.clone()),
         ("user", user),
         ("role", me.role.as_str().to_string()),
-        ("credential", format!("{} from {via}", me.credential)),
+        ("credential", format!("{} ({via})", me.credential)),
         ("scopes", scopes.join(", ")),
     ];
     if me.key_id.is_some() {

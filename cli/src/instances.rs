@@ -1,4 +1,4 @@
-//! `botfleet instances …` and `botfleet keys …`.
+//! `botfleet instances …`.
 
 use std::{
     path::{Path, PathBuf},
@@ -133,14 +133,6 @@ pub struct UpdateArgs {
     /// Apply the change at once (`process`).
     #[arg(long)]
     apply: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Issue a new instance API key (printed only this once); the old one stops working.
-    Rotate { id: String },
-    /// The key's metadata: hint, when it was issued, last use, use count (never the key).
-    Show { id: String },
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
@@ -590,37 +582,6 @@ async fn logs(ctx: &Ctx, id: &str, follow: bool, tail: u32) -> Outcome {
             render::json_line(&line);
         } else {
             out(&line);
-        }
-    }
-    Ok(())
-}
-
-pub async fn keys(ctx: &Ctx, command: KeysCommand) -> Outcome {
-    match command {
-        KeysCommand::Rotate { id } => {
-            let rotated = ctx.client.rotate_api_key(&id).await?;
-            if ctx.output == Output::Json {
-                render::json(&rotated);
-            } else {
-                out(&format!("API key: {}", rotated.api_key));
-            }
-            eprintln!(
-                "botfleet: the new key is shown only now: store it. The previous key no longer works."
-            );
-        }
-        KeysCommand::Show { id } => {
-            let key = ctx.client.api_key(&id).await?;
-            if ctx.output == Output::Json {
-                render::json(&key);
-            } else {
-                let d = &key.data;
-                out(&fields(&[
-                    ("hint", d.api_key_hint.clone()),
-                    ("issued", time(&d.generated_at)),
-                    ("last use", opt(d.last_use.as_deref().map(time))),
-                    ("uses", d.usage_count.to_string()),
-                ]));
-            }
         }
     }
     Ok(())

@@ -1,29 +1,38 @@
 //! `botfleet`: the command line of the botfleet manager, on the typed client (`botfleet-client`).
 
+mod account;
+mod audit;
 mod config;
 mod events;
 mod hosts;
 mod instances;
+mod keys;
+mod prompt;
 mod render;
 mod resources;
+mod sessions;
+mod users;
 mod webhook;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use client::{Client, ClientError};
+use shared::api::Done;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done
-  1  the manager said no (its message is printed as it is, with the field at fault), or a bot
-     created with --wait failed or was not ready in time
-  2  usage: a wrong flag or argument, no admin key, an unreadable token, secret or config file
+  1  the manager said no (its message is printed as it is, with the field at fault, and `HTTP <status>`),
+     or a bot created with --wait failed or was not ready in time
+  2  usage: a wrong flag or argument, no key, an unreadable token, secret, password or config file
   3  the manager could not be reached (or its answer could not be read); the cause is printed
 
-The admin key and the URL come from the flags, else from BOTFLEET_KEY / BOTFLEET_URL, else from the
-config file (TOML with `url` and `key`): --config, else $XDG_CONFIG_HOME/botfleet/config.toml, else
-~/.config/botfleet/config.toml.";
+The URL comes from --url, else BOTFLEET_URL, else the config file (TOML with `url` and `key`): --config,
+else $XDG_CONFIG_HOME/botfleet/config.toml, else ~/.config/botfleet/config.toml. The key (the bootstrap
+admin key, an API key `bfu_…`, or a session token) comes from --key, else BOTFLEET_KEY, else the session
+`botfleet login` stored for that URL (sessions.toml beside the config file, mode 0600), else the config
+file's `key`.";
 
 /// Runs a fleet of messaging bots through the botfleet manager's API.
 #[derive(Debug, Parser)]
@@ -33,8 +42,9 @@ struct Cli {
     /// (`botfleet --url … instances list`): `webhook set` has a `--url` of its own.
     #[arg(long, env = "BOTFLEET_URL")]
     url: Option<String>,
-    /// The manager's admin key [env: BOTFLEET_KEY]. Better in the environment or the config file:
-    /// the command line shows in `ps` and in shell history.
+    /// The key to call the manager with [env: BOTFLEET_KEY]: the bootstrap admin key, an API key or a
+    /// session token. Without it, the session of `botfleet login` is used. Better in the environment
+    /// or the config file: the command line shows in `ps` and in shell history.
     #[arg(long, global = true)]
     key: Option<String>,
     /// The config file (TOML: `url`, `key`).
@@ -61,9 +71,9 @@ enum Command {
     Instances(instances::InstancesCommand),
     /// The operational event log (`-f` follows it live).
     Events(events::EventsArgs),
-    /// Instance API keys.
+    /// API keys: your own (create, list, revoke) and the instances' worker keys (rotate, show).
     #[command(subcommand, alias = "key")]
-    Keys(instances::KeysCommand),
+    Keys(keys::KeysCommand),
     /// An instance's webhook: its configuration, deliveries and replays.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -72,6 +82,18 @@ enum Command {
     /// The machines bots run on: list, show, drain, pause, activate.
     #[command(subcommand, alias = "host")]
     Hosts(hosts::HostsCommand),
+    /// Log in with a username and password; the session is stored and used by the next commands.
+    #[command(long_about = account::LOGIN_ABOUT)]
+    Login(account::LoginArgs),
+    /// End the stored session (at the manager too) and forget it.
+    Logout,
+    /// Who the key in use is: user, role, scopes, rate limits and quotas.
+    Whoami,
+    /// Users, their roles and quotas (admins).
+    #[command(subcommand, alias = "user")]
+    Users(users::UsersCommand),
+    /// Who did what: every change, login and refusal (admins).
+    Audit(audit::AuditArgs),
 }
 
 /// Why a command did not succeed; each maps to an exit code.
@@ -85,6 +107,8 @@ pub enum Failure {
     Gone(String),
     /// Exit 1 (the manager said no) or 3 (no answer, or none this client can read).
     Client(ClientError),
+    /// A failure, then a line on what to do about it.
+    Hinted(Box<Failure>, String),
 }
 
 impl From<ClientError> for Failure {
@@ -99,6 +123,19 @@ pub type Outcome = Result<(), Failure>;
 pub struct Ctx {
     pub client: Client,
     pub output: Output,
+    pub url: String,
+    /// Where the key came from.
+    pub source: config::Source,
+}
+
+/// The answer of an action with nothing else to report: its message, or the body as JSON.
+pub fn done(ctx: &Ctx, done: &Done) -> Outcome {
+    if ctx.output == Output::Json {
+        render::json(done);
+    } else {
+        render::out(&done.message);
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -126,26 +163,57 @@ async fn run(cli: Cli) -> Outcome {
         cli.key,
         std::env::var("BOTFLEET_KEY").ok(),
         cli.config.as_deref(),
+        config::sessions_path(),
     )?;
-    let client = Client::new(&settings.url, settings.key)
+    let command = match cli.command {
+        Command::Login(a) => return account::login(&settings, cli.output, a).await,
+        Command::Logout => return account::logout(&settings, cli.output).await,
+        other => other,
+    };
+    let credential = settings.require_credential()?;
+    let client = Client::new(&settings.url, credential.key.clone())
         .map_err(|e| Failure::Usage(format!("--url: {e}")))?;
     let ctx = Ctx {
         client,
         output: cli.output,
+        url: settings.url.clone(),
+        source: credential.source.clone(),
     };
-    match cli.command {
+    let outcome = match command {
         Command::Instances(c) => instances::run(&ctx, c).await,
-        Command::Keys(c) => instances::keys(&ctx, c).await,
+        Command::Keys(c) => keys::run(&ctx, c).await,
         Command::Events(a) => events::run(&ctx, a).await,
         Command::Webhook(c) => webhook::run(&ctx, c).await,
         Command::Resources(a) => resources::run(&ctx, a).await,
         Command::Hosts(c) => hosts::run(&ctx, c).await,
+        Command::Whoami => account::whoami(&ctx).await,
+        Command::Users(c) => users::run(&ctx, c).await,
+        Command::Audit(a) => audit::run(&ctx, a).await,
+        Command::Login(_) | Command::Logout => unreachable!("handled above"),
+    };
+    match (outcome, &ctx.source) {
+        (
+            Err(failure @ Failure::Client(ClientError::Api { status: 401, .. })),
+            config::Source::Session(s),
+        ) => Err(Failure::Hinted(
+            Box::new(failure),
+            format!(
+                "the session of {} stored for {} was refused (ended or expired): run `botfleet login` again",
+                s.username, ctx.url
+            ),
+        )),
+        (outcome, _) => outcome,
     }
 }
 
 /// Prints why the command failed to stderr and picks the exit code.
 fn report(failure: Failure) -> ExitCode {
     match failure {
+        Failure::Hinted(failure, hint) => {
+            let code = report(*failure);
+            eprintln!("botfleet: {hint}");
+            code
+        }
         Failure::Usage(message) => {
             eprintln!("botfleet: {message}");
             ExitCode::from(2)

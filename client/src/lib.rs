@@ -22,8 +22,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use shared::{
     ErrorBody, ErrorCode,
     api::{
-        PageQuery,
+        Done, PageQuery,
         access::{ApiKeyResponse, AuthStatusResponse, CredentialsResponse, RotatedApiKey},
+        audit::{AuditList, AuditQuery},
         events::{EventList, EventListQuery, EventStreamQuery, EventView},
         hosts::{
             ContainerAction, ContainerActionResponse, ContainerStopQuery, HostAvailability,
@@ -36,6 +37,10 @@ use shared::{
         },
         lifecycle::{ProcessResponse, UpdateInstanceRequest, UpdateInstanceResponse, VerbResponse},
         resources::{InstanceResources, ResourcesOverview},
+        users::{
+            ApiKeyList, CreateApiKeyRequest, CreateUserRequest, CreatedApiKey, LoginRequest,
+            LoginResponse, MeView, UpdateUserRequest, UserList, UserView,
+        },
         webhooks::{DeliveriesQuery, DeliveryList, ReplayResponse},
     },
     webhook::{WebhookConfigRequest, WebhookConfigView},
@@ -48,7 +53,8 @@ pub use stream::{LineStream, SseStream};
 /// The default time one request may take (streams and waits have their own).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client of one manager, with its admin key. Cheap to clone.
+/// A client of one manager, with its bearer credential: the bootstrap admin key, an API key
+/// (`bfu_…`) or a session token from [`Client::login`]; the manager treats them alike. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -77,7 +83,7 @@ struct LogQuery {
 
 impl Client {
     /// A client of the manager at `base_url` (`http://host:port`, optionally with a path prefix),
-    /// authenticating with the admin `key`. Uses rustls for `https://`.
+    /// authenticating with `key` (any bearer credential). Uses rustls for `https://`.
     pub fn new(base_url: &str, key: impl Into<String>) -> Result<Self, InvalidBaseUrl> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -495,6 +501,97 @@ impl Client {
             .text()
             .await
             .map_err(ClientError::Transport)
+    }
+
+    // ----- sessions -----
+
+    /// `POST /api/v1/auth/login`: a session token for `username` (sent without this client's key, so
+    /// a client made with an empty key can log in). Use the token as the key of a new client.
+    pub async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, ClientError> {
+        self.send(
+            self.http
+                .post(self.url(&["auth", "login"]))
+                .timeout(self.timeout)
+                .json(request),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/logout`: ends the session whose token is this client's key (400 for an API
+    /// key or the bootstrap key).
+    pub async fn logout(&self) -> Result<Done, ClientError> {
+        self.post(&["auth", "logout"]).await
+    }
+
+    // ----- users -----
+
+    /// `GET /api/v1/users/me`: who this client's key is, its scopes, rate limits and quotas.
+    pub async fn me(&self) -> Result<MeView, ClientError> {
+        self.get(&["users", "me"]).await
+    }
+
+    /// `POST /api/v1/users` (admins).
+    pub async fn create_user(&self, request: &CreateUserRequest) -> Result<UserView, ClientError> {
+        self.send(self.request(Method::POST, &["users"]).json(request))
+            .await
+    }
+
+    /// `GET /api/v1/users` (admins): oldest first.
+    pub async fn users(&self) -> Result<UserList, ClientError> {
+        self.get(&["users"]).await
+    }
+
+    /// `GET /api/v1/users/{id}` (admins).
+    pub async fn user(&self, id: &str) -> Result<UserView, ClientError> {
+        self.get(&["users", id]).await
+    }
+
+    /// `PATCH /api/v1/users/{id}` (admins): the fields given change; a new password, role or
+    /// `disabled: true` ends the user's sessions.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        request: &UpdateUserRequest,
+    ) -> Result<UserView, ClientError> {
+        self.send(self.request(Method::PATCH, &["users", id]).json(request))
+            .await
+    }
+
+    /// `DELETE /api/v1/users/{id}` (admins): the user and their API keys (409 while they own bots).
+    pub async fn delete_user(&self, id: &str) -> Result<Done, ClientError> {
+        self.send(self.request(Method::DELETE, &["users", id]))
+            .await
+    }
+
+    // ----- API keys -----
+
+    /// `POST /api/v1/api-keys`: a key acting as its owner with the scopes asked; the key is in this
+    /// answer only.
+    pub async fn create_api_key(
+        &self,
+        request: &CreateApiKeyRequest,
+    ) -> Result<CreatedApiKey, ClientError> {
+        self.send(self.request(Method::POST, &["api-keys"]).json(request))
+            .await
+    }
+
+    /// `GET /api/v1/api-keys/me`: the caller's keys (never the keys themselves).
+    pub async fn my_api_keys(&self) -> Result<ApiKeyList, ClientError> {
+        self.get(&["api-keys", "me"]).await
+    }
+
+    /// `DELETE /api/v1/api-keys/{id}`: the key is refused from the next request on.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<Done, ClientError> {
+        self.send(self.request(Method::DELETE, &["api-keys", id]))
+            .await
+    }
+
+    // ----- audit -----
+
+    /// `GET /api/v1/audit?user_id=&instance_id=&limit=&offset=` (admins): newest first.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<AuditList, ClientError> {
+        self.send(self.request(Method::GET, &["audit"]).query(query))
+            .await
     }
 
     /// Opens a Server-Sent Events stream at `segments` with `query`.

@@ -48,7 +48,11 @@ pub struct UpdateInstanceRequest {
     #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<super::instances::CredentialsSchema>))]
     pub credentials: Option<serde_json::Value>,
     /// A new agent configuration; `null` removes it.
-    #[serde(default, with = "double_option")]
+    #[serde(
+        default,
+        with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[garde(dive)]
     pub agno_config: Option<Option<AgentConfig>>,
     /// Memory limit of the worker container, 16 to 16384 MB.
@@ -63,7 +67,8 @@ pub struct UpdateInstanceRequest {
     pub cpu_limit: Option<f64>,
 }
 
-/// `agno_config` absent (keep), `null` (remove) or a value (replace).
+/// `agno_config` absent (keep), `null` (remove) or a value (replace). Fields using it also need
+/// `skip_serializing_if = "Option::is_none"`, or "absent" is written as `null`.
 pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -97,4 +102,29 @@ pub struct UpdateInstanceResponse {
     pub pending_changes: bool,
     pub message: String,
     pub instance: InstanceView,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absent_agent_is_not_sent_as_null() {
+        let only_memory = UpdateInstanceRequest {
+            memory_limit_mb: Some(128),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&only_memory).unwrap();
+        assert!(json.get("agno_config").is_none(), "{json}");
+        let back: UpdateInstanceRequest = serde_json::from_value(json).unwrap();
+        assert!(back.agno_config.is_none());
+        let remove = UpdateInstanceRequest {
+            agno_config: Some(None),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&remove).unwrap();
+        assert_eq!(json["agno_config"], serde_json::Value::Null);
+        let back: UpdateInstanceRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back.agno_config, Some(None));
+    }
 }

@@ -165,12 +165,20 @@ pub struct UpdateUserRequest {
     #[garde(skip)]
     pub disabled: Option<bool>,
     /// `null` returns to the manager's default.
-    #[serde(default, with = "crate::api::lifecycle::double_option")]
+    #[serde(
+        default,
+        with = "crate::api::lifecycle::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[garde(inner(inner(range(min = 0, max = 100_000))))]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 0, maximum = 100000))]
     pub max_instances: Option<Option<i64>>,
     /// `null` returns to the manager's default.
-    #[serde(default, with = "crate::api::lifecycle::double_option")]
+    #[serde(
+        default,
+        with = "crate::api::lifecycle::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[garde(inner(inner(range(min = 0, max = 16_777_216))))]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 0, maximum = 16777216))]
     pub max_memory_mb: Option<Option<i64>>,
@@ -319,6 +327,19 @@ mod tests {
         }
         assert_eq!(Role::parse("operator"), Some(Role::Operator));
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn quotas_left_out_of_an_update_are_not_sent_as_null() {
+        let role_only = UpdateUserRequest {
+            role: Some(Role::Operator),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&role_only).unwrap();
+        assert!(json.get("max_instances").is_none(), "{json}");
+        assert!(json.get("max_memory_mb").is_none(), "{json}");
+        let back: UpdateUserRequest = serde_json::from_value(json).unwrap();
+        assert_eq!((back.max_instances, back.max_memory_mb), (None, None));
     }
 
     #[test]

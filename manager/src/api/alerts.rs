@@ -50,7 +50,7 @@ fn threshold_view(t: &Threshold) -> Result<ThresholdView, ApiError> {
         comparison: stored("comparison", &t.comparison)?,
         threshold_value: t.threshold_value,
         enabled: t.enabled,
-        webhook_url: t.webhook_url.clone(),
+        webhook_url: t.webhook_url.as_deref().map(shared::secret::redact_url),
         created_at: t.created_at,
     })
 }

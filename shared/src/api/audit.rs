@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Most entries a page may ask for.
 pub const MAX_AUDIT: u32 = 1000;
 
-/// `?actor=&instance_id=&limit=&offset=` of `GET /api/v1/audit` (newest first).
+/// `?user_id=&instance_id=&limit=&offset=` of `GET /api/v1/audit` (newest first).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]

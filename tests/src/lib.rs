@@ -10,3 +10,4 @@ pub mod fake_webhook;
 pub mod fake_whatsapp;
 pub mod harness;
 pub mod platform_signing;
+pub mod wrk;

@@ -1,9 +1,10 @@
 //! `scripts/bench-api`: latency (p50/p99) and requests per second of the main read endpoints with 0, 100
 //! and 1,000 instances in the database, measured with `wrk` against a release manager.
 
-use std::process::Command;
-
-use botfleet_tests::harness::{self, Manager, ManagerOptions};
+use botfleet_tests::{
+    harness::{self, Manager, ManagerOptions},
+    wrk::wrk,
+};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -65,51 +66,6 @@ async fn seed(database_url: &str, n: usize) -> anyhow::Result<Option<String>> {
     Ok(first)
 }
 
-/// (p50 ms, p99 ms, requests/s) from `wrk --latency`.
-fn wrk(url: &str, key: &str, args: &Args) -> anyhow::Result<(f64, f64, f64)> {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{}", args.connections),
-            &format!("-d{}s", args.seconds),
-            "--latency",
-        ])
-        .args(["-H", &format!("Authorization: Bearer {key}"), url])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let ms = |v: &str| -> f64 {
-        let v = v.trim();
-        if let Some(x) = v.strip_suffix("us") {
-            x.parse::<f64>().unwrap_or(0.0) / 1000.0
-        } else if let Some(x) = v.strip_suffix("ms") {
-            x.parse().unwrap_or(0.0)
-        } else if let Some(x) = v.strip_suffix('s') {
-            x.parse::<f64>().unwrap_or(0.0) * 1000.0
-        } else {
-            0.0
-        }
-    };
-    let field = |prefix: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("0")
-            .to_string()
-    };
-    let non_2xx = text.lines().any(|l| l.contains("Non-2xx"));
-    anyhow::ensure!(!non_2xx, "{url} answered errors under load:\n{text}");
-    Ok((
-        ms(&field("50%")),
-        ms(&field("99%")),
-        field("Requests/sec:").parse().unwrap_or(0.0),
-    ))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -142,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
             endpoints.insert(1, format!("/api/v1/instances/{id}"));
         }
         for path in &endpoints {
-            let (p50, p99, rps) = wrk(&m.url(path), &m.options.admin_key, &args)?;
+            let (p50, p99, rps) = wrk(&m.url(path), &m.options.admin_key, args.connections, args.seconds)?;
             let shown = path.replace(some_id.as_deref().unwrap_or("-"), "{id}");
             println!("{n:>9}  {shown:<32} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
         }

@@ -1,0 +1,49 @@
+//! Load with `wrk` (the benches): latency percentiles and throughput of one URL.
+
+use std::process::Command;
+
+/// (p50 ms, p99 ms, requests/s) from `wrk --latency`.
+pub fn wrk(url: &str, key: &str, connections: u32, seconds: u32) -> anyhow::Result<(f64, f64, f64)> {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {key}"), url])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let ms = |v: &str| -> f64 {
+        let v = v.trim();
+        if let Some(x) = v.strip_suffix("us") {
+            x.parse::<f64>().unwrap_or(0.0) / 1000.0
+        } else if let Some(x) = v.strip_suffix("ms") {
+            x.parse().unwrap_or(0.0)
+        } else if let Some(x) = v.strip_suffix('s') {
+            x.parse::<f64>().unwrap_or(0.0) * 1000.0
+        } else {
+            0.0
+        }
+    };
+    let field = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("0")
+            .to_string()
+    };
+    let non_2xx = text.lines().any(|l| l.contains("Non-2xx"));
+    anyhow::ensure!(!non_2xx, "{url} answered errors under load:\n{text}");
+    Ok((
+        ms(&field("50%")),
+        ms(&field("99%")),
+        field("Requests/sec:").parse().unwrap_or(0.0),
+    ))
+}
+

@@ -3,7 +3,12 @@
 use std::process::Command;
 
 /// (p50 ms, p99 ms, requests/s) from `wrk --latency`.
-pub fn wrk(url: &str, key: &str, connections: u32, seconds: u32) -> anyhow::Result<(f64, f64, f64)> {
+pub fn wrk(
+    url: &str,
+    key: &str,
+    connections: u32,
+    seconds: u32,
+) -> anyhow::Result<(f64, f64, f64)> {
     let out = Command::new("wrk")
         .args([
             "-t2",
@@ -46,4 +51,3 @@ pub fn wrk(url: &str, key: &str, connections: u32, seconds: u32) -> anyhow::Resu
         field("Requests/sec:").parse().unwrap_or(0.0),
     ))
 }
-

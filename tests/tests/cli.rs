@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions};
+use botfleet_tests::{
+    cli_run::Run,
+    harness::{self, Manager, ManagerOptions},
+};
 use serde::de::DeserializeOwned;
 use shared::{
     api::{
@@ -26,13 +29,6 @@ use shared::{
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// What one run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `botfleet` against one manager, with a home of its own (no config file of the machine's) and
 /// every output kept, to search it for the token at the end.
 struct Cli {
@@ -68,22 +64,7 @@ impl Cli {
 
     async fn output(&self, mut command: tokio::process::Command, args: &[&str]) -> Run {
         let out = command.output().await.expect("run botfleet");
-        let run = Run {
-            code: out.status.code().expect("botfleet exited, not killed"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!(
-            "$ botfleet {}\n[exit {}]\n{}{}",
-            args.join(" "),
-            run.code,
-            run.stdout,
-            run.stderr
-        );
-        let mut t = self.transcript.lock().unwrap();
-        t.push_str(&run.stdout);
-        t.push_str(&run.stderr);
-        run
+        Run::finished(out, args, &self.transcript)
     }
 
     async fn run(&self, args: &[&str]) -> Run {

@@ -9,7 +9,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions};
+use botfleet_tests::{
+    cli_run::Run,
+    harness::{self, Manager, ManagerOptions},
+};
 use serde::de::DeserializeOwned;
 use shared::api::{
     audit::AuditList,
@@ -17,13 +20,6 @@ use shared::api::{
     users::{ApiKeyList, MeView, Role, Scope, UserList, UserView},
 };
 use tokio::io::AsyncWriteExt;
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Who a run is made as: the bootstrap key, a key of one's own, or nothing but what `login` stored.
 #[derive(Clone, Copy)]
@@ -87,22 +83,7 @@ impl Cli {
             drop(pipe);
         }
         let out = child.wait_with_output().await.unwrap();
-        let run = Run {
-            code: out.status.code().expect("botfleet exited, not killed"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!(
-            "$ botfleet {}\n[exit {}]\n{}{}",
-            args.join(" "),
-            run.code,
-            run.stdout,
-            run.stderr
-        );
-        let mut t = self.transcript.lock().unwrap();
-        t.push_str(&run.stdout);
-        t.push_str(&run.stderr);
-        run
+        Run::finished(out, args, &self.transcript)
     }
 
     /// Runs and asserts the exit code.

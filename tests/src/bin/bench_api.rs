@@ -98,7 +98,12 @@ async fn main() -> anyhow::Result<()> {
             endpoints.insert(1, format!("/api/v1/instances/{id}"));
         }
         for path in &endpoints {
-            let (p50, p99, rps) = wrk(&m.url(path), &m.options.admin_key, args.connections, args.seconds)?;
+            let (p50, p99, rps) = wrk(
+                &m.url(path),
+                &m.options.admin_key,
+                args.connections,
+                args.seconds,
+            )?;
             let shown = path.replace(some_id.as_deref().unwrap_or("-"), "{id}");
             println!("{n:>9}  {shown:<32} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
         }

@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     anyhow::ensure!(status == 200, "login: {status} {session}");
-    let token = session["access_token"].as_str().unwrap_or_default().to_string();
+    let token = session["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let (status, key) = post(
         &m,
         Some(&token),

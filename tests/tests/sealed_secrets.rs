@@ -468,8 +468,7 @@ async fn a_database_from_before_sealing_is_sealed_at_start() {
     let id = s.created.id.clone();
     m.stop();
 
-    // Every sealed value written back in plaintext, as a manager before sealing kept it; and a secret
-    // setting of that time.
+    // Every sealed value written back in plaintext, as a manager before sealing kept it.
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&options.database_url)
         .await
@@ -499,15 +498,14 @@ async fn a_database_from_before_sealing_is_sealed_at_start() {
         }
     }
     assert_eq!(
-        unsealed, 5,
-        "token, control key, agent, webhook URL and secret"
+        unsealed, 6,
+        "token, control key, agent, webhook URL and secret, session signing key"
     );
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ('jwt_signing_key', 'jwt-s3cr3t-legacy')",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    // A signing key of that time, in plaintext.
+    sqlx::query("UPDATE settings SET value = 'jwt-s3cr3t-legacy' WHERE key = 'jwt_signing_key'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let dump = dump_text(&options.database_url).await;
     assert!(
         dump.iter().any(|(_, v)| v.contains(&s.secrets[2].1)),

@@ -64,20 +64,52 @@ fn add_standard_errors(op: &mut Operation) {
     }
     if secured {
         add("401", "No bearer key, or a key that is not accepted");
-        add(
-            "403",
-            "The credential is valid but may not do this (its role, scopes or instance binding)",
-        );
-        add(
-            "429",
-            "Too many requests from this key or user; the `Retry-After` header says when to try again",
-        );
     }
     if path {
         add("404", "Nothing exists by that id");
     }
     if body {
         add("413", "The body is larger than this route accepts");
+    }
+}
+
+/// The answers of a server whose credentials have roles, scopes and request-rate limits (the
+/// manager's): every secured operation may also answer 403 and 429.
+pub struct ScopedCredentialErrors;
+
+impl utoipa::Modify for ScopedCredentialErrors {
+    fn modify(&self, openapi: &mut OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
+                for (status, description) in [
+                    (
+                        "403",
+                        "The credential is valid but may not do this (its role, scopes or instance binding)",
+                    ),
+                    (
+                        "429",
+                        "Too many requests from this key or user; the `Retry-After` header says when to try again",
+                    ),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
     }
 }
 

@@ -211,6 +211,7 @@ fn routes(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin)
         .split_for_parts();
     utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
+    utoipa::Modify::modify(&shared::openapi::ScopedCredentialErrors, &mut doc);
     (router, doc)
 }
 
@@ -221,6 +222,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(guarded_routes())
         .into_openapi();
     utoipa::Modify::modify(&shared::openapi::StandardErrors, &mut doc);
+    utoipa::Modify::modify(&shared::openapi::ScopedCredentialErrors, &mut doc);
     doc
 }
 

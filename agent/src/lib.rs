@@ -1,6 +1,6 @@
 //! The AI agent bridge: an incoming text goes to the instance's agent and its answer goes back to the
-//! chat. Three kinds of agent are spoken: the Agno agent runs API (the seed's `agno_config`), any
-//! OpenAI-compatible `/v1/chat/completions` endpoint, and a plain JSON webhook. Each chat keeps its own
+//! chat. Four kinds of agent are spoken: the Agno agent runs API (the seed's `agno_config`), any
+//! OpenAI-compatible `/v1/chat/completions` endpoint, Anthropic's Messages API, and a plain JSON webhook. Each chat keeps its own
 //! recent context, so two chats never mix.
 
 mod bridge;
@@ -95,6 +95,37 @@ impl AgentClient {
                 }
                 request
             }
+            AgentKind::Anthropic => {
+                // The Messages API wants the turns to start with the user's (a context window cut
+                // after a question starts with an answer: it is left out); the system prompt apart.
+                let first_question = history
+                    .iter()
+                    .position(|t| t.role == Role::User)
+                    .unwrap_or(history.len());
+                let mut messages: Vec<Value> = history[first_question..]
+                    .iter()
+                    .map(|t| json!({"role": t.role.as_str(), "content": t.text}))
+                    .collect();
+                messages.push(json!({"role": "user", "content": text}));
+                let mut body = json!({
+                    "model": c.model.clone().unwrap_or_else(|| "claude-sonnet-4-5".into()),
+                    "max_tokens": ANTHROPIC_MAX_TOKENS,
+                    "messages": messages,
+                    "metadata": {"user_id": user_id},
+                });
+                if let Some(system) = &c.system_prompt {
+                    body["system"] = json!(system);
+                }
+                let mut request = self
+                    .http
+                    .post(&c.url)
+                    .header("anthropic-version", ANTHROPIC_VERSION)
+                    .json(&body);
+                if let Some(key) = &c.api_key {
+                    request = request.header("x-api-key", key);
+                }
+                request
+            }
             AgentKind::Webhook => {
                 let context: Vec<Value> = history
                     .iter()
@@ -140,18 +171,34 @@ impl AgentClient {
     }
 }
 
+/// The Messages API version spoken.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Longest answer asked of an Anthropic model, in tokens (the API requires a bound).
+const ANTHROPIC_MAX_TOKENS: u32 = 1024;
+
 /// The answer's text, wherever each kind of agent puts it.
 fn extract_text(kind: AgentKind, body: &str) -> Option<String> {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
         // Agno and webhooks may answer plain text.
         let t = body.trim();
-        return (!t.is_empty() && kind != AgentKind::OpenAi).then(|| t.to_string());
+        return (!t.is_empty() && matches!(kind, AgentKind::Agno | AgentKind::Webhook))
+            .then(|| t.to_string());
     };
     let text = match kind {
         AgentKind::OpenAi => v
             .pointer("/choices/0/message/content")
             .and_then(Value::as_str),
         AgentKind::Agno => v.get("content").and_then(Value::as_str),
+        // The first text block of the answer's content.
+        AgentKind::Anthropic => v
+            .get("content")
+            .and_then(Value::as_array)
+            .and_then(|blocks| {
+                blocks
+                    .iter()
+                    .find(|b| b["type"] == "text")
+                    .and_then(|b| b["text"].as_str())
+            }),
         AgentKind::Webhook => ["reply", "text", "content", "message"]
             .iter()
             .find_map(|k| v.get(*k).and_then(Value::as_str)),
@@ -184,6 +231,12 @@ mod tests {
             extract_text(AgentKind::Webhook, r#"{"reply":"w"}"#).as_deref(),
             Some("w")
         );
+        let anthropic = r#"{"type":"message","role":"assistant","content":[{"type":"thinking","thinking":"…"},{"type":"text","text":"claude"}],"usage":{"input_tokens":3,"output_tokens":1}}"#;
+        assert_eq!(
+            extract_text(AgentKind::Anthropic, anthropic).as_deref(),
+            Some("claude")
+        );
+        assert_eq!(extract_text(AgentKind::Anthropic, "plain"), None);
         assert_eq!(extract_text(AgentKind::OpenAi, "plain"), None);
         assert_eq!(extract_text(AgentKind::Webhook, r#"{"reply":"  "}"#), None);
     }

@@ -17,6 +17,8 @@ pub enum AgentKind {
     OpenAi,
     /// A plain JSON webhook: `{session_id, user_id, text, context}` → `{"reply"}`.
     Webhook,
+    /// Anthropic's Messages API (`POST …/v1/messages`, `x-api-key`, `anthropic-version: 2023-06-01`).
+    Anthropic,
 }
 
 /// Sent when the agent fails and no `fallback_message` is configured.

@@ -1,6 +1,7 @@
-//! A fake AI agent for tests, speaking the three kinds the worker supports: the Agno agent runs API
+//! A fake AI agent for tests, speaking the four kinds the worker supports: the Agno agent runs API
 //! (`POST /agno/v1/agents/{id}/runs`, form fields), an OpenAI-compatible
-//! `POST /openai/v1/chat/completions`, and a plain JSON webhook (`POST /webhook`). `POST /fail/...`
+//! `POST /openai/v1/chat/completions`, Anthropic's Messages API (`POST /anthropic/v1/messages`), and a
+//! plain JSON webhook (`POST /webhook`). `POST /fail/...`
 //! always answers 500. Each answer names what it was asked and how much context came along, so tests
 //! can check context and sessions.
 
@@ -41,6 +42,7 @@ impl FakeAgent {
             .route("/agno/v1/agents/{agent}/runs", post(agno))
             .route("/openai/v1/chat/completions", post(openai))
             .route("/webhook", post(webhook))
+            .route("/anthropic/v1/messages", post(anthropic))
             .route(
                 "/fail/{*rest}",
                 post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "agent down") }),
@@ -101,6 +103,77 @@ async fn openai(State(fake): State<FakeAgent>, Json(body): Json<Value>) -> Json<
         "choices": [{"index": 0, "finish_reason": "stop",
             "message": {"role": "assistant", "content": format!("openai ({context_len} before): {last}")}}],
     }))
+}
+
+/// Anthropic's Messages API: refuses a request without `anthropic-version`, `x-api-key` or `max_tokens`
+/// as Anthropic does (400/401), and answers with one text block and `usage`.
+async fn anthropic(
+    State(fake): State<FakeAgent>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let error = |status: StatusCode, kind: &str, message: &str| {
+        (
+            status,
+            Json(json!({"type": "error", "error": {"type": kind, "message": message}})),
+        )
+    };
+    if headers.get("anthropic-version").is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version header is required",
+        );
+    }
+    if headers.get("x-api-key").is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "x-api-key header is required",
+        );
+    }
+    if !body["max_tokens"].is_u64() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        );
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if messages.first().is_some_and(|m| m["role"] != "user")
+        || messages.iter().any(|m| m["role"] == "system")
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages: roles must alternate, starting with user; the system prompt goes in `system`",
+        );
+    }
+    let last = messages
+        .last()
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let context_len = messages.len().saturating_sub(1);
+    fake.record(AgentCall {
+        kind: "anthropic",
+        message: last.clone(),
+        context_len,
+        session: body["metadata"]["user_id"].as_str().map(str::to_string),
+    });
+    let system = body["system"]
+        .as_str()
+        .map(|s| format!(" [{s}]"))
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+            "content": [{"type": "text", "text": format!("anthropic ({context_len} before){system}: {last}")}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        })),
+    )
 }
 
 async fn webhook(State(fake): State<FakeAgent>, Json(body): Json<Value>) -> Json<Value> {

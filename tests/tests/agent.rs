@@ -92,6 +92,45 @@ async fn each_kind_of_agent_answers_in_the_same_chat() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn anthropics_messages_api_gets_the_system_prompt_and_the_chats_turns() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let (agent, agent_url) = fake_agent().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let token = fake.add_bot(1_600_010, "claude_bot");
+    create_with_agent(
+        &m,
+        &token,
+        json!({"kind": "anthropic", "url": format!("{agent_url}/anthropic/v1/messages"),
+               "model": "claude-sonnet-4-5", "api_key": "sk-ant-test", "system_prompt": "Be brief."}),
+    )
+    .await;
+    fake.push_text(&token, 701, "first");
+    wait_sent(
+        &fake,
+        &token,
+        701,
+        "anthropic (0 before) [Be brief.]: first",
+    )
+    .await;
+    // The second turn carries the first question and its answer, user first (the API's rule; the fake
+    // refuses anything else with 400).
+    fake.push_text(&token, 701, "second");
+    wait_sent(
+        &fake,
+        &token,
+        701,
+        "anthropic (2 before) [Be brief.]: second",
+    )
+    .await;
+    let calls: Vec<_> = agent
+        .calls()
+        .into_iter()
+        .filter(|c| c.kind == "anthropic")
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn context_is_kept_per_chat() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let (_agent, agent_url) = fake_agent().await;

@@ -16,21 +16,25 @@ pub struct StandardErrors;
 
 impl utoipa::Modify for StandardErrors {
     fn modify(&self, openapi: &mut OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                add_standard_errors(op);
-            }
+        for op in operations_mut(openapi) {
+            add_standard_errors(op);
         }
     }
+}
+
+/// Every GET, PUT, POST, DELETE and PATCH operation of the document.
+fn operations_mut(openapi: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 fn add_standard_errors(op: &mut Operation) {
@@ -79,35 +83,24 @@ pub struct ScopedCredentialErrors;
 
 impl utoipa::Modify for ScopedCredentialErrors {
     fn modify(&self, openapi: &mut OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
-                    continue;
-                }
-                for (status, description) in [
-                    (
-                        "403",
-                        "The credential is valid but may not do this (its role, scopes or instance binding)",
-                    ),
-                    (
-                        "429",
-                        "Too many requests from this key or user; the `Retry-After` header says when to try again",
-                    ),
-                ] {
-                    op.responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert_with(|| error_response(description));
-                }
+        for op in operations_mut(openapi) {
+            if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            for (status, description) in [
+                (
+                    "403",
+                    "The credential is valid but may not do this (its role, scopes or instance binding)",
+                ),
+                (
+                    "429",
+                    "Too many requests from this key or user; the `Retry-After` header says when to try again",
+                ),
+            ] {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error_response(description));
             }
         }
     }

@@ -89,10 +89,7 @@ pub async fn stream_events(
     let visible = move |instance_id: Option<&str>| match instance_id {
         _ if principal.sees_all() => true,
         None => false,
-        Some(id) => fleet
-            .cache
-            .get(id)
-            .is_some_and(|r| principal.may_see(id, &r.user_id)),
+        Some(id) => principal.may_see_cached(&fleet.cache, id),
     };
     let live = BroadcastStream::new(state.fleet.events.subscribe()).filter_map(move |e| {
         let keep = e

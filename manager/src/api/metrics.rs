@@ -16,12 +16,7 @@ pub async fn get_metrics(State(state): State<AppState>, principal: Principal) ->
     let text = if principal.sees_all() {
         crate::metrics::render(state.started_at.elapsed())
     } else {
-        let cache = &state.fleet.cache;
-        crate::metrics::render_bots(&|id| {
-            cache
-                .get(id)
-                .is_some_and(|r| principal.may_see(id, &r.user_id))
-        })
+        crate::metrics::render_bots(&|id| principal.may_see_cached(&state.fleet.cache, id))
     };
     (
         [(

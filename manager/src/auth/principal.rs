@@ -97,6 +97,14 @@ impl Principal {
         self.owns_or_oversees(owner)
     }
 
+    /// Whether the caller may see the instance `instance_id` as the cache holds it now (an unknown id:
+    /// no).
+    pub fn may_see_cached(&self, cache: &crate::cache::InstanceCache, instance_id: &str) -> bool {
+        cache
+            .get(instance_id)
+            .is_some_and(|r| self.may_see(instance_id, &r.user_id))
+    }
+
     /// Whether the caller may change the instance (owner or admin; operators read only).
     pub fn may_change(&self, instance_id: &str, owner: &str) -> bool {
         if !self.may_see(instance_id, owner) {

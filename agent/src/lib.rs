@@ -84,12 +84,24 @@ impl AgentClient {
                     messages.push(json!({"role": turn.role.as_str(), "content": turn.text}));
                 }
                 messages.push(json!({"role": "user", "content": text}));
-                let mut request = self.http.post(&c.url).json(&json!({
+                let mut body = json!({
                     "model": c.model.clone().unwrap_or_else(|| "gpt-4o-mini".into()),
                     "messages": messages,
                     "stream": false,
                     "user": user_id,
-                }));
+                });
+                let sampling = &c.llm_config;
+                for (key, value) in [
+                    ("temperature", sampling.temperature.map(Value::from)),
+                    ("top_p", sampling.top_p.map(Value::from)),
+                    ("stop", sampling.stop.clone().map(Value::from)),
+                    ("max_tokens", c.max_tokens.map(Value::from)),
+                ] {
+                    if let Some(value) = value {
+                        body[key] = value;
+                    }
+                }
+                let mut request = self.http.post(&c.url).json(&body);
                 if let Some(key) = &c.api_key {
                     request = request.bearer_auth(key);
                 }
@@ -109,12 +121,23 @@ impl AgentClient {
                 messages.push(json!({"role": "user", "content": text}));
                 let mut body = json!({
                     "model": c.model.clone().unwrap_or_else(|| "claude-sonnet-4-5".into()),
-                    "max_tokens": ANTHROPIC_MAX_TOKENS,
+                    "max_tokens": c.max_tokens.unwrap_or(ANTHROPIC_MAX_TOKENS),
                     "messages": messages,
                     "metadata": {"user_id": user_id},
                 });
                 if let Some(system) = &c.system_prompt {
                     body["system"] = json!(system);
+                }
+                let sampling = &c.llm_config;
+                for (key, value) in [
+                    ("temperature", sampling.temperature.map(Value::from)),
+                    ("top_p", sampling.top_p.map(Value::from)),
+                    ("top_k", sampling.top_k.map(Value::from)),
+                    ("stop_sequences", sampling.stop.clone().map(Value::from)),
+                ] {
+                    if let Some(value) = value {
+                        body[key] = value;
+                    }
                 }
                 let mut request = self
                     .http
@@ -144,7 +167,7 @@ impl AgentClient {
             }
         };
         let response = request
-            .timeout(Duration::from_secs(c.timeout_secs))
+            .timeout(Duration::from_millis(c.timeout_ms))
             .send()
             .await
             .map_err(|e| match e {
@@ -173,7 +196,8 @@ impl AgentClient {
 
 /// The Messages API version spoken.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
-/// Longest answer asked of an Anthropic model, in tokens (the API requires a bound).
+/// Longest answer asked of an Anthropic model when `max_tokens_per_turn` is not set, in tokens (the API
+/// requires a bound).
 const ANTHROPIC_MAX_TOKENS: u32 = 1024;
 
 /// The answer's text, wherever each kind of agent puts it.

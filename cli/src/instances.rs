@@ -10,7 +10,7 @@ use client::WaitOutcome;
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::{
     Provider,
-    agent::AgentConfig,
+    agent::BotConfig,
     api::{
         PageQuery,
         access::AuthStatusResponse,
@@ -183,7 +183,7 @@ fn read_credentials(path: &Path) -> Result<serde_json::Value, Failure> {
     })
 }
 
-fn read_agent_config(path: &Path) -> Result<AgentConfig, Failure> {
+fn read_agent_config(path: &Path) -> Result<BotConfig, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
@@ -529,6 +529,7 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Outcome {
         },
         memory_limit_mb: args.memory_mb,
         cpu_limit: args.cpus,
+        ..Default::default()
     };
     if request.token.is_none()
         && request.credentials.is_none()

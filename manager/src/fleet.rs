@@ -132,7 +132,7 @@ impl Fleet {
             telegram_webhook_url: (r.provider == shared::Provider::Telegram
                 && r.receive == Some(shared::provider::Receive::Webhook))
             .then(|| self.platform_urls.callback_url(r.provider, &r.id)),
-            agent_config: r.agno_config.as_ref().map(agent_config_json),
+            bot_config: Some(worker_bot_config(r)),
             memory_bytes: r
                 .memory_limit_mb
                 .map(|mb| mb * 1024 * 1024)
@@ -161,10 +161,6 @@ impl Fleet {
             &self.runtime.settings().image,
             &spec.memory_bytes.to_string(),
             &spec.nano_cpus.to_string(),
-            &r.agno_config
-                .as_ref()
-                .map(agent_config_json)
-                .unwrap_or_default(),
             &r.placement.join("\n"),
         ] {
             h.update(part.as_bytes());
@@ -308,6 +304,9 @@ pub(crate) fn new_record(
         revision: 1,
         restart_revision: 0,
         deleting: false,
+        paused: false,
+        config_revision: 1,
+        applied_config_revision: None,
         observed_revision: 0,
         endpoint: None,
         host_id: None,
@@ -320,7 +319,16 @@ pub(crate) fn new_record(
     }
 }
 
-/// The agent configuration as the worker reads it (and as its digest is taken).
-fn agent_config_json(c: &shared::agent::AgentConfig) -> String {
-    serde_json::to_string(c).unwrap_or_default()
+/// The bot configuration as the worker reads it at start (`BOTFLEET_BOT_CONFIG`) and is pushed later. Not
+/// part of the configuration digest: a change reaches the running worker over its control channel.
+pub fn worker_bot_config_body(r: &InstanceRecord) -> shared::worker_api::WorkerBotConfig {
+    shared::worker_api::WorkerBotConfig {
+        revision: r.config_revision,
+        paused: r.paused,
+        bot: r.agno_config.clone(),
+    }
+}
+
+fn worker_bot_config(r: &InstanceRecord) -> String {
+    serde_json::to_string(&worker_bot_config_body(r)).unwrap_or_default()
 }

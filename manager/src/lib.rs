@@ -24,4 +24,5 @@ pub mod store;
 pub mod telemetry;
 pub mod verbs;
 pub mod webhook_delivery;
+pub mod worker_control;
 pub mod writes;

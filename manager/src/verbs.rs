@@ -24,10 +24,30 @@ pub enum ProcessOutcome {
 #[derive(Debug, Default)]
 pub struct ConfigChange {
     pub credentials: Option<shared::api::credentials::Credentials>,
-    /// `Some(None)` clears the agent configuration.
-    pub agno_config: Option<Option<shared::agent::AgentConfig>>,
+    /// The bot configuration whole (`Some(None)` clears it), then `settings`' fields one by one.
+    pub agno_config: Option<Option<shared::agent::BotConfig>>,
+    pub settings: Option<shared::api::lifecycle::UpdateInstanceRequest>,
     pub memory_limit_mb: Option<i64>,
     pub cpu_millis: Option<i64>,
+}
+
+impl ConfigChange {
+    /// The bot configuration `current` becomes.
+    fn bot_config(
+        &self,
+        current: &Option<shared::agent::BotConfig>,
+    ) -> Option<shared::agent::BotConfig> {
+        let mut config = match &self.agno_config {
+            Some(replacement) => replacement.clone(),
+            None => current.clone(),
+        };
+        if let Some(settings) = self.settings.as_ref().filter(|s| s.has_bot_settings()) {
+            let mut edited = config.unwrap_or_default();
+            settings.apply_bot_settings(&mut edited);
+            config = Some(edited);
+        }
+        config
+    }
 }
 
 /// The verbs, with what each one needs to wait for.
@@ -157,7 +177,9 @@ impl Verbs {
         Ok(ProcessOutcome::Applied(record))
     }
 
-    /// Stores configuration changes; the next `/process` (or a recreated worker) applies them.
+    /// Stores configuration changes. A changed bot configuration gets a new revision, which the
+    /// reconciler pushes to the running worker (waited for, up to the verb timeout); credentials and
+    /// limits wait for the next `/process` (or a recreated worker).
     pub async fn update_config(
         &self,
         id: &str,
@@ -168,7 +190,8 @@ impl Verbs {
             .fleet
             .ops
             .try_begin(id, "configuration update")?;
-        Verb::Update.check(id, current(&self.reconciler, id)?.status)?;
+        let before = current(&self.reconciler, id)?;
+        Verb::Update.check(id, before.status)?;
         let fleet = &self.reconciler.fleet;
         if let Some(credentials) = &change.credentials {
             let digest = keys::sha256_hex(credentials.identity());
@@ -178,14 +201,17 @@ impl Verbs {
                 return Err(crate::writes::token_conflict());
             }
         }
-        fleet
+        let saved = fleet
             .update(id, Source::Api, |r| {
                 if let Some(credentials) = &change.credentials {
                     r.token = crate::domain::instance::credentials_to_store(credentials);
                     r.token_sha256 = keys::sha256_hex(credentials.identity());
                 }
-                if let Some(agno) = &change.agno_config {
-                    r.agno_config = agno.clone();
+                let bot = change.bot_config(&r.agno_config);
+                if bot != r.agno_config {
+                    r.agno_config = bot;
+                    r.config_revision += 1;
+                    r.revision += 1;
                 }
                 if let Some(mb) = change.memory_limit_mb {
                     r.memory_limit_mb = Some(mb);
@@ -195,7 +221,54 @@ impl Verbs {
                 }
             })
             .await?
-            .ok_or_else(|| ApiError::instance_not_found(id))
+            .ok_or_else(|| ApiError::instance_not_found(id))?;
+        Ok(self.pushed(id, &before, saved).await)
+    }
+
+    /// Pauses (`true`) or activates the bot: its worker keeps running and is told over its control
+    /// channel; recorded in the status history and the event log.
+    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<InstanceRecord, ApiError> {
+        let _op = self
+            .reconciler
+            .fleet
+            .ops
+            .try_begin(id, if paused { "pause" } else { "activation" })?;
+        let before = current(&self.reconciler, id)?;
+        let saved = self
+            .reconciler
+            .fleet
+            .update(id, Source::Api, |r| {
+                if r.paused != paused {
+                    r.paused = paused;
+                    r.config_revision += 1;
+                    r.revision += 1;
+                    r.status_reason = Some(if paused {
+                        "paused: the bot receives and answers nothing".into()
+                    } else {
+                        "activated: the bot receives and answers again".into()
+                    });
+                }
+            })
+            .await?
+            .ok_or_else(|| ApiError::instance_not_found(id))?;
+        Ok(self.pushed(id, &before, saved).await)
+    }
+
+    /// `saved` once the reconciler has pushed its new configuration revision to the worker (or the
+    /// verb timeout passed); at once when the write changed no configuration.
+    async fn pushed(
+        &self,
+        id: &str,
+        before: &InstanceRecord,
+        saved: InstanceRecord,
+    ) -> InstanceRecord {
+        if saved.config_revision == before.config_revision {
+            return saved;
+        }
+        self.reconciler.trigger(id);
+        self.wait_observed(id, saved.revision)
+            .await
+            .unwrap_or(saved)
     }
 
     /// Issues a new API key; the reconciler gives the bot a fresh worker that accepts only the new one

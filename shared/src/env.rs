@@ -19,8 +19,9 @@ pub const DISCORD_API_URL: &str = "BOTFLEET_DISCORD_API_URL";
 pub const DISCORD_GATEWAY_URL: &str = "BOTFLEET_DISCORD_GATEWAY_URL";
 pub const SLACK_API_URL: &str = "BOTFLEET_SLACK_API_URL";
 pub const WHATSAPP_API_URL: &str = "BOTFLEET_WHATSAPP_API_URL";
-/// The instance's agent configuration (the `agno_config` JSON), when it has one.
-pub const AGENT_CONFIG: &str = "BOTFLEET_AGENT_CONFIG";
+/// The bot's configuration at start (`shared::worker_api::WorkerBotConfig` JSON: revision, paused, the
+/// bot configuration with its agent); later changes come over the control channel.
+pub const BOT_CONFIG: &str = "BOTFLEET_BOT_CONFIG";
 /// Networks the worker's outbound requests (its agent) may reach although they are not public
 /// (`127.0.0.0/8,10.0.0.0/8`); the manager passes its own `--outbound-allow`. Empty: none.
 pub const OUTBOUND_ALLOW: &str = "BOTFLEET_OUTBOUND_ALLOW";
@@ -41,5 +42,5 @@ pub const FROM_FILE: [&str; 5] = [
     CREDENTIALS,
     API_KEY_SHA256,
     CONTROL_KEY_SHA256,
-    AGENT_CONFIG,
+    BOT_CONFIG,
 ];

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request conflicts with the current state (another operation, a used token, a state).
     Conflict,
+    /// The bot is paused: it sends nothing until it is activated (409).
+    Paused,
     PayloadTooLarge,
     RateLimited,
     /// The provider (Telegram) refused the request for a reason of its own (chat not found, bot blocked,

@@ -40,6 +40,10 @@ pub enum EventType {
     InstanceConfigChanged,
     #[serde(rename = "instance.key_rotated")]
     InstanceKeyRotated,
+    #[serde(rename = "instance.paused")]
+    InstancePaused,
+    #[serde(rename = "instance.activated")]
+    InstanceActivated,
     #[serde(rename = "instance.deleted")]
     InstanceDeleted,
 }
@@ -61,6 +65,8 @@ impl EventType {
         Self::InstanceDegraded,
         Self::InstanceConfigChanged,
         Self::InstanceKeyRotated,
+        Self::InstancePaused,
+        Self::InstanceActivated,
         Self::InstanceDeleted,
     ];
 
@@ -81,6 +87,8 @@ impl EventType {
             Self::InstanceDegraded => "instance.degraded",
             Self::InstanceConfigChanged => "instance.config_changed",
             Self::InstanceKeyRotated => "instance.key_rotated",
+            Self::InstancePaused => "instance.paused",
+            Self::InstanceActivated => "instance.activated",
             Self::InstanceDeleted => "instance.deleted",
         }
     }

@@ -23,6 +23,8 @@ pub const INSTANCE_EVENT_TYPES: &[&str] = &[
     "instance.degraded",
     "instance.config_changed",
     "instance.key_rotated",
+    "instance.paused",
+    "instance.activated",
     "instance.deleted",
 ];
 

@@ -26,6 +26,15 @@ pub struct AgentCall {
     /// Earlier turns sent along (OpenAI messages and webhook context).
     pub context_len: usize,
     pub session: Option<String>,
+    /// The JSON body as it came (OpenAI and Anthropic), for what a test wants to look at.
+    pub body: Value,
+    /// The `usage` the answer reported, `(in, out)` tokens (OpenAI and Anthropic).
+    pub usage: Option<(u64, u64)>,
+}
+
+/// Tokens as the fake counts them: words, at least one.
+pub fn tokens(text: &str) -> u64 {
+    (text.split_whitespace().count() as u64).max(1)
 }
 
 #[derive(Clone, Default)]
@@ -78,6 +87,8 @@ async fn agno(
         message: message.clone(),
         context_len: 0,
         session: session.clone(),
+        body: Value::Null,
+        usage: None,
     });
     Json(
         json!({"content": format!("agno {agent}: {message}"), "session_id": session, "run_id": "r1"}),
@@ -92,16 +103,26 @@ async fn openai(State(fake): State<FakeAgent>, Json(body): Json<Value>) -> Json<
         .unwrap_or_default()
         .to_string();
     let context_len = messages.len().saturating_sub(1);
+    let reply = format!("openai ({context_len} before): {last}");
+    let prompt: u64 = messages
+        .iter()
+        .map(|m| tokens(m["content"].as_str().unwrap_or_default()))
+        .sum();
+    let completion = tokens(&reply);
     fake.record(AgentCall {
         kind: "openai",
         message: last.clone(),
         context_len,
         session: None,
+        body: body.clone(),
+        usage: Some((prompt, completion)),
     });
     Json(json!({
         "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
         "choices": [{"index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": format!("openai ({context_len} before): {last}")}}],
+            "message": {"role": "assistant", "content": reply}}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion},
     }))
 }
 
@@ -155,23 +176,32 @@ async fn anthropic(
         .unwrap_or_default()
         .to_string();
     let context_len = messages.len().saturating_sub(1);
+    let system = body["system"]
+        .as_str()
+        .map(|s| format!(" [{s}]"))
+        .unwrap_or_default();
+    let reply = format!("anthropic ({context_len} before){system}: {last}");
+    let input: u64 = messages
+        .iter()
+        .map(|m| tokens(m["content"].as_str().unwrap_or_default()))
+        .sum::<u64>()
+        + body["system"].as_str().map_or(0, tokens);
+    let output = tokens(&reply);
     fake.record(AgentCall {
         kind: "anthropic",
         message: last.clone(),
         context_len,
         session: body["metadata"]["user_id"].as_str().map(str::to_string),
+        body: body.clone(),
+        usage: Some((input, output)),
     });
-    let system = body["system"]
-        .as_str()
-        .map(|s| format!(" [{s}]"))
-        .unwrap_or_default();
     (
         StatusCode::OK,
         Json(json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": format!("anthropic ({context_len} before){system}: {last}")}],
+            "content": [{"type": "text", "text": reply}],
             "stop_reason": "end_turn",
-            "usage": {"input_tokens": 10, "output_tokens": 5},
+            "usage": {"input_tokens": input, "output_tokens": output},
         })),
     )
 }
@@ -185,6 +215,8 @@ async fn webhook(State(fake): State<FakeAgent>, Json(body): Json<Value>) -> Json
         message: text.clone(),
         context_len,
         session,
+        body: body.clone(),
+        usage: None,
     });
     Json(json!({"reply": format!("webhook: {text}")}))
 }

@@ -314,7 +314,7 @@ async fn no_stored_value_and_no_container_setting_shows_a_secret_and_the_bot_wor
         let env: Vec<String> = serde_json::from_value(shown["Config"]["Env"].clone()).unwrap();
         for file in [
             "CREDENTIALS",
-            "AGENT_CONFIG",
+            "BOT_CONFIG",
             "API_KEY_SHA256",
             "CONTROL_KEY_SHA256",
         ] {
@@ -325,8 +325,9 @@ async fn no_stored_value_and_no_container_setting_shows_a_secret_and_the_bot_wor
             );
         }
         assert!(
-            !env.iter().any(|v| v.starts_with("BOTFLEET_CREDENTIALS=")
-                || v.starts_with("BOTFLEET_AGENT_CONFIG=")),
+            !env.iter()
+                .any(|v| v.starts_with("BOTFLEET_CREDENTIALS=")
+                    || v.starts_with("BOTFLEET_BOT_CONFIG=")),
             "{env:?}"
         );
     };

@@ -95,7 +95,7 @@ async fn secrets_never_show_in_inspect_and_live_and_die_with_the_instance() {
     assert!(
         !env.iter().any(|e| e.starts_with("BOTFLEET_BOT_TOKEN")
             || e.starts_with("BOTFLEET_CREDENTIALS=")
-            || e.starts_with("BOTFLEET_AGENT_CONFIG=")
+            || e.starts_with("BOTFLEET_BOT_CONFIG=")
             || e.starts_with("BOTFLEET_API_KEY_SHA256=")),
         "{env:?}"
     );

@@ -9,12 +9,12 @@ use shared::worker_api::{BotInfo, ChatRef, Direction, WorkerEventKind};
 
 use crate::{
     events::EventLog,
+    live_config::LiveConfig,
     provider::{ConnectError, Identity, Inbound, Media, Message, Provider, SendError, TextOptions},
     seen::Seen,
     shutdown::ShutdownSignal,
     state::BotStatus,
 };
-use agent::AgentBridge;
 
 /// A cloneable handle on the bot.
 #[derive(Clone)]
@@ -28,7 +28,7 @@ struct Core {
     status: Arc<BotStatus>,
     seen: Arc<Seen>,
     events: Arc<EventLog>,
-    agent: Option<Arc<AgentBridge>>,
+    config: Arc<LiveConfig>,
 }
 
 impl Bot {
@@ -37,19 +37,24 @@ impl Bot {
         status: Arc<BotStatus>,
         seen: Arc<Seen>,
         events: Arc<EventLog>,
-        agent: Option<Arc<AgentBridge>>,
+        config: Arc<LiveConfig>,
     ) -> Self {
         let core = Arc::new(Core {
             status,
             seen,
             events,
-            agent,
+            config,
         });
         Self { provider, core }
     }
 
     pub fn provider(&self) -> &dyn Provider {
         self.provider.as_ref()
+    }
+
+    /// The configuration the bot runs by (replaced by the manager's pushes).
+    pub fn config(&self) -> &Arc<LiveConfig> {
+        &self.core.config
     }
 
     /// Connects, then receives until `shutdown`. When the platform refuses the credentials the loop
@@ -130,6 +135,9 @@ impl Bot {
         text: &str,
         options: &TextOptions,
     ) -> Result<String, SendError> {
+        if self.core.config.paused() {
+            return Err(SendError::Paused);
+        }
         let started = std::time::Instant::now();
         let sent = self.provider.send_text(chat, text, options).await?;
         Ok(self.core.sent(sent, started.elapsed()))
@@ -142,6 +150,9 @@ impl Bot {
         media: Media,
         options: &TextOptions,
     ) -> Result<String, SendError> {
+        if self.core.config.paused() {
+            return Err(SendError::Paused);
+        }
         self.provider
             .capabilities()
             .check_media(media.kind)
@@ -207,14 +218,22 @@ impl Bot {
 impl Inbound for Bot {
     fn message(&self, message: Message) {
         let core = &self.core;
+        if core.config.paused() {
+            // Acknowledged to the platform (it is not delivered again) and dropped.
+            tracing::debug!(chat = %message.chat.id, "paused: message dropped");
+            return;
+        }
         core.status.count_received();
         core.seen.record(&message, Direction::In);
         core.events.message(&message, WorkerEventKind::MessageIn);
-        let (Some(agent), Some(text)) = (&core.agent, &message.text) else {
+        let Some(text) = &message.text else {
             return;
         };
+        if !core.config.has_agent() {
+            return;
+        }
         let (agent, bot, text, chat) = (
-            agent.clone(),
+            core.config.bridge().clone(),
             self.clone(),
             text.clone(),
             message.chat.id.clone(),

@@ -61,9 +61,10 @@ pub struct Config {
     /// Where jobs and the seen chats are kept across restarts; without it they live in memory only.
     #[arg(long, env = env::DATA_DIR)]
     pub data_dir: Option<std::path::PathBuf>,
-    /// The agent configuration (JSON, the instance's `agno_config`); no agent when unset.
-    #[arg(long, env = env::AGENT_CONFIG, hide_env_values = true)]
-    pub agent_config: Option<String>,
+    /// The bot's configuration at start (JSON `shared::worker_api::WorkerBotConfig`: revision, paused,
+    /// the bot configuration with its agent); no agent when unset.
+    #[arg(long, env = env::BOT_CONFIG, hide_env_values = true)]
+    pub bot_config: Option<String>,
     /// Log line format.
     #[arg(long, env = "BOTFLEET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -194,8 +195,11 @@ mod tests {
                 write("ctl", &digest),
             ),
             (
-                "BOTFLEET_AGENT_CONFIG_FILE".to_string(),
-                write("agent", r#"{"model": "m", "api_key": "k=v"}"#),
+                "BOTFLEET_BOT_CONFIG_FILE".to_string(),
+                write(
+                    "agent",
+                    r#"{"revision": 1, "bot": {"model": "m", "api_key": "k=v"}}"#,
+                ),
             ),
         ]);
         let config = parse(&files).unwrap();
@@ -207,8 +211,8 @@ mod tests {
         assert_eq!(config.api_key_sha256, digest);
         assert_eq!(config.control_key_sha256.as_deref(), Some(digest.as_str()));
         assert_eq!(
-            config.agent_config.as_deref(),
-            Some(r#"{"model": "m", "api_key": "k=v"}"#)
+            config.bot_config.as_deref(),
+            Some(r#"{"revision": 1, "bot": {"model": "m", "api_key": "k=v"}}"#)
         );
         assert!(matches!(
             config.credentials(),

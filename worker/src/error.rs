@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The provider failed the call or could not be reached; carries what went wrong.
     #[error("{0}")]
     Provider(String),
+    /// The bot is paused.
+    #[error("{0}")]
+    Paused(String),
 }
 
 impl ApiError {
@@ -112,6 +115,7 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, ErrorCode::UpstreamFailed, None),
+            ApiError::Paused(_) => (StatusCode::CONFLICT, ErrorCode::Paused, None),
         };
         (status, Json(ErrorBody::new(code, self.to_string(), field))).into_response()
     }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod live_config;
 pub mod provider;
 pub mod seen;
 pub mod shutdown;
@@ -43,28 +44,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot keep events in {}: {e}", dir.display()))?,
         None => events::EventLog::default(),
     });
-    let agent = match config.agent_config.as_deref() {
-        None => None,
-        Some(json) => shared::http::parse_json::<shared::agent::AgentConfig>(json.as_bytes())
-            .map_err(|e| anyhow::anyhow!("the agent configuration is refused: {}", e.body.error))?
-            .active()
-            .map(|c| {
-                let http = netguard::Outbound::new(config.outbound_policy())?;
-                anyhow::Ok(Arc::new(agent::AgentBridge::new(
-                    c,
-                    config.instance_id.clone(),
-                    http,
-                )))
-            })
-            .transpose()?,
+    let initial = match config.bot_config.as_deref() {
+        None => shared::worker_api::WorkerBotConfig::default(),
+        Some(json) => {
+            shared::http::parse_json::<shared::worker_api::WorkerBotConfig>(json.as_bytes())
+                .map_err(|e| {
+                    anyhow::anyhow!("the bot configuration is refused: {}", e.body.error)
+                })?
+        }
     };
+    let live_config = Arc::new(live_config::LiveConfig::new(
+        initial,
+        config.instance_id.clone(),
+        netguard::Outbound::new(config.outbound_policy())?,
+    ));
     let provider = provider::build(&config)?;
     let bot = Bot::new(
         provider,
         status.clone(),
         seen.clone(),
         events.clone(),
-        agent,
+        live_config,
     );
     let job_store = match &config.data_dir {
         Some(dir) => Some(

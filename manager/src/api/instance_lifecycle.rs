@@ -1,4 +1,5 @@
-//! `POST /api/v1/instances/{id}/{start,stop,restart,process}` and `PATCH /api/v1/instances/{id}`.
+//! `POST /api/v1/instances/{id}/{start,stop,restart,process,pause,activate}` and
+//! `PATCH /api/v1/instances/{id}`.
 
 use axum::{
     Json,
@@ -111,7 +112,7 @@ pub async fn process(
     }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/instances/{id}", tag = "lifecycle", summary = "Store configuration changes; the next process applies them",
+#[utoipa::path(patch, path = "/api/v1/instances/{id}", tag = "lifecycle", summary = "Change the bot configuration (applied live) or credentials and limits (applied by process)",
     params(("id" = String, Path, description = "Instance id")),
     request_body = UpdateInstanceRequest,
     responses((status = 200, description = "Stored", body = UpdateInstanceResponse),
@@ -128,18 +129,20 @@ pub async fn update(
     let agent_url = body
         .agno_config
         .as_ref()
-        .and_then(|c| c.as_ref()?.url.as_deref());
+        .and_then(|c| c.as_ref()?.llm_url.as_deref());
     state
         .fleet
         .check_destination("agno_config.url", agent_url)?;
+    let llm_url = body.llm_url.as_ref().and_then(|u| u.as_deref());
+    state.fleet.check_destination("llm_url", llm_url)?;
     let credentials = match (&body.token, &body.credentials) {
         (None, None) => None,
         _ => {
             let provider = state.fleet.get(&id)?.provider;
             Some(crate::domain::new_instance::credentials(
                 provider,
-                body.token,
-                body.credentials,
+                body.token.clone(),
+                body.credentials.clone(),
             )?)
         }
     };
@@ -155,25 +158,53 @@ pub async fn update(
     }
     let change = ConfigChange {
         credentials,
-        agno_config: body.agno_config,
+        agno_config: body.agno_config.clone(),
         memory_limit_mb: body.memory_limit_mb,
         cpu_millis: body.cpu_limit.map(|cpus| (cpus * 1000.0).round() as i64),
+        settings: Some(body),
     };
     let r = state.verbs.update_config(&id, change).await?;
     let pending =
         r.applied_config_sha256.as_deref() != Some(state.fleet.config_digest(&r).as_str());
+    let config_live = r.applied_config_revision == Some(r.config_revision);
     Ok(Json(UpdateInstanceResponse {
         success: true,
         instance_id: r.id.clone(),
         pending_changes: pending,
-        message: if pending {
-            "Saved; POST /process applies it"
-        } else {
-            "Nothing to apply"
+        message: match (pending, config_live) {
+            (true, _) => "Saved; POST /process applies the credentials or limits",
+            (false, true) => "Saved; the bot runs by it now",
+            (false, false) => "Saved; the bot gets it as soon as its worker answers",
         }
         .into(),
         instance: views::instance(&r),
     }))
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/pause", tag = "lifecycle", summary = "Pause the bot: it receives and answers nothing, its worker stays warm",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Paused (or already paused)", body = VerbResponse),
+        (status = 409, description = "Being deleted, or another operation is in progress", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<VerbResponse>, ApiError> {
+    let r = state.verbs.set_paused(&id, true).await?;
+    Ok(answer("Bot paused", &r))
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/activate", tag = "lifecycle", summary = "Activate a paused bot",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "Active (or already active)", body = VerbResponse),
+        (status = 409, description = "Being deleted, or another operation is in progress", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<VerbResponse>, ApiError> {
+    let r = state.verbs.set_paused(&id, false).await?;
+    Ok(answer("Bot activated", &r))
 }
 
 /// Refuses limits no host could give: the engine would refuse every start, and the bot would end

@@ -53,7 +53,7 @@ pub async fn create_instance(
             "placement constraints need the swarm runtime; this manager runs plain Docker (one host)",
         ));
     }
-    let agent_url = body.agno_config.as_ref().and_then(|c| c.url.as_deref());
+    let agent_url = body.agno_config.as_ref().and_then(|c| c.llm_url.as_deref());
     state
         .fleet
         .check_destination("agno_config.url", agent_url)?;

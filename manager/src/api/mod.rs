@@ -138,6 +138,8 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_lifecycle::stop))
         .routes(routes!(instance_lifecycle::restart))
         .routes(routes!(instance_lifecycle::process))
+        .routes(routes!(instance_lifecycle::pause))
+        .routes(routes!(instance_lifecycle::activate))
         .routes(routes!(instance_memory::get_memory))
         .routes(routes!(instance_access::get_auth_status))
         .routes(routes!(instance_access::get_credentials))

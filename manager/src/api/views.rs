@@ -29,7 +29,10 @@ pub fn instance(r: &InstanceRecord) -> InstanceView {
         port_api: r.port,
         has_token: !r.token.is_empty(),
         api_key_hint: r.api_key_hint.clone(),
-        agno_config: r.agno_config.as_ref().map(|c| c.view()),
+        agno_config: r.agno_config.as_ref().map(|c| c.agno_view()),
+        config: r.agno_config.as_ref().map(|c| c.view()),
+        paused: r.paused,
+        config_applied: r.applied_config_revision == Some(r.config_revision),
         status: if r.deleting {
             crate::domain::InstanceStatus::Deleting
         } else {

@@ -2,7 +2,7 @@
 //! `instances`, the status in `instance_status`, the counters in `instance_counters`), mirrored by the
 //! cache. Which field belongs to which part is said once, in `parts!` below.
 
-use shared::{Provider, agent::AgentConfig};
+use shared::{Provider, agent::BotConfig};
 
 pub use shared::api::instances::{AuthStatus, DesiredState, InstanceStatus, Interface};
 
@@ -52,7 +52,8 @@ pub struct InstanceRecord {
     pub api_key_created_at: i64,
     pub control_key: String,
     pub port: u16,
-    pub agno_config: Option<AgentConfig>,
+    /// The bot configuration (seed 003's fields; the seed's `agno_config`).
+    pub agno_config: Option<BotConfig>,
     pub status: InstanceStatus,
     pub status_reason: Option<String>,
     pub auth_status: AuthStatus,
@@ -101,6 +102,13 @@ pub struct InstanceRecord {
     pub restart_revision: i64,
     /// A user asked for deletion; the reconciler removes the worker, then the row.
     pub deleting: bool,
+    /// Paused by a user: the worker keeps running but receives and answers nothing.
+    pub paused: bool,
+    /// Bumped by every change of the bot configuration or of `paused`; the worker reports the one it
+    /// runs by.
+    pub config_revision: i64,
+    /// The `config_revision` the worker last acknowledged (status).
+    pub applied_config_revision: Option<i64>,
     /// The spec revision the reconciler last converged (status).
     pub observed_revision: i64,
     /// Where the manager reaches the worker's API (`host:port`), as the runtime reported it (status).
@@ -183,11 +191,13 @@ parts! {
         id, user_id, provider, type_instance, display_name, token, token_sha256, api_key_sha256,
         api_key_hint, api_key_created_at, control_key, port, agno_config, desired_state,
         memory_limit_mb, cpu_millis, placement, receive, revision, restart_revision, deleting, created_at,
+        paused, config_revision,
     ],
     status: [
         status, status_reason, auth_status, account, bot_username, bot_id, container_id, health_ok,
         consecutive_failures, restart_count, error_count, last_error, applied_config_sha256,
         running_since, crash_count, next_restart_at, observed_revision, endpoint, host_id,
+        applied_config_revision,
     ],
     counters: [
         health_check_count, last_health_at, health_fail_count, sent_count, received_count,

@@ -3,7 +3,7 @@
 
 use shared::{
     Provider,
-    agent::AgentConfig,
+    agent::BotConfig,
     api::{
         credentials::{Credentials, TelegramCredentials},
         instances::{CreateInstanceRequest, Interface},
@@ -19,7 +19,7 @@ pub struct NewInstance {
     pub provider: Provider,
     pub type_instance: Vec<Interface>,
     pub credentials: Credentials,
-    pub agno_config: Option<AgentConfig>,
+    pub agno_config: Option<BotConfig>,
     pub placement: Vec<String>,
     pub receive: Option<shared::provider::Receive>,
 }

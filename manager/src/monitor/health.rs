@@ -26,7 +26,7 @@ pub enum Probe {
     /// The worker answered its health check (and its status, when that worked too).
     Reported {
         healthy: bool,
-        status: Option<StatusResponse>,
+        status: Option<Box<StatusResponse>>,
     },
 }
 
@@ -41,6 +41,8 @@ pub enum Quick {
 /// Talks to workers over HTTP.
 pub struct Prober {
     client: reqwest::Client,
+    /// Hands a worker that runs by an older configuration (restarted from its start file) the current.
+    control: crate::worker_control::WorkerControl,
     /// Decides when a running worker's crash count is forgotten.
     pub policy: CrashPolicy,
 }
@@ -52,7 +54,11 @@ impl Prober {
             .pool_max_idle_per_host(1)
             .build()
             .unwrap_or_default();
-        Self { client, policy }
+        Self {
+            client,
+            control: Default::default(),
+            policy,
+        }
     }
 
     /// The worker's API base URL, at the endpoint the runtime reported (none before it first ran).
@@ -99,7 +105,8 @@ impl Prober {
         let status = self
             .get_json::<StatusResponse>(&format!("{base}/status"), Some(&r.control_key))
             .await
-            .ok();
+            .ok()
+            .map(Box::new);
         Probe::Reported {
             healthy: health.status == HealthStatus::Healthy,
             status,
@@ -274,6 +281,7 @@ pub fn apply(r: &mut InstanceRecord, probe: &Probe, now: i64, policy: &CrashPoli
                 }
                 bot_error = s.last_error.clone();
                 auth_failed = s.state == BotState::AuthFailed;
+                r.applied_config_revision = Some(s.config_revision);
             }
             let bot_error = bot_error.unwrap_or_else(|| "not connected yet".into());
             // Healthy and polling: the bot is alive. A bot that stopped polling is not, whatever its
@@ -343,7 +351,19 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
     if !is_polled(record.status) {
         return Some((*record).clone());
     }
-    let probe = prober.probe(&record).await;
+    let mut probe = prober.probe(&record).await;
+    if let Probe::Reported {
+        status: Some(s), ..
+    } = &mut probe
+        && s.config_revision < record.config_revision
+    {
+        match prober.control.push_config(&record).await {
+            Ok(applied) => (s.config_revision, s.paused) = (applied.revision, applied.paused),
+            Err(e) => {
+                tracing::warn!(instance_id = %id, error = %e, "could not hand the bot configuration to the worker")
+            }
+        }
+    }
     if let Probe::Reported {
         status: Some(s), ..
     } = &probe
@@ -472,6 +492,8 @@ pub(crate) mod tests {
                 last_used_age_ms: Some(10),
             },
             webhook_updated_at: None,
+            config_revision: 1,
+            paused: false,
             last_error: Some("Unauthorized".into()),
         }
     }
@@ -487,7 +509,7 @@ pub(crate) mod tests {
         };
         let probe = Probe::Reported {
             healthy: true,
-            status: Some(status(BotState::Ready, Some(info))),
+            status: Some(Box::new(status(BotState::Ready, Some(info)))),
         };
         apply(&mut r, &probe, 42, &CrashPolicy::default());
         assert_eq!(r.status, InstanceStatus::Running);
@@ -505,7 +527,7 @@ pub(crate) mod tests {
         let mut r = record(InstanceStatus::Starting);
         let probe = Probe::Reported {
             healthy: false,
-            status: Some(status(BotState::AuthFailed, None)),
+            status: Some(Box::new(status(BotState::AuthFailed, None))),
         };
         apply(&mut r, &probe, 1, &CrashPolicy::default());
         apply(&mut r, &probe, 2, &CrashPolicy::default());
@@ -559,7 +581,7 @@ mod heartbeat_tests {
     fn report(sent: u64, poll_age_ms: u64) -> Probe {
         Probe::Reported {
             healthy: true,
-            status: Some(StatusResponse {
+            status: Some(Box::new(StatusResponse {
                 provider: "telegram".into(),
                 status: ConnectionStatus::Connected,
                 info: None,
@@ -569,8 +591,10 @@ mod heartbeat_tests {
                 send_latency_ms_total: 0,
                 api_key_usage: KeyUsage::default(),
                 webhook_updated_at: None,
+                config_revision: 1,
+                paused: false,
                 last_error: None,
-            }),
+            })),
         }
     }
 

@@ -50,6 +50,8 @@ pub struct Reconciler {
     triggers: mpsc::UnboundedSender<String>,
     /// Whether the engine answered the last time it was asked.
     engine_up: AtomicBool,
+    /// Hands a running worker its bot configuration.
+    control: crate::worker_control::WorkerControl,
 }
 
 /// Receives the ids to converge; owned by the reconciler loop.
@@ -70,6 +72,7 @@ impl Reconciler {
                 converging: ConvergeLocks::default(),
                 triggers: tx,
                 engine_up: AtomicBool::new(true),
+                control: Default::default(),
             }),
             Triggers(rx),
         )
@@ -263,16 +266,21 @@ impl Reconciler {
                     InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
                 );
                 let endpoint = w.endpoint.as_ref().map(ToString::to_string);
+                let acked = self.push_config(&r, endpoint.as_deref()).await;
                 let changed = !up
                     || r.container_id.as_deref() != Some(w.id.as_str())
                     || r.endpoint != endpoint
                     || r.host_id != w.host_id
-                    || r.observed_revision < seen;
+                    || r.observed_revision < seen
+                    || r.applied_config_revision != acked;
                 if changed {
                     fleet
                         .update(id, source, |r| {
                             set_worker(r, &w);
                             r.next_restart_at = None;
+                            if acked > r.applied_config_revision {
+                                r.applied_config_revision = acked;
+                            }
                             if !up {
                                 r.status = InstanceStatus::Starting;
                                 r.status_reason = Some("running worker adopted".into());
@@ -282,6 +290,24 @@ impl Reconciler {
                         .await?;
                 }
                 Ok(Outcome::Done)
+            }
+        }
+    }
+
+    /// Hands a running worker (at `endpoint`) the instance's bot configuration unless it already runs by
+    /// it; returns the revision the worker runs by as far as is known. A worker that cannot be reached
+    /// yet (just started) gets it from the health poller, which sees its older revision.
+    async fn push_config(&self, r: &InstanceRecord, endpoint: Option<&str>) -> Option<i64> {
+        if r.applied_config_revision == Some(r.config_revision) {
+            return r.applied_config_revision;
+        }
+        let mut target = r.clone();
+        target.endpoint = endpoint.map(str::to_string);
+        match self.control.push_config(&target).await {
+            Ok(applied) => Some(applied.revision),
+            Err(e) => {
+                tracing::debug!(instance_id = %r.id, error = %e, "bot configuration not pushed yet");
+                r.applied_config_revision
             }
         }
     }

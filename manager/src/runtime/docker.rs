@@ -555,8 +555,8 @@ fn secret_files(spec: &WorkerSpec<'_>) -> Vec<SecretFile> {
             &spec.control_key_sha256,
         ),
     ];
-    if let Some(agent) = &spec.agent_config {
-        files.push(file("agent_config", env::AGENT_CONFIG, agent));
+    if let Some(agent) = &spec.bot_config {
+        files.push(file("bot_config", env::BOT_CONFIG, agent));
     }
     files
 }
@@ -601,7 +601,7 @@ fn is_running(c: &bollard::models::ContainerInspectResponse) -> bool {
 fn has_secrets_in_env(c: &bollard::models::ContainerInspectResponse) -> bool {
     let env = c.config.as_ref().and_then(|cfg| cfg.env.as_ref());
     env.into_iter().flatten().any(|var| {
-        [env::CREDENTIALS, env::BOT_TOKEN, env::AGENT_CONFIG]
+        [env::CREDENTIALS, env::BOT_TOKEN, env::BOT_CONFIG]
             .iter()
             .any(|name| {
                 var.strip_prefix(name)
@@ -712,7 +712,7 @@ mod tests {
             api_key_sha256: "aa",
             control_key_sha256: "bb".into(),
             platform_urls: urls,
-            agent_config: Some(r#"{"api_key":"sk-s3cr3t"}"#.into()),
+            bot_config: Some(r#"{"api_key":"sk-s3cr3t"}"#.into()),
             telegram_webhook_url: None,
             placement: &[],
             config_sha256: "cc",
@@ -759,7 +759,7 @@ mod tests {
                 expect("run/secrets/api_key_sha256", 0o400, "aa"),
                 expect("run/secrets/control_key_sha256", 0o400, "bb"),
                 expect(
-                    "run/secrets/agent_config",
+                    "run/secrets/bot_config",
                     0o400,
                     r#"{"api_key":"sk-s3cr3t"}"#
                 ),
@@ -777,7 +777,7 @@ mod tests {
             ..Default::default()
         };
         assert!(has_secrets_in_env(&with_env(&["BOTFLEET_CREDENTIALS={}"])));
-        assert!(has_secrets_in_env(&with_env(&["BOTFLEET_AGENT_CONFIG={}"])));
+        assert!(has_secrets_in_env(&with_env(&["BOTFLEET_BOT_CONFIG={}"])));
         assert!(!has_secrets_in_env(&with_env(&[
             "BOTFLEET_CREDENTIALS_FILE=/run/secrets/credentials",
             "BOTFLEET_PORT=3001",

@@ -160,8 +160,8 @@ pub struct WorkerSpec<'a> {
     pub api_key_sha256: &'a str,
     pub control_key_sha256: String,
     pub platform_urls: &'a PlatformUrls,
-    /// The agent configuration as JSON, when the instance has one.
-    pub agent_config: Option<String>,
+    /// `shared::worker_api::WorkerBotConfig` as JSON: revision, paused, the bot configuration.
+    pub bot_config: Option<String>,
     /// Telegram webhook mode: the URL Telegram calls (`None`: polling).
     pub telegram_webhook_url: Option<String>,
     /// Placement constraints (`node.labels.region==eu`, `node.hostname==a`); Swarm honours them.

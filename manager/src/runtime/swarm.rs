@@ -133,8 +133,8 @@ const CONTROL_KEY: SecretKind = SecretKind {
 };
 const AGENT: SecretKind = SecretKind {
     short: "agt",
-    file: "agent_config",
-    var: env::AGENT_CONFIG,
+    file: "bot_config",
+    var: env::BOT_CONFIG,
 };
 
 pub struct SwarmRuntime {
@@ -245,7 +245,7 @@ impl SwarmRuntime {
             (&API_KEY, spec.api_key_sha256),
             (&CONTROL_KEY, spec.control_key_sha256.as_str()),
         ];
-        if let Some(agent) = &spec.agent_config {
+        if let Some(agent) = &spec.bot_config {
             values.push((&AGENT, agent.as_str()));
         }
         // Made by an earlier try of this configuration: reused (one list instead of a create each).

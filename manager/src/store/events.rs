@@ -87,6 +87,13 @@ pub fn derive(before: Option<&InstanceRecord>, after: &InstanceRecord) -> Vec<Ev
             format!("changed: {}", fields.join(", ")),
         ));
     }
+    if before.paused != after.paused {
+        events.push(if after.paused {
+            Event::new(after, "instance.paused", "the bot was paused".into())
+        } else {
+            Event::new(after, "instance.activated", "the bot was activated".into())
+        });
+    }
     if before.api_key_sha256 != after.api_key_sha256 {
         events.push(Event::new(
             after,

@@ -44,7 +44,8 @@ pub(super) async fn record_changes(
 ) -> Result<Vec<events::Event>, sqlx::Error> {
     let new_events = events::derive(Some(before), after);
     events::insert(conn, &new_events).await?;
-    if before.status != after.status {
+    // A pause or an activation changes no status but is part of its history (its reason says which).
+    if before.status != after.status || before.paused != after.paused {
         insert_status(conn, after, Some(before.status.as_str()), source).await?;
     }
     if after.error_count > before.error_count

@@ -119,6 +119,8 @@ const SPEC: Table = Table {
         "restart_revision",
         "deleting",
         "created_at",
+        "paused",
+        "config_revision",
     ],
 };
 
@@ -145,6 +147,7 @@ const STATUS: Table = Table {
         "observed_revision",
         "endpoint",
         "host_id",
+        "applied_config_revision",
     ],
 };
 
@@ -390,6 +393,8 @@ fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord, sealer: &Sealer) -> An
         .bind(r.restart_revision)
         .bind(i64::from(r.deleting))
         .bind(r.created_at)
+        .bind(i64::from(r.paused))
+        .bind(r.config_revision)
         .bind(r.spec_version)
         .bind(r.updated_at)
 }
@@ -417,6 +422,7 @@ fn bind_status<'q>(query: AnyQuery<'q>, r: &InstanceRecord) -> AnyQuery<'q> {
         .bind(r.observed_revision)
         .bind(r.endpoint.clone())
         .bind(r.host_id.clone())
+        .bind(r.applied_config_revision)
         .bind(r.status_version)
         .bind(r.updated_at)
 }
@@ -544,6 +550,9 @@ fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<InstanceRecord, sqlx::Error
         revision: row.try_get("revision")?,
         restart_revision: row.try_get("restart_revision")?,
         deleting: row.try_get::<i64, _>("deleting")? != 0,
+        paused: row.try_get::<i64, _>("paused")? != 0,
+        config_revision: row.try_get("config_revision")?,
+        applied_config_revision: row.try_get("applied_config_revision")?,
         observed_revision: row.try_get("observed_revision")?,
         endpoint: row.try_get("endpoint")?,
         host_id: row.try_get("host_id")?,

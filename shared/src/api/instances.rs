@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::memory::MemoryView;
 use crate::{
     Provider,
-    agent::{AgentConfig, AgentConfigView},
+    agent::{AgentConfigView, BotConfig, BotConfigView},
 };
 
 /// Where an instance is in its life.
@@ -179,9 +179,12 @@ pub struct CreateInstanceRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(skip)]
     pub receive: Option<crate::provider::Receive>,
-    #[serde(default)]
+    /// The bot configuration (seed 003's fields: name, prompt, LLM, conversation window, messages,
+    /// spending cap; `config` is accepted as its name too). The seed's `agno_config` names (`kind`,
+    /// `agnoUrl`, `model`, `api_key`, …) are read as the same fields.
+    #[serde(default, alias = "config")]
     #[garde(dive)]
-    pub agno_config: Option<AgentConfig>,
+    pub agno_config: Option<BotConfig>,
     /// Where the bot may run, as Swarm placement constraints (`node.labels.region==eu`,
     /// `node.hostname!=b`); needs the swarm runtime. At most 8.
     #[serde(default)]
@@ -356,7 +359,14 @@ pub struct InstanceView {
     pub port_api: u16,
     pub has_token: bool,
     pub api_key_hint: String,
+    /// The bot configuration under the seed's `agno_config` names.
     pub agno_config: Option<AgentConfigView>,
+    /// The bot configuration (seed 003's names); never the LLM key.
+    pub config: Option<BotConfigView>,
+    /// Paused: the worker runs but the bot receives and answers nothing (`POST …/activate` ends it).
+    pub paused: bool,
+    /// Whether the worker runs by the stored configuration (it is pushed to it without a restart).
+    pub config_applied: bool,
     pub status: InstanceStatus,
     pub status_reason: Option<String>,
     pub desired_state: DesiredState,

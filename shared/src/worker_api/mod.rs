@@ -4,12 +4,14 @@
 //! everything is re-exported here, so `shared::worker_api::SendRequest` names any of them.
 
 mod bulk;
+mod config;
 mod conversations;
 mod events;
 mod send;
 mod status;
 
 pub use bulk::*;
+pub use config::*;
 pub use conversations::*;
 pub use events::*;
 pub use send::*;

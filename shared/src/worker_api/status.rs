@@ -91,6 +91,12 @@ pub struct StatusResponse {
     /// when they differ (after a restart the worker holds none).
     #[serde(default)]
     pub webhook_updated_at: Option<i64>,
+    /// Revision of the bot configuration the worker runs by (the manager sends its own when they differ).
+    #[serde(default)]
+    pub config_revision: i64,
+    /// Paused: the bot receives nothing and answers nothing.
+    #[serde(default)]
+    pub paused: bool,
     /// The provider's words when it last refused us, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,

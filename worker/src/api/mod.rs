@@ -2,6 +2,7 @@
 
 mod bulk;
 mod callback;
+mod control;
 mod conversations;
 mod events;
 mod health;
@@ -123,6 +124,7 @@ fn control_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events))
         .routes(routes!(events::ack_events))
         .routes(routes!(webhook::put_control_webhook))
+        .routes(routes!(control::put_control_config))
         .routes(routes!(callback::post_callback))
 }
 

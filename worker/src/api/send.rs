@@ -174,6 +174,7 @@ pub(super) fn provider_error(e: SendError) -> ApiError {
             retry_after_secs: retry_after.as_secs().max(1),
         },
         SendError::Failed { message, .. } => ApiError::Provider(message),
+        e @ SendError::Paused => ApiError::Paused(e.to_string()),
     }
 }
 

@@ -34,6 +34,8 @@ pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
             }
         },
         webhook_updated_at: state.webhook.updated_at(),
+        config_revision: state.bot.config().revision(),
+        paused: state.bot.config().paused(),
         last_error: snapshot.last_error,
     })
 }

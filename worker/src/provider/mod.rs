@@ -183,6 +183,9 @@ pub enum SendError {
     /// error), which bulk jobs retry.
     #[error("{message}")]
     Failed { message: String, transient: bool },
+    /// The bot is paused: nothing leaves it (409).
+    #[error("the bot is paused; activate it to send")]
+    Paused,
 }
 
 /// Where a provider delivers what reaches the bot, and reports that its link to the platform lives.

@@ -191,9 +191,36 @@ impl Fleet {
         source: Source,
         change: impl FnMut(&mut InstanceRecord),
     ) -> Result<Option<InstanceRecord>, ApiError> {
+        self.write(id, source, None, change).await
+    }
+
+    /// [`update`](Self::update) on a user's behalf: the settings history names them.
+    pub async fn update_by(
+        &self,
+        id: &str,
+        attribution: &crate::store::settings_history::Attribution,
+        change: impl FnMut(&mut InstanceRecord),
+    ) -> Result<Option<InstanceRecord>, ApiError> {
+        self.write(id, Source::Api, Some(attribution), change).await
+    }
+
+    async fn write(
+        &self,
+        id: &str,
+        source: Source,
+        attribution: Option<&crate::store::settings_history::Attribution>,
+        change: impl FnMut(&mut InstanceRecord),
+    ) -> Result<Option<InstanceRecord>, ApiError> {
         let Some((saved, events)) = self
             .writes
-            .update(&self.store, &self.cache, id, source.as_str(), change)
+            .update_by(
+                &self.store,
+                &self.cache,
+                id,
+                source.as_str(),
+                attribution,
+                change,
+            )
             .await?
         else {
             return Ok(None);

@@ -12,6 +12,7 @@ use crate::{
     fleet::Source,
     keys,
     reconcile::Reconciler,
+    store::settings_history::{Attribution, HistoryRow},
 };
 
 /// Result of `/process`.
@@ -29,6 +30,31 @@ pub struct ConfigChange {
     pub settings: Option<shared::api::lifecycle::UpdateInstanceRequest>,
     pub memory_limit_mb: Option<i64>,
     pub cpu_millis: Option<i64>,
+    /// A rollback of limits may bring back the manager's default (`None`).
+    pub clear_limits: bool,
+}
+
+/// `config` with `key` set to `value` (`None`: its default), checked as a whole.
+fn with_key(
+    config: Option<&shared::agent::BotConfig>,
+    key: &str,
+    value: Option<serde_json::Value>,
+) -> Result<shared::agent::BotConfig, ApiError> {
+    let mut fields = match config.map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        _ => serde_json::Map::new(),
+    };
+    match value {
+        Some(value) => fields.insert(key.to_string(), value),
+        None => fields.remove(key),
+    };
+    let bytes = serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.to_string()))?;
+    shared::http::parse_json::<shared::agent::BotConfig>(&bytes).map_err(|e| {
+        ApiError::Conflict(format!(
+            "the earlier value of {key} is no longer accepted: {}",
+            e.body.error
+        ))
+    })
 }
 
 impl ConfigChange {
@@ -184,6 +210,7 @@ impl Verbs {
         &self,
         id: &str,
         change: ConfigChange,
+        by: &Attribution,
     ) -> Result<InstanceRecord, ApiError> {
         let _op = self
             .reconciler
@@ -202,7 +229,7 @@ impl Verbs {
             }
         }
         let saved = fleet
-            .update(id, Source::Api, |r| {
+            .update_by(id, by, |r| {
                 if let Some(credentials) = &change.credentials {
                     r.token = crate::domain::instance::credentials_to_store(credentials);
                     r.token_sha256 = keys::sha256_hex(credentials.identity());
@@ -212,6 +239,9 @@ impl Verbs {
                     r.agno_config = bot;
                     r.config_revision += 1;
                     r.revision += 1;
+                }
+                if change.clear_limits {
+                    (r.memory_limit_mb, r.cpu_millis) = (change.memory_limit_mb, change.cpu_millis);
                 }
                 if let Some(mb) = change.memory_limit_mb {
                     r.memory_limit_mb = Some(mb);
@@ -227,7 +257,12 @@ impl Verbs {
 
     /// Pauses (`true`) or activates the bot: its worker keeps running and is told over its control
     /// channel; recorded in the status history and the event log.
-    pub async fn set_paused(&self, id: &str, paused: bool) -> Result<InstanceRecord, ApiError> {
+    pub async fn set_paused(
+        &self,
+        id: &str,
+        paused: bool,
+        by: &Attribution,
+    ) -> Result<InstanceRecord, ApiError> {
         let _op = self
             .reconciler
             .fleet
@@ -237,7 +272,7 @@ impl Verbs {
         let saved = self
             .reconciler
             .fleet
-            .update(id, Source::Api, |r| {
+            .update_by(id, by, |r| {
                 if r.paused != paused {
                     r.paused = paused;
                     r.config_revision += 1;
@@ -252,6 +287,63 @@ impl Verbs {
             .await?
             .ok_or_else(|| ApiError::instance_not_found(id))?;
         Ok(self.pushed(id, &before, saved).await)
+    }
+
+    /// Gives the key of history row `row` its value from before that change, as a new change (recorded
+    /// as a rollback). A secret's value was never kept: 409.
+    pub async fn rollback(
+        &self,
+        id: &str,
+        row: &HistoryRow,
+        by: &Attribution,
+    ) -> Result<InstanceRecord, ApiError> {
+        let by = &Attribution {
+            rollback: true,
+            ..by.clone()
+        };
+        let c = &row.change;
+        if c.secret {
+            return Err(ApiError::Conflict(format!(
+                "{}.{} is a secret: its earlier value was never kept; set it anew",
+                c.scope, c.key
+            )));
+        }
+        let old = c.old_value.clone();
+        match (c.scope, c.key.as_str()) {
+            ("bot", "paused") => {
+                let paused = old.as_ref().and_then(serde_json::Value::as_bool);
+                self.set_paused(id, paused.unwrap_or(false), by).await
+            }
+            ("bot", key) => {
+                let current = current(&self.reconciler, id)?.agno_config;
+                let config = with_key(current.as_ref(), key, old)?;
+                let change = ConfigChange {
+                    agno_config: Some(Some(config)),
+                    ..Default::default()
+                };
+                self.update_config(id, change, by).await
+            }
+            ("limits", key @ ("memory_limit_mb" | "cpu_limit")) => {
+                let r = current(&self.reconciler, id)?;
+                let number = old.as_ref().and_then(serde_json::Value::as_f64);
+                let (mut mb, mut millis) = (r.memory_limit_mb, r.cpu_millis);
+                if key == "memory_limit_mb" {
+                    mb = number.map(|n| n as i64);
+                } else {
+                    millis = number.map(|cpus| (cpus * 1000.0).round() as i64);
+                }
+                let change = ConfigChange {
+                    memory_limit_mb: mb,
+                    cpu_millis: millis,
+                    clear_limits: true,
+                    ..Default::default()
+                };
+                self.update_config(id, change, by).await
+            }
+            (scope, key) => Err(ApiError::Conflict(format!(
+                "{scope}.{key} cannot be rolled back"
+            ))),
+        }
     }
 
     /// `saved` once the reconciler has pushed its new configuration revision to the worker (or the

@@ -21,6 +21,7 @@ use crate::{
         events::Event,
         history::utc_day,
         instances::{CounterFlush, WriteError},
+        settings_history::Attribution,
     },
 };
 
@@ -70,6 +71,19 @@ impl InstanceWrites {
         cache: &InstanceCache,
         id: &str,
         source: &str,
+        change: impl FnMut(&mut InstanceRecord),
+    ) -> Result<Option<(InstanceRecord, Vec<Event>)>, ApiError> {
+        self.update_by(store, cache, id, source, None, change).await
+    }
+
+    /// [`update`](Self::update), with who made the change (recorded in the settings history).
+    pub async fn update_by(
+        &self,
+        store: &Store,
+        cache: &InstanceCache,
+        id: &str,
+        source: &str,
+        attribution: Option<&Attribution>,
         mut change: impl FnMut(&mut InstanceRecord),
     ) -> Result<Option<(InstanceRecord, Vec<Event>)>, ApiError> {
         let _turn = self.turns.acquire(id).await;
@@ -93,7 +107,10 @@ impl InstanceWrites {
             next.counters_version = current.counters_version + i64::from(parts.counters);
             next.version = next.combined_version();
             let events = if parts.stored_now() {
-                match store.update_instance(&current, &next, parts, source).await {
+                match store
+                    .update_instance(&current, &next, parts, source, attribution)
+                    .await
+                {
                     Ok(Some(events)) => events,
                     Ok(None) => match store.get_instance(id).await? {
                         Some(fresh) => {
@@ -462,14 +479,14 @@ pub(crate) mod tests {
         );
         assert!(
             db.store
-                .update_instance(&base, &spec, spec_parts, "api")
+                .update_instance(&base, &spec, spec_parts, "api", None)
                 .await
                 .unwrap()
                 .is_some()
         );
         assert!(
             db.store
-                .update_instance(&base, &status, status_parts, "reconciler")
+                .update_instance(&base, &status, status_parts, "reconciler", None)
                 .await
                 .unwrap()
                 .is_some(),
@@ -484,7 +501,7 @@ pub(crate) mod tests {
         let parts = base.changed_parts(&late);
         assert!(
             db.store
-                .update_instance(&base, &late, parts, "reconciler")
+                .update_instance(&base, &late, parts, "reconciler", None)
                 .await
                 .unwrap()
                 .is_none()

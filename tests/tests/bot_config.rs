@@ -250,3 +250,138 @@ async fn a_paused_bot_receives_and_answers_nothing_until_activated() {
         "{types:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_configuration_change_is_in_the_settings_history_and_can_be_rolled_back() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let (agent, agent_url) = fake_agent().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let token = fake.add_bot(1_700_003, "history_bot");
+    let mut body = harness::create_body("cfg", &token);
+    body["agno_config"] = json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
+        "system_prompt": "one"});
+    let (status, created) = m
+        .post("/api/v1/instances?wait=true&timeout=30", &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = Created::from_body(&created).id;
+
+    for change in [
+        json!({"system_prompt": "two", "llm_api_key": "sk-history-secret"}),
+        json!({"memory_limit_mb": 128}),
+        json!({"system_prompt": null}),
+    ] {
+        let (status, patched) = patch(&m, &id, change).await;
+        assert_eq!(status, 200, "{patched}");
+    }
+    m.verb(&id, "pause").await;
+
+    let history_path = format!("/api/v1/instances/{id}/settings/history");
+    let (status, history) = m.get(&history_path).await;
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        !history.to_string().contains("sk-history-secret"),
+        "{history}"
+    );
+    let entries = history["history"].as_array().unwrap();
+    let summary: Vec<(String, String, String, Value, Value)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["scope"].as_str().unwrap().to_string(),
+                e["key"].as_str().unwrap().to_string(),
+                e["change_type"].as_str().unwrap().to_string(),
+                e["old_value"].clone(),
+                e["new_value"].clone(),
+            )
+        })
+        .collect();
+    let row = |scope: &str, key: &str, kind: &str, old: Value, new: Value| {
+        (
+            scope.to_string(),
+            key.to_string(),
+            kind.to_string(),
+            old,
+            new,
+        )
+    };
+    // Newest first.
+    assert_eq!(
+        summary,
+        vec![
+            row("bot", "paused", "updated", json!(false), json!(true)),
+            row("bot", "system_prompt", "cleared", json!("two"), Value::Null),
+            row(
+                "limits",
+                "memory_limit_mb",
+                "created",
+                Value::Null,
+                json!(128)
+            ),
+            row(
+                "bot",
+                "system_prompt",
+                "updated",
+                json!("one"),
+                json!("two")
+            ),
+            row("bot", "llm_api_key", "updated", Value::Null, Value::Null),
+        ],
+        "{history}"
+    );
+    assert!(
+        entries.iter().all(|e| e["changed_by"] == "bootstrap"),
+        "{history}"
+    );
+    let secret = entries.iter().find(|e| e["key"] == "llm_api_key").unwrap();
+    assert_eq!(secret["secret"], true);
+
+    // Filters.
+    let (_, limits) = m.get(&format!("{history_path}?scope=limits")).await;
+    assert_eq!(limits["count"], 1, "{limits}");
+    let (_, prompt) = m
+        .get(&format!("{history_path}?key=system_prompt&limit=1"))
+        .await;
+    assert_eq!(prompt["history"][0]["change_type"], "cleared", "{prompt}");
+    for bad in ["?scope=webhooks", "?limit=501", "?limit=0"] {
+        let (status, refused) = m.get(&format!("{history_path}{bad}")).await;
+        assert_eq!(status, 422, "{bad}: {refused}");
+    }
+
+    // Rolling back the clearing brings "two" back, live, and is itself recorded.
+    m.verb(&id, "activate").await;
+    let cleared = entries[1]["id"].as_str().unwrap();
+    let (status, rolled) = m
+        .post(
+            &format!("/api/v1/instances/{id}/settings/rollback/{cleared}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(
+        rolled["instance"]["config"]["system_prompt"], "two",
+        "{rolled}"
+    );
+    let call = ask(&fake, &agent, &token, 91, "after the rollback").await;
+    assert_eq!(call.body["messages"][0]["content"], "two");
+    let (_, latest) = m.get(&format!("{history_path}?limit=1")).await;
+    assert_eq!(latest["history"][0]["change_type"], "rollback", "{latest}");
+    assert_eq!(latest["history"][0]["new_value"], "two", "{latest}");
+
+    // A secret's value was never kept; an unknown entry is 404.
+    let secret_id = secret["id"].as_str().unwrap();
+    let (status, refused) = m
+        .post(
+            &format!("/api/v1/instances/{id}/settings/rollback/{secret_id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, _) = m
+        .post(
+            &format!("/api/v1/instances/{id}/settings/rollback/sh_unknown"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}

@@ -224,7 +224,7 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
         (
             "agno_config",
             json!({"url": "ftp://agent"}),
-            "agno_config.url",
+            "agno_config.llm_url",
         ),
         (
             "agno_config",

@@ -16,6 +16,7 @@ use shared::{
 
 use super::{AppState, views};
 use crate::{
+    auth::Principal,
     domain::InstanceRecord,
     error::ApiError,
     verbs::{ConfigChange, ProcessOutcome},
@@ -120,6 +121,7 @@ pub async fn process(
     security(("admin_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<UpdateInstanceRequest>,
 ) -> Result<Json<UpdateInstanceResponse>, ApiError> {
@@ -161,9 +163,13 @@ pub async fn update(
         agno_config: body.agno_config.clone(),
         memory_limit_mb: body.memory_limit_mb,
         cpu_millis: body.cpu_limit.map(|cpus| (cpus * 1000.0).round() as i64),
+        clear_limits: false,
         settings: Some(body),
     };
-    let r = state.verbs.update_config(&id, change).await?;
+    let r = state
+        .verbs
+        .update_config(&id, change, &principal.attribution())
+        .await?;
     let pending =
         r.applied_config_sha256.as_deref() != Some(state.fleet.config_digest(&r).as_str());
     let config_live = r.applied_config_revision == Some(r.config_revision);
@@ -188,9 +194,13 @@ pub async fn update(
     security(("admin_key" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = state.verbs.set_paused(&id, true).await?;
+    let r = state
+        .verbs
+        .set_paused(&id, true, &principal.attribution())
+        .await?;
     Ok(answer("Bot paused", &r))
 }
 
@@ -201,9 +211,13 @@ pub async fn pause(
     security(("admin_key" = [])))]
 pub async fn activate(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = state.verbs.set_paused(&id, false).await?;
+    let r = state
+        .verbs
+        .set_paused(&id, false, &principal.attribution())
+        .await?;
     Ok(answer("Bot activated", &r))
 }
 

@@ -15,6 +15,7 @@ mod instance_logs;
 mod instance_memory;
 mod instance_messages;
 mod instance_qr;
+mod instance_settings;
 mod instance_test;
 mod instance_webhook;
 mod instances;
@@ -140,6 +141,8 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_lifecycle::process))
         .routes(routes!(instance_lifecycle::pause))
         .routes(routes!(instance_lifecycle::activate))
+        .routes(routes!(instance_settings::get_settings_history))
+        .routes(routes!(instance_settings::rollback_setting))
         .routes(routes!(instance_memory::get_memory))
         .routes(routes!(instance_access::get_auth_status))
         .routes(routes!(instance_access::get_credentials))

@@ -61,6 +61,7 @@ pub fn need(method: &Method, route: &str) -> Need {
             ("POST", "/test") => Send,
             ("PATCH", "") | ("PUT" | "DELETE", "/webhook/config") => Settings,
             ("POST", "/api-key/rotate") => Settings,
+            ("POST", t) if t.starts_with("/settings/rollback/") => Settings,
             _ => Control,
         });
     }
@@ -113,6 +114,17 @@ mod tests {
         assert_eq!(
             need(&m("POST"), "/api/v1/instances/{id}/test"),
             Need::Instance(Scope::Send)
+        );
+        assert_eq!(
+            need(
+                &m("POST"),
+                "/api/v1/instances/{id}/settings/rollback/{history_id}"
+            ),
+            Need::Instance(Scope::Settings)
+        );
+        assert_eq!(
+            need(&m("POST"), "/api/v1/instances/{id}/pause"),
+            Need::Instance(Scope::Control)
         );
         assert_eq!(
             need(&m("POST"), "/api/v1/instances"),

@@ -80,6 +80,14 @@ impl Principal {
         }
     }
 
+    /// Who a change was made by, for the settings history.
+    pub fn attribution(&self) -> crate::store::settings_history::Attribution {
+        crate::store::settings_history::Attribution {
+            actor: self.actor(),
+            rollback: false,
+        }
+    }
+
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }

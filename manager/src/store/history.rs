@@ -41,7 +41,9 @@ pub(super) async fn record_changes(
     before: &InstanceRecord,
     after: &InstanceRecord,
     source: &str,
+    attribution: Option<&super::settings_history::Attribution>,
 ) -> Result<Vec<events::Event>, sqlx::Error> {
+    super::settings_history::record(conn, before, after, source, attribution).await?;
     let new_events = events::derive(Some(before), after);
     events::insert(conn, &new_events).await?;
     // A pause or an activation changes no status but is part of its history (its reason says which).
@@ -117,6 +119,7 @@ pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(),
     for table in [
         "status_history",
         "instance_errors",
+        "settings_history",
         "message_counts_daily",
         "messages",
         "chats",

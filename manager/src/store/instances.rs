@@ -231,6 +231,7 @@ impl Store {
         next: &InstanceRecord,
         parts: Parts,
         source: &str,
+        attribution: Option<&super::settings_history::Attribution>,
     ) -> Result<Option<Vec<Event>>, WriteError> {
         let mut tx = self.pool().begin().await?;
         if parts.spec {
@@ -252,7 +253,7 @@ impl Store {
                 return Ok(None);
             }
         }
-        let events = history::record_changes(&mut tx, previous, next, source).await?;
+        let events = history::record_changes(&mut tx, previous, next, source, attribution).await?;
         tx.commit().await?;
         note_write("instance_update");
         Ok(Some(events))

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod platform_callbacks;
 pub mod sealing;
 pub mod settings;
+pub mod templates;
 pub mod users;
 pub mod webhooks;
 

@@ -363,7 +363,8 @@ async fn templates_are_owned_built_ins_are_read_only_and_bad_input_is_named() {
         .post(
             &m,
             "/api/v1/instances/setup",
-            &json!({"template_id": "tpl_nothing", "platform": "telegram"}),
+            &json!({"template_id": "tpl_nothing", "platform": "telegram",
+                    "platform_config": {"token": "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}),
         )
         .await;
     assert_eq!((status, &body["error"]), (404, &unknown["error"]), "{body}");

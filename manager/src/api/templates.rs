@@ -373,15 +373,6 @@ pub async fn setup_instance(
     let template = visible(&state, &principal, &body.template_id).await?;
     let has_placeholders = !template.placeholders()?.is_empty();
     let filled = template.fill(&body.config_values)?;
-    if body.platform_config.is_none() {
-        return Err(ApiError::validation(
-            "platform_config",
-            format!(
-                "{} bots need their credentials in `platform_config` (see GET /api/v1/providers)",
-                body.platform.display_name()
-            ),
-        ));
-    }
     if body.llm_api_key.is_some() && body.agent.as_ref().is_some_and(|a| a.api_key.is_some()) {
         return Err(ApiError::validation(
             "llm_api_key",
@@ -400,7 +391,7 @@ pub async fn setup_instance(
         provider: body.platform,
         type_instance: vec![Interface::Api],
         token: None,
-        credentials: body.platform_config,
+        credentials: Some(body.platform_config),
         receive: body.receive,
         agno_config: Some(bot_config(
             &template,

@@ -310,7 +310,7 @@ impl TemplateListQuery {
     }
 }
 
-/// garde rule for `config_values`: at most 64 values of at most 4096 characters, no NUL.
+/// garde rule for `config_values`: at most 64 values of at most 4096 characters.
 fn config_values_rule(values: &BTreeMap<String, String>, _: &()) -> garde::Result {
     if values.len() > MAX_CONFIG_VALUES {
         return Err(garde::Error::new(format!(
@@ -321,12 +321,6 @@ fn config_values_rule(values: &BTreeMap<String, String>, _: &()) -> garde::Resul
         if value.chars().count() > MAX_CONFIG_VALUE_CHARS {
             return Err(garde::Error::new(format!(
                 "the value of `{}` is longer than {MAX_CONFIG_VALUE_CHARS} characters",
-                shown_key(key)
-            )));
-        }
-        if value.contains('\0') {
-            return Err(garde::Error::new(format!(
-                "the value of `{}` contains a NUL character",
                 shown_key(key)
             )));
         }
@@ -365,7 +359,10 @@ pub struct SetupAgent {
     /// The agent's http(s) URL (for `anthropic`, `…/v1/messages`; for `openai`,
     /// `…/v1/chat/completions`).
     #[garde(length(max = 2048), custom(http_url))]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^https?://", max_length = 2048))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^https?://[^/?#\s]+\S*$", max_length = 2048)
+    )]
     pub url: String,
     /// Overrides the template's `llm_provider`.
     #[serde(default)]
@@ -433,10 +430,9 @@ pub struct SetupRequest {
     pub platform: Provider,
     /// The provider's credentials (`credentials` of `POST /api/v1/instances`: Telegram's is
     /// `{"token": …}`; see `GET /api/v1/providers`). Write-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(skip)]
-    #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<super::instances::CredentialsSchema>))]
-    pub platform_config: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(write_only, value_type = super::instances::CredentialsSchema))]
+    pub platform_config: serde_json::Value,
     /// How the bot receives messages, as in `POST /api/v1/instances`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(skip)]
@@ -537,10 +533,15 @@ mod tests {
         .unwrap();
         assert_eq!(s.config_values["company_name"], "Acme Corp");
         for bad in [
-            serde_json::json!({"template_id": "t", "platform": "telegram", "agent": {"url": "ftp://x"}}),
-            serde_json::json!({"template_id": "t", "platform": "telegram", "config_values": {"a": 1}}),
-            serde_json::json!({"template_id": "", "platform": "telegram"}),
+            serde_json::json!({"template_id": "t", "platform": "telegram", "platform_config": {},
+                "agent": {"url": "ftp://x"}}),
+            serde_json::json!({"template_id": "t", "platform": "telegram", "platform_config": {},
+                "agent": {"url": "http://"}}),
+            serde_json::json!({"template_id": "t", "platform": "telegram", "platform_config": {},
+                "config_values": {"a": 1}}),
+            serde_json::json!({"template_id": "", "platform": "telegram", "platform_config": {}}),
             serde_json::json!({"template_id": "t"}),
+            serde_json::json!({"template_id": "t", "platform": "telegram"}),
         ] {
             assert!(parse::<SetupRequest>(bad.clone()).is_err(), "{bad}");
         }

@@ -129,6 +129,9 @@ fn expected(kind: Kind, method: &str, path: &str) -> Expect {
         || rest == "/audit"
         || (rest.starts_with("/resources") && !get)
         || (rest == "/alerts/thresholds" && !get);
+    // Templates (read: anyone; write: `settings`, on one's own) and setup from one (a create, `control`):
+    // every user's, within their scopes; another user's template is the handler's 404, past the gate.
+    let templates = rest.starts_with("/templates") || rest == "/instances/setup";
     let operator_area = rest.starts_with("/hosts")
         || rest.starts_with("/resources")
         || rest == "/instances/memory/stats"
@@ -150,6 +153,7 @@ fn expected(kind: Kind, method: &str, path: &str) -> Expect {
         Kind::Operator => Allowed,
         Kind::Stranger if instance_route => NotFound,
         Kind::OwnerBound if !instance_route => Forbidden,
+        _ if templates && (get || kind != Kind::OwnerReadOnly) => Allowed,
         _ if admin_only || operator_area => Forbidden,
         Kind::OwnerReadOnly if !get => Forbidden,
         _ => Allowed,

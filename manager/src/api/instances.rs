@@ -38,14 +38,26 @@ pub async fn create_instance(
     principal: Principal,
     ValidQuery(params): ValidQuery<CreateInstanceQuery>,
     ValidJson(body): ValidJson<CreateInstanceRequest>,
-) -> Result<
-    (
-        StatusCode,
-        Extension<AuditInstance>,
-        Json<CreateInstanceResponse>,
-    ),
-    ApiError,
-> {
+) -> Result<Created, ApiError> {
+    provision(&state, &principal, &params, body).await
+}
+
+/// The answer of a create: 201, the instance for the audit log, the body.
+pub type Created = (
+    StatusCode,
+    Extension<AuditInstance>,
+    Json<CreateInstanceResponse>,
+);
+
+/// The one way a bot is created, for `POST /api/v1/instances` and `POST /api/v1/instances/setup`: checks
+/// the request against this manager (runtime, outbound policy, owner, quota), writes the instance, lets
+/// the reconciler start it and, with `wait`, waits until it is ready or failed.
+pub async fn provision(
+    state: &AppState,
+    principal: &Principal,
+    params: &CreateInstanceQuery,
+    body: CreateInstanceRequest,
+) -> Result<Created, ApiError> {
     state.reconciler.ensure_engine_up().await?;
     if !body.placement.is_empty() && state.fleet.runtime.kind() != RuntimeKind::Swarm {
         return Err(ApiError::validation(
@@ -57,13 +69,13 @@ pub async fn create_instance(
     state
         .fleet
         .check_destination("agno_config.url", agent_url)?;
-    let owner = owner_of_new(&principal, body.user_id.as_deref())?;
+    let owner = owner_of_new(principal, body.user_id.as_deref())?;
     let mut new: crate::domain::NewInstance = body.try_into()?;
     new.user_id = owner;
     // One quota-bound create at a time, so two at once cannot both take the last place.
     let provisioned = {
         let _turn = state.auth.quota_turn().await;
-        super::users::check_quota(&state, &new.user_id, 1, state.auth.quotas.worker_memory_mb)?;
+        super::users::check_quota(state, &new.user_id, 1, state.auth.quotas.worker_memory_mb)?;
         state.fleet.create(new).await?
     };
     state.reconciler.trigger(&provisioned.record.id);

@@ -24,6 +24,7 @@ mod overview;
 mod platform_webhooks;
 mod providers;
 mod resources;
+mod templates;
 mod users;
 mod views;
 
@@ -129,6 +130,7 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
             instances::list_instances,
             instances::create_instance
         ))
+        .routes(routes!(templates::setup_instance))
         .routes(routes!(instance_memory::get_stats))
         .routes(routes!(
             instances::get_instance,
@@ -195,6 +197,15 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::resolve_alert))
         .routes(routes!(alerts::list_thresholds, alerts::create_threshold))
+        .routes(routes!(
+            templates::list_templates,
+            templates::create_template
+        ))
+        .routes(routes!(
+            templates::get_template,
+            templates::update_template,
+            templates::delete_template
+        ))
 }
 
 /// Routes without auth.

@@ -206,6 +206,8 @@ pub async fn delete_user(
         )));
     }
     state.auth.remove_user(&id).await?;
+    // Their templates go with them (bots made from them keep their configuration).
+    state.fleet.store.delete_templates_of(&id).await?;
     Ok(Json(Done::new(format!("user {id} deleted"))))
 }
 

@@ -67,12 +67,15 @@ pub fn need(method: &Method, route: &str) -> Need {
     }
     match rest {
         "/" | "/instances" | "/events" | "/events/stream" | "/alerts" | "/providers"
-        | "/metrics"
+        | "/metrics" | "/templates" | "/templates/{id}"
             if get =>
         {
             Scoped(Read)
         }
-        "/instances" => Scoped(Control),
+        // Setup from a template is a create.
+        "/instances" | "/instances/setup" => Scoped(Control),
+        // The handlers let users change their own templates and admins every one (built-ins: none).
+        "/templates" | "/templates/{id}" => Scoped(Settings),
         "/auth/logout" | "/users/me" | "/api-keys/me" | "/api-keys" | "/api-keys/{id}" => {
             Authenticated
         }
@@ -130,6 +133,21 @@ mod tests {
             need(&m("POST"), "/api/v1/instances"),
             Need::Scoped(Scope::Control)
         );
+        assert_eq!(
+            need(&m("POST"), "/api/v1/instances/setup"),
+            Need::Scoped(Scope::Control)
+        );
+        assert_eq!(
+            need(&m("GET"), "/api/v1/templates/{id}"),
+            Need::Scoped(Scope::Read)
+        );
+        for (method, route) in [
+            ("POST", "/api/v1/templates"),
+            ("PATCH", "/api/v1/templates/{id}"),
+            ("DELETE", "/api/v1/templates/{id}"),
+        ] {
+            assert_eq!(need(&m(method), route), Need::Scoped(Scope::Settings));
+        }
         assert_eq!(need(&m("GET"), "/api/v1/users"), Need::Admin);
         assert_eq!(
             need(&m("POST"), "/api/v1/resources/stress-test"),

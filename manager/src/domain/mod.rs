@@ -3,6 +3,7 @@
 pub mod instance;
 pub mod lifecycle;
 pub mod new_instance;
+pub mod templates;
 
 pub use instance::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, Interface, Parts};
 pub use new_instance::NewInstance;

@@ -13,6 +13,7 @@ pub mod platform_callbacks;
 pub mod sealing;
 pub mod settings;
 pub mod settings_history;
+pub mod templates;
 pub mod users;
 pub mod webhooks;
 

@@ -19,6 +19,7 @@ pub mod providers;
 pub mod qr;
 pub mod resources;
 pub mod settings;
+pub mod templates;
 pub mod users;
 pub mod webhooks;
 

@@ -57,6 +57,16 @@ const SUPERSEDED_CAP: i64 = 10_000;
 /// Finished runs are kept this long after their due time.
 const KEEP_RUNS_MS: i64 = 30 * 24 * 3600 * 1000;
 
+/// Test hook: with `BOTFLEET_TEST_FAILPOINT=schedule_exit_after_send` the manager exits right after a
+/// worker acknowledged a scheduled send and before the outcome is recorded — the crash the
+/// `Idempotency-Key` is for (`tests/tests/schedules.rs` restarts it and counts the messages).
+fn exit_after_send() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        std::env::var("BOTFLEET_TEST_FAILPOINT").is_ok_and(|v| v == "schedule_exit_after_send")
+    })
+}
+
 /// The plan of a stored schedule.
 pub fn plan_of(s: &ScheduleRow) -> Result<Plan, PlanError> {
     let tz = plan::zone(&s.timezone)?;
@@ -409,6 +419,10 @@ impl Scheduler {
                 return;
             };
             let outcome = this.attempt(&run).await;
+            if matches!(outcome, Outcome::Sent(_)) && exit_after_send() {
+                tracing::error!(run_id = %run.id(), "failpoint: exiting after a send, before recording it");
+                std::process::exit(86);
+            }
             if let Err(e) = this.record(&run, outcome).await {
                 tracing::warn!(run_id = %run.id(), error = %e, "could not record a scheduled run; it is tried again");
             }

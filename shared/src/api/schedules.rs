@@ -106,6 +106,10 @@ impl MissedPolicy {
 /// whole schedule). Exactly one of `cron`, `time` (with `days`) and `at` says when it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "chat_id": 123456789, "message": "Daily standup in 5 minutes", "cron": "55 8 * * mon-fri",
+    "timezone": "Europe/Berlin", "name": "standup"
+})))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// A name to tell schedules apart (1 to 100 characters).

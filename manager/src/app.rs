@@ -129,6 +129,7 @@ impl Application {
             wait_timeout,
             started_at: Instant::now(),
             callbacks_arrived: Default::default(),
+            schedules: Default::default(),
         };
         Ok(Self {
             listener,
@@ -196,6 +197,12 @@ impl Application {
         )?;
         let callbacks =
             tokio::spawn(forwarder.run(std::time::Duration::from_secs(1), stop_rx.clone()));
+        let scheduler = crate::schedules::Scheduler::new(
+            self.state.fleet.clone(),
+            self.state.prober.clone(),
+            self.state.schedules.clone(),
+        );
+        let scheduled = tokio::spawn(scheduler.run(stop_rx.clone()));
         let host = HostProbe::new(data_path(&self.args.database_url))?;
         let (fleet, client) = (
             self.state.fleet.clone(),
@@ -242,6 +249,7 @@ impl Application {
         let _ = sampler.await;
         let _ = deliveries.await;
         let _ = callbacks.await;
+        let _ = scheduled.await;
         // Nothing moves the counters any more: store the last of them.
         match fleet_for_flush.flush_counters().await {
             Ok(n) => tracing::info!(instances = n, "counters stored"),

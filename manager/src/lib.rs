@@ -19,6 +19,7 @@ pub mod platform_webhooks;
 pub mod ports;
 pub mod reconcile;
 pub mod runtime;
+pub mod schedules;
 pub mod seal;
 pub mod store;
 pub mod telemetry;

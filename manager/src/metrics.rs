@@ -48,6 +48,11 @@ fn describe() {
         "botfleet_webhook_attempts_total",
         "Webhook delivery attempts by outcome (delivered, retry, dead, refused: destination not allowed, dead at once)"
     );
+    describe_counter!(
+        "botfleet_schedule_runs_total",
+        "Scheduled runs by outcome as recorded (pending: taken for sending; sent, failed, skipped_late, \
+         skipped_paused, skipped)"
+    );
     describe_gauge!(
         "botfleet_webhook_deliveries",
         "Webhook deliveries in the outbox by status (pending, delivered, dead)"
@@ -269,6 +274,11 @@ pub fn render_bots(visible: &dyn Fn(&str) -> bool) -> String {
         }
     }
     out
+}
+
+/// Counts a scheduled run recorded with `status`.
+pub fn schedule_run(status: &'static str) {
+    metrics::counter!("botfleet_schedule_runs_total", "status" => status).increment(1);
 }
 
 pub fn record_http(method: &str, route: &str, status: u16, seconds: f64) {

@@ -7,6 +7,7 @@ pub mod bot;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod live_config;
 pub mod provider;
@@ -74,6 +75,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let jobs = Arc::new(jobs::Jobs::new(job_store));
+    let sent_keys = Arc::new(match &config.data_dir {
+        Some(dir) => idempotency::SentKeys::open(dir.join("idempotency.jsonl")).map_err(|e| {
+            anyhow::anyhow!("cannot keep idempotency keys in {}: {e}", dir.display())
+        })?,
+        None => idempotency::SentKeys::default(),
+    });
     resume_jobs(&jobs, &bot, &status);
     let shutdown = ShutdownSignal::install()?;
     let app = api::router(api::AppState {
@@ -87,6 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         provider: config.provider.clone(),
         shutdown: shutdown.clone(),
         backlog: Arc::default(),
+        sent_keys,
     });
 
     let keeper = seen_path.map(|path| {

@@ -15,6 +15,7 @@ mod instance_logs;
 mod instance_memory;
 mod instance_messages;
 mod instance_qr;
+mod instance_schedules;
 mod instance_settings;
 mod instance_test;
 mod instance_webhook;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// Rung when a platform callback is kept, for the forwarder.
     pub callbacks_arrived: Arc<tokio::sync::Notify>,
+    /// Rung when a schedule is written, so the scheduler looks again at once.
+    pub schedules: Arc<tokio::sync::Notify>,
 }
 
 /// The ids of the instances `principal` may see.
@@ -170,6 +173,16 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
             instance_webhook::put_webhook_config,
             instance_webhook::delete_webhook_config
         ))
+        .routes(routes!(
+            instance_schedules::list_schedules,
+            instance_schedules::create_schedule
+        ))
+        .routes(routes!(
+            instance_schedules::get_schedule,
+            instance_schedules::update_schedule,
+            instance_schedules::delete_schedule
+        ))
+        .routes(routes!(instance_schedules::list_schedule_runs))
         .routes(routes!(instance_webhook::list_webhook_deliveries))
         .routes(routes!(instance_webhook::replay_webhook_delivery))
         .routes(routes!(instance_webhook::replay_dead_webhook_deliveries))

@@ -62,6 +62,7 @@ pub fn need(method: &Method, route: &str) -> Need {
             ("PATCH", "") | ("PUT" | "DELETE", "/webhook/config") => Settings,
             ("POST", "/api-key/rotate") => Settings,
             ("POST", t) if t.starts_with("/settings/rollback/") => Settings,
+            ("POST" | "PUT" | "DELETE", t) if t.starts_with("/schedules") => Settings,
             _ => Control,
         });
     }
@@ -148,6 +149,28 @@ mod tests {
         ] {
             assert_eq!(need(&m(method), route), Need::Scoped(Scope::Settings));
         }
+        assert_eq!(
+            need(&m("POST"), "/api/v1/instances/{id}/schedules"),
+            Need::Instance(Scope::Settings)
+        );
+        assert_eq!(
+            need(&m("PUT"), "/api/v1/instances/{id}/schedules/{schedule_id}"),
+            Need::Instance(Scope::Settings)
+        );
+        assert_eq!(
+            need(
+                &m("DELETE"),
+                "/api/v1/instances/{id}/schedules/{schedule_id}"
+            ),
+            Need::Instance(Scope::Settings)
+        );
+        assert_eq!(
+            need(
+                &m("GET"),
+                "/api/v1/instances/{id}/schedules/{schedule_id}/runs"
+            ),
+            Need::Instance(Scope::Read)
+        );
         assert_eq!(need(&m("GET"), "/api/v1/users"), Need::Admin);
         assert_eq!(
             need(&m("POST"), "/api/v1/resources/stress-test"),

@@ -5,8 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use shared::{
+    ErrorBody,
     webhook::WebhookConfigView,
-    worker_api::{BotState, EventAck, EventBatch, HealthResponse, HealthStatus, StatusResponse},
+    worker_api::{
+        BotState, EventAck, EventBatch, HealthResponse, HealthStatus, IDEMPOTENCY_KEY_HEADER,
+        SendRequest, SendResponse, StatusResponse,
+    },
 };
 use tokio::sync::watch;
 
@@ -36,6 +40,28 @@ pub enum Quick {
     Healthy,
     Unhealthy,
     Unreachable,
+}
+
+/// Why a worker did not send: it could not be reached (`status` is `None`) or it answered an error.
+#[derive(Debug, Clone)]
+pub struct SendFailure {
+    pub status: Option<u16>,
+    /// The worker's error body, when it answered one.
+    pub error: Option<ErrorBody>,
+    pub message: String,
+    /// `Retry-After` seconds of a 429.
+    pub retry_after: Option<u64>,
+}
+
+impl SendFailure {
+    fn unreachable(message: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            error: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
 }
 
 /// Talks to workers over HTTP.
@@ -199,6 +225,57 @@ impl Prober {
             self.push_webhook(r, &view).await?;
         }
         Ok(())
+    }
+
+    /// Asks the worker to send one text message (`POST /api/v1/send`, control key), with
+    /// `idempotency_key` so that a repeat of this request (after a timeout, a crash) sends nothing
+    /// more: the worker answers it with the first answer.
+    pub async fn send_message(
+        &self,
+        r: &InstanceRecord,
+        idempotency_key: &str,
+        request: &SendRequest,
+        timeout: Duration,
+    ) -> Result<SendResponse, SendFailure> {
+        let base = Self::base(r).map_err(SendFailure::unreachable)?;
+        let response = self
+            .client
+            .post(format!("{base}/send"))
+            .bearer_auth(&r.control_key)
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
+            .json(request)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| SendFailure::unreachable(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SendFailure::unreachable(e.without_url().to_string()))?;
+        if status == 200 {
+            return serde_json::from_slice::<SendResponse>(&bytes).map_err(|e| SendFailure {
+                status: Some(status),
+                error: None,
+                message: format!("the worker's answer did not read: {e}"),
+                retry_after: None,
+            });
+        }
+        let error = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+        Err(SendFailure {
+            status: Some(status),
+            message: error
+                .as_ref()
+                .map(|e| e.error.clone())
+                .unwrap_or_else(|| format!("the worker answered {status}")),
+            error,
+            retry_after,
+        })
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(

@@ -126,6 +126,8 @@ pub(super) async fn delete_all(conn: &mut AnyConnection, id: &str) -> Result<(),
         "webhooks",
         "webhook_deliveries",
         "platform_callbacks",
+        "schedules",
+        "schedule_runs",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE instance_id = $1"

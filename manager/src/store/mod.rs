@@ -10,6 +10,7 @@ pub mod history;
 pub mod instances;
 pub mod messages;
 pub mod platform_callbacks;
+pub mod schedules;
 pub mod sealing;
 pub mod settings;
 pub mod settings_history;

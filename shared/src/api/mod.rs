@@ -18,6 +18,7 @@ pub mod platform_webhooks;
 pub mod providers;
 pub mod qr;
 pub mod resources;
+pub mod schedules;
 pub mod settings;
 pub mod templates;
 pub mod users;

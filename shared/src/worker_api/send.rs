@@ -10,6 +10,24 @@ pub const MAX_CAPTION_CHARS: usize = 1024;
 /// Longest media URL taken.
 pub const MAX_URL_CHARS: usize = 2048;
 
+/// Header of a send that must happen at most once: a repeat with the same key within
+/// [`IDEMPOTENCY_KEEP_SECS`] is answered with the first answer and sends nothing.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Header on an answer that repeats the first answer to its `Idempotency-Key` (value `true`).
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
+/// How long a worker remembers an `Idempotency-Key` it has sent with: a day.
+pub const IDEMPOTENCY_KEEP_SECS: u64 = 24 * 3600;
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// What an `Idempotency-Key` looks like (the documented `pattern`): 1 to 255 visible ASCII characters.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+/// Whether `key` has the shape of [`IDEMPOTENCY_KEY_PATTERN`].
+pub fn is_idempotency_key(key: &str) -> bool {
+    (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+        && key.bytes().all(|b| (b'!'..=b'~').contains(&b))
+}
+
 /// A chat, as its provider names it: a Telegram chat id (negative for groups) or `@username`, a Discord
 /// channel id, a Slack channel id, a WhatsApp phone number. Taken as a JSON string or integer, always
 /// written back as a string; which chats exist is the provider's to say (the worker asks its provider,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub shutdown: ShutdownSignal,
     /// Sends waiting per chat, so a request that would wait long is refused with 429 instead.
     pub backlog: Arc<crate::backlog::Backlog>,
+    /// The `Idempotency-Key`s sent with in the last day, with their answers.
+    pub sent_keys: Arc<crate::idempotency::SentKeys>,
 }
 
 #[derive(utoipa::OpenApi)]

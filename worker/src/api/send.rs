@@ -4,20 +4,27 @@
 use axum::{
     Json,
     extract::{Path, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
 };
 use shared::{
     ErrorBody,
     http::ValidJson,
-    worker_api::{ChatRef, GroupSendRequest, ParseMode, ReplyMarkup, SendRequest, SendResponse},
+    worker_api::{
+        ChatRef, GroupSendRequest, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, ParseMode,
+        ReplyMarkup, SendRequest, SendResponse, is_idempotency_key,
+    },
 };
 
 use super::AppState;
 use crate::{
     error::ApiError,
+    idempotency::{Answer, fingerprint},
     provider::{SendError, TextOptions},
 };
 
 #[utoipa::path(post, path = "/api/v1/send", tag = "worker", summary = "Send one text message",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Sends at most once: a repeat with the same key within 24 hours (even across a worker restart) is answered with the first answer, header `Idempotent-Replayed: true`, and sends nothing; a repeat while the first is sending waits for it. Only successful sends are remembered. 1 to 255 visible ASCII characters; reusing a key for another chat, text or options is a 422 naming `Idempotency-Key`.", max_length = 255, pattern = "^[!-~]{1,255}$")),
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 422, description = "A field is missing or wrong (`field` names it), or the platform refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
@@ -27,13 +34,16 @@ use crate::{
     security(("instance_key" = [])))]
 pub async fn send_text(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ValidJson(body): ValidJson<SendRequest>,
-) -> Result<Json<SendResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let options = text_options(&state, body.parse_mode, body.reply_markup.as_ref())?;
-    deliver(&state, &body.chat_id, body.message, options).await
+    deliver(&state, &body.chat_id, body.message, options, key).await
 }
 
 #[utoipa::path(post, path = "/api/v1/telegram/send", tag = "worker", summary = "Alias of /api/v1/send",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Sends at most once: a repeat with the same key within 24 hours (even across a worker restart) is answered with the first answer, header `Idempotent-Replayed: true`, and sends nothing; a repeat while the first is sending waits for it. Only successful sends are remembered. 1 to 255 visible ASCII characters; reusing a key for another chat, text or options is a 422 naming `Idempotency-Key`.", max_length = 255, pattern = "^[!-~]{1,255}$")),
     request_body = SendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 422, description = "A field is missing or wrong (`field` names it), or the platform refused the message: chat not found, bot blocked, … (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
@@ -43,14 +53,16 @@ pub async fn send_text(
     security(("instance_key" = [])))]
 pub async fn send_telegram_text(
     state: State<AppState>,
+    headers: HeaderMap,
     body: ValidJson<SendRequest>,
-) -> Result<Json<SendResponse>, ApiError> {
-    send_text(state, body).await
+) -> Result<Response, ApiError> {
+    send_text(state, headers, body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{id}/send", tag = "worker", summary = "Send one text message to a group",
     params(("id" = String, Path, description = "The group, as the provider names it (Telegram: a negative chat id or an @username)",
-        pattern = "^[A-Za-z0-9_@.:+-]{1,128}$")),
+        pattern = "^[A-Za-z0-9_@.:+-]{1,128}$"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Sends at most once: a repeat with the same key within 24 hours (even across a worker restart) is answered with the first answer, header `Idempotent-Replayed: true`, and sends nothing; a repeat while the first is sending waits for it. Only successful sends are remembered. 1 to 255 visible ASCII characters; reusing a key for another chat, text or options is a 422 naming `Idempotency-Key`.", max_length = 255, pattern = "^[!-~]{1,255}$")),
     request_body = GroupSendRequest,
     responses((status = 200, description = "Sent", body = SendResponse),
         (status = 422, description = "`id` is not a group, or a field is missing or wrong (`field` names it), or the platform refused the message (`code` `provider_refused`, its words in `error`)", body = ErrorBody),
@@ -61,8 +73,10 @@ pub async fn send_telegram_text(
 pub async fn send_group(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ValidJson(body): ValidJson<GroupSendRequest>,
-) -> Result<Json<SendResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
     let chat = ChatRef::parse(&id).map_err(|e| ApiError::validation("id", e))?;
     let chat = state
         .bot
@@ -70,29 +84,73 @@ pub async fn send_group(
         .check_chat(&chat, true)
         .map_err(|e| ApiError::validation("id", e))?;
     let options = text_options(&state, body.parse_mode, body.reply_markup.as_ref())?;
-    deliver(&state, &chat, body.message, options).await
+    deliver(&state, &chat, body.message, options, key).await
 }
 
-/// Sends once the bot is connected.
+/// The request's `Idempotency-Key`, if it has one; 422 naming it when it is not 1 to 255 visible ASCII
+/// characters.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if values.next().is_none() && is_idempotency_key(key) => Ok(Some(key.to_string())),
+        _ => Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be one value of 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Sends once the bot is connected; with a key, at most once per key (see `crate::idempotency`).
 async fn deliver(
     state: &AppState,
     chat: &ChatRef,
     text: String,
     options: TextOptions,
-) -> Result<Json<SendResponse>, ApiError> {
-    let chat = &check_chat(state, chat)?;
+    key: Option<String>,
+) -> Result<Response, ApiError> {
+    let chat = check_chat(state, chat)?;
     check_text(state, &text)?;
+    let Some(key) = key else {
+        return Ok(Json(send_now(state, &chat, &text, &options).await?).into_response());
+    };
+    let asked = fingerprint(&(
+        chat.as_str(),
+        &text,
+        options.parse_mode,
+        options.reply_markup.as_ref(),
+    ));
+    let answer = state
+        .sent_keys
+        .once(&key, &asked, || send_now(state, &chat, &text, &options))
+        .await?;
+    Ok(match answer {
+        Answer::Fresh(sent) => Json(sent).into_response(),
+        Answer::Replayed(sent) => {
+            ([(IDEMPOTENT_REPLAYED_HEADER, "true")], Json(sent)).into_response()
+        }
+    })
+}
+
+async fn send_now(
+    state: &AppState,
+    chat: &ChatRef,
+    text: &str,
+    options: &TextOptions,
+) -> Result<SendResponse, ApiError> {
     ensure_ready(state)?;
     let _place = state.backlog.enter(chat)?;
     let message_id = state
         .bot
-        .send_text(chat, &text, &options)
+        .send_text(chat, text, options)
         .await
         .map_err(provider_error)?;
-    Ok(Json(SendResponse {
+    Ok(SendResponse {
         message_id,
         provider: state.provider.clone(),
-    }))
+    })
 }
 
 /// The chat in its canonical spelling; 422 naming `chatId` when it cannot be one of this provider's.

@@ -47,6 +47,10 @@ pub enum InstancesCommand {
     Stop { id: String },
     /// Restart the worker (also the way out of `failed`).
     Restart { id: String },
+    /// Pause the bot: it receives and answers nothing, its worker stays warm.
+    Pause { id: String },
+    /// Activate a paused bot.
+    Activate { id: String },
     /// Apply the stored configuration (after `update`): no_change, or the worker recreated.
     Process { id: String },
     /// Store configuration changes; `process` (or `--apply`) applies them.
@@ -300,6 +304,8 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
         InstancesCommand::Start { id } => verb(ctx, c.start(&id).await?),
         InstancesCommand::Stop { id } => verb(ctx, c.stop(&id).await?),
         InstancesCommand::Restart { id } => verb(ctx, c.restart(&id).await?),
+        InstancesCommand::Pause { id } => verb(ctx, c.pause(&id).await?),
+        InstancesCommand::Activate { id } => verb(ctx, c.activate(&id).await?),
         InstancesCommand::Process { id } => {
             let done = c.process(&id).await?;
             answered(

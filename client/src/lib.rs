@@ -251,6 +251,16 @@ impl Client {
         self.post(&["instances", id, "restart"]).await
     }
 
+    /// `POST /api/v1/instances/{id}/pause`: the bot receives and answers nothing; its worker stays warm.
+    pub async fn pause(&self, id: &str) -> Result<VerbResponse, ClientError> {
+        self.post(&["instances", id, "pause"]).await
+    }
+
+    /// `POST /api/v1/instances/{id}/activate`.
+    pub async fn activate(&self, id: &str) -> Result<VerbResponse, ClientError> {
+        self.post(&["instances", id, "activate"]).await
+    }
+
     /// `POST /api/v1/instances/{id}/process`: applies the stored configuration.
     pub async fn process(&self, id: &str) -> Result<ProcessResponse, ClientError> {
         self.post(&["instances", id, "process"]).await

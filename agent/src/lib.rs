@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 pub use bridge::{AgentBridge, Reply};
 pub use context::{ChatContext, Role, Turn};
 pub use shared::agent::{ActiveAgent as AgentConfig, AgentKind};
+pub use shared::worker_api::{Exchange, Outcome};
 
 /// Why the agent gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +29,22 @@ pub enum AgentError {
     NoText(String),
 }
 
-/// An answer and how long it took.
+/// An answer, how long it took and what it cost.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub text: String,
     pub latency: Duration,
+    /// The tokens the agent's `usage` reported; none when it reported none.
+    pub tokens: Option<Tokens>,
+}
+
+/// Tokens of one agent call, as the agent reported them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens {
+    /// The question with its context and system prompt.
+    pub input: u64,
+    /// The answer.
+    pub output: u64,
 }
 
 /// Talks to one configured agent, through the guarded client (the agent's URL is user input: no
@@ -190,6 +202,7 @@ impl AgentClient {
         Ok(Answer {
             text,
             latency: started.elapsed(),
+            tokens: extract_tokens(&body),
         })
     }
 }
@@ -232,6 +245,27 @@ fn extract_text(kind: AgentKind, body: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The tokens of the answer's `usage`: OpenAI's `prompt_tokens`/`completion_tokens`, Anthropic's
+/// `input_tokens`/`output_tokens`; Agno and webhooks count only when they send such a `usage` (either
+/// naming). A missing half counts 0; no usage at all, none.
+fn extract_tokens(body: &str) -> Option<Tokens> {
+    let v = serde_json::from_str::<Value>(body).ok()?;
+    let usage = v.get("usage").filter(|u| u.is_object())?;
+    let count = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| usage.get(*n).and_then(Value::as_u64))
+    };
+    let (input, output) = (
+        count(["input_tokens", "prompt_tokens"]),
+        count(["output_tokens", "completion_tokens"]),
+    );
+    (input.is_some() || output.is_some()).then(|| Tokens {
+        input: input.unwrap_or(0),
+        output: output.unwrap_or(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +297,22 @@ mod tests {
         assert_eq!(extract_text(AgentKind::Anthropic, "plain"), None);
         assert_eq!(extract_text(AgentKind::OpenAi, "plain"), None);
         assert_eq!(extract_text(AgentKind::Webhook, r#"{"reply":"  "}"#), None);
+    }
+
+    #[test]
+    fn tokens_come_from_the_usage_under_either_naming() {
+        let tokens = |input, output| Some(Tokens { input, output });
+        let openai = r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
+        assert_eq!(extract_tokens(openai), tokens(12, 3));
+        let anthropic = r#"{"content":[],"usage":{"input_tokens":7,"output_tokens":2}}"#;
+        assert_eq!(extract_tokens(anthropic), tokens(7, 2));
+        assert_eq!(
+            extract_tokens(r#"{"reply":"w","usage":{"output_tokens":4}}"#),
+            tokens(0, 4)
+        );
+        assert_eq!(extract_tokens(r#"{"reply":"w"}"#), None);
+        assert_eq!(extract_tokens(r#"{"reply":"w","usage":{}}"#), None);
+        assert_eq!(extract_tokens(r#"{"usage":"lots"}"#), None);
+        assert_eq!(extract_tokens("plain text"), None);
     }
 }

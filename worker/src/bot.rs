@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
-use shared::worker_api::{BotInfo, ChatRef, Direction, WorkerEventKind};
+use shared::worker_api::{BotInfo, ChatRef, Direction, Exchange, Outcome, WorkerEventKind};
 
 use crate::{
     events::EventLog,
@@ -135,12 +135,23 @@ impl Bot {
         text: &str,
         options: &TextOptions,
     ) -> Result<String, SendError> {
+        self.deliver_text(chat, text, options, None).await
+    }
+
+    /// Sends a text; its `message.out` carries `exchange` (the agent bridge's replies).
+    async fn deliver_text(
+        &self,
+        chat: &ChatRef,
+        text: &str,
+        options: &TextOptions,
+        exchange: Option<Exchange>,
+    ) -> Result<String, SendError> {
         if self.core.config.paused() {
             return Err(SendError::Paused);
         }
         let started = std::time::Instant::now();
         let sent = self.provider.send_text(chat, text, options).await?;
-        Ok(self.core.sent(sent, started.elapsed()))
+        Ok(self.core.sent(sent, started.elapsed(), exchange))
     }
 
     /// Sends a photo, document, audio or video; returns the platform's message id.
@@ -162,7 +173,7 @@ impl Bot {
             })?;
         let started = std::time::Instant::now();
         let sent = self.provider.send_media(chat, media, options).await?;
-        Ok(self.core.sent(sent, started.elapsed()))
+        Ok(self.core.sent(sent, started.elapsed(), None))
     }
 }
 
@@ -177,39 +188,73 @@ impl Core {
         );
     }
 
-    /// A message went out: counted, kept, in the outbox; returns its id.
-    fn sent(&self, message: Message, took: Duration) -> String {
+    /// A message went out: counted, kept, in the outbox (with the exchange it ends); returns its id.
+    fn sent(&self, message: Message, took: Duration, exchange: Option<Exchange>) -> String {
         self.status.count_sent(took);
         self.seen.record(&message, Direction::Out);
-        self.events.message(&message, WorkerEventKind::MessageOut);
+        self.events
+            .message(&message, WorkerEventKind::MessageOut, exchange);
         message.id
     }
 }
 
 impl Bot {
-    /// Sends the agent's reply to `chat`; `false` when it could not be sent.
-    async fn reply(self, chat: ChatRef, reply: agent::Reply) -> bool {
-        if matches!(reply, agent::Reply::Fallback(_)) {
+    /// Sends the agent bridge's reply to `chat`, answering the message `question`; `Err` says why it
+    /// could not be sent.
+    async fn reply(
+        self,
+        chat: ChatRef,
+        question: String,
+        reply: agent::Reply,
+    ) -> Result<(), String> {
+        if reply.exchange.outcome == Outcome::Fallback {
             self.core.events.notice(
                 WorkerEventKind::BotError,
                 Some(chat.to_string()),
                 "the agent failed; the fallback message was sent".into(),
             );
         }
+        let exchange = Exchange {
+            question_id: Some(question),
+            ..reply.exchange
+        };
         match self
-            .send_text(&chat, reply.text(), &TextOptions::default())
+            .deliver_text(&chat, &reply.text, &TextOptions::default(), Some(exchange))
             .await
         {
-            Ok(_) => true,
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(chat = %chat, error = %e, "could not send the agent's reply");
-                self.core.events.notice(
-                    WorkerEventKind::BotError,
-                    Some(chat.to_string()),
-                    format!("could not send the agent's reply: {e}"),
-                );
-                false
+                Err(e.to_string())
             }
+        }
+    }
+
+    /// Asks the agent bridge about `text` (the message `question` in `chat`) and sends its reply; a reply
+    /// that could not be sent is reported with its exchange.
+    async fn converse(self, chat: ChatRef, question: String, user: String, text: String) {
+        let bridge = self.core.config.bridge().clone();
+        let exchange = bridge
+            .answer(chat.as_str(), &user, &text, |reply| {
+                self.clone().reply(chat.clone(), question.clone(), reply)
+            })
+            .await;
+        if let Some(exchange) = exchange
+            && exchange.outcome == Outcome::Failed
+        {
+            let text = format!(
+                "could not send the agent's reply: {}",
+                exchange.error.as_deref().unwrap_or("unknown error")
+            );
+            self.core.events.notice_exchange(
+                WorkerEventKind::BotError,
+                Some(chat.to_string()),
+                text,
+                Some(Exchange {
+                    question_id: Some(question),
+                    ..exchange
+                }),
+            );
         }
     }
 }
@@ -225,27 +270,21 @@ impl Inbound for Bot {
         }
         core.status.count_received();
         core.seen.record(&message, Direction::In);
-        core.events.message(&message, WorkerEventKind::MessageIn);
+        core.events
+            .message(&message, WorkerEventKind::MessageIn, None);
         let Some(text) = &message.text else {
             return;
         };
         if !core.config.has_agent() {
             return;
         }
-        let (agent, bot, text, chat) = (
-            core.config.bridge().clone(),
-            self.clone(),
-            text.clone(),
-            message.chat.id.clone(),
-        );
         let user = message.from.map(|u| u.id).unwrap_or_default();
-        tokio::spawn(async move {
-            agent
-                .answer(chat.as_str(), &user, &text, |reply| {
-                    bot.reply(chat.clone(), reply)
-                })
-                .await;
-        });
+        tokio::spawn(self.clone().converse(
+            message.chat.id.clone(),
+            message.id.clone(),
+            user,
+            text.clone(),
+        ));
     }
 
     fn alive(&self) {

@@ -14,7 +14,7 @@ use std::{
 
 use shared::{
     webhook::WebhookSetting,
-    worker_api::{EventBatch, WorkerEvent, WorkerEventKind},
+    worker_api::{EventBatch, Exchange, WorkerEvent, WorkerEventKind},
 };
 
 use crate::{provider::Message, state::now_ms};
@@ -63,8 +63,9 @@ impl EventLog {
         Ok(log)
     }
 
-    /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`).
-    pub fn message(&self, message: &Message, kind: WorkerEventKind) {
+    /// Records a message that reached the bot (`message.in`) or that it sent (`message.out`, with the
+    /// exchange when it is the agent bridge's reply).
+    pub fn message(&self, message: &Message, kind: WorkerEventKind, exchange: Option<Exchange>) {
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -82,6 +83,7 @@ impl EventLog {
             text: message.text.clone(),
             at: now_ms(),
             webhook: None,
+            exchange,
         };
         self.push(event);
     }
@@ -89,6 +91,17 @@ impl EventLog {
     /// Records a change of the bot's connection (`bot.status`) or a failure (`bot.error`), in `chat` when
     /// it concerns one.
     pub fn notice(&self, kind: WorkerEventKind, chat: Option<String>, text: String) {
+        self.notice_exchange(kind, chat, text, None);
+    }
+
+    /// Records a notice with the exchange it is about (a reply the agent bridge could not send).
+    pub fn notice_exchange(
+        &self,
+        kind: WorkerEventKind,
+        chat: Option<String>,
+        text: String,
+        exchange: Option<Exchange>,
+    ) {
         let event = WorkerEvent {
             id: uuid::Uuid::new_v4().to_string(),
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -102,6 +115,7 @@ impl EventLog {
             text: Some(text),
             at: now_ms(),
             webhook: None,
+            exchange,
         };
         self.push(event);
     }
@@ -121,6 +135,7 @@ impl EventLog {
             text: None,
             at: setting.updated_at,
             webhook: Some(setting),
+            exchange: None,
         };
         self.push(event);
     }

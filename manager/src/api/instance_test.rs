@@ -1,5 +1,5 @@
 //! `POST /api/v1/instances/{id}/test`: sends a message through the instance's agent pipeline without
-//! Telegram (seed 003), returning the answer and its latency.
+//! Telegram (seed 003), returning the answer, its latency and its tokens.
 
 use axum::{
     Json,
@@ -7,7 +7,7 @@ use axum::{
 };
 use shared::{
     ErrorBody,
-    api::access::{AgentTestRequest, AgentTestResponse},
+    api::access::{AgentTestRequest, AgentTestResponse, TestTokens},
     http::ValidJson,
 };
 
@@ -52,5 +52,9 @@ pub async fn test_agent(
         agent: kind,
         reply: answer.text,
         latency_ms: answer.latency.as_secs_f64() * 1e3,
+        tokens: answer.tokens.map(|t| TestTokens {
+            input: t.input,
+            output: t.output,
+        }),
     }))
 }

@@ -206,6 +206,7 @@ pub async fn get_instance(
             instance,
             containers,
             memory_data: views::memory(&record),
+            llm: super::instance_analytics::llm_stats(&state.fleet.store, &id).await?,
         },
     }))
 }

@@ -8,7 +8,9 @@ mod events;
 mod health;
 mod hosts;
 mod instance_access;
+mod instance_analytics;
 mod instance_api_key;
+mod instance_conversations;
 mod instance_history;
 mod instance_lifecycle;
 mod instance_logs;
@@ -168,6 +170,10 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_messages::list_messages))
         .routes(routes!(instance_messages::list_groups))
         .routes(routes!(instance_messages::list_contacts))
+        .routes(routes!(instance_conversations::list_conversations))
+        .routes(routes!(instance_conversations::get_conversation))
+        .routes(routes!(instance_analytics::get_analytics))
+        .routes(routes!(instance_analytics::get_insights))
         .routes(routes!(
             instance_webhook::get_webhook_config,
             instance_webhook::put_webhook_config,

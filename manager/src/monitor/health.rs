@@ -170,7 +170,7 @@ impl Prober {
             };
             let (new, logged) = fleet
                 .store
-                .store_events(&r.id, &batch.events)
+                .store_events(&r.id, &batch.events, conversation_ttl_ms(r))
                 .await
                 .map_err(|e| e.to_string())?;
             stored += new;
@@ -298,6 +298,18 @@ pub const UNREACHABLE_CHECKS_TO_DEGRADE: i64 = 2;
 
 /// How much a worker counter grew since it was last seen; a smaller value means the worker restarted
 /// and counted from zero again.
+/// How long a chat may stay silent before its next message starts a new conversation (the bot's
+/// `conversation_ttl_hours`).
+fn conversation_ttl_ms(r: &InstanceRecord) -> i64 {
+    let hours = r
+        .agno_config
+        .as_ref()
+        .map_or(shared::agent::DEFAULT_CONVERSATION_TTL_HOURS, |c| {
+            c.conversation_ttl_hours()
+        });
+    i64::from(hours) * 3_600_000
+}
+
 fn growth(now: u64, seen: i64) -> i64 {
     let now = now as i64;
     if now >= seen { now - seen } else { now }

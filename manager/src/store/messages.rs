@@ -7,6 +7,9 @@ use sqlx::Row;
 
 use super::Store;
 
+/// `direction` of a reply the bot could not send (kept in its conversation; not a message of the chat).
+pub const UNSENT: &str = "unsent";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatRow {
     pub chat_id: String,
@@ -39,12 +42,15 @@ pub struct MessageRow {
 }
 
 impl Store {
-    /// Stores a worker's events: messages, bot status and errors (into the event log), webhook settings.
-    /// Returns how many messages were new, and the bot events that were new (for live subscribers).
+    /// Stores a worker's events: messages (each in its conversation, a new one starting after
+    /// `conversation_ttl_ms` of silence in its chat), bot status and errors (into the event log; a reply
+    /// that could not be sent also into its conversation), webhook settings. Returns how many messages
+    /// were new, and the bot events that were new (for live subscribers).
     pub async fn store_events(
         &self,
         instance_id: &str,
         events: &[WorkerEvent],
+        conversation_ttl_ms: i64,
     ) -> Result<(usize, Vec<super::events::Event>), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let mut new = 0;
@@ -64,7 +70,11 @@ impl Store {
                     if super::events::insert_once(&mut tx, &event).await? {
                         logged.push(event);
                     }
-                    continue;
+                    // A reply the bot could not send belongs to its conversation.
+                    if e.exchange.is_none() || e.chat_id.is_none() {
+                        continue;
+                    }
+                    UNSENT
                 }
                 WorkerEventKind::WebhookConfig => {
                     if let Some(setting) = &e.webhook {
@@ -76,9 +86,18 @@ impl Store {
                     continue;
                 }
             };
+            let unsent = direction == UNSENT;
+            let exchange = e.exchange.as_ref();
+            let text = if unsent {
+                exchange.and_then(|x| x.unsent_reply.clone())
+            } else {
+                e.text.clone()
+            };
+            let tokens = |t: Option<u64>| t.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
             let inserted = sqlx::query(
-                "INSERT INTO messages (id, instance_id, chat_id, direction, message_id, from_id, from_name, text, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO messages (id, instance_id, chat_id, direction, message_id, from_id, from_name, text, at, \
+                 role, tokens_in, tokens_out, latency_ms, outcome, error, reply_to) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING",
             )
             .bind(e.id.clone())
             .bind(instance_id.to_string())
@@ -87,40 +106,72 @@ impl Store {
             .bind(e.message_id.clone())
             .bind(e.from_id.clone())
             .bind(e.from_name.clone())
-            .bind(e.text.clone())
+            .bind(text.clone())
             .bind(e.at)
+            .bind(if direction == "in" { "user" } else { "assistant" })
+            .bind(tokens(exchange.and_then(|x| x.tokens_in)))
+            .bind(tokens(exchange.and_then(|x| x.tokens_out)))
+            .bind(exchange.and_then(|x| x.latency_ms))
+            .bind(exchange.map(|x| x.outcome.as_str()))
+            .bind(exchange.and_then(|x| x.error.clone()))
+            .bind(exchange.and_then(|x| x.question_id.clone()))
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if inserted == 0 {
                 continue;
             }
-            new += 1;
-            let data = serde_json::json!({
-                "chat_id": e.chat_id,
-                "chat_name": e.chat_name,
-                "chat_type": e.chat_type,
-                "from_id": e.from_id,
-                "from_name": e.from_name,
-                "message_id": e.message_id,
-                "text": e.text,
-            });
-            super::webhooks::enqueue(&mut tx, instance_id, &e.id, e.kind.as_str(), e.at, data)
+            let chat_id = e.chat_id.clone().unwrap_or_default();
+            if !unsent {
+                new += 1;
+                let data = serde_json::json!({
+                    "chat_id": e.chat_id,
+                    "chat_name": e.chat_name,
+                    "chat_type": e.chat_type,
+                    "from_id": e.from_id,
+                    "from_name": e.from_name,
+                    "message_id": e.message_id,
+                    "text": e.text,
+                });
+                super::webhooks::enqueue(&mut tx, instance_id, &e.id, e.kind.as_str(), e.at, data)
+                    .await?;
+                // Also what makes concurrent writers of one chat wait for each other (PostgreSQL locks
+                // the row) before they pick its conversation.
+                sqlx::query(
+                    "INSERT INTO chats (instance_id, chat_id, name, chat_type, message_count, last_message, last_message_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (instance_id, chat_id) DO UPDATE SET \
+                     message_count = chats.message_count + 1, last_message = excluded.last_message, \
+                     last_message_at = excluded.last_message_at, name = COALESCE(excluded.name, chats.name)",
+                )
+                .bind(instance_id.to_string())
+                .bind(chat_id.clone())
+                .bind(e.chat_name.clone())
+                .bind(e.chat_type.map(|k| k.as_str().to_string()))
+                .bind(e.text.clone())
+                .bind(e.at)
+                .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO chats (instance_id, chat_id, name, chat_type, message_count, last_message, last_message_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (instance_id, chat_id) DO UPDATE SET \
-                 message_count = chats.message_count + 1, last_message = excluded.last_message, \
-                 last_message_at = excluded.last_message_at, name = COALESCE(excluded.name, chats.name)",
+            }
+            let conversation = super::conversations::join(
+                &mut tx,
+                &super::conversations::Said {
+                    instance_id,
+                    chat_id: &chat_id,
+                    user_id: (direction == "in")
+                        .then_some(e.from_id.as_deref())
+                        .flatten(),
+                    at: e.at,
+                    tokens_in: tokens(exchange.and_then(|x| x.tokens_in)).unwrap_or(0),
+                    tokens_out: tokens(exchange.and_then(|x| x.tokens_out)).unwrap_or(0),
+                },
+                conversation_ttl_ms,
             )
-            .bind(instance_id.to_string())
-            .bind(e.chat_id.clone().unwrap_or_default())
-            .bind(e.chat_name.clone())
-            .bind(e.chat_type.map(|k| k.as_str().to_string()))
-            .bind(e.text.clone())
-            .bind(e.at)
-            .execute(&mut *tx)
             .await?;
+            sqlx::query("UPDATE messages SET conversation_id = $1 WHERE id = $2")
+                .bind(conversation)
+                .bind(e.id.clone())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok((new, logged))
@@ -186,7 +237,8 @@ impl Store {
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, chat_id, direction, message_id, from_id, from_name, text, at FROM messages \
-             WHERE instance_id = $1 AND chat_id = $2 ORDER BY at DESC, id DESC LIMIT $3",
+             WHERE instance_id = $1 AND chat_id = $2 AND direction IN ('in', 'out') \
+             ORDER BY at DESC, id DESC LIMIT $3",
         )
         .bind(instance_id)
         .bind(chat_id)
@@ -214,6 +266,8 @@ impl Store {
 mod tests {
     use super::*;
 
+    const DAY: i64 = 86_400_000;
+
     fn event(id: &str, seq: u64) -> WorkerEvent {
         WorkerEvent {
             id: id.into(),
@@ -228,6 +282,7 @@ mod tests {
             text: Some(format!("m{seq}")),
             at: seq as i64,
             webhook: None,
+            exchange: None,
         }
     }
 
@@ -240,10 +295,10 @@ mod tests {
             std::sync::Arc::new(crate::seal::Sealer::ephemeral()),
         );
         let batch = [event("a", 1), event("b", 2)];
-        assert_eq!(store.store_events("i", &batch).await.unwrap().0, 2);
+        assert_eq!(store.store_events("i", &batch, DAY).await.unwrap().0, 2);
         // The manager crashed before acknowledging: the same events come again, with one more.
         let again = [event("a", 1), event("b", 2), event("c", 3)];
-        assert_eq!(store.store_events("i", &again).await.unwrap().0, 1);
+        assert_eq!(store.store_events("i", &again, DAY).await.unwrap().0, 1);
         let chats = store.chats("i", false).await.unwrap();
         assert_eq!(chats.len(), 1);
         assert_eq!(chats[0].message_count, 3);

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod conversations;
 pub mod events;
 pub mod history;
 pub mod instances;

@@ -89,4 +89,15 @@ pub struct AgentTestResponse {
     pub agent: AgentKind,
     pub reply: String,
     pub latency_ms: f64,
+    /// The tokens the agent's `usage` reported (none when it reported none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TestTokens>,
+}
+
+/// Tokens of an agent call (seed 003's `tokens` of `/test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestTokens {
+    pub input: u64,
+    pub output: u64,
 }

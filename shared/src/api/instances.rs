@@ -419,6 +419,9 @@ pub struct InstanceDetail {
     pub instance: InstanceView,
     pub containers: Vec<ContainerInfo>,
     pub memory_data: MemoryView,
+    /// The agent's figures (seed 001's LLM block): today's calls and the last success.
+    #[serde(default)]
+    pub llm: super::analytics::LlmStats,
 }
 
 /// `GET /api/v1/instances/{id}`.

@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
+pub mod conversations;
 pub mod credentials;
 pub mod events;
 pub mod health;

@@ -63,9 +63,117 @@ impl std::fmt::Display for WorkerEventKind {
     }
 }
 
+/// What became of a question put to the bot's agent (one exchange: a message in, the bot's reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The agent answered and its answer was sent.
+    Answered,
+    /// The agent failed (error, timeout, no text); the fallback message was sent.
+    Fallback,
+    /// `/start` with a welcome message configured: the welcome was sent, the agent not called.
+    Welcome,
+    /// The reply (answer, fallback or welcome) could not be delivered to the chat.
+    Failed,
+    /// The chat's rate limit stopped the agent call; the fallback message was sent (or nothing).
+    DroppedRate,
+    /// The spending cap stopped the agent call; the fallback message was sent (or nothing).
+    DroppedCap,
+}
+
+impl Outcome {
+    pub const ALL: [Self; 6] = [
+        Self::Answered,
+        Self::Fallback,
+        Self::Welcome,
+        Self::Failed,
+        Self::DroppedRate,
+        Self::DroppedCap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Fallback => "fallback",
+            Self::Welcome => "welcome",
+            Self::Failed => "failed",
+            Self::DroppedRate => "dropped_rate",
+            Self::DroppedCap => "dropped_cap",
+        }
+    }
+
+    /// The outcome by its wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One question and the bot's reply to it, as the agent bridge saw it: carried by the `message.out`
+/// event of the reply, or by a `bot.error` event when the reply could not be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Exchange {
+    pub outcome: Outcome,
+    /// How long the agent call took, in milliseconds; none when the agent was not called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Tokens of the question with its context, as the agent's `usage` reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    /// Tokens of the answer, as the agent's `usage` reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
+    /// Why the agent gave no answer, or why the reply was not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The provider's id of the message answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<String>,
+    /// For `failed`: the reply that could not be sent (a sent reply is its event's `text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent_reply: Option<String>,
+}
+
+impl Exchange {
+    /// An exchange that ended with `outcome`, nothing else known yet.
+    pub fn new(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            latency_ms: None,
+            tokens_in: None,
+            tokens_out: None,
+            error: None,
+            question_id: None,
+            unsent_reply: None,
+        }
+    }
+
+    /// This exchange once its reply `text` could not be delivered (`error`): `failed`, keeping what the
+    /// agent call cost.
+    pub fn undelivered(self, text: String, error: &str) -> Self {
+        let error = match self.error {
+            Some(agent) => format!("{agent}; then the reply could not be sent: {error}"),
+            None => format!("the reply could not be sent: {error}"),
+        };
+        Self {
+            outcome: Outcome::Failed,
+            error: Some(error),
+            unsent_reply: Some(text),
+            ..self
+        }
+    }
+}
+
 /// Something that happened in a worker, kept until the manager acknowledged it (at-least-once; the
 /// manager stores events by `id`, so a repeat is harmless).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerEvent {
     /// Unique over all workers and restarts.
@@ -92,6 +200,10 @@ pub struct WorkerEvent {
     /// For `webhook.config`: the configuration set on the worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<crate::webhook::WebhookSetting>,
+    /// For the `message.out` of an agent's reply, and the `bot.error` of a reply that could not be
+    /// sent: what became of the question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
 }
 
 /// `GET /api/v1/events` answer: events after a sequence number, oldest first.

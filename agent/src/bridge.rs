@@ -18,6 +18,7 @@ pub struct AgentBridge {
     context: ChatContext,
     instance_id: String,
     chat_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    guard: super::guard::Guard,
 }
 
 /// What the bridge sends to the chat, and what became of the question so far (the exchange it reports
@@ -59,6 +60,7 @@ impl AgentBridge {
             context: ChatContext::new(),
             instance_id,
             chat_locks: Default::default(),
+            guard: Default::default(),
         };
         bridge.reconfigure(config);
         bridge
@@ -112,11 +114,37 @@ impl AgentBridge {
             config.context_messages,
             Duration::from_millis(config.conversation_ttl_ms.max(0) as u64),
         );
+        if let Err(stopped) = self
+            .guard
+            .admit(chat, config.chat_rate_limit, config.spending_cap)
+            .await
+        {
+            let (outcome, why) = match stopped {
+                super::guard::Stopped::Rate => (
+                    Outcome::DroppedRate,
+                    "the chat is over its rate of agent calls",
+                ),
+                super::guard::Stopped::Cap => (
+                    Outcome::DroppedCap,
+                    "the bot spent its tokens for today (spending cap)",
+                ),
+            };
+            tracing::info!(
+                chat,
+                reason = why,
+                "agent not called; sending the fallback message"
+            );
+            let reply = Reply::fallback(config, outcome, Some(why.to_string()));
+            return Some(deliver(send, reply).await);
+        }
         let history = self.context.history(chat, keep, ttl);
         let session = format!("{}:{chat}", self.instance_id);
         let started = Instant::now();
         let reply = match client.ask(&session, user, &history, text).await {
             Ok(answer) => {
+                if let Some(tokens) = answer.tokens {
+                    self.guard.spend(tokens.input + tokens.output);
+                }
                 tracing::info!(
                     chat,
                     latency_ms = answer.latency.as_millis() as u64,

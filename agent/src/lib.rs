@@ -5,6 +5,7 @@
 
 mod bridge;
 mod context;
+mod guard;
 
 use std::time::{Duration, Instant};
 

@@ -385,3 +385,95 @@ async fn every_configuration_change_is_in_the_settings_history_and_can_be_rolled
         .await;
     assert_eq!(status, 404);
 }
+
+/// Waits until the bot with `token` sent `count` messages to `chat`; returns their texts.
+async fn sent_to(fake: &FakeTelegram, token: &str, chat: i64, count: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let texts: Vec<String> = fake
+            .sent()
+            .iter()
+            .filter(|m| m.token == token && m.chat_id == json!(chat))
+            .map(|m| m.text.clone())
+            .collect();
+        if texts.len() >= count {
+            return texts;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} messages never reached {chat}: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inbound_guard_limits_a_chatty_chat_and_the_days_spending() {
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let (agent, agent_url) = fake_agent().await;
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let token = fake.add_bot(1_700_004, "guard_bot");
+    let mut body = harness::create_body("cfg", &token);
+    body["agno_config"] = json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
+        "fallback_message": "Not now.", "chat_rate_limit": {"per_minute": 2, "strategy": "drop"}});
+    let (status, created) = m
+        .post("/api/v1/instances?wait=true&timeout=30", &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = Created::from_body(&created).id;
+
+    // Chat 11 asks three times at once: two reach the agent, the third gets the fallback.
+    for text in ["q1", "q2", "q3"] {
+        fake.push_text(&token, 11, text);
+    }
+    let replies = sent_to(&fake, &token, 11, 3).await;
+    assert_eq!(
+        replies.iter().filter(|t| *t == "Not now.").count(),
+        1,
+        "{replies:?}"
+    );
+    assert_eq!(
+        agent
+            .calls()
+            .iter()
+            .filter(|c| c.message.starts_with('q'))
+            .count(),
+        2
+    );
+    // Another chat is not held up by it.
+    ask(&fake, &agent, &token, 12, "other chat").await;
+
+    // The spending cap: once the day's tokens reach it, questions get the fallback, uncalled.
+    let spent: u64 = agent
+        .calls()
+        .iter()
+        .filter_map(|c| c.usage)
+        .map(|(i, o)| i + o)
+        .sum();
+    let (status, patched) = patch(&m, &id, json!({"spending_cap": spent})).await;
+    assert_eq!(status, 200, "{patched}");
+    let calls_before = agent.calls().len();
+    fake.push_text(&token, 13, "over the cap");
+    assert_eq!(sent_to(&fake, &token, 13, 1).await, ["Not now."]);
+    assert_eq!(
+        agent.calls().len(),
+        calls_before,
+        "the agent was called over the cap"
+    );
+
+    // Both are counted in analytics.
+    let summary = m
+        .wait_get(&format!("/api/v1/instances/{id}/analytics"), |v| {
+            // q1, q2, the other chat's answer and two fallbacks.
+            v["summary"]["dropped_cap"] == 1 && v["summary"]["messages_out"] == 5
+        })
+        .await;
+    assert_eq!(summary["summary"]["dropped_rate"], 1, "{summary}");
+    assert_eq!(summary["summary"]["agent_calls"], 3, "{summary}");
+    assert_eq!(
+        summary["summary"]["tokens_in"].as_u64().unwrap()
+            + summary["summary"]["tokens_out"].as_u64().unwrap(),
+        spent,
+        "{summary}"
+    );
+}

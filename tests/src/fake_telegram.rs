@@ -199,6 +199,54 @@ impl FakeTelegram {
         self.lock().sent.clone()
     }
 
+    /// The texts the bot with `token` sent to `chat`, once they are at least `count` (panics after 30 s).
+    pub async fn wait_texts_to(&self, token: &str, chat: i64, count: usize) -> Vec<String> {
+        self.wait_texts(
+            token,
+            chat,
+            |texts| texts.len() >= count,
+            &format!("{count} texts"),
+        )
+        .await
+    }
+
+    /// Waits until the bot with `token` sent `text` to `chat` (panics after 30 s).
+    pub async fn wait_sent(&self, token: &str, chat: i64, text: &str) {
+        self.wait_texts(
+            token,
+            chat,
+            |texts| texts.iter().any(|t| t == text),
+            &format!("'{text}'"),
+        )
+        .await;
+    }
+
+    async fn wait_texts(
+        &self,
+        token: &str,
+        chat: i64,
+        done: impl Fn(&[String]) -> bool,
+        what: &str,
+    ) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let texts: Vec<String> = self
+                .sent()
+                .iter()
+                .filter(|m| m.token == token && m.chat_id == serde_json::json!(chat))
+                .map(|m| m.text.clone())
+                .collect();
+            if done(&texts) {
+                return texts;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} never sent to {chat}; sent: {texts:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// When the bot with `token` was first answered `getMe`.
     pub fn first_get_me(&self, token: &str) -> Option<std::time::Instant> {
         self.lock().first_get_me.get(token).copied()

@@ -6,7 +6,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use botfleet_tests::{
     fake_agent::FakeAgent,
-    fake_telegram::FakeTelegram,
     harness::{self, Manager, ManagerOptions},
 };
 use serde_json::{Value, json};
@@ -31,31 +30,6 @@ async fn create_with_agent(m: &Manager, token: &str, agent: Value) -> String {
     created["instance_id"].as_str().unwrap().to_string()
 }
 
-/// Waits until the bot with `token` sent `text` to `chat`.
-async fn wait_sent(fake: &FakeTelegram, token: &str, chat: i64, text: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if fake
-            .sent()
-            .iter()
-            .any(|m| m.token == token && m.chat_id == json!(chat) && m.text == text)
-        {
-            return;
-        }
-        let sent: Vec<String> = fake
-            .sent()
-            .iter()
-            .filter(|m| m.token == token)
-            .map(|m| m.text.clone())
-            .collect();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "'{text}' never sent to {chat}; sent: {sent:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_kind_of_agent_answers_in_the_same_chat() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
@@ -76,9 +50,10 @@ async fn each_kind_of_agent_answers_in_the_same_chat() {
     fake.push_text(&agno, 501, "hello agno");
     fake.push_text(&openai, 502, "hello openai");
     fake.push_text(&hook, 503, "hello hook");
-    wait_sent(&fake, &agno, 501, "agno a1: hello agno").await;
-    wait_sent(&fake, &openai, 502, "openai (0 before): hello openai").await;
-    wait_sent(&fake, &hook, 503, "webhook: hello hook").await;
+    fake.wait_sent(&agno, 501, "agno a1: hello agno").await;
+    fake.wait_sent(&openai, 502, "openai (0 before): hello openai")
+        .await;
+    fake.wait_sent(&hook, 503, "webhook: hello hook").await;
     let sessions: Vec<Option<String>> = agent
         .calls()
         .iter()
@@ -105,23 +80,13 @@ async fn anthropics_messages_api_gets_the_system_prompt_and_the_chats_turns() {
     )
     .await;
     fake.push_text(&token, 701, "first");
-    wait_sent(
-        &fake,
-        &token,
-        701,
-        "anthropic (0 before) [Be brief.]: first",
-    )
-    .await;
+    fake.wait_sent(&token, 701, "anthropic (0 before) [Be brief.]: first")
+        .await;
     // The second turn carries the first question and its answer, user first (the API's rule; the fake
     // refuses anything else with 400).
     fake.push_text(&token, 701, "second");
-    wait_sent(
-        &fake,
-        &token,
-        701,
-        "anthropic (2 before) [Be brief.]: second",
-    )
-    .await;
+    fake.wait_sent(&token, 701, "anthropic (2 before) [Be brief.]: second")
+        .await;
     let calls: Vec<_> = agent
         .calls()
         .into_iter()
@@ -138,16 +103,21 @@ async fn context_is_kept_per_chat() {
     let token = fake.add_bot(1_600_004, "ctx_bot");
     create_with_agent(&m, &token, json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"), "context_messages": 4})).await;
     fake.push_text(&token, 601, "first");
-    wait_sent(&fake, &token, 601, "openai (0 before): first").await;
+    fake.wait_sent(&token, 601, "openai (0 before): first")
+        .await;
     fake.push_text(&token, 601, "second");
-    wait_sent(&fake, &token, 601, "openai (2 before): second").await;
+    fake.wait_sent(&token, 601, "openai (2 before): second")
+        .await;
     // Another chat starts from nothing.
     fake.push_text(&token, 602, "elsewhere");
-    wait_sent(&fake, &token, 602, "openai (0 before): elsewhere").await;
+    fake.wait_sent(&token, 602, "openai (0 before): elsewhere")
+        .await;
     fake.push_text(&token, 601, "third");
-    wait_sent(&fake, &token, 601, "openai (4 before): third").await;
+    fake.wait_sent(&token, 601, "openai (4 before): third")
+        .await;
     fake.push_text(&token, 601, "fourth");
-    wait_sent(&fake, &token, 601, "openai (4 before): fourth").await;
+    fake.wait_sent(&token, 601, "openai (4 before): fourth")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,9 +134,9 @@ async fn welcome_and_fallback_messages() {
     )
     .await;
     fake.push_text(&token, 701, "/start");
-    wait_sent(&fake, &token, 701, "Welcome!").await;
+    fake.wait_sent(&token, 701, "Welcome!").await;
     fake.push_text(&token, 701, "are you there?");
-    wait_sent(&fake, &token, 701, "Agent is resting.").await;
+    fake.wait_sent(&token, 701, "Agent is resting.").await;
 
     // The worker reported its connection and the agent's failure; the manager logged both.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

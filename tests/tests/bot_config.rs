@@ -40,6 +40,19 @@ async fn ask(
     }
 }
 
+/// Creates a bot whose configuration is `config` under `key` (`config` or the seed's `agno_config`),
+/// waiting until it runs.
+async fn create(m: &Manager, token: &str, key: &str, config: Value) -> Created {
+    let mut body = harness::create_body("cfg", token);
+    body.as_object_mut().unwrap().remove("agno_config");
+    body[key] = config;
+    let (status, created) = m
+        .post("/api/v1/instances?wait=true&timeout=30", &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    Created::from_body(&created)
+}
+
 async fn patch(m: &Manager, id: &str, body: Value) -> (u16, Value) {
     send(
         m.request(reqwest::Method::PATCH, &format!("/api/v1/instances/{id}"))
@@ -55,18 +68,17 @@ async fn configuration_changes_reach_the_running_worker_without_a_new_container(
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(1_700_001, "config_bot");
     // Created with seed 003's names under `config`.
-    let mut body = harness::create_body("cfg", &token);
-    body.as_object_mut().unwrap().remove("agno_config");
-    body["config"] = json!({
-        "name": "Support", "llm_provider": "openai",
-        "llm_url": format!("{agent_url}/openai/v1/chat/completions"),
-        "llm_model": "m1", "llm_api_key": "sk-first", "system_prompt": "You are A.",
-    });
-    let (status, created) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &body)
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let c = Created::from_body(&created);
+    let c = create(
+        &m,
+        &token,
+        "config",
+        json!({
+            "name": "Support", "llm_provider": "openai",
+            "llm_url": format!("{agent_url}/openai/v1/chat/completions"),
+            "llm_model": "m1", "llm_api_key": "sk-first", "system_prompt": "You are A.",
+        }),
+    )
+    .await;
     let started = m.worker_started_at(&c.id);
 
     let first = ask(&fake, &agent, &token, 71, "first").await;
@@ -177,13 +189,13 @@ async fn a_paused_bot_receives_and_answers_nothing_until_activated() {
     let (agent, agent_url) = fake_agent().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(1_700_002, "pause_bot");
-    let mut body = harness::create_body("cfg", &token);
-    body["agno_config"] = json!({"kind": "webhook", "url": format!("{agent_url}/webhook")});
-    let (status, created) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &body)
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let c = Created::from_body(&created);
+    let c = create(
+        &m,
+        &token,
+        "agno_config",
+        json!({"kind": "webhook", "url": format!("{agent_url}/webhook")}),
+    )
+    .await;
     let started = m.worker_started_at(&c.id);
     ask(&fake, &agent, &token, 81, "before").await;
 
@@ -257,14 +269,15 @@ async fn every_configuration_change_is_in_the_settings_history_and_can_be_rolled
     let (agent, agent_url) = fake_agent().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(1_700_003, "history_bot");
-    let mut body = harness::create_body("cfg", &token);
-    body["agno_config"] = json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
-        "system_prompt": "one"});
-    let (status, created) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &body)
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = Created::from_body(&created).id;
+    let c = create(
+        &m,
+        &token,
+        "agno_config",
+        json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
+        "system_prompt": "one"}),
+    )
+    .await;
+    let id = c.id;
 
     for change in [
         json!({"system_prompt": "two", "llm_api_key": "sk-history-secret"}),
@@ -386,47 +399,27 @@ async fn every_configuration_change_is_in_the_settings_history_and_can_be_rolled
     assert_eq!(status, 404);
 }
 
-/// Waits until the bot with `token` sent `count` messages to `chat`; returns their texts.
-async fn sent_to(fake: &FakeTelegram, token: &str, chat: i64, count: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let texts: Vec<String> = fake
-            .sent()
-            .iter()
-            .filter(|m| m.token == token && m.chat_id == json!(chat))
-            .map(|m| m.text.clone())
-            .collect();
-        if texts.len() >= count {
-            return texts;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{count} messages never reached {chat}: {texts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_inbound_guard_limits_a_chatty_chat_and_the_days_spending() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let (agent, agent_url) = fake_agent().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
     let token = fake.add_bot(1_700_004, "guard_bot");
-    let mut body = harness::create_body("cfg", &token);
-    body["agno_config"] = json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
-        "fallback_message": "Not now.", "chat_rate_limit": {"per_minute": 2, "strategy": "drop"}});
-    let (status, created) = m
-        .post("/api/v1/instances?wait=true&timeout=30", &body)
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = Created::from_body(&created).id;
+    let c = create(
+        &m,
+        &token,
+        "agno_config",
+        json!({"kind": "openai", "url": format!("{agent_url}/openai/v1/chat/completions"),
+        "fallback_message": "Not now.", "chat_rate_limit": {"per_minute": 2, "strategy": "drop"}}),
+    )
+    .await;
+    let id = c.id;
 
     // Chat 11 asks three times at once: two reach the agent, the third gets the fallback.
     for text in ["q1", "q2", "q3"] {
         fake.push_text(&token, 11, text);
     }
-    let replies = sent_to(&fake, &token, 11, 3).await;
+    let replies = fake.wait_texts_to(&token, 11, 3).await;
     assert_eq!(
         replies.iter().filter(|t| *t == "Not now.").count(),
         1,
@@ -454,7 +447,7 @@ async fn the_inbound_guard_limits_a_chatty_chat_and_the_days_spending() {
     assert_eq!(status, 200, "{patched}");
     let calls_before = agent.calls().len();
     fake.push_text(&token, 13, "over the cap");
-    assert_eq!(sent_to(&fake, &token, 13, 1).await, ["Not now."]);
+    assert_eq!(fake.wait_texts_to(&token, 13, 1).await, ["Not now."]);
     assert_eq!(
         agent.calls().len(),
         calls_before,

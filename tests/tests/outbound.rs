@@ -20,7 +20,6 @@ use axum::{
 };
 use botfleet_tests::{
     fake_agent::FakeAgent,
-    fake_telegram::FakeTelegram,
     fake_webhook::FakeWebhook,
     harness::{self, Created, Manager, ManagerOptions, send},
 };
@@ -91,23 +90,6 @@ async fn next_dead(m: &Manager, id: &str, seen: &[String]) -> Value {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no new dead delivery: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the bot with `token` sent `text` to `chat`.
-async fn wait_sent(fake: &FakeTelegram, token: &str, chat: i64, text: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !fake
-        .sent()
-        .iter()
-        .any(|m| m.token == token && m.chat_id == json!(chat) && m.text == text)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "'{text}' never sent to {chat}; sent: {:?}",
-            fake.sent().iter().map(|m| &m.text).collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -306,7 +288,7 @@ async fn the_workers_agent_is_reached_when_allowed_and_refused_when_not() {
     assert_eq!(status, 201, "{created}");
     let id = created["instance_id"].as_str().unwrap().to_string();
     tg.push_text(&token, 41, "allowed?");
-    wait_sent(&tg, &token, 41, "webhook: allowed?").await;
+    tg.wait_sent(&token, 41, "webhook: allowed?").await;
     assert_eq!(agent.calls().len(), 1);
 
     // The same database under a manager that allows loopback only: the changed list is a pending
@@ -323,7 +305,7 @@ async fn the_workers_agent_is_reached_when_allowed_and_refused_when_not() {
     m.wait_for(&id, Duration::from_secs(30), |i| i["status"] == "running")
         .await;
     tg.push_text(&token, 41, "refused?");
-    wait_sent(&tg, &token, 41, "Agent is out of reach.").await;
+    tg.wait_sent(&token, 41, "Agent is out of reach.").await;
     assert_eq!(agent.calls().len(), 1, "the refused agent was called");
     let container = m.worker_container(&id).expect("the worker's container");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

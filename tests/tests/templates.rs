@@ -7,7 +7,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use botfleet_tests::{
     fake_agent::FakeAgent,
-    fake_telegram::FakeTelegram,
     harness::{self, Manager, ManagerOptions, send},
 };
 use reqwest::Method;
@@ -381,27 +380,6 @@ async fn templates_are_owned_built_ins_are_read_only_and_bad_input_is_named() {
     assert_eq!(status, 404);
 }
 
-/// Waits until the bot with `token` sent `text` to `chat`.
-async fn wait_sent(fake: &FakeTelegram, token: &str, chat: i64, text: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent: Vec<String> = fake
-            .sent()
-            .iter()
-            .filter(|m| m.token == token && m.chat_id == json!(chat))
-            .map(|m| m.text.clone())
-            .collect();
-        if sent.iter().any(|t| t == text) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "'{text}' never sent to {chat}; sent: {sent:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bot_set_up_from_a_template_speaks_with_the_filled_texts() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
@@ -472,10 +450,10 @@ async fn a_bot_set_up_from_a_template_speaks_with_the_filled_texts() {
     // `/start` gets the filled welcome; a question goes to the agent with the filled system prompt
     // (the fake Anthropic API answers with the `system` it was sent, in brackets).
     fake.push_text(&token, 801, "/start");
-    wait_sent(&fake, &token, 801, "Welcome to the Ritz! I am Ada.").await;
+    fake.wait_sent(&token, 801, "Welcome to the Ritz! I am Ada.")
+        .await;
     fake.push_text(&token, 801, "Is breakfast included?");
-    wait_sent(
-        &fake,
+    fake.wait_sent(
         &token,
         801,
         &format!("anthropic (0 before) [{prompt}]: Is breakfast included?"),
@@ -506,8 +484,7 @@ async fn a_bot_set_up_from_a_template_speaks_with_the_filled_texts() {
         .await;
     assert_eq!(status, 201, "{bot2}");
     fake.push_text(&token2, 802, "/start");
-    wait_sent(
-        &fake,
+    fake.wait_sent(
         &token2,
         802,
         "Hi! I'm Acme's support assistant. How can I help you today?",

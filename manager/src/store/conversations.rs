@@ -258,7 +258,7 @@ impl Store {
         .transpose()
     }
 
-    /// A conversation's messages, oldest first.
+    /// A conversation's messages, oldest first (a question before its answer in the same millisecond).
     pub async fn conversation_messages(
         &self,
         conversation_id: &str,
@@ -267,7 +267,7 @@ impl Store {
     ) -> Result<Vec<ConversationMessageRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, direction, role, text, at, tokens_in, tokens_out, latency_ms, outcome, error \
-             FROM messages WHERE conversation_id = $1 ORDER BY at, id LIMIT $2 OFFSET $3",
+             FROM messages WHERE conversation_id = $1 ORDER BY at, direction, id LIMIT $2 OFFSET $3",
         )
         .bind(conversation_id.to_string())
         .bind(limit)

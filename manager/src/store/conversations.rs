@@ -592,7 +592,7 @@ mod tests {
             message("q3", WorkerEventKind::MessageIn, "2", 3 * HOUR, "hi"),
             WorkerEvent {
                 kind: WorkerEventKind::BotError,
-                text: Some("could not send the agent's reply: blocked".into()),
+                text: Some("could not send the reply: blocked".into()),
                 from_id: None,
                 exchange: Some(Exchange {
                     question_id: Some("m-q3".into()),

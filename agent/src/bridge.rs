@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(exchange.unsent_reply.as_deref(), Some("hi there"));
         assert_eq!(
             exchange.error.as_deref(),
-            Some("the reply could not be sent: chat not found")
+            Some("could not send the reply: chat not found")
         );
     }
 
@@ -351,7 +351,7 @@ mod tests {
                 .error
                 .as_deref()
                 .is_some_and(|e| e.contains("unreachable")
-                    && e.ends_with("then the reply could not be sent: chat not found")),
+                    && e.ends_with("; could not send the fallback either: chat not found")),
             "{exchange:?}"
         );
 

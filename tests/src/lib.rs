@@ -1,6 +1,7 @@
 //! Test support for botfleet: a fake Telegram Bot API and helpers that run the real manager binary
 //! against the real Docker engine and a real database.
 
+pub mod bench;
 pub mod cli_run;
 pub mod docker_proxy;
 pub mod fake_agent;

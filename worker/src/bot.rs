@@ -242,10 +242,10 @@ impl Bot {
         if let Some(exchange) = exchange
             && exchange.outcome == Outcome::Failed
         {
-            let text = format!(
-                "could not send the agent's reply: {}",
-                exchange.error.as_deref().unwrap_or("unknown error")
-            );
+            let text = exchange
+                .error
+                .clone()
+                .unwrap_or_else(|| "could not send the reply".into());
             self.core.events.notice_exchange(
                 WorkerEventKind::BotError,
                 Some(chat.to_string()),

@@ -258,7 +258,7 @@ impl Store {
         .transpose()
     }
 
-    /// A conversation's messages, oldest first.
+    /// A conversation's messages, oldest first (a question before its answer in the same millisecond).
     pub async fn conversation_messages(
         &self,
         conversation_id: &str,
@@ -267,7 +267,7 @@ impl Store {
     ) -> Result<Vec<ConversationMessageRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, direction, role, text, at, tokens_in, tokens_out, latency_ms, outcome, error \
-             FROM messages WHERE conversation_id = $1 ORDER BY at, id LIMIT $2 OFFSET $3",
+             FROM messages WHERE conversation_id = $1 ORDER BY at, direction, id LIMIT $2 OFFSET $3",
         )
         .bind(conversation_id.to_string())
         .bind(limit)
@@ -592,7 +592,7 @@ mod tests {
             message("q3", WorkerEventKind::MessageIn, "2", 3 * HOUR, "hi"),
             WorkerEvent {
                 kind: WorkerEventKind::BotError,
-                text: Some("could not send the agent's reply: blocked".into()),
+                text: Some("could not send the reply: blocked".into()),
                 from_id: None,
                 exchange: Some(Exchange {
                     question_id: Some("m-q3".into()),

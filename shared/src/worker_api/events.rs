@@ -159,8 +159,8 @@ impl Exchange {
     /// agent call cost.
     pub fn undelivered(self, text: String, error: &str) -> Self {
         let error = match self.error {
-            Some(agent) => format!("{agent}; then the reply could not be sent: {error}"),
-            None => format!("the reply could not be sent: {error}"),
+            Some(why) => format!("{why}; could not send the fallback either: {error}"),
+            None => format!("could not send the reply: {error}"),
         };
         Self {
             outcome: Outcome::Failed,

@@ -3,17 +3,18 @@
 //! Telegram polls, Slack holds a Socket Mode websocket, Discord its gateway, WhatsApp receives signed
 //! callbacks through the manager.
 
-use std::{net::SocketAddr, time::Duration, time::Instant};
+use std::time::Duration;
 
 use botfleet_tests::{
+    bench::{create, gateway, pct, round_trips},
     fake_agent::FakeAgent,
     fake_discord::FakeDiscord,
     fake_slack::FakeSlack,
     fake_whatsapp::FakeWhatsapp,
-    harness::{self, Created, Manager, ManagerOptions},
+    harness::{self, Manager, ManagerOptions},
 };
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(about = "Per-provider round trip and idle memory")]
@@ -21,48 +22,6 @@ struct Args {
     /// Messages per provider, one after the other.
     #[arg(long, default_value_t = 20)]
     messages: usize,
-}
-
-fn gateway() -> SocketAddr {
-    SocketAddr::new(harness::test_network_gateway(), 0)
-}
-
-async fn create(m: &Manager, body: Value) -> anyhow::Result<Created> {
-    let (status, created) = m
-        .post("/api/v1/instances?wait=true&timeout=60", &body)
-        .await;
-    anyhow::ensure!(status == 201, "create failed: {created}");
-    Ok(Created::from_body(&created))
-}
-
-/// Times `rounds` messages: `push(i)` sends one in, `replies()` counts the replies seen so far.
-async fn round_trips(
-    rounds: usize,
-    mut push: impl AsyncFnMut(usize),
-    replies: impl Fn() -> usize,
-) -> anyhow::Result<Vec<f64>> {
-    let mut took = Vec::with_capacity(rounds);
-    for i in 0..rounds {
-        let before = replies();
-        let started = Instant::now();
-        push(i).await;
-        let deadline = started + Duration::from_secs(30);
-        while replies() == before {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "no reply to message {i} (seen {})",
-                replies()
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        took.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    took.sort_by(f64::total_cmp);
-    Ok(took)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]

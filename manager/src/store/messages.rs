@@ -97,7 +97,8 @@ impl Store {
             let inserted = sqlx::query(
                 "INSERT INTO messages (id, instance_id, chat_id, direction, message_id, from_id, from_name, text, at, \
                  role, tokens_in, tokens_out, latency_ms, outcome, error, reply_to) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CAST($13 AS DOUBLE PRECISION), $14, $15, $16) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(e.id.clone())
             .bind(instance_id.to_string())
@@ -111,7 +112,9 @@ impl Store {
             .bind(if direction == "in" { "user" } else { "assistant" })
             .bind(tokens(exchange.and_then(|x| x.tokens_in)))
             .bind(tokens(exchange.and_then(|x| x.tokens_out)))
-            .bind(exchange.and_then(|x| x.latency_ms))
+            // As text, cast in SQL: sqlx's `Any` driver sends a NULL `f64` to PostgreSQL in a binary form
+            // it refuses ("incorrect binary data format").
+            .bind(exchange.and_then(|x| x.latency_ms).map(|ms| ms.to_string()))
             .bind(exchange.map(|x| x.outcome.as_str()))
             .bind(exchange.and_then(|x| x.error.clone()))
             .bind(exchange.and_then(|x| x.question_id.clone()))

@@ -129,17 +129,21 @@ async fn secrets_never_show_in_inspect_and_live_and_die_with_the_instance() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A new configuration gets new secrets; the old ones go.
+    // New credentials get new secrets (with the bot configuration in them); the old ones go. (A change
+    // of the bot configuration alone reaches the running worker over its control channel instead.)
     let before = secret_names(&m.options.fleet);
     assert_eq!(before.len(), 4, "{before:?}");
     let new_agent_key = "sk-agent-swarm-s3cr3t-0002";
+    let new_token = fake.add_bot(7_400_003, "swarm_secret_bot_2");
     let base = format!("/api/v1/instances/{}", c.id);
     let (status, patched) = send(m.request(reqwest::Method::PATCH, &base).json(&json!({
+        "token": new_token,
         "agno_config": {"kind": "openai", "url": "http://127.0.0.1:9/v1/chat/completions",
             "api_key": new_agent_key, "model": "m2", "timeout_secs": 2}
     })))
     .await;
     assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["pending_changes"], true, "{patched}");
     let (status, processed) = m.post(&format!("{base}/process"), &json!({})).await;
     assert_eq!(
         (status, processed["action"].as_str()),

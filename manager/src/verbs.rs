@@ -237,17 +237,13 @@ impl Verbs {
                 let bot = change.bot_config(&r.agno_config);
                 if bot != r.agno_config {
                     r.agno_config = bot;
-                    r.config_revision += 1;
-                    r.revision += 1;
+                    r.bump_config_revision();
                 }
                 if change.clear_limits {
                     (r.memory_limit_mb, r.cpu_millis) = (change.memory_limit_mb, change.cpu_millis);
-                }
-                if let Some(mb) = change.memory_limit_mb {
-                    r.memory_limit_mb = Some(mb);
-                }
-                if let Some(millis) = change.cpu_millis {
-                    r.cpu_millis = Some(millis);
+                } else {
+                    r.memory_limit_mb = change.memory_limit_mb.or(r.memory_limit_mb);
+                    r.cpu_millis = change.cpu_millis.or(r.cpu_millis);
                 }
             })
             .await?
@@ -275,8 +271,7 @@ impl Verbs {
             .update_by(id, by, |r| {
                 if r.paused != paused {
                     r.paused = paused;
-                    r.config_revision += 1;
-                    r.revision += 1;
+                    r.bump_config_revision();
                     r.status_reason = Some(if paused {
                         "paused: the bot receives and answers nothing".into()
                     } else {

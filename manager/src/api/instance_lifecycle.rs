@@ -193,15 +193,11 @@ pub async fn update(
         (status = 409, description = "Being deleted, or another operation is in progress", body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn pause(
-    State(state): State<AppState>,
+    state: State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    id: Path<String>,
 ) -> Result<Json<VerbResponse>, ApiError> {
-    let r = state
-        .verbs
-        .set_paused(&id, true, &principal.attribution())
-        .await?;
-    Ok(answer("Bot paused", &r))
+    set_paused(state, principal, id, true).await
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{id}/activate", tag = "lifecycle", summary = "Activate a paused bot",
@@ -210,15 +206,31 @@ pub async fn pause(
         (status = 409, description = "Being deleted, or another operation is in progress", body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn activate(
+    state: State<AppState>,
+    principal: Principal,
+    id: Path<String>,
+) -> Result<Json<VerbResponse>, ApiError> {
+    set_paused(state, principal, id, false).await
+}
+
+async fn set_paused(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    paused: bool,
 ) -> Result<Json<VerbResponse>, ApiError> {
     let r = state
         .verbs
-        .set_paused(&id, false, &principal.attribution())
+        .set_paused(&id, paused, &principal.attribution())
         .await?;
-    Ok(answer("Bot activated", &r))
+    Ok(answer(
+        if paused {
+            "Bot paused"
+        } else {
+            "Bot activated"
+        },
+        &r,
+    ))
 }
 
 /// Refuses limits no host could give: the engine would refuse every start, and the bot would end

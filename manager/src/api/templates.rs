@@ -442,8 +442,9 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into();
         let filled = t.fill(&values).unwrap();
-        let agent: SetupAgent = serde_json::from_value(serde_json::json!(
-            {"url": "http://agent.test/v1/messages", "kind": "anthropic", "api_key": "k"}))
+        let agent: SetupAgent = serde_json::from_str(
+            r#"{"url": "http://agent.test/v1/messages", "kind": "anthropic", "api_key": "k"}"#,
+        )
         .unwrap();
         let c = bot_config(t, filled.clone(), "Acme".into(), Some(agent), None);
         assert_eq!(c.llm_provider, Some(AgentKind::Anthropic));

@@ -186,6 +186,15 @@ macro_rules! parts {
     };
 }
 
+impl InstanceRecord {
+    /// A new revision of the bot configuration (or of `paused`): a spec change the reconciler pushes
+    /// to the running worker.
+    pub fn bump_config_revision(&mut self) {
+        self.config_revision += 1;
+        self.revision += 1;
+    }
+}
+
 parts! {
     spec: [
         id, user_id, provider, type_instance, display_name, token, token_sha256, api_key_sha256,

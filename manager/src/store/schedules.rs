@@ -134,6 +134,30 @@ fn days_text(days: &Option<Vec<Weekday>>) -> Option<String> {
         .map(|d| d.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","))
 }
 
+/// Binds a schedule's fields as `$1` to `$16`, in `SCHEDULE_COLUMNS` order up to `next_due_at`.
+fn bind_fields<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    row: &ScheduleRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(row.id.clone())
+        .bind(row.instance_id.clone())
+        .bind(row.name.clone())
+        .bind(row.chat_id.clone())
+        .bind(row.message.clone())
+        .bind(row.cron.clone())
+        .bind(days_text(&row.days))
+        .bind(row.time.clone())
+        .bind(row.at)
+        .bind(row.timezone.clone())
+        .bind(row.starts_at)
+        .bind(row.ends_at)
+        .bind(i64::from(row.enabled))
+        .bind(row.missed.as_str())
+        .bind(row.grace_secs)
+        .bind(row.next_due_at)
+}
+
 impl Store {
     /// The instance's schedules, oldest first.
     pub async fn schedules(&self, instance_id: &str) -> Result<Vec<ScheduleRow>, sqlx::Error> {
@@ -173,23 +197,7 @@ impl Store {
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 \
              WHERE (SELECT COUNT(*) FROM schedules WHERE instance_id = $2) < $19"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(row.id.clone())
-            .bind(row.instance_id.clone())
-            .bind(row.name.clone())
-            .bind(row.chat_id.clone())
-            .bind(row.message.clone())
-            .bind(row.cron.clone())
-            .bind(days_text(&row.days))
-            .bind(row.time.clone())
-            .bind(row.at)
-            .bind(row.timezone.clone())
-            .bind(row.starts_at)
-            .bind(row.ends_at)
-            .bind(i64::from(row.enabled))
-            .bind(row.missed.as_str())
-            .bind(row.grace_secs)
-            .bind(row.next_due_at)
+        let done = bind_fields(sqlx::query(sqlx::AssertSqlSafe(sql)), row)
             .bind(row.created_at)
             .bind(row.updated_at)
             .bind(max)
@@ -201,31 +209,16 @@ impl Store {
     /// Replaces the schedule's fields (all but its id, instance and creation time); false when the
     /// instance has no such schedule.
     pub async fn replace_schedule(&self, row: &ScheduleRow) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE schedules SET name = $3, chat_id = $4, message = $5, cron = $6, days = $7, \
              time_of_day = $8, at = $9, timezone = $10, starts_at = $11, ends_at = $12, enabled = $13, \
              missed = $14, grace_secs = $15, next_due_at = $16, updated_at = $17 \
              WHERE id = $1 AND instance_id = $2",
-        )
-        .bind(row.id.clone())
-        .bind(row.instance_id.clone())
-        .bind(row.name.clone())
-        .bind(row.chat_id.clone())
-        .bind(row.message.clone())
-        .bind(row.cron.clone())
-        .bind(days_text(&row.days))
-        .bind(row.time.clone())
-        .bind(row.at)
-        .bind(row.timezone.clone())
-        .bind(row.starts_at)
-        .bind(row.ends_at)
-        .bind(i64::from(row.enabled))
-        .bind(row.missed.as_str())
-        .bind(row.grace_secs)
-        .bind(row.next_due_at)
-        .bind(row.updated_at)
-        .execute(self.pool())
-        .await?;
+        );
+        let done = bind_fields(query, row)
+            .bind(row.updated_at)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -83,15 +83,15 @@ impl Fleet {
         let now = now_ms();
         let record = self
             .ports
-            .insert_with_port(&self.store, |port| {
-                new_record(&id, &new, &token_sha256, &api_key, port, now)
+            .insert_with_ports(&self.store, new.serves_mcp(), |ports| {
+                new_record(&id, &new, &token_sha256, &api_key, ports, now)
             })
             .await?;
         let created = self.store.record_created(&record).await?;
         self.publish(created);
         self.cache.revive(&id);
         self.cache.put(record.clone());
-        tracing::info!(instance_id = %id, port = record.port, "instance created");
+        tracing::info!(instance_id = %id, port = record.port, mcp_port = ?record.mcp_port, "instance created");
         Ok(Provisioned { record, api_key })
     }
 
@@ -125,6 +125,7 @@ impl Fleet {
             instance_id: &r.id,
             provider: r.provider,
             port: r.port,
+            mcp_port: r.mcp_port,
             credentials: crate::domain::instance::credentials_json(&r.token),
             api_key_sha256: &r.api_key_sha256,
             control_key_sha256: keys::sha256_hex(&r.control_key),
@@ -169,6 +170,11 @@ impl Fleet {
         // Only when set, so the digest of every polling bot stays what it was before webhook mode.
         if let Some(url) = &spec.telegram_webhook_url {
             h.update(url.as_bytes());
+            h.update([0]);
+        }
+        // Likewise: an MCP server's port (a bot without one keeps the digest of before).
+        if let Some(port) = spec.mcp_port {
+            h.update(format!("mcp:{port}").as_bytes());
             h.update([0]);
         }
         // Likewise: a changed `--outbound-allow` or `--outbound-deny` recreates the workers; neither
@@ -279,7 +285,7 @@ pub(crate) fn new_record(
     new: &NewInstance,
     token_sha256: &str,
     api_key: &str,
-    port: u16,
+    (port, mcp_port): (u16, Option<u16>),
     now: i64,
 ) -> InstanceRecord {
     InstanceRecord {
@@ -295,6 +301,7 @@ pub(crate) fn new_record(
         api_key_created_at: now,
         control_key: keys::generate(keys::CONTROL_KEY_PREFIX),
         port,
+        mcp_port,
         agno_config: new.agno_config.clone(),
         status: InstanceStatus::Creating,
         status_reason: Some("port reserved; waiting for the reconciler to start the worker".into()),

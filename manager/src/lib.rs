@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod fleet;
+pub mod fleet_mcp;
 pub mod hosts;
 pub mod keys;
 pub mod metrics;

@@ -77,14 +77,16 @@ impl PortAllocator {
         false
     }
 
-    /// Inserts the record built by `make` for the lowest free port; the row holds the port from then on.
-    pub async fn insert_with_port(
+    /// Inserts the record built by `make` for the lowest free port (and, `with_mcp`, the next free one
+    /// for its MCP server); the rows in `port_leases` hold them from then on.
+    pub async fn insert_with_ports(
         &self,
         store: &Store,
-        make: impl Fn(u16) -> InstanceRecord,
+        with_mcp: bool,
+        make: impl Fn((u16, Option<u16>)) -> InstanceRecord,
     ) -> Result<InstanceRecord, ApiError> {
         let started = Instant::now();
-        let result = self.insert_locked(store, make).await;
+        let result = self.insert_locked(store, with_mcp, make).await;
         self.performance
             .record_port_assignment(started.elapsed(), result.is_ok());
         result
@@ -93,19 +95,29 @@ impl PortAllocator {
     async fn insert_locked(
         &self,
         store: &Store,
-        make: impl Fn(u16) -> InstanceRecord,
+        with_mcp: bool,
+        make: impl Fn((u16, Option<u16>)) -> InstanceRecord,
     ) -> Result<InstanceRecord, ApiError> {
         let _guard = self.lock.lock().await;
         let mut taken: HashSet<u16> = store.used_ports().await?.into_iter().collect();
-        for port in self.range.clone() {
-            if taken.contains(&port) || !self.free_on_host(port) {
-                continue;
-            }
-            match store.insert_instance(&make(port)).await {
+        // Each round either inserts or learns of a port taken meanwhile: bounded by the range.
+        for _ in 0..self.len() {
+            let api = self.lowest_free(&taken, None)?;
+            let mcp = match with_mcp {
+                true => Some(self.lowest_free(&taken, Some(api))?),
+                false => None,
+            };
+            match store.insert_instance(&make((api, mcp))).await {
                 Ok(record) => return Ok(record),
-                // Another manager on the same database took it first: try the next one.
+                // Another manager on the same database took one first: look again.
                 Err(WriteError::PortTaken) => {
-                    taken.insert(port);
+                    let now: HashSet<u16> = store.used_ports().await?.into_iter().collect();
+                    if now.contains(&api) || mcp.is_some_and(|p| now.contains(&p)) {
+                        taken = now;
+                    } else {
+                        taken.insert(api);
+                        taken.extend(mcp);
+                    }
                 }
                 Err(WriteError::TokenTaken) => {
                     return Err(ApiError::Conflict(
@@ -116,28 +128,38 @@ impl PortAllocator {
                 Err(WriteError::Database(e)) => return Err(e.into()),
             }
         }
-        Err(ApiError::PortsExhausted(format!(
+        Err(self.exhausted())
+    }
+
+    /// Runs `write` with the lowest port no instance holds and nothing on the host listens on, for an
+    /// instance that must move or gains an MCP server; the allocator stays locked until `write` has
+    /// stored it, so no create of this manager picks it meanwhile (the database's primary key on
+    /// `port_leases` still decides between managers).
+    pub async fn assign<T>(
+        &self,
+        store: &Store,
+        write: impl AsyncFnOnce(u16) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let _guard = self.lock.lock().await;
+        let taken: HashSet<u16> = store.used_ports().await?.into_iter().collect();
+        let port = self.lowest_free(&taken, None)?;
+        write(port).await
+    }
+
+    /// The lowest port of the range not in `taken`, not `also`, and free on the host.
+    fn lowest_free(&self, taken: &HashSet<u16>, also: Option<u16>) -> Result<u16, ApiError> {
+        self.range
+            .clone()
+            .find(|port| !taken.contains(port) && Some(*port) != also && self.free_on_host(*port))
+            .ok_or_else(|| self.exhausted())
+    }
+
+    fn exhausted(&self) -> ApiError {
+        ApiError::PortsExhausted(format!(
             "no free port left in {}-{}",
             self.range.start(),
             self.range.end()
-        )))
-    }
-
-    /// The lowest port no instance holds and nothing on the host listens on, for an instance that must
-    /// move (the database's UNIQUE constraint still decides when it is written).
-    pub async fn free_port(&self, store: &Store) -> Result<u16, ApiError> {
-        let _guard = self.lock.lock().await;
-        let taken: HashSet<u16> = store.used_ports().await?.into_iter().collect();
-        self.range
-            .clone()
-            .find(|port| !taken.contains(port) && self.free_on_host(*port))
-            .ok_or_else(|| {
-                ApiError::PortsExhausted(format!(
-                    "no free port left in {}-{}",
-                    self.range.start(),
-                    self.range.end()
-                ))
-            })
+        ))
     }
 
     /// Whether something on the host already listens on `port` (then Docker could not publish it).

@@ -6,6 +6,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use shared::api::instances::Interface;
+
 use crate::{
     domain::{DesiredState, InstanceRecord, InstanceStatus, lifecycle::Verb},
     error::ApiError,
@@ -30,6 +32,8 @@ pub struct ConfigChange {
     pub settings: Option<shared::api::lifecycle::UpdateInstanceRequest>,
     pub memory_limit_mb: Option<i64>,
     pub cpu_millis: Option<i64>,
+    /// The interfaces, whole (without repeats).
+    pub type_instance: Option<Vec<shared::api::instances::Interface>>,
     /// A rollback of limits may bring back the manager's default (`None`).
     pub clear_limits: bool,
 }
@@ -228,26 +232,49 @@ impl Verbs {
                 return Err(crate::writes::token_conflict());
             }
         }
-        let saved = fleet
-            .update_by(id, by, |r| {
-                if let Some(credentials) = &change.credentials {
-                    r.token = crate::domain::instance::credentials_to_store(credentials);
-                    r.token_sha256 = keys::sha256_hex(credentials.identity());
+        // `new_mcp_port`: the port just reserved for an MCP server the bot gains.
+        let edit = |r: &mut InstanceRecord, new_mcp_port: Option<u16>| {
+            if let Some(credentials) = &change.credentials {
+                r.token = crate::domain::instance::credentials_to_store(credentials);
+                r.token_sha256 = keys::sha256_hex(credentials.identity());
+            }
+            let bot = change.bot_config(&r.agno_config);
+            if bot != r.agno_config {
+                r.agno_config = bot;
+                r.bump_config_revision();
+            }
+            if change.clear_limits {
+                (r.memory_limit_mb, r.cpu_millis) = (change.memory_limit_mb, change.cpu_millis);
+            } else {
+                r.memory_limit_mb = change.memory_limit_mb.or(r.memory_limit_mb);
+                r.cpu_millis = change.cpu_millis.or(r.cpu_millis);
+            }
+            if let Some(interfaces) = &change.type_instance {
+                r.type_instance = interfaces.clone();
+                if !interfaces.contains(&Interface::Mcp) {
+                    r.mcp_port = None;
+                } else if r.mcp_port.is_none() {
+                    r.mcp_port = new_mcp_port;
                 }
-                let bot = change.bot_config(&r.agno_config);
-                if bot != r.agno_config {
-                    r.agno_config = bot;
-                    r.bump_config_revision();
-                }
-                if change.clear_limits {
-                    (r.memory_limit_mb, r.cpu_millis) = (change.memory_limit_mb, change.cpu_millis);
-                } else {
-                    r.memory_limit_mb = change.memory_limit_mb.or(r.memory_limit_mb);
-                    r.cpu_millis = change.cpu_millis.or(r.cpu_millis);
-                }
-            })
-            .await?
-            .ok_or_else(|| ApiError::instance_not_found(id))?;
+            }
+        };
+        let gains_mcp = change
+            .type_instance
+            .as_ref()
+            .is_some_and(|i| i.contains(&Interface::Mcp))
+            && before.mcp_port.is_none();
+        let saved = if gains_mcp {
+            // Chosen and stored under the allocator's lock, so no create takes the port meanwhile.
+            fleet
+                .ports
+                .assign(&fleet.store, async |port| {
+                    fleet.update_by(id, by, |r| edit(r, Some(port))).await
+                })
+                .await?
+        } else {
+            fleet.update_by(id, by, |r| edit(r, None)).await?
+        }
+        .ok_or_else(|| ApiError::instance_not_found(id))?;
         Ok(self.pushed(id, &before, saved).await)
     }
 

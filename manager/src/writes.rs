@@ -281,7 +281,7 @@ pub(crate) mod tests {
             &new,
             &format!("sha-{n}"),
             "bfk_key",
-            4000 + n,
+            (4000 + n, None),
             1_000,
         );
         r.status = InstanceStatus::Running;

@@ -11,6 +11,8 @@ pub const API_KEY_SHA256: &str = "BOTFLEET_API_KEY_SHA256";
 /// Hex SHA-256 of the manager's per-instance control key, used by the health poller for `/status`.
 pub const CONTROL_KEY_SHA256: &str = "BOTFLEET_CONTROL_KEY_SHA256";
 pub const PORT: &str = "BOTFLEET_PORT";
+/// The port the worker serves its MCP server on (`type_instance` holds `mcp`); no MCP server when unset.
+pub const MCP_PORT: &str = "BOTFLEET_MCP_PORT";
 pub const TELEGRAM_API_URL: &str = "BOTFLEET_TELEGRAM_API_URL";
 /// Where Telegram calls in webhook mode (the manager's `/api/v1/webhooks/telegram/{id}`); polling when
 /// unset.

@@ -219,7 +219,7 @@ async fn the_manager_api_rejects_bad_requests_clearly() {
         ("provider", Value::Null, "provider"),
         ("token", Value::Null, "token"),
         ("token", json!("not-a-token"), "token"),
-        ("type_instance", json!(["mcp"]), "type_instance[0]"),
+        ("type_instance", json!(["sms"]), "type_instance[0]"),
         ("agno_config", json!(42), "agno_config"),
         (
             "agno_config",

@@ -36,7 +36,10 @@ pub struct Config {
     /// Port of the REST API.
     #[arg(long, env = env::PORT, default_value_t = 8080)]
     pub port: u16,
-    /// Address the REST API binds.
+    /// Port of the MCP server (`/mcp`, the same keys as the REST API); none when unset.
+    #[arg(long, env = env::MCP_PORT)]
+    pub mcp_port: Option<u16>,
+    /// Address the REST API (and the MCP server) binds.
     #[arg(long, env = "BOTFLEET_LISTEN_HOST", default_value = "0.0.0.0")]
     pub listen_host: String,
     /// Base URL of the Telegram Bot API.

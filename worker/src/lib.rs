@@ -10,6 +10,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod live_config;
+pub mod mcp_server;
 pub mod provider;
 pub mod seen;
 pub mod shutdown;
@@ -31,6 +32,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         addr = %listener.local_addr()?,
         "worker API listening"
     );
+    let mcp_listener = match config.mcp_port {
+        Some(port) => {
+            let listener = TcpListener::bind((config.listen_host.as_str(), port)).await?;
+            tracing::info!(addr = %listener.local_addr()?, "worker MCP server listening");
+            Some(listener)
+        }
+        None => None,
+    };
     let status = Arc::new(BotStatus::default());
     let seen_path = config.data_dir.as_ref().map(|d| d.join("seen.json"));
     let seen = Arc::new(match &seen_path {
@@ -83,7 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     resume_jobs(&jobs, &bot, &status);
     let shutdown = ShutdownSignal::install()?;
-    let app = api::router(api::AppState {
+    let state = api::AppState {
         status: status.clone(),
         seen: seen.clone(),
         jobs,
@@ -95,6 +104,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         backlog: Arc::default(),
         sent_keys,
+    };
+    let app = api::router(state.clone());
+    let mcp_server = mcp_listener.map(|listener| {
+        let router = mcp_server::router(state, config.instance_id.clone(), app.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.wait().await })
+                .await
+        })
     });
 
     let keeper = seen_path.map(|path| {
@@ -110,6 +129,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         async move { shutdown.wait().await }
     });
     server.await?;
+    if let Some(mcp_server) = mcp_server {
+        mcp_server.await??;
+    }
     status.set_stopping();
     // The bot task sees the same signal; give it a moment to stop its polling loop.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), bot_task).await;

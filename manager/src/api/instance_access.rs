@@ -44,18 +44,29 @@ pub async fn get_credentials(
         success: true,
         api_key_hint: r.api_key_hint.clone(),
         api_url: worker_api_url(&state.public_host, r.port),
+        ports: views::ports(&r),
+        mcp_url: r.mcp_port.map(|p| worker_mcp_url(&state.public_host, p)),
     }))
 }
 
-/// `http://<host>:<port>/api/v1`, with IPv6 hosts bracketed. (The replaced system printed
+/// `http://<host>:<port>`, with IPv6 hosts bracketed. (The replaced system printed
 /// `http://localhost:3000:5010/api`, a host with two ports.)
-pub fn worker_api_url(host: &str, port: u16) -> String {
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
+fn origin(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("http://[{host}]:{port}")
     } else {
-        host.to_string()
-    };
-    format!("http://{host}:{port}/api/v1")
+        format!("http://{host}:{port}")
+    }
+}
+
+/// `http://<host>:<port>/api/v1`: the bot's REST API.
+pub fn worker_api_url(host: &str, port: u16) -> String {
+    format!("{}/api/v1", origin(host, port))
+}
+
+/// `http://<host>:<mcp port>/mcp`: the bot's MCP server.
+pub fn worker_mcp_url(host: &str, port: u16) -> String {
+    format!("{}/mcp", origin(host, port))
 }
 
 #[cfg(test)]

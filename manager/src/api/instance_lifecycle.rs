@@ -8,7 +8,7 @@ use axum::{
 use shared::{
     ErrorBody,
     api::{
-        instances::{InstancePorts, ProcessAction, ProcessDetails},
+        instances::{ProcessAction, ProcessDetails},
         lifecycle::{ProcessResponse, UpdateInstanceRequest, UpdateInstanceResponse, VerbResponse},
     },
     http::ValidJson,
@@ -100,10 +100,10 @@ pub async fn process(
         action,
         details: ProcessDetails {
             display_name: r.display_name.clone(),
-            ports: InstancePorts {
-                api: r.port,
-                mcp: None,
-            },
+            ports: views::ports(&r),
+            mcp_url: r
+                .mcp_port
+                .map(|p| super::instance_access::worker_mcp_url(&state.public_host, p)),
             api_key: None,
             auth_status: r.auth_status,
             status: r.status,
@@ -163,6 +163,15 @@ pub async fn update(
         agno_config: body.agno_config.clone(),
         memory_limit_mb: body.memory_limit_mb,
         cpu_millis: body.cpu_limit.map(|cpus| (cpus * 1000.0).round() as i64),
+        type_instance: body.type_instance.as_ref().map(|interfaces| {
+            let mut unique = Vec::new();
+            for i in interfaces {
+                if !unique.contains(i) {
+                    unique.push(*i);
+                }
+            }
+            unique
+        }),
         clear_limits: false,
         settings: Some(body),
     };
@@ -178,7 +187,7 @@ pub async fn update(
         instance_id: r.id.clone(),
         pending_changes: pending,
         message: match (pending, config_live) {
-            (true, _) => "Saved; POST /process applies the credentials or limits",
+            (true, _) => "Saved; POST /process applies the credentials, limits or interfaces",
             (false, true) => "Saved; the bot runs by it now",
             (false, false) => "Saved; the bot gets it as soon as its worker answers",
         }

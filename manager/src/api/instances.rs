@@ -13,8 +13,8 @@ use shared::{
         PageQuery,
         instances::{
             ContainerInfo, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
-            DeleteInstanceResponse, InstanceDetail, InstanceList, InstancePorts, InstanceResponse,
-            ProcessAction, ProcessDetails, ProcessResult, ServiceHealth,
+            DeleteInstanceResponse, InstanceDetail, InstanceList, InstanceResponse, ProcessAction,
+            ProcessDetails, ProcessResult, ServiceHealth,
         },
     },
     http::{ValidJson, ValidQuery},
@@ -105,10 +105,10 @@ pub async fn provision(
             action: ProcessAction::Create,
             details: ProcessDetails {
                 display_name: record.display_name.clone(),
-                ports: InstancePorts {
-                    api: record.port,
-                    mcp: None,
-                },
+                ports: views::ports(&record),
+                mcp_url: record
+                    .mcp_port
+                    .map(|p| super::instance_access::worker_mcp_url(&state.public_host, p)),
                 api_key: Some(provisioned.api_key),
                 auth_status: record.auth_status,
                 status: record.status,

@@ -194,6 +194,7 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(instance_webhook::replay_dead_webhook_deliveries))
         .routes(routes!(resources::get_resources))
         .routes(routes!(resources::get_instance_resources))
+        .routes(routes!(resources::get_one_instance_resources))
         .routes(routes!(resources::get_port_stats))
         .routes(routes!(resources::clear_port_cache))
         .routes(routes!(resources::get_performance))
@@ -269,8 +270,21 @@ pub fn router(state: AppState) -> Router {
             Url::new("worker", "/openapi/worker.json"),
             shared::worker_api::openapi_document(),
         );
-    api.merge(docs)
-        .fallback(overview::not_found)
+    // The MCP endpoint's tools call the REST routes, in process, through every layer a request from
+    // outside passes (so they are timed, traced and logged as any call of those routes).
+    let rest = layered(api.clone(), &state);
+    let fleet_mcp = Router::new()
+        .route_service(
+            "/mcp",
+            mcp::service(std::sync::Arc::new(crate::fleet_mcp::FleetCatalog), rest),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
+    layered(api.merge(docs).merge(fleet_mcp), &state)
+}
+
+/// `api` with the fallbacks, request ids, tracing and timing of every request.
+fn layered(api: Router<AppState>, state: &AppState) -> Router {
+    api.fallback(overview::not_found)
         .method_not_allowed_fallback(overview::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_request))
         .layer(
@@ -288,7 +302,7 @@ pub fn router(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
+        .with_state(state.clone())
 }
 
 /// Times every request by route (Prometheus) and counts requests in flight.

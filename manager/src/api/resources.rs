@@ -4,16 +4,19 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::{Path, State},
+};
 use shared::{
     ErrorBody,
     api::resources::{
         ClearPortCacheResponse, ContainerCounts, DockerSummary, DurationStats, InstanceCounts,
-        InstanceResources, InstanceSample, InstanceUsage, MemoryCleanupResponse,
-        PerformanceResponse, PortRange, PortStats, PortsResponse, ResourceHealthResponse,
-        ResourceHealthStatus, ResourceHistoryQuery, ResourceHistoryResponse, ResourceSample,
-        ResourcesOverview, ServerResources, StressTestRequest, StressTestResponse,
-        parse_timestamp_ms,
+        InstanceResources, InstanceResourcesResponse, InstanceSample, InstanceUsage,
+        MemoryCleanupResponse, PerformanceResponse, PortRange, PortStats, PortsResponse,
+        ResourceHealthResponse, ResourceHealthStatus, ResourceHistoryQuery,
+        ResourceHistoryResponse, ResourceSample, ResourcesOverview, ServerResources,
+        StressTestRequest, StressTestResponse, parse_timestamp_ms,
     },
     http::{ValidJson, ValidQuery},
 };
@@ -95,6 +98,20 @@ pub async fn get_resources(
     }))
 }
 
+fn usage(i: &crate::monitor::resources::InstanceSample) -> InstanceUsage {
+    InstanceUsage {
+        instance_id: i.instance_id.clone(),
+        display_name: i.display_name.clone(),
+        status: i.status,
+        cpu_usage: format!("{:.1}%", i.usage.cpu_percent),
+        memory_usage: mb(i.usage.memory_bytes),
+        cpu_percent: i.usage.cpu_percent,
+        memory_bytes: i.usage.memory_bytes,
+        memory_limit_bytes: i.usage.memory_limit_bytes,
+        memory_percent: percent(i.usage.memory_bytes, i.usage.memory_limit_bytes),
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of every instance container",
     responses((status = 200, description = "The latest sample of every running worker", body = InstanceResources),
         (status = 503, description = "No sample taken yet", body = ErrorBody)),
@@ -103,21 +120,7 @@ pub async fn get_instance_resources(
     State(state): State<AppState>,
 ) -> Result<Json<InstanceResources>, ApiError> {
     let s = latest(&state)?;
-    let instances: Vec<InstanceUsage> = s
-        .instances
-        .iter()
-        .map(|i| InstanceUsage {
-            instance_id: i.instance_id.clone(),
-            display_name: i.display_name.clone(),
-            status: i.status,
-            cpu_usage: format!("{:.1}%", i.usage.cpu_percent),
-            memory_usage: mb(i.usage.memory_bytes),
-            cpu_percent: i.usage.cpu_percent,
-            memory_bytes: i.usage.memory_bytes,
-            memory_limit_bytes: i.usage.memory_limit_bytes,
-            memory_percent: percent(i.usage.memory_bytes, i.usage.memory_limit_bytes),
-        })
-        .collect();
+    let instances: Vec<InstanceUsage> = s.instances.iter().map(usage).collect();
     Ok(Json(InstanceResources {
         success: true,
         sampled_at: rfc3339(s.at),
@@ -126,12 +129,39 @@ pub async fn get_instance_resources(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/instances/{id}/resources", tag = "resources", summary = "CPU and memory of one instance's container",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The latest sample of the instance's worker (`usage` is null while it does not run)", body = InstanceResourcesResponse),
+        (status = 503, description = "No sample taken yet", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn get_one_instance_resources(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InstanceResourcesResponse>, ApiError> {
+    let r = state.fleet.get(&id)?;
+    let s = latest(&state)?;
+    Ok(Json(InstanceResourcesResponse {
+        success: true,
+        instance_id: r.id.clone(),
+        sampled_at: rfc3339(s.at),
+        usage: s
+            .instances
+            .iter()
+            .find(|i| i.instance_id == r.id)
+            .map(usage),
+    }))
+}
+
 /// Port statistics of the configured range.
 pub fn port_stats(state: &AppState) -> PortStats {
     let range = state.fleet.ports.range();
     let total = u64::from(range.end() - range.start()) + 1;
     let all = state.fleet.cache.list();
-    let used = all.len() as u64;
+    // An MCP server holds a second port.
+    let used = all
+        .iter()
+        .map(|r| 1 + u64::from(r.mcp_port.is_some()))
+        .sum::<u64>();
     let reserved = all
         .iter()
         .filter(|r| r.status == InstanceStatus::Creating)

@@ -18,6 +18,14 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The instance's ports.
+pub fn ports(r: &InstanceRecord) -> shared::api::instances::InstancePorts {
+    shared::api::instances::InstancePorts {
+        api: r.port,
+        mcp: r.mcp_port,
+    }
+}
+
 /// The instance as listed and shown.
 pub fn instance(r: &InstanceRecord) -> InstanceView {
     InstanceView {
@@ -27,6 +35,7 @@ pub fn instance(r: &InstanceRecord) -> InstanceView {
         type_instance: r.type_instance.clone(),
         display_name: r.display_name.clone(),
         port_api: r.port,
+        port_mcp: r.mcp_port,
         has_token: !r.token.is_empty(),
         api_key_hint: r.api_key_hint.clone(),
         agno_config: r.agno_config.as_ref().map(|c| c.agno_view()),
@@ -69,6 +78,7 @@ pub fn memory(r: &InstanceRecord) -> MemoryView {
         type_instance: r.type_instance.clone(),
         display_name: r.display_name.clone(),
         port_api: r.port,
+        port_mcp: r.mcp_port,
         status: if r.deleting {
             crate::domain::InstanceStatus::Deleting
         } else {

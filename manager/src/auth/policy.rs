@@ -77,6 +77,8 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/instances" | "/instances/setup" => Scoped(Control),
         // The handlers let users change their own templates and admins every one (built-ins: none).
         "/templates" | "/templates/{id}" => Scoped(Settings),
+        // The MCP endpoint: any valid credential; each tool call is a REST call, checked as one.
+        "/mcp" => Authenticated,
         "/auth/logout" | "/users/me" | "/api-keys/me" | "/api-keys" | "/api-keys/{id}" => {
             Authenticated
         }

@@ -52,6 +52,8 @@ pub struct InstanceRecord {
     pub api_key_created_at: i64,
     pub control_key: String,
     pub port: u16,
+    /// The port of the bot's MCP server, while `type_instance` holds `mcp`.
+    pub mcp_port: Option<u16>,
     /// The bot configuration (seed 003's fields; the seed's `agno_config`).
     pub agno_config: Option<BotConfig>,
     pub status: InstanceStatus,
@@ -200,7 +202,7 @@ parts! {
         id, user_id, provider, type_instance, display_name, token, token_sha256, api_key_sha256,
         api_key_hint, api_key_created_at, control_key, port, agno_config, desired_state,
         memory_limit_mb, cpu_millis, placement, receive, revision, restart_revision, deleting, created_at,
-        paused, config_revision,
+        paused, config_revision, mcp_port,
     ],
     status: [
         status, status_reason, auth_status, account, bot_username, bot_id, container_id, health_ok,

@@ -24,6 +24,13 @@ pub struct NewInstance {
     pub receive: Option<shared::provider::Receive>,
 }
 
+impl NewInstance {
+    /// `type_instance` holds `mcp`: the bot gets a second port for its MCP server.
+    pub fn serves_mcp(&self) -> bool {
+        self.type_instance.contains(&Interface::Mcp)
+    }
+}
+
 impl TryFrom<CreateInstanceRequest> for NewInstance {
     type Error = ApiError;
 

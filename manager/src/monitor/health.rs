@@ -559,7 +559,7 @@ pub(crate) mod tests {
             placement: vec![],
             receive: None,
         };
-        let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", 3001, 0);
+        let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", (3001, None), 0);
         r.status = status;
         r
     }

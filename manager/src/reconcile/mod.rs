@@ -366,15 +366,29 @@ impl Reconciler {
         if e.is_port_taken() && r.status == InstanceStatus::Creating {
             // Something took the port between the allocation and the engine's first bind: move to
             // another. A bot that ran before keeps its port (its users know it) and backs off instead.
+            // Which of its ports the engine could not bind, it does not say: both move.
             fleet.ports.mark_busy(r.port);
+            if let Some(port) = r.mcp_port {
+                fleet.ports.mark_busy(port);
+            }
             let _ = self.runtime.remove_worker(&r.id).await;
-            let port = fleet.ports.free_port(&fleet.store).await?;
-            tracing::warn!(instance_id = %r.id, old = r.port, new = port, "port taken on the host; moving");
-            fleet
-                .update(&r.id, source, |r| {
-                    r.port = port;
+            let moved = fleet
+                .ports
+                .assign(&fleet.store, async |port| {
+                    fleet.update(&r.id, source, |r| r.port = port).await
                 })
                 .await?;
+            if r.mcp_port.is_some() {
+                fleet
+                    .ports
+                    .assign(&fleet.store, async |port| {
+                        fleet
+                            .update(&r.id, source, |r| r.mcp_port = Some(port))
+                            .await
+                    })
+                    .await?;
+            }
+            tracing::warn!(instance_id = %r.id, old = r.port, new = ?moved.map(|m| m.port), "port taken on the host; moving");
             return Ok(Outcome::RetryAt(now));
         }
         tracing::warn!(instance_id = %r.id, error = %e, "worker did not start; retrying after a backoff");

@@ -437,12 +437,13 @@ impl DockerRuntime {
     fn container_body(&self, spec: &WorkerSpec<'_>) -> ContainerCreateBody {
         let s = &self.settings;
         let host_network = s.network == "host";
-        let port_key = format!("{}/tcp", spec.port);
-        let mut env_vars = vec![
+        // The worker listens on the port it is published on (host networking needs no mapping).
+        let ports: Vec<u16> = std::iter::once(spec.port).chain(spec.mcp_port).collect();
+        let mut env_vars = spec.port_env();
+        env_vars.extend([
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
-            format!("{}={}", env::PORT, spec.port),
-        ];
+        ]);
         // The secrets themselves are files (see `put_secret_files`).
         env_vars.extend(
             secret_files(spec)
@@ -472,13 +473,16 @@ impl DockerRuntime {
         let host_config = HostConfig {
             network_mode: Some(s.network.clone()),
             port_bindings: (!host_network).then(|| {
-                HashMap::from([(
-                    port_key.clone(),
-                    Some(vec![PortBinding {
-                        host_ip: Some(s.host_ip.to_string()),
-                        host_port: Some(spec.port.to_string()),
-                    }]),
-                )])
+                ports
+                    .iter()
+                    .map(|port| {
+                        let binding = PortBinding {
+                            host_ip: Some(s.host_ip.to_string()),
+                            host_port: Some(port.to_string()),
+                        };
+                        (format!("{port}/tcp"), Some(vec![binding]))
+                    })
+                    .collect()
             }),
             extra_hosts: (!host_network)
                 .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
@@ -513,7 +517,8 @@ impl DockerRuntime {
             image: Some(s.image.clone()),
             env: Some(env_vars),
             labels: Some(container_labels),
-            exposed_ports: (!host_network).then(|| vec![port_key.clone()]),
+            exposed_ports: (!host_network)
+                .then(|| ports.iter().map(|port| format!("{port}/tcp")).collect()),
             host_config: Some(host_config),
             ..Default::default()
         }
@@ -706,6 +711,7 @@ mod tests {
             instance_id: "i1",
             provider: shared::Provider::Telegram,
             port: 3001,
+            mcp_port: None,
             credentials: r#"{"provider":"telegram","token":"1:s3cr3t"}"#.into(),
             memory_bytes: 1,
             nano_cpus: 1,

@@ -153,6 +153,8 @@ pub struct WorkerSpec<'a> {
     pub instance_id: &'a str,
     pub provider: shared::Provider,
     pub port: u16,
+    /// The port of the worker's MCP server, when it serves one.
+    pub mcp_port: Option<u16>,
     /// The bot's credentials as the provider-tagged JSON the worker reads (`BOTFLEET_CREDENTIALS`).
     pub credentials: std::borrow::Cow<'a, str>,
     pub memory_bytes: i64,
@@ -176,6 +178,16 @@ pub struct WorkerSpec<'a> {
 }
 
 impl WorkerSpec<'_> {
+    /// The variables that give the worker its ports (the REST API's, and the MCP server's if any).
+    pub fn port_env(&self) -> Vec<String> {
+        use shared::env;
+        let mut vars = vec![format!("{}={}", env::PORT, self.port)];
+        if let Some(port) = self.mcp_port {
+            vars.push(format!("{}={port}", env::MCP_PORT));
+        }
+        vars
+    }
+
     /// The variables that give the worker the manager's outbound policy.
     pub fn outbound_env(&self) -> [String; 2] {
         use shared::env;

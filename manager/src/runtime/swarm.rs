@@ -355,12 +355,12 @@ impl SwarmRuntime {
     ) -> ServiceSpec {
         let s = &self.settings;
         let host_network = self.host_network();
-        let mut env_vars = vec![
+        let mut env_vars = spec.port_env();
+        env_vars.extend([
             format!("{}={}", env::INSTANCE_ID, spec.instance_id),
             format!("{}={}", env::PROVIDER, spec.provider),
-            format!("{}={}", env::PORT, spec.port),
             format!("{}={WORKER_DATA_DIR}", env::DATA_DIR),
-        ];
+        ]);
         env_vars.extend(spec.platform_urls.env(spec.provider));
         env_vars.extend(spec.outbound_env());
         if let Some(url) = &spec.telegram_webhook_url {
@@ -452,13 +452,16 @@ impl SwarmRuntime {
             }),
             endpoint_spec: Some(EndpointSpec {
                 ports: (!host_network).then(|| {
-                    vec![EndpointPortConfig {
-                        protocol: Some(EndpointPortConfigProtocolEnum::TCP),
-                        target_port: Some(i64::from(spec.port)),
-                        published_port: Some(i64::from(spec.port)),
-                        publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-                        ..Default::default()
-                    }]
+                    std::iter::once(spec.port)
+                        .chain(spec.mcp_port)
+                        .map(|port| EndpointPortConfig {
+                            protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+                            target_port: Some(i64::from(port)),
+                            published_port: Some(i64::from(port)),
+                            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                            ..Default::default()
+                        })
+                        .collect()
                 }),
                 ..Default::default()
             }),

@@ -121,6 +121,7 @@ const SPEC: Table = Table {
         "created_at",
         "paused",
         "config_revision",
+        "mcp_port",
     ],
 };
 
@@ -210,6 +211,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
+        lease_ports(&mut tx, r).await?;
         bind_status(query(&INSERT_STATUS), r)
             .execute(&mut *tx)
             .await?;
@@ -242,6 +244,10 @@ impl Store {
                 .map_err(classify)?;
             if done.rows_affected() == 0 {
                 return Ok(None);
+            }
+            if (previous.port, previous.mcp_port) != (next.port, next.mcp_port) {
+                release_ports(&mut tx, &next.id).await?;
+                lease_ports(&mut tx, next).await?;
             }
         }
         if parts.status {
@@ -298,8 +304,9 @@ impl Store {
         rows.iter().map(|r| from_row(r, self.sealer())).collect()
     }
 
+    /// Every port an instance holds (API and MCP ports alike).
     pub async fn used_ports(&self) -> Result<Vec<u16>, sqlx::Error> {
-        let rows = sqlx::query("SELECT port FROM instances")
+        let rows = sqlx::query("SELECT port FROM port_leases")
             .fetch_all(self.pool())
             .await?;
         rows.iter()
@@ -324,6 +331,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         history::delete_all(&mut tx, id).await?;
         delete_parts(&mut tx, id).await?;
+        release_ports(&mut tx, id).await?;
         let done = sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -343,6 +351,31 @@ async fn delete_parts(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Er
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Records the ports `r` holds in `port_leases`, whose primary key is what keeps any two instances
+/// from sharing a port, API and MCP ports alike (a clash is [`WriteError::PortTaken`]).
+async fn lease_ports(conn: &mut AnyConnection, r: &InstanceRecord) -> Result<(), WriteError> {
+    let leases = [(Some(r.port), "api"), (r.mcp_port, "mcp")];
+    for (port, purpose) in leases {
+        let Some(port) = port else { continue };
+        sqlx::query("INSERT INTO port_leases (port, instance_id, purpose) VALUES ($1, $2, $3)")
+            .bind(i64::from(port))
+            .bind(r.id.clone())
+            .bind(purpose)
+            .execute(&mut *conn)
+            .await
+            .map_err(classify)?;
+    }
+    Ok(())
+}
+
+async fn release_ports(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM port_leases WHERE instance_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -396,6 +429,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord, sealer: &Sealer) -> An
         .bind(r.created_at)
         .bind(i64::from(r.paused))
         .bind(r.config_revision)
+        .bind(r.mcp_port.map(i64::from))
         .bind(r.spec_version)
         .bind(r.updated_at)
 }
@@ -553,6 +587,9 @@ fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<InstanceRecord, sqlx::Error
         deleting: row.try_get::<i64, _>("deleting")? != 0,
         paused: row.try_get::<i64, _>("paused")? != 0,
         config_revision: row.try_get("config_revision")?,
+        mcp_port: row
+            .try_get::<Option<i64>, _>("mcp_port")?
+            .map(port_from_i64),
         applied_config_revision: row.try_get("applied_config_revision")?,
         observed_revision: row.try_get("observed_revision")?,
         endpoint: row.try_get("endpoint")?,

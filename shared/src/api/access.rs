@@ -32,6 +32,11 @@ pub struct CredentialsResponse {
     pub api_key_hint: String,
     /// `http://<public host>:<port>/api/v1`.
     pub api_url: String,
+    /// The instance's ports (`mcp`: `null` unless `type_instance` holds `mcp`).
+    pub ports: crate::api::instances::InstancePorts,
+    /// `http://<public host>:<mcp port>/mcp`: the bot as an MCP server (streamable HTTP, the instance's
+    /// API key as `Authorization: Bearer`); `null` unless `type_instance` holds `mcp`.
+    pub mcp_url: Option<String>,
 }
 
 /// The instance API key's metadata (never the key).

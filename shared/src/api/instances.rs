@@ -121,13 +121,17 @@ impl AuthStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Interface {
+    /// The bot's REST API, on `ports.api`.
     Api,
+    /// The bot as a Model Context Protocol server (streamable HTTP at `/mcp`), on `ports.mcp`.
+    Mcp,
 }
 
 impl Interface {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
+            Self::Mcp => "mcp",
         }
     }
 }
@@ -153,7 +157,8 @@ pub struct CreateInstanceRequest {
     pub user_id: Option<String>,
     #[garde(skip)]
     pub provider: Provider,
-    /// Interfaces to expose (default `["api"]`).
+    /// Interfaces to expose (default `["api"]`): `api` (the REST API, always served) and `mcp` (the bot
+    /// as an MCP server on a second port, `ports.mcp`).
     #[serde(default = "default_interfaces")]
     #[garde(length(min = 1))]
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
@@ -262,11 +267,13 @@ pub struct CreateInstanceQuery {
     pub timeout: Option<u32>,
 }
 
-/// The ports an instance listens on (`mcp` is not served yet).
+/// The ports an instance listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstancePorts {
+    /// The bot's REST API.
     pub api: u16,
+    /// The bot's MCP server (`type_instance` holds `mcp`); `null` otherwise.
     pub mcp: Option<u16>,
 }
 
@@ -276,6 +283,9 @@ pub struct InstancePorts {
 pub struct ProcessDetails {
     pub display_name: String,
     pub ports: InstancePorts,
+    /// Where the bot's MCP server answers (`type_instance` holds `mcp`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_url: Option<String>,
     /// The instance API key, shown only in the answer to the create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
@@ -357,6 +367,8 @@ pub struct InstanceView {
     pub type_instance: Vec<Interface>,
     pub display_name: String,
     pub port_api: u16,
+    /// The port of the bot's MCP server (`type_instance` holds `mcp`); `null` otherwise.
+    pub port_mcp: Option<u16>,
     pub has_token: bool,
     pub api_key_hint: String,
     /// The bot configuration under the seed's `agno_config` names.
@@ -473,7 +485,7 @@ mod tests {
             ("user_id", serde_json::json!("   ")),
             ("user_id", serde_json::json!(5)),
             ("provider", serde_json::json!("signal")),
-            ("type_instance", serde_json::json!(["mcp"])),
+            ("type_instance", serde_json::json!(["sms"])),
             ("type_instance", serde_json::json!([])),
             ("token", serde_json::json!("not-a-token")),
             ("token", serde_json::json!("12:short")),

@@ -30,7 +30,7 @@ pub struct ProcessResponse {
 
 /// `PATCH /api/v1/instances/{id}`: what to change; absent fields stay. The bot configuration (seed 003's
 /// fields one by one, or `agno_config` whole) reaches the running worker at once, without a new
-/// container; credentials and limits are stored and applied by the next `process`.
+/// container; credentials, limits and interfaces are stored and applied by the next `process`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,12 @@ pub struct UpdateInstanceRequest {
     #[garde(skip)]
     #[cfg_attr(feature = "openapi", schema(write_only, value_type = Option<super::instances::CredentialsSchema>))]
     pub credentials: Option<serde_json::Value>,
+    /// The interfaces, whole: adding `mcp` reserves the bot's MCP port at once (shown as `port_mcp`),
+    /// removing it frees that port; the next `process` recreates the worker with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(inner(length(min = 1)))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    pub type_instance: Option<Vec<super::instances::Interface>>,
     /// A new bot configuration, whole (the seed's `agno_config`); `null` removes it. Applied before the
     /// fields one by one.
     #[serde(

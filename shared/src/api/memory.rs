@@ -46,6 +46,8 @@ pub struct MemoryView {
     pub type_instance: Vec<Interface>,
     pub display_name: String,
     pub port_api: u16,
+    /// The port of the bot's MCP server (`type_instance` holds `mcp`).
+    pub port_mcp: Option<u16>,
     pub status: InstanceStatus,
     pub status_reason: Option<String>,
     pub desired_state: DesiredState,

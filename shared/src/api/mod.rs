@@ -13,6 +13,7 @@ pub mod history;
 pub mod hosts;
 pub mod instances;
 pub mod lifecycle;
+pub mod mcp;
 pub mod memory;
 pub mod messages;
 pub mod overview;

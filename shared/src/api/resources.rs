@@ -101,6 +101,18 @@ pub struct InstanceUsage {
     pub memory_percent: f64,
 }
 
+/// `GET /api/v1/instances/{id}/resources`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceResourcesResponse {
+    pub success: bool,
+    pub instance_id: String,
+    /// RFC 3339: when the sample was taken.
+    pub sampled_at: String,
+    /// `null` while the instance's worker does not run.
+    pub usage: Option<InstanceUsage>,
+}
+
 /// `GET /api/v1/resources/instances`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -194,6 +194,8 @@ pub struct BulkJob {
 pub struct BulkResult {
     /// True when every message was sent.
     pub success: bool,
+    /// The job the sends ran as (`GET /api/v1/jobs/{jobId}` shows it again, for a day).
+    pub job_id: String,
     pub total_recipients: usize,
     pub success_count: usize,
     pub failure_count: usize,
@@ -212,6 +214,7 @@ impl From<BulkJob> for BulkResult {
         let end_time = job.end_time.unwrap_or(job.start_time);
         Self {
             success: job.success,
+            job_id: job.job_id,
             total_recipients: job.total_recipients,
             success_count: job.success_count,
             failure_count: job.failure_count,
@@ -292,5 +295,37 @@ mod tests {
             field(&format!(r#"{{"recipients":{many:?},"message":"x"}}"#)),
             "recipients"
         );
+    }
+}
+
+/// The arguments of the MCP tool `get_job`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobRef {
+    /// The job's id (`jobId` of `send_bulk`'s answer).
+    // Checked as it is read, so a refusal names `jobId` as the caller spelled it.
+    #[serde(deserialize_with = "job_id")]
+    #[garde(skip)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_-]+$")
+    )]
+    pub job_id: String,
+}
+
+/// A job id: 1 to 64 letters, digits, `_` and `-`.
+fn job_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    let fits = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits {
+        Ok(id)
+    } else {
+        Err(de::Error::custom(
+            "must be 1 to 64 letters, digits, `_` and `-`",
+        ))
     }
 }

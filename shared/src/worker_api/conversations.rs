@@ -82,9 +82,9 @@ pub struct StoredMessage {
     pub date: i64,
 }
 
-/// `GET /api/v1/messages?chatId=&limit=`.
+/// `GET /api/v1/messages?chatId=&limit=` (and the arguments of the MCP tool `get_messages`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MessagesQuery {
@@ -95,6 +95,7 @@ pub struct MessagesQuery {
     #[serde(default)]
     #[garde(inner(range(min = 1, max = MAX_MESSAGES_PER_CHAT)))]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
 }
 

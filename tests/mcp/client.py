@@ -5,8 +5,8 @@ Reads a plan on stdin, `{"url": ..., "key": ..., "steps": [...]}`, runs it in on
 JSON object: `{"initialize": {...}, "results": [...]}`, or `{"error": "..."}` when the session could not
 be opened (a refused key). Steps: `{"op": "list_tools"}`, `{"op": "list_resources"}`,
 `{"op": "read", "uri": ...}`, `{"op": "call", "tool": ..., "args": {...}}`, and
-`{"op": "time_calls", "tool": ..., "args": {...}, "n": N}` (the round trips of N calls, in ms, for the
-benchmark). A protocol error of one step is reported as `{"protocol_error": "..."}` in its place.
+`{"op": "time_calls", "tool": ..., "args": {...}, "n": N, "chat_from": C}` (the round trips of N calls,
+in ms, for the benchmark; with `chat_from`, call i goes to chat C + i). A protocol error of one step is reported as `{"protocol_error": "..."}` in its place.
 """
 
 import asyncio
@@ -48,9 +48,12 @@ async def run_step(session, step):
         }
     if op == "time_calls":
         millis = []
-        for _ in range(step["n"]):
+        for i in range(step["n"]):
+            args = dict(step.get("args") or {})
+            if "chat_from" in step:  # a new chat per call (a chat takes one message a second)
+                args["chatId"] = str(step["chat_from"] + i)
             started = time.perf_counter()
-            result = await session.call_tool(step["tool"], step.get("args") or {})
+            result = await session.call_tool(step["tool"], args)
             millis.append((time.perf_counter() - started) * 1000.0)
             if result.is_error:
                 return {"is_error": True, "text": content_text(result.content)}

@@ -11,5 +11,6 @@ pub mod fake_telegram;
 pub mod fake_webhook;
 pub mod fake_whatsapp;
 pub mod harness;
+pub mod mcp_client;
 pub mod platform_signing;
 pub mod wrk;

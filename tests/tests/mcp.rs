@@ -2,60 +2,16 @@
 //! official MCP Python SDK (`tests/mcp/client.py`, installed by `scripts/install-test-tools`) over
 //! streamable HTTP, against the real manager and real workers on Docker.
 
-use std::{
-    collections::HashSet,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{collections::HashSet, time::Duration};
 
-use botfleet_tests::harness::{self, Manager, ManagerOptions, send};
+use botfleet_tests::{
+    harness::{self, Manager, ManagerOptions, send},
+    mcp_client,
+};
 use serde_json::{Value, json};
 
-/// The venv `scripts/install-test-tools` made (`BOTFLEET_TEST_TOOLS_VENV` elsewhere).
-fn python() -> PathBuf {
-    let venv = match std::env::var_os("BOTFLEET_TEST_TOOLS_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tools/venv"),
-    };
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-test-tools",
-        python.display()
-    );
-    python
-}
-
-/// Runs `steps` in one session of the Python SDK's client against `url` with `key`.
 async fn mcp_client(url: &str, key: &str, steps: Value) -> Value {
-    let plan = json!({"url": url, "key": key, "steps": steps}).to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp/client.py");
-    let output = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new(python())
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("python starts");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(plan.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("the client ends")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "client output is not JSON ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    mcp_client::run(url, key, steps).await
 }
 
 fn tool_names(listed: &Value) -> Vec<String> {

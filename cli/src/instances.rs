@@ -105,6 +105,9 @@ pub struct CreateArgs {
     /// A placement constraint for the swarm runtime (`node.labels.region==eu`); repeatable.
     #[arg(long = "placement", value_name = "CONSTRAINT")]
     placement: Vec<String>,
+    /// Make the bot an MCP server too (`type_instance: ["api", "mcp"]`), on a second port.
+    #[arg(long)]
+    mcp: bool,
     /// Follow the bot until it is ready (or failed), with a spinner; exit 1 unless it is ready.
     #[arg(long)]
     wait: bool,
@@ -342,6 +345,7 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
             } else {
                 out(&fields(&[
                     ("api url", creds.api_url),
+                    ("mcp url", creds.mcp_url.unwrap_or_else(|| "-".into())),
                     ("key hint", creds.api_key_hint),
                 ]));
             }
@@ -434,7 +438,11 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
     let request = CreateInstanceRequest {
         user_id: args.user,
         provider: args.provider,
-        type_instance: vec![Interface::Api],
+        type_instance: if args.mcp {
+            vec![Interface::Api, Interface::Mcp]
+        } else {
+            vec![Interface::Api]
+        },
         token,
         credentials,
         agno_config,
@@ -456,6 +464,9 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
             "Created instance {id} ({}, port {}).",
             request.provider, details.ports.api
         ));
+        if let Some(url) = &details.mcp_url {
+            out(&format!("MCP server: {url}"));
+        }
         if let Some(key) = &details.api_key {
             out(&format!("API key: {key}"));
         }

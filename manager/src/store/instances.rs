@@ -617,6 +617,7 @@ mod tests {
         r.memory_limit_mb = Some(256);
         r.cpu_millis = Some(750);
         r.placement = vec!["node.hostname==a".into()];
+        r.mcp_port = Some(4999);
         (r.revision, r.restart_revision, r.deleting) = (3, 2, true);
         (r.status_reason, r.account, r.bot_username) =
             (Some("why".into()), Some("Acc".into()), Some("bot".into()));
@@ -636,6 +637,37 @@ mod tests {
         db.store.insert_instance(&r).await.unwrap();
         assert_eq!(db.store.get_instance(&r.id).await.unwrap(), Some(r.clone()));
         assert_eq!(db.store.list_instances().await.unwrap(), vec![r]);
+    }
+
+    /// No port is held twice, whatever it serves: one bot's MCP port cannot be another's API port, a
+    /// moved port frees the old one, and a delete frees them all.
+    #[tokio::test]
+    async fn a_port_is_leased_to_one_instance_whatever_it_serves() {
+        let db = TestDb::new().await;
+        let mut a = running(1);
+        a.mcp_port = Some(4002);
+        db.store.insert_instance(&a).await.unwrap();
+        let b = running(2); // its API port is 4002, `a`'s MCP port
+        assert!(matches!(
+            db.store.insert_instance(&b).await,
+            Err(WriteError::PortTaken)
+        ));
+        let mut ports = db.store.used_ports().await.unwrap();
+        ports.sort();
+        assert_eq!(ports, [4001, 4002]);
+        // `a` gives up MCP: its port is free again, and `b` takes it.
+        let mut next = a.clone();
+        next.mcp_port = None;
+        next.spec_version += 1;
+        let parts = a.changed_parts(&next);
+        db.store
+            .update_instance(&a, &next, parts, "api", None)
+            .await
+            .unwrap()
+            .expect("stored");
+        db.store.insert_instance(&b).await.unwrap();
+        db.store.delete_instance(&a.id).await.unwrap();
+        assert_eq!(db.store.used_ports().await.unwrap(), [4002]);
     }
 
     /// The split migration moves every value of a row written before it, and history keys stay unique.
@@ -685,6 +717,9 @@ mod tests {
             (41, 41, 0)
         );
         assert_eq!(r.updated_at, 6);
+        // Its port became a lease (the MCP migration).
+        assert_eq!(store.used_ports().await.unwrap(), [3001]);
+        assert_eq!(r.mcp_port, None);
         // The moved columns are gone from `instances`.
         assert!(
             sqlx::query("SELECT status FROM instances")

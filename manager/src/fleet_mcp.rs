@@ -161,13 +161,7 @@ impl Catalog for FleetCatalog {
                     None => RestCall::get("/api/v1/resources"),
                 }
             }
-            other => {
-                return Err(ErrorBody::new(
-                    shared::ErrorCode::NotFound,
-                    format!("no tool named {other}"),
-                    None,
-                ));
-            }
+            other => return Err(mcp::unknown_tool(other)),
         })
     }
 

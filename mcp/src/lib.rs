@@ -22,6 +22,15 @@ where
     shared::http::parse_json::<T>(&bytes).map_err(|rejection| rejection.body)
 }
 
+/// The refusal of a tool name a catalog does not know (the server refuses such a call before asking it).
+pub fn unknown_tool(name: &str) -> ErrorBody {
+    ErrorBody::new(
+        shared::ErrorCode::NotFound,
+        format!("no tool named {name}"),
+        None,
+    )
+}
+
 /// One path segment, percent-encoded (an id a caller typed cannot leave its segment).
 pub fn segment(value: &str) -> String {
     const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC

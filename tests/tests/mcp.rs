@@ -14,6 +14,23 @@ async fn mcp_client(url: &str, key: &str, steps: Value) -> Value {
     mcp_client::run(url, key, steps).await
 }
 
+/// A wrong key, or none, opens no session; plain HTTP says why, as the REST API does.
+async fn assert_refused(url: &str) {
+    for wrong in ["bfk_wrong", ""] {
+        let refused = mcp_client(url, wrong, json!([{"op": "list_tools"}])).await;
+        assert!(refused["error"].is_string(), "{wrong:?}: {refused}");
+        assert!(refused.get("initialize").is_none(), "{wrong:?}: {refused}");
+    }
+    let (status, body) = send(
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth("bfk_wrong")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+}
+
 fn tool_names(listed: &Value) -> Vec<String> {
     listed["tools"]
         .as_array()
@@ -180,21 +197,7 @@ async fn a_bot_is_an_mcp_server_to_a_real_client() {
         .unwrap();
     assert_eq!(out_msg["direction"], "out");
 
-    // A wrong key, or none, opens no session.
-    for wrong in ["bfk_wrong", ""] {
-        let refused = mcp_client(&url, wrong, json!([{"op": "list_tools"}])).await;
-        assert!(refused["error"].is_string(), "{wrong:?}: {refused}");
-        assert!(refused.get("initialize").is_none(), "{wrong:?}: {refused}");
-    }
-    // And plain HTTP says why, as the REST API does.
-    let (status, body) = send(
-        reqwest::Client::new()
-            .post(&url)
-            .bearer_auth("bfk_wrong")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    assert_refused(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,7 +393,7 @@ async fn the_fleet_is_an_mcp_server_too() {
     assert!(routes.contains(&"/api/v1/instances/{id}/stop"), "{audit}");
     assert!(!routes.contains(&"/mcp"), "{audit}");
 
-    // A read-only key lists but may not stop; a wrong key opens no session.
+    // A read-only key lists but may not stop; a wrong key, or none, opens no session.
     let (status, key) = m
         .post(
             "/api/v1/api-keys",
@@ -411,15 +414,5 @@ async fn the_fleet_is_an_mcp_server_too() {
     let r = &out["results"];
     assert_eq!(r[0]["is_error"], false, "{}", r[0]);
     assert_eq!(tool_error(&r[1])["status"], 403, "{}", r[1]);
-    let refused = mcp_client(&url, "bfk_wrong", json!([])).await;
-    assert!(refused["error"].is_string(), "{refused}");
-    assert!(refused.get("initialize").is_none(), "{refused}");
-    let (status, body) = send(
-        reqwest::Client::new()
-            .post(&url)
-            .bearer_auth("bfk_wrong")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    assert_refused(&url).await;
 }

@@ -188,13 +188,7 @@ impl Catalog for WorkerCatalog {
             "list_contacts" => RestCall::get("/api/v1/contacts"),
             "list_groups" => RestCall::get("/api/v1/groups"),
             "get_status" => RestCall::get("/api/v1/status"),
-            other => {
-                return Err(ErrorBody::new(
-                    shared::ErrorCode::NotFound,
-                    format!("no tool named {other}"),
-                    None,
-                ));
-            }
+            other => return Err(mcp::unknown_tool(other)),
         })
     }
 

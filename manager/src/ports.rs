@@ -131,19 +131,24 @@ impl PortAllocator {
         Err(self.exhausted())
     }
 
-    /// Runs `write` with the lowest port no instance holds and nothing on the host listens on, for an
-    /// instance that must move or gains an MCP server; the allocator stays locked until `write` has
-    /// stored it, so no create of this manager picks it meanwhile (the database's primary key on
-    /// `port_leases` still decides between managers).
+    /// Runs `write` with the lowest port no instance holds and nothing on the host listens on (and, with
+    /// `second`, the next one), for an instance that must move or gains an MCP server; the allocator
+    /// stays locked until `write` has stored them, so no create of this manager picks them meanwhile (the
+    /// database's primary key on `port_leases` still decides between managers).
     pub async fn assign<T>(
         &self,
         store: &Store,
-        write: impl AsyncFnOnce(u16) -> Result<T, ApiError>,
+        second: bool,
+        write: impl AsyncFnOnce((u16, Option<u16>)) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let _guard = self.lock.lock().await;
         let taken: HashSet<u16> = store.used_ports().await?.into_iter().collect();
-        let port = self.lowest_free(&taken, None)?;
-        write(port).await
+        let first = self.lowest_free(&taken, None)?;
+        let second = match second {
+            true => Some(self.lowest_free(&taken, Some(first))?),
+            false => None,
+        };
+        write((first, second)).await
     }
 
     /// The lowest port of the range not in `taken`, not `also`, and free on the host.

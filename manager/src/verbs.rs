@@ -267,7 +267,7 @@ impl Verbs {
             // Chosen and stored under the allocator's lock, so no create takes the port meanwhile.
             fleet
                 .ports
-                .assign(&fleet.store, async |port| {
+                .assign(&fleet.store, false, async |(port, _)| {
                     fleet.update_by(id, by, |r| edit(r, Some(port))).await
                 })
                 .await?

@@ -372,22 +372,20 @@ impl Reconciler {
                 fleet.ports.mark_busy(port);
             }
             let _ = self.runtime.remove_worker(&r.id).await;
+            // Both in one write, under one lock; an MCP port dropped meanwhile stays dropped.
             let moved = fleet
                 .ports
-                .assign(&fleet.store, async |port| {
-                    fleet.update(&r.id, source, |r| r.port = port).await
+                .assign(&fleet.store, r.mcp_port.is_some(), async |(api, mcp)| {
+                    fleet
+                        .update(&r.id, source, |r| {
+                            r.port = api;
+                            if r.mcp_port.is_some() {
+                                r.mcp_port = mcp;
+                            }
+                        })
+                        .await
                 })
                 .await?;
-            if r.mcp_port.is_some() {
-                fleet
-                    .ports
-                    .assign(&fleet.store, async |port| {
-                        fleet
-                            .update(&r.id, source, |r| r.mcp_port = Some(port))
-                            .await
-                    })
-                    .await?;
-            }
             tracing::warn!(instance_id = %r.id, old = r.port, new = ?moved.map(|m| m.port), "port taken on the host; moving");
             return Ok(Outcome::RetryAt(now));
         }

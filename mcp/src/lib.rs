@@ -14,7 +14,7 @@ use shared::ErrorBody;
 /// argument, as a 422 of the API does.
 pub fn arguments<T>(args: &JsonObject) -> Result<T, ErrorBody>
 where
-    T: serde::de::DeserializeOwned + garde::Validate,
+    T: serde::de::DeserializeOwned + serde::Serialize + garde::Validate,
     T::Context: Default,
 {
     let bytes = serde_json::to_vec(args)

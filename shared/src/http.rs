@@ -61,6 +61,7 @@ pub struct ValidJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ValidJson<T>
 where
+    T: serde::Serialize,
     S: Send + Sync,
     T: DeserializeOwned + garde::Validate,
     T::Context: Default,
@@ -99,7 +100,7 @@ fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
 /// Parses and validates a JSON document (a body, or a multipart field).
 pub fn parse_json<T>(bytes: &[u8]) -> Result<T, Rejection>
 where
-    T: DeserializeOwned + garde::Validate,
+    T: DeserializeOwned + serde::Serialize + garde::Validate,
     T::Context: Default,
 {
     // Syntax first (400), then shape (422): serde_json reports some shape errors of a typed parse
@@ -111,10 +112,45 @@ where
     if !json.is_object() {
         return Err(Rejection::invalid("body", "must be a JSON object"));
     }
-    let value: T = serde_path_to_error::deserialize(json)
+    let value: T = serde_path_to_error::deserialize(&json)
         .map_err(|e| data_error(&e.path().to_string(), &e.inner().to_string()))?;
+    // The same inside: where the value read is an object, the document must have held one.
+    if let Ok(read) = serde_json::to_value(&value)
+        && let Some(path) = array_read_as_object(&json, &read, String::new())
+    {
+        return Err(Rejection::invalid(path, "must be a JSON object"));
+    }
     validate(&value)?;
     Ok(value)
+}
+
+/// The first path where `read` (the typed value, serialized again) is an object but `sent` (the
+/// document) held an array: serde reads a struct from an array of its fields in order. Keys the two do
+/// not share (aliases, skipped fields) are not compared.
+fn array_read_as_object(
+    sent: &serde_json::Value,
+    read: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    match (sent, read) {
+        (Value::Array(_), Value::Object(_)) => Some(path),
+        (Value::Object(sent), Value::Object(read)) => sent.iter().find_map(|(key, inner)| {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            read.get(key)
+                .and_then(|r| array_read_as_object(inner, r, at))
+        }),
+        (Value::Array(sent), Value::Array(read)) => sent
+            .iter()
+            .zip(read)
+            .enumerate()
+            .find_map(|(i, (s, r))| array_read_as_object(s, r, format!("{path}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Runs the type's garde rules; the first failure becomes a 422 naming its path.
@@ -210,14 +246,14 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, garde::Validate)]
+    #[derive(Debug, Deserialize, serde::Serialize, garde::Validate)]
     #[serde(deny_unknown_fields)]
     struct Inner {
         #[garde(length(min = 1))]
         url: String,
     }
 
-    #[derive(Debug, Deserialize, garde::Validate)]
+    #[derive(Debug, Deserialize, serde::Serialize, garde::Validate)]
     #[serde(deny_unknown_fields)]
     struct Body {
         #[garde(length(min = 1, max = 8))]
@@ -242,6 +278,12 @@ mod tests {
             field(parse_json(b"[null, null]")),
             (422, Some("body".into()))
         );
+        // Nor a nested object (serde would read it from the array of its fields).
+        assert_eq!(
+            field(parse_json(br#"{"name":"a","inner":["https://x"]}"#)),
+            (422, Some("inner".into()))
+        );
+        assert!(parse_json::<Body>(br#"{"name":"a","inner":{"url":"https://x"}}"#).is_ok());
         assert_eq!(field(parse_json(br#"{"name":"a"} x"#)), (400, None));
         assert_eq!(field(parse_json(b"{}")), (422, Some("name".into())));
         assert_eq!(

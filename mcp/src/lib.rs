@@ -5,7 +5,9 @@
 pub mod schema;
 mod server;
 
-pub use server::{Catalog, ResourceSpec, RestCall, RestMcp, ToolSpec, service, tool_result};
+pub use server::{
+    Catalog, Relayed, ResourceSpec, RestCall, RestMcp, ToolSpec, service, tool_result,
+};
 
 use rmcp::model::JsonObject;
 use shared::ErrorBody;

@@ -34,6 +34,12 @@ const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 /// Largest MCP request body taken (a tool's arguments).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
+/// Marks a request a tool call made of the API in process (only this crate can set it: extensions do not
+/// come from the wire). The API may skip what it already did for the MCP request that carried the call
+/// (count a key use, a request against the rate limit), so nothing counts twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed;
+
 /// One tool: what `tools/list` shows of it.
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
@@ -156,7 +162,10 @@ impl<C: Catalog> RestMcp<C> {
         call: RestCall,
         context: &RequestContext<RoleServer>,
     ) -> Result<(StatusCode, Vec<u8>), McpError> {
-        let mut request = Request::builder().method(call.method).uri(&call.path);
+        let mut request = Request::builder()
+            .method(call.method)
+            .uri(&call.path)
+            .extension(Relayed);
         if let Some(parts) = context.extensions.get::<http::request::Parts>() {
             for name in [
                 header::AUTHORIZATION,

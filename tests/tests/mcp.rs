@@ -198,6 +198,30 @@ async fn a_bot_is_an_mcp_server_to_a_real_client() {
     assert_eq!(out_msg["direction"], "out");
 
     assert_refused(&url).await;
+
+    // A tool call is one use of the bot's key (its MCP request), not two.
+    let status_url = format!("http://127.0.0.1:{api_port}/api/v1/status");
+    let uses = || async {
+        let (_, status) = send(reqwest::Client::new().get(&status_url).bearer_auth(&key)).await;
+        status["api_key_usage"]["uses"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{status}"))
+    };
+    let before = uses().await;
+    for id in 0..3 {
+        let (status, body) = send(
+            reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(&key)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": "get_status", "arguments": {}}})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Three MCP requests and the second status read.
+    assert_eq!(uses().await - before, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -415,4 +439,44 @@ async fn the_fleet_is_an_mcp_server_too() {
     assert_eq!(r[0]["is_error"], false, "{}", r[0]);
     assert_eq!(tool_error(&r[1])["status"], 403, "{}", r[1]);
     assert_refused(&url).await;
+}
+
+/// Every MCP request counts once against the key's request rate, as it arrives (a `tools/list` flood
+/// too); the REST request a tool call makes in process is not counted again.
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_requests_count_once_against_the_rate() {
+    let (_tg, tg_url) = harness::start_fake_telegram().await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.env.extend([
+        ("BOTFLEET_RATE_LIMIT_PER_KEY".into(), "1".into()),
+        ("BOTFLEET_RATE_LIMIT_KEY_BURST".into(), "6".into()),
+    ]);
+    let admin_key = options.admin_key.clone();
+    let m = Manager::spawn(options);
+    let http = reqwest::Client::new();
+    let rpc = |id: u64, method: &str, params: Value| {
+        http.post(m.url("/mcp"))
+            .bearer_auth(&admin_key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+    };
+    // Six tool calls fit the burst of six: their REST calls do not count again (else the fourth would
+    // be refused, as a tool error).
+    for id in 0..6 {
+        let (status, body) = send(rpc(
+            id,
+            "tools/call",
+            json!({"name": "list_instances", "arguments": {}}),
+        ))
+        .await;
+        assert_eq!(status, 200, "call {id}: {body}");
+        assert_eq!(body["result"]["isError"], false, "call {id}: {body}");
+    }
+    // The burst is spent: the next MCP request, whatever it asks, is refused before it runs.
+    let (status, body) = send(rpc(7, "tools/list", json!({}))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
 }

@@ -79,7 +79,9 @@ pub async fn require_bearer(
         None => Err(ApiError::Unauthorized("missing bearer key")),
         Some(key) => match state.keys.caller(key) {
             Some(caller) => {
-                if caller == Caller::User {
+                // A tool call's REST request: its MCP request was counted already.
+                let relayed = request.extensions().get::<mcp::Relayed>().is_some();
+                if caller == Caller::User && !relayed {
                     state.status.record_key_use();
                 }
                 request.extensions_mut().insert(caller);

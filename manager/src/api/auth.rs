@@ -82,19 +82,23 @@ pub async fn guard(
         Some(Err(e)) => return e.into_response(),
         Some(Ok(p)) => p,
     };
-    // An MCP request is only checked for its key here: each tool call it makes is a request of the
-    // REST routes, limited and audited there as any other (counting it twice would halve the limit).
-    if route == MCP_ROUTE {
-        request.extensions_mut().insert(principal);
-        return next.run(request).await;
-    }
-    if let Err(wait) = state
-        .auth
-        .limits
-        .request(&principal.rate_key(), principal.user_id.as_deref())
+    // Every MCP request counts against the rate once, as it arrives; the REST requests its tool calls
+    // make in process (`Relayed`) are checked, scoped and audited as any other, but not counted again.
+    let relayed = request.extensions().get::<mcp::Relayed>().is_some();
+    if !relayed
+        && let Err(wait) = state
+            .auth
+            .limits
+            .request(&principal.rate_key(), principal.user_id.as_deref())
     {
         tracing::warn!(actor = %principal.actor(), %route, "request rate exceeded");
         return rate_limited("for this key or user", wait).into_response();
+    }
+    // The MCP request itself is only checked for its key; each tool call it makes is a REST request,
+    // authorized and audited by its route.
+    if route == MCP_ROUTE {
+        request.extensions_mut().insert(principal);
+        return next.run(request).await;
     }
     let instance_id = match need {
         Need::Instance(_) => params.ok().and_then(|p| {

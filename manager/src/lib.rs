@@ -24,6 +24,7 @@ pub mod schedules;
 pub mod seal;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod verbs;
 pub mod webhook_delivery;
 pub mod worker_control;

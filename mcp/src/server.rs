@@ -10,7 +10,7 @@ use axum::{
     body::{Body, to_bytes},
     extract::ConnectInfo,
 };
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
@@ -162,41 +162,56 @@ impl<C: Catalog> RestMcp<C> {
         call: RestCall,
         context: &RequestContext<RoleServer>,
     ) -> Result<(StatusCode, Vec<u8>), McpError> {
-        let mut request = Request::builder()
-            .method(call.method)
-            .uri(&call.path)
-            .extension(Relayed);
-        if let Some(parts) = context.extensions.get::<http::request::Parts>() {
-            for name in [
-                header::AUTHORIZATION,
-                "x-request-id".parse().expect("a name"),
-            ] {
-                if let Some(value) = parts.headers.get(&name) {
-                    request = request.header(name, value);
-                }
-            }
-            if let Some(connect) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                request = request.extension(*connect);
-            }
-        }
-        let body = match call.body {
-            Some(body) => {
-                request = request.header(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                Body::from(serde_json::to_vec(&body).map_err(internal)?)
-            }
-            None => Body::empty(),
-        };
-        let request = request.body(body).map_err(internal)?;
-        let response = self.api.clone().oneshot(request).await.map_err(internal)?;
+        let caller = context.extensions.get::<http::request::Parts>();
+        let response = relay(&self.api, call, caller).await.map_err(internal)?;
         let status = response.status();
         let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
             .map_err(internal)?;
         Ok((status, bytes.to_vec()))
     }
+}
+
+/// Makes `call` on `api` in process as the caller of `caller` (its `Authorization`, request id and
+/// address), marked [`Relayed`]; the route's whole answer (its body may stream).
+pub async fn relay(
+    api: &Router,
+    call: RestCall,
+    caller: Option<&http::request::Parts>,
+) -> Result<axum::response::Response, http::Error> {
+    let mut request = Request::builder()
+        .method(call.method)
+        .uri(&call.path)
+        .extension(Relayed);
+    if let Some(parts) = caller {
+        for name in [
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-request-id"),
+        ] {
+            if let Some(value) = parts.headers.get(&name) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(connect) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            request = request.extension(*connect);
+        }
+    }
+    let body = match call.body {
+        Some(body) => {
+            request = request.header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Body::from(serde_json::to_vec(&body).unwrap_or_default())
+        }
+        None => Body::empty(),
+    };
+    let request = request.body(body)?;
+    // The router's error type is `Infallible`.
+    Ok(match api.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> McpError {

@@ -276,10 +276,15 @@ pub fn router(state: AppState) -> Router {
     let fleet_mcp = Router::new()
         .route_service(
             "/mcp",
-            mcp::service(std::sync::Arc::new(crate::fleet_mcp::FleetCatalog), rest),
+            mcp::service(
+                std::sync::Arc::new(crate::fleet_mcp::FleetCatalog),
+                rest.clone(),
+            ),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
-    layered(api.merge(docs).merge(fleet_mcp), &state)
+    // The dashboard: pages that read and write through the same REST routes.
+    let dashboard = crate::ui::routes(state.clone(), rest.clone());
+    layered(api.merge(docs).merge(fleet_mcp).merge(dashboard), &state)
 }
 
 /// `api` with the fallbacks, request ids, tracing and timing of every request.

@@ -63,6 +63,9 @@ pub fn instance(r: &InstanceRecord) -> InstanceView {
             consecutive_failures: r.consecutive_failures,
             services: None,
         },
+        restart_count: r.restart_count,
+        sent_count: r.sent_count,
+        received_count: r.received_count,
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
     }

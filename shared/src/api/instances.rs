@@ -390,6 +390,11 @@ pub struct InstanceView {
     pub is_ready_for_messages: bool,
     pub limits: InstanceLimits,
     pub health: InstanceHealth,
+    /// Times its worker was restarted after a crash.
+    pub restart_count: i64,
+    /// Messages the bot sent and received.
+    pub sent_count: i64,
+    pub received_count: i64,
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,

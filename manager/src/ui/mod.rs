@@ -1,0 +1,213 @@
+//! The dashboard (`/ui`): server-rendered pages (maud) with little JavaScript, in the binary, no npm and
+//! no CDN. The dashboard is a client of the REST API: every page reads, and every form writes, through
+//! the API's own routes, called in process with the signed-in caller's credential (`mcp::relay`), so a
+//! user sees and changes exactly what the API lets them (their bots; an admin everything), with the
+//! API's validation (its `field` becomes the inline error), rate limits and audit.
+//!
+//! Sign-in keeps the credential (a login session, or an API key) in an `HttpOnly`, `SameSite=Strict`
+//! cookie: a page on another site can neither read it nor make the browser send it with a form post.
+
+mod bots;
+mod layout;
+mod login;
+mod overview;
+
+use axum::{
+    Router,
+    body::to_bytes,
+    extract::{FromRequestParts, State},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use mcp::RestCall;
+use serde::de::DeserializeOwned;
+use shared::ErrorBody;
+
+use crate::api::AppState;
+
+/// The cookie holding the signed-in credential.
+const SESSION_COOKIE: &str = "botfleet_session";
+
+/// Largest API answer a page reads.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// What every page handler can reach: the manager's state and its REST router (called in process).
+#[derive(Clone)]
+pub struct Ui {
+    pub state: AppState,
+    pub api: Router,
+}
+
+/// The dashboard's routes, over `api` (the manager's REST router with all its layers).
+pub fn routes(state: AppState, api: Router) -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(overview::page))
+        .route("/ui/", get(overview::page))
+        .route("/ui/login", get(login::form).post(login::submit))
+        .route("/ui/logout", post(login::logout))
+        .route("/ui/bots", get(bots::list).post(bots::create))
+        .route("/ui/bots/bulk", post(bots::bulk))
+        .route("/ui/bots/new", get(bots::new_form))
+        .route("/ui/bots/{id}", get(bots::show))
+        .route("/ui/bots/{id}/status", get(bots::status))
+        .route("/ui/bots/{id}/verb/{verb}", post(bots::verb))
+        .route("/ui/assets/app.css", get(layout::stylesheet))
+        .with_state(Ui { state, api })
+}
+
+/// The signed-in caller: their credential, read from the session cookie. A page asked for without one
+/// sends the browser to the sign-in form.
+#[derive(Clone)]
+pub struct Caller {
+    credential: String,
+}
+
+impl FromRequestParts<Ui> for Caller {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Ui) -> Result<Self, Self::Rejection> {
+        cookie(parts, SESSION_COOKIE)
+            .filter(|c| !c.is_empty())
+            .map(|credential| Caller { credential })
+            .ok_or_else(|| Redirect::to("/ui/login"))
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<Ui> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ui: &Ui,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Self as FromRequestParts<Ui>>::from_request_parts(parts, ui)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Why a call of the API from a page did not give what the page wanted.
+pub enum ApiFailure {
+    /// The credential is no longer accepted (expired session, revoked key): sign in again.
+    SignedOut,
+    /// The API refused, with its error body (a 422 names the field).
+    Refused(StatusCode, ErrorBody),
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignedOut => signed_out(),
+            Self::Refused(status, body) => (
+                status,
+                layout::page(
+                    "Error",
+                    None,
+                    maud::html! {
+                        h1 { "Something went wrong" }
+                        p role="alert" class="error" { (body.error) }
+                        p { a href="/ui" { "Back to the overview" } }
+                    },
+                ),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Clears the cookie and sends the browser to the sign-in form.
+fn signed_out() -> Response {
+    (
+        [(header::SET_COOKIE, clear_cookie())],
+        Redirect::to("/ui/login"),
+    )
+        .into_response()
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("botfleet_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+impl Ui {
+    /// Calls the API as `caller` (`None`: anonymously); the status and body.
+    async fn call(
+        &self,
+        caller: Option<&Caller>,
+        call: RestCall,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiFailure> {
+        let mut request = axum::http::Request::builder();
+        if let Some(caller) = caller {
+            request = request.header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", caller.credential),
+            );
+        }
+        let (parts, ()) = request
+            .body(())
+            .map_err(|e| internal(e.to_string()))?
+            .into_parts();
+        let response = mcp::relay(&self.api, call, Some(&parts))
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let status = response.status();
+        let body = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        if status == StatusCode::UNAUTHORIZED && caller.is_some() {
+            return Err(ApiFailure::SignedOut);
+        }
+        Ok((status, body))
+    }
+
+    /// Calls the API as `caller` and reads its answer as `T`; a refusal carries the API's error body.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        call: RestCall,
+    ) -> Result<T, ApiFailure> {
+        let (status, body) = self.call(Some(caller), call).await?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| internal(format!("the API answered: {e}")))
+    }
+}
+
+/// The API's error body of a refusal (or one naming what came instead).
+fn refusal(status: StatusCode, body: &[u8]) -> ApiFailure {
+    let error = serde_json::from_slice::<ErrorBody>(body).unwrap_or_else(|_| {
+        ErrorBody::new(
+            shared::ErrorCode::Internal,
+            String::from_utf8_lossy(body).into_owned(),
+            None,
+        )
+    });
+    ApiFailure::Refused(status, error)
+}
+
+fn internal(message: String) -> ApiFailure {
+    tracing::error!(error = %message, "a dashboard page could not call the API");
+    ApiFailure::Refused(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorBody::new(shared::ErrorCode::Internal, message, None),
+    )
+}
+
+/// `State` under its dashboard name, for handlers.
+pub type UiState = State<Ui>;

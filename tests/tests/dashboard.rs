@@ -1,0 +1,154 @@
+//! The dashboard (`/ui`, issue #15) in a real headless Chromium (Debian's, through chromedriver): a user
+//! signs in, sees the overview, creates a bot against the fake Telegram (a refused token shown inline
+//! first), watches it turn ready, stops it, finds it in the table; another user sees none of it. A
+//! screenshot of each page lands in `target/screenshots/dashboard/`.
+
+use std::time::Duration;
+
+use botfleet_tests::{
+    browser::Browser,
+    harness::{self, Manager, ManagerOptions},
+};
+use serde_json::json;
+
+const TEST: &str = "dashboard";
+
+async fn add_user(m: &Manager, username: &str) {
+    let body = json!({"username": username, "password": format!("{username}-password-1"), "role": "user"});
+    let (status, user) = m.post("/api/v1/users", &body).await;
+    assert_eq!(status, 201, "{user}");
+}
+
+async fn sign_in(browser: &Browser, m: &Manager, username: &str) {
+    browser.goto(&m.url("/ui")).await;
+    // Without a session every page sends the browser to the sign-in form.
+    browser.wait_for("form[action='/ui/login']", WAIT).await;
+    browser.fill("#username", username).await;
+    browser
+        .fill("#password", &format!("{username}-password-1"))
+        .await;
+    browser.click("form[action='/ui/login'] button[type=submit]").await;
+    browser.wait_for("#card-active-bots", WAIT).await;
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click("form.signout button").await;
+    browser.wait_for("form[action='/ui/login']", WAIT).await;
+}
+
+/// Waits until the bot page's status line shows `status` (the page polls it every second).
+async fn wait_status(browser: &Browser, status: &str) {
+    browser
+        .wait_for(
+            &format!("#status-line [data-status='{status}']"),
+            Duration::from_secs(45),
+        )
+        .await;
+}
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
+    let (tg, tg_url) = harness::start_fake_telegram().await;
+    let token = tg.add_bot(1_960_001, "dashboard_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    add_user(&m, "ann").await;
+    add_user(&m, "bob").await;
+    let browser = Browser::start().await;
+
+    // A wrong password is said so, on the form.
+    browser.goto(&m.url("/ui")).await;
+    browser.fill("#username", "ann").await;
+    browser.fill("#password", "not-her-password").await;
+    browser.click("form[action='/ui/login'] button[type=submit]").await;
+    assert_eq!(
+        browser.text_of("#login-error").await,
+        "Wrong username or password."
+    );
+    browser.screenshot(TEST, "login").await;
+
+    sign_in(&browser, &m, "ann").await;
+    assert_eq!(browser.text_of("#card-active-bots .value").await, "0 / 0");
+    assert_eq!(browser.text_of("#card-health .value").await, "Healthy");
+    browser.screenshot(TEST, "overview-empty").await;
+
+    // A token Telegram would never issue is refused at its field.
+    browser.goto(&m.url("/ui/bots/new?provider=telegram")).await;
+    browser.fill("#cred-token", "not-a-token").await;
+    browser.fill("#system_prompt", "Be brief.").await;
+    browser.click("#create-form button[type=submit]").await;
+    let error = browser.text_of("#form-error").await;
+    assert!(error.contains("token"), "{error}");
+    browser
+        .wait_for("#cred-token[aria-invalid='true']", WAIT)
+        .await;
+    // What was typed stays (but the secret field).
+    assert_eq!(
+        browser
+            .wait_for("#system_prompt", WAIT)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Be brief.")
+    );
+    browser.screenshot(TEST, "new-bot-refused").await;
+
+    // The real token: the bot is created, its key shown once, and the page follows it until ready.
+    browser.fill("#cred-token", &token).await;
+    browser.click("#create-form button[type=submit]").await;
+    let key = browser.text_of("#new-api-key").await;
+    assert!(key.starts_with("bfk_"), "{key}");
+    wait_status(&browser, "running").await;
+    let reason = browser.text_of("#status-line").await;
+    assert!(reason.contains("auth: client_ready"), "{reason}");
+    browser.screenshot(TEST, "bot-ready").await;
+    let bot_url = browser.current_url().await;
+    // The key is not in the address, and not shown again.
+    assert!(!bot_url.contains(&key), "{bot_url}");
+    browser.goto(&m.url("/ui/bots")).await;
+    let row = browser.text_of("#bots tbody tr").await;
+    assert!(row.contains("running"), "{row}");
+    assert!(!browser.client().source().await.unwrap().contains(&key));
+
+    // Stop it from its page.
+    browser.click("#bots tbody tr a").await;
+    browser.click("#verb-stop").await;
+    wait_status(&browser, "stopped").await;
+    browser.screenshot(TEST, "bot-stopped").await;
+    let timeline = browser.text_of("#timeline").await;
+    assert!(
+        timeline.contains("stopped") && timeline.contains("running"),
+        "{timeline}"
+    );
+
+    // The table: searchable, filterable, and usable at phone width.
+    browser
+        .goto(&m.url("/ui/bots?status=stopped&q=telegram"))
+        .await;
+    assert!(
+        browser.text_of("#page-info").await.ends_with("1 bots"),
+        "the stopped bot is found"
+    );
+    browser.screenshot(TEST, "bots").await;
+    browser.set_phone_width().await;
+    browser.screenshot(TEST, "bots-phone").await;
+    browser.set_desktop_width().await;
+    browser.goto(&m.url("/ui/bots?status=running")).await;
+    assert!(browser.text_of("#page-info").await.ends_with("0 bots"));
+
+    // Another user sees none of it: not in the table, not its page.
+    browser.goto(&m.url("/ui")).await;
+    sign_out(&browser).await;
+    sign_in(&browser, &m, "bob").await;
+    assert_eq!(browser.text_of("#card-active-bots .value").await, "0 / 0");
+    browser.goto(&m.url("/ui/bots")).await;
+    assert!(browser.text_of("#page-info").await.ends_with("0 bots"));
+    browser.goto(&bot_url).await;
+    let refused = browser.text_of("p[role=alert]").await;
+    assert!(refused.contains("not found"), "{refused}");
+    browser.screenshot(TEST, "other-user").await;
+    browser.close().await;
+}

@@ -2,6 +2,7 @@
 //! against the real Docker engine and a real database.
 
 pub mod bench;
+pub mod browser;
 pub mod cli_run;
 pub mod docker_proxy;
 pub mod fake_agent;

@@ -14,7 +14,8 @@ use serde_json::json;
 const TEST: &str = "dashboard";
 
 async fn add_user(m: &Manager, username: &str) {
-    let body = json!({"username": username, "password": format!("{username}-password-1"), "role": "user"});
+    let body =
+        json!({"username": username, "password": format!("{username}-password-1"), "role": "user"});
     let (status, user) = m.post("/api/v1/users", &body).await;
     assert_eq!(status, 201, "{user}");
 }
@@ -27,7 +28,9 @@ async fn sign_in(browser: &Browser, m: &Manager, username: &str) {
     browser
         .fill("#password", &format!("{username}-password-1"))
         .await;
-    browser.click("form[action='/ui/login'] button[type=submit]").await;
+    browser
+        .click("form[action='/ui/login'] button[type=submit]")
+        .await;
     browser.wait_for("#card-active-bots", WAIT).await;
 }
 
@@ -61,7 +64,9 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     browser.goto(&m.url("/ui")).await;
     browser.fill("#username", "ann").await;
     browser.fill("#password", "not-her-password").await;
-    browser.click("form[action='/ui/login'] button[type=submit]").await;
+    browser
+        .click("form[action='/ui/login'] button[type=submit]")
+        .await;
     assert_eq!(
         browser.text_of("#login-error").await,
         "Wrong username or password."

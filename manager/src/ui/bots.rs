@@ -461,27 +461,53 @@ pub async fn show(
     bot_page(&ui.0, &caller, &id, None).await
 }
 
-/// The status line a bot's page shows, and polls while the bot is not settled.
-fn status_line(b: &InstanceView) -> Markup {
+/// What a bot's page shows of its state (status, facts, timeline), and fetches again every second
+/// while the bot is not settled.
+fn live_section(b: &InstanceView, history: &StatusHistory) -> Markup {
     let settled = matches!(
         b.status,
         InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Failed
     );
     html! {
-        div id="status-line" data-settled=(settled) {
-            (status_badge(b.status)) " "
-            span id="auth-status" { "auth: " (format!("{:?}", b.auth_status).to_lowercase()) }
-            @if let Some(reason) = &b.status_reason { " — " span id="status-reason" { (reason) } }
+        div id="live" data-settled=(settled) {
+            div id="status-line" {
+                (status_badge(b.status)) " "
+                span id="auth-status" { "auth: " (b.auth_status.as_str()) }
+                @if let Some(reason) = &b.status_reason { " — " span id="status-reason" { (reason) } }
+            }
+            h2 { "Facts" }
+            dl class="facts" {
+                dt { "Id" } dd { code { (b.id) } }
+                dt { "Provider" } dd { (b.provider.display_name()) }
+                dt { "Account" } dd { (b.account.as_deref().unwrap_or("—")) " " (b.phone_number.as_deref().unwrap_or("")) }
+                dt { "Owner" } dd { (b.user_id) }
+                dt { "Health" } dd { @if b.health.healthy { span class="ok" { "healthy" } } @else { span class="bad" { "unhealthy" } } }
+                dt { "Ports" } dd { "api " (b.port_api) @if let Some(p) = b.port_mcp { " · mcp " (p) } }
+                dt { "Restarts" } dd { (b.restart_count) }
+                dt { "Messages" } dd { (b.sent_count) " sent · " (b.received_count) " received" }
+                dt { "Key" } dd { (b.api_key_hint) }
+                dt { "Created" } dd { (b.created_at) }
+            }
+            h2 { "Status history" }
+            ol class="activity" id="timeline" {
+                @for change in &history.data {
+                    li {
+                        time datetime=(change.timestamp) { (change.timestamp.replace('T', " ")) }
+                        strong { (change.status.as_str()) }
+                        @if let Some(reason) = &change.reason { " — " (reason) }
+                    }
+                }
+            }
         }
     }
 }
 
-async fn bot_page(
+/// The bot and its status history, as the caller may see them.
+async fn bot_state(
     ui: &Ui,
     caller: &Caller,
     id: &str,
-    new_key: Option<(String, Option<String>)>,
-) -> Result<Response, ApiFailure> {
+) -> Result<(InstanceResponse, StatusHistory), ApiFailure> {
     let path = format!("/api/v1/instances/{}", segment(id));
     let shown: InstanceResponse = ui.read(caller, RestCall::get(path.clone())).await?;
     let history: StatusHistory = ui
@@ -490,6 +516,16 @@ async fn bot_page(
             RestCall::get(format!("{path}/status-history?limit=20")),
         )
         .await?;
+    Ok((shown, history))
+}
+
+async fn bot_page(
+    ui: &Ui,
+    caller: &Caller,
+    id: &str,
+    new_key: Option<(String, Option<String>)>,
+) -> Result<Response, ApiFailure> {
+    let (shown, history) = bot_state(ui, caller, id).await?;
     let b = &shown.instance.instance;
     let verb = |name: &str, label: &str| {
         html! {
@@ -508,44 +544,23 @@ async fn bot_page(
                 @if let Some(url) = mcp_url { p { "MCP server: " code id="mcp-url" { (url) } } }
             }
         }
-        (status_line(b))
         div class="actions" {
             (verb("start", "Start")) (verb("stop", "Stop")) (verb("restart", "Restart"))
         }
-        h2 { "Facts" }
-        dl class="facts" {
-            dt { "Id" } dd { code { (b.id) } }
-            dt { "Provider" } dd { (b.provider.display_name()) }
-            dt { "Account" } dd { (b.account.as_deref().unwrap_or("—")) " " (b.phone_number.as_deref().unwrap_or("")) }
-            dt { "Owner" } dd { (b.user_id) }
-            dt { "Health" } dd { @if b.health.healthy { span class="ok" { "healthy" } } @else { span class="bad" { "unhealthy" } } }
-            dt { "Ports" } dd { "api " (b.port_api) @if let Some(p) = b.port_mcp { " · mcp " (p) } }
-            dt { "Restarts" } dd { (b.restart_count) }
-            dt { "Messages" } dd { (b.sent_count) " sent · " (b.received_count) " received" }
-            dt { "Key" } dd { (b.api_key_hint) }
-            dt { "Created" } dd { (b.created_at) }
-        }
-        h2 { "Status history" }
-        ol class="activity" id="timeline" {
-            @for change in &history.data {
-                li {
-                    time datetime=(change.timestamp) { (change.timestamp) }
-                    (change.status.as_str())
-                    @if let Some(reason) = &change.reason { " — " (reason) }
-                }
-            }
-        }
-        // Until the bot settles, its status line is fetched again every second.
+        (live_section(b, &history))
+        // Until the bot settles, its live part is fetched again every second. The page of a bot just
+        // created takes the bot's address, so a reload neither posts the form again nor shows the key.
         script {
             (maud::PreEscaped(format!(r#"
 (function () {{
-  var line = document.getElementById('status-line');
+  if (location.pathname !== '/ui/bots/{id}') history.replaceState(null, '', '/ui/bots/{id}');
+  var live = document.getElementById('live');
   function poll() {{
-    if (line.dataset.settled === 'true') return;
+    if (live.dataset.settled === 'true') return;
     fetch('/ui/bots/{id}/status', {{credentials: 'same-origin'}})
       .then(function (r) {{ return r.ok ? r.text() : null; }})
       .then(function (html) {{
-        if (html) {{ line.outerHTML = html; line = document.getElementById('status-line'); }}
+        if (html) {{ live.outerHTML = html; live = document.getElementById('live'); }}
         setTimeout(poll, 1000);
       }});
   }}
@@ -556,15 +571,15 @@ async fn bot_page(
     Ok(layout::page(&b.display_name, Some(layout::Section::Bots), body).into_response())
 }
 
-/// `GET /ui/bots/{id}/status`: the status line alone, for the page's polling.
+/// `GET /ui/bots/{id}/status`: the page's live part alone, for its polling.
 pub async fn status(
     ui: UiState,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let path = format!("/api/v1/instances/{}", segment(&id));
-    let shown: InstanceResponse = ui.0.read(&caller, RestCall::get(path)).await?;
-    Ok(axum::response::Html(status_line(&shown.instance.instance).into_string()).into_response())
+    let (shown, history) = bot_state(&ui.0, &caller, &id).await?;
+    let live = live_section(&shown.instance.instance, &history);
+    Ok(axum::response::Html(live.into_string()).into_response())
 }
 
 /// `POST /ui/bots/{id}/verb/{verb}`: start, stop or restart, then back to the bot's page.

@@ -117,10 +117,10 @@ dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.3rem 1rem; 
 dl.facts dt { color:var(--muted); }
 .key { font-family:ui-monospace, monospace; background:#fff8e1; border:1px solid #e0c060; padding:.5rem;
   border-radius:5px; word-break:break-all; }
-ul.activity { list-style:none; padding:0; margin:0; background:var(--card); border:1px solid var(--line);
+.activity { list-style:none; padding:0; margin:0; background:var(--card); border:1px solid var(--line);
   border-radius:8px; }
-ul.activity li { padding:.45rem .8rem; border-bottom:1px solid var(--line); }
-ul.activity time { color:var(--muted); font-size:.85rem; margin-right:.6rem; }
+.activity li { padding:.45rem .8rem; border-bottom:1px solid var(--line); }
+.activity time { color:var(--muted); font-size:.85rem; margin-right:.6rem; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0);
   white-space:nowrap; }
 .login { max-width:24rem; margin:3rem auto; background:var(--card); border:1px solid var(--line);

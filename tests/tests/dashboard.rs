@@ -51,6 +51,22 @@ async fn wait_status(browser: &Browser, status: &str) {
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// Waits until the element matching `css` shows `text`.
+async fn wait_text(browser: &Browser, css: &str, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = browser.text_of(css).await;
+        if shown.contains(text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{css}` never showed {text:?}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     let (tg, tg_url) = harness::start_fake_telegram().await;
@@ -109,8 +125,11 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     wait_status(&browser, "running").await;
     let reason = browser.text_of("#status-line").await;
     assert!(reason.contains("auth: client_ready"), "{reason}");
+    // Its log is followed live on its page.
+    wait_text(&browser, "#logs", "listening").await;
     browser.screenshot(TEST, "bot-ready").await;
     let bot_url = browser.current_url().await;
+    let bot_id = bot_url.rsplit('/').next().unwrap().to_string();
     // The key is not in the address, and not shown again.
     assert!(!bot_url.contains(&key), "{bot_url}");
     browser.goto(&m.url("/ui/bots")).await;
@@ -143,6 +162,29 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     browser.set_desktop_width().await;
     browser.goto(&m.url("/ui/bots?status=running")).await;
     assert!(browser.text_of("#page-info").await.ends_with("0 bots"));
+
+    // Recent Activity is live: a start made elsewhere (the API) shows up without a reload.
+    browser.goto(&m.url("/ui")).await;
+    browser.wait_for("#activity", WAIT).await;
+    let before = browser.text_of("#activity").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = m
+        .post(&format!("/api/v1/instances/{bot_id}/start"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = browser.text_of("#activity").await;
+        if now != before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live activity: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser.screenshot(TEST, "overview").await;
 
     // Another user sees none of it: not in the table, not its page.
     browser.goto(&m.url("/ui")).await;

@@ -548,6 +548,48 @@ async fn bot_page(
             (verb("start", "Start")) (verb("stop", "Stop")) (verb("restart", "Restart"))
         }
         (live_section(b, &history))
+        h2 { "Log" }
+        pre id="logs" class="log" tabindex="0" aria-label="The worker's log, followed live" {}
+        h2 { "Events" }
+        ul class="activity" id="bot-events" aria-live="polite" {}
+        script { (maud::PreEscaped(format!(r#"
+(function () {{
+  // The log is followed while the page is open; when there is none yet (a bot being created) or the
+  // stream ends (a new container), it is asked for again, and starts afresh from its last 200 lines.
+  var logs = document.getElementById('logs');
+  function follow() {{
+    fetch('/ui/bots/{id}/logs/stream', {{credentials: 'same-origin'}}).then(function (r) {{
+      if (!r.ok || !r.body) {{ setTimeout(follow, 1000); return; }}
+      var reader = r.body.getReader(), decoder = new TextDecoder(), fresh = true;
+      function read() {{
+        reader.read().then(function (chunk) {{
+          if (chunk.done) {{ setTimeout(follow, 1000); return; }}
+          if (fresh) {{ logs.textContent = ''; fresh = false; }}
+          var stick = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+          logs.textContent = (logs.textContent + decoder.decode(chunk.value, {{stream: true}})).slice(-200000);
+          if (stick) logs.scrollTop = logs.scrollHeight;
+          read();
+        }}, function () {{ setTimeout(follow, 1000); }});
+      }}
+      read();
+    }}, function () {{ setTimeout(follow, 1000); }});
+  }}
+  follow();
+}})();"#, id = segment(&b.id)))) }
+        script { (maud::PreEscaped(super::overview::follow_events(
+            &format!("?instance_id={}", segment(&b.id)),
+            r#"function (event) {
+    var events = document.getElementById('bot-events');
+    var item = document.createElement('li');
+    var time = document.createElement('time');
+    time.dateTime = event.timestamp;
+    time.textContent = (event.timestamp || '').substring(11, 19);
+    item.appendChild(time);
+    item.appendChild(document.createTextNode(event.event_type + ' — ' + event.message));
+    events.insertBefore(item, events.firstChild);
+    while (events.children.length > 50) events.removeChild(events.lastChild);
+  }"#,
+        ))) }
         // Until the bot settles, its live part is fetched again every second. The page of a bot just
         // created takes the bot's address, so a reload neither posts the form again nor shows the key.
         script {
@@ -580,6 +622,19 @@ pub async fn status(
     let (shown, history) = bot_state(&ui.0, &caller, &id).await?;
     let live = live_section(&shown.instance.instance, &history);
     Ok(axum::response::Html(live.into_string()).into_response())
+}
+
+/// `GET /ui/bots/{id}/logs/stream`: the worker's log, its last 200 lines and then followed.
+pub async fn logs_stream(
+    ui: UiState,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let path = format!(
+        "/api/v1/instances/{}/logs?tail=200&follow=true",
+        segment(&id)
+    );
+    ui.0.pass_through(&caller, RestCall::get(path)).await
 }
 
 /// `POST /ui/bots/{id}/verb/{verb}`: start, stop or restart, then back to the bot's page.

@@ -123,6 +123,8 @@ dl.facts dt { color:var(--muted); }
 .activity time { color:var(--muted); font-size:.85rem; margin-right:.6rem; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0);
   white-space:nowrap; }
+pre.log { background:#0f1720; color:#d7e0ea; padding:.7rem; border-radius:8px; max-height:22rem;
+  overflow:auto; font-size:.82rem; white-space:pre-wrap; word-break:break-all; min-height:4rem; }
 .login { max-width:24rem; margin:3rem auto; background:var(--card); border:1px solid var(--line);
   border-radius:8px; padding:1.2rem 1.4rem; }
 @media (max-width: 640px) { main { padding:.8rem; } .card .value { font-size:1.3rem; } }

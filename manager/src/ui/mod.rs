@@ -52,6 +52,8 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
         .route("/ui/bots/{id}", get(bots::show))
         .route("/ui/bots/{id}/status", get(bots::status))
         .route("/ui/bots/{id}/verb/{verb}", post(bots::verb))
+        .route("/ui/bots/{id}/logs/stream", get(bots::logs_stream))
+        .route("/ui/events/stream", get(overview::events_stream))
         .route("/ui/assets/app.css", get(layout::stylesheet))
         .with_state(Ui { state, api })
 }
@@ -173,6 +175,25 @@ impl Ui {
             return Err(ApiFailure::SignedOut);
         }
         Ok((status, body))
+    }
+
+    /// Calls the API as `caller` and hands its answer on as it comes (a stream: events, a followed log).
+    async fn pass_through(&self, caller: &Caller, call: RestCall) -> Result<Response, ApiFailure> {
+        let (parts, ()) = axum::http::Request::builder()
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", caller.credential),
+            )
+            .body(())
+            .map_err(|e| internal(e.to_string()))?
+            .into_parts();
+        let response = mcp::relay(&self.api, call, Some(&parts))
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(ApiFailure::SignedOut);
+        }
+        Ok(response)
     }
 
     /// Calls the API as `caller` and reads its answer as `T`; a refusal carries the API's error body.

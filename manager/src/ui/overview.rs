@@ -29,6 +29,57 @@ fn reach(r: Reachability) -> Markup {
     }
 }
 
+/// Follows `/ui/events/stream` (`?query`), calling `show(event)` for each event. The stream names each
+/// event by its type (`event: instance.started`), so a listener is added per type.
+pub fn follow_events(query: &str, show: &str) -> String {
+    let types: Vec<String> = shared::events::EventType::ALL
+        .iter()
+        .map(|t| format!("'{}'", t.as_str()))
+        .collect();
+    format!(
+        r#"
+(function () {{
+  var show = {show};
+  var source = new EventSource('/ui/events/stream{query}');
+  [{types}].forEach(function (type) {{
+    source.addEventListener(type, function (message) {{
+      try {{ show(JSON.parse(message.data)); }} catch (e) {{}}
+    }});
+  }});
+}})();"#,
+        types = types.join(",")
+    )
+}
+
+/// Prepends an event to Recent Activity (at most 20 shown).
+const SHOW_ACTIVITY: &str = r#"function (event) {
+    var list = document.getElementById('activity');
+    var empty = document.getElementById('activity-empty');
+    if (empty) empty.remove();
+    var item = document.createElement('li');
+    var time = document.createElement('time');
+    time.dateTime = event.timestamp;
+    time.textContent = (event.timestamp || '').substring(11, 19);
+    item.appendChild(time);
+    item.appendChild(document.createTextNode(event.message));
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > 20) list.removeChild(list.lastChild);
+  }"#;
+
+/// `GET /ui/events/stream`: the caller's event stream (`GET /api/v1/events/stream`), for the live parts.
+pub async fn events_stream(
+    ui: UiState,
+    caller: Caller,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiFailure> {
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    ui.0.pass_through(
+        &caller,
+        RestCall::get(format!("/api/v1/events/stream{query}")),
+    )
+    .await
+}
+
 /// `GET /ui`.
 pub async fn page(ui: UiState, caller: Caller) -> Result<Response, ApiFailure> {
     let ui = &ui.0;
@@ -99,8 +150,10 @@ pub async fn page(ui: UiState, caller: Caller) -> Result<Response, ApiFailure> {
                     (e.message)
                 }
             }
-            @if events.events.is_empty() { li { "Nothing yet." } }
+            @if events.events.is_empty() { li id="activity-empty" { "Nothing yet." } }
         }
+        // New events arrive as they happen (server-sent events).
+        script { (maud::PreEscaped(follow_events("", SHOW_ACTIVITY))) }
         h2 { "Bot Statistics" }
         div class="table-wrap" {
             table {

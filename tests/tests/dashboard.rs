@@ -71,7 +71,12 @@ async fn wait_text(browser: &Browser, css: &str, text: &str) {
 async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     let (tg, tg_url) = harness::start_fake_telegram().await;
     let token = tg.add_bot(1_960_001, "dashboard_bot");
-    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let mut options = ManagerOptions::new(&tg_url).await;
+    // Chromium aborts its requests when the host's network interfaces change (ERR_NETWORK_CHANGED),
+    // as a bridged container's start or stop does: this test's workers share the host's network, and
+    // `scripts/test` runs the browser tests in a phase of their own.
+    options.env.push(("BOTFLEET_NETWORK".into(), "host".into()));
+    let m = Manager::spawn(options);
     add_user(&m, "ann").await;
     add_user(&m, "bob").await;
     let browser = Browser::start().await;
@@ -137,8 +142,22 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     assert!(row.contains("running"), "{row}");
     assert!(!browser.client().source().await.unwrap().contains(&key));
 
-    // Stop it from its page.
+    // Send a message through the bot from its page: it reaches Telegram; a wrong chat is named.
     browser.click("#bots tbody tr a").await;
+    browser.fill("#send-chat", "not a chat").await;
+    browser.fill("#send-text", "hello from the dashboard").await;
+    browser.click("#send-form button[type=submit]").await;
+    browser
+        .wait_for("#send-chat[aria-invalid='true']", WAIT)
+        .await;
+    assert!(browser.text_of("#send-result").await.contains("chatId"));
+    browser.fill("#send-chat", "4242").await;
+    browser.click("#send-form button[type=submit]").await;
+    wait_text(&browser, "#send-result", "Sent").await;
+    tg.wait_sent(&token, 4242, "hello from the dashboard").await;
+    browser.screenshot(TEST, "bot-sent").await;
+
+    // Stop it from its page.
     browser.click("#verb-stop").await;
     wait_status(&browser, "stopped").await;
     browser.screenshot(TEST, "bot-stopped").await;

@@ -18,6 +18,7 @@ mod instance_memory;
 mod instance_messages;
 mod instance_qr;
 mod instance_schedules;
+mod instance_send;
 mod instance_settings;
 mod instance_test;
 mod instance_webhook;
@@ -195,6 +196,7 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::get_resources))
         .routes(routes!(resources::get_instance_resources))
         .routes(routes!(resources::get_one_instance_resources))
+        .routes(routes!(instance_send::send_message))
         .routes(routes!(resources::get_port_stats))
         .routes(routes!(resources::clear_port_cache))
         .routes(routes!(resources::get_performance))

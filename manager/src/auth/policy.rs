@@ -58,7 +58,7 @@ pub fn need(method: &Method, route: &str) -> Need {
     if let Some(tail) = rest.strip_prefix("/instances/{id}") {
         return Instance(match (method.as_str(), tail) {
             ("GET", _) => Read,
-            ("POST", "/test") => Send,
+            ("POST", "/test" | "/send") => Send,
             ("PATCH", "") | ("PUT" | "DELETE", "/webhook/config") => Settings,
             ("POST", "/api-key/rotate") => Settings,
             ("POST", t) if t.starts_with("/settings/rollback/") => Settings,

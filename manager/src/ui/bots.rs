@@ -443,13 +443,11 @@ pub async fn create(
         serde_json::from_slice(&body).map_err(|e| super::internal(e.to_string()))?;
     let details = &created.process_result.details;
     let key = details.api_key.clone().unwrap_or_default();
-    bot_page(
-        ui,
-        &caller,
-        &created.instance_id,
-        Some((key, details.mcp_url.clone())),
-    )
-    .await
+    let said = Said {
+        new_key: Some((key, details.mcp_url.clone())),
+        ..Default::default()
+    };
+    bot_page(ui, &caller, &created.instance_id, said).await
 }
 
 /// `GET /ui/bots/{id}`.
@@ -458,7 +456,87 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    bot_page(&ui.0, &caller, &id, None).await
+    bot_page(&ui.0, &caller, &id, Said::default()).await
+}
+
+/// The "send a test message" form, with the outcome of the last one.
+fn send_form(b: &InstanceView, sent: Option<&Sent>) -> Markup {
+    let (chat, text) = sent.map_or(("", ""), |s| (s.chat.as_str(), s.text.as_str()));
+    let outcome = sent.map(|s| &s.outcome);
+    let error_at = |field: &str| match outcome {
+        Some(Err((Some(f), e))) if f == field => Some(e.as_str()),
+        _ => None,
+    };
+    html! {
+        h2 { "Send a test message" }
+        @if let Some(Ok(what)) = outcome {
+            p role="status" id="send-result" class="ok" { (what) }
+        }
+        @if let Some(Err((_, error))) = outcome {
+            p role="alert" id="send-result" class="error" { (error) }
+        }
+        form method="post" action=(format!("/ui/bots/{}/send", segment(&b.id))) id="send-form" {
+            div class="field" {
+                label for="send-chat" { "Chat" }
+                input id="send-chat" name="chatId" type="text" required value=(chat)
+                    aria-invalid=[error_at("chatId").map(|_| "true")] aria-describedby="send-chat-hint";
+                div class="hint" id="send-chat-hint" { "The chat as " (b.provider.display_name()) " names it (a chat id, @username, channel)." }
+            }
+            div class="field" {
+                label for="send-text" { "Message" }
+                textarea id="send-text" name="message" required
+                    aria-invalid=[error_at("message").map(|_| "true")] { (text) }
+            }
+            div class="actions" { button type="submit" { "Send" } }
+        }
+    }
+}
+
+/// The test message form's fields.
+#[derive(Debug, Deserialize)]
+pub struct TestMessage {
+    #[serde(rename = "chatId", default)]
+    chat_id: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /ui/bots/{id}/send`: the message through the bot, then its page with the outcome.
+pub async fn send(
+    ui: UiState,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<TestMessage>,
+) -> Result<Response, ApiFailure> {
+    let ui = &ui.0;
+    // As typed: the API checks it (`shared::worker_api::SendRequest`) and names a wrong field.
+    let mut body = serde_json::Map::new();
+    body.insert("chatId".into(), form.chat_id.trim().into());
+    body.insert("message".into(), form.message.clone().into());
+    let body = serde_json::Value::Object(body);
+    let path = format!("/api/v1/instances/{}/send", segment(&id));
+    let (status, answer) = ui
+        .call(Some(&caller), RestCall::post(path, Some(body)))
+        .await?;
+    let outcome = if status.is_success() {
+        let sent: shared::worker_api::SendResponse =
+            serde_json::from_slice(&answer).map_err(|e| super::internal(e.to_string()))?;
+        Ok(format!("Sent (message {}).", sent.message_id))
+    } else {
+        match refusal(status, &answer) {
+            ApiFailure::Refused(_, e) => Err((e.field, e.error)),
+            signed_out => return Err(signed_out),
+        }
+    };
+    let said = Said {
+        sent: Some(Sent {
+            outcome,
+            chat: form.chat_id,
+            text: form.message,
+        }),
+        ..Default::default()
+    };
+    bot_page(ui, &caller, &id, said).await
 }
 
 /// What a bot's page shows of its state (status, facts, timeline), and fetches again every second
@@ -519,12 +597,24 @@ async fn bot_state(
     Ok((shown, history))
 }
 
-async fn bot_page(
-    ui: &Ui,
-    caller: &Caller,
-    id: &str,
+/// What a bot's page says beside its state: the key of a bot just created (shown once), the outcome
+/// of a test message.
+#[derive(Default)]
+struct Said {
     new_key: Option<(String, Option<String>)>,
-) -> Result<Response, ApiFailure> {
+    sent: Option<Sent>,
+}
+
+/// The outcome of a test message, with the chat and text to show again.
+struct Sent {
+    /// `Ok(what was sent)` or `Err((field, error))`.
+    outcome: Result<String, (Option<String>, String)>,
+    chat: String,
+    text: String,
+}
+
+async fn bot_page(ui: &Ui, caller: &Caller, id: &str, said: Said) -> Result<Response, ApiFailure> {
+    let new_key = said.new_key;
     let (shown, history) = bot_state(ui, caller, id).await?;
     let b = &shown.instance.instance;
     let verb = |name: &str, label: &str| {
@@ -548,6 +638,7 @@ async fn bot_page(
             (verb("start", "Start")) (verb("stop", "Stop")) (verb("restart", "Restart"))
         }
         (live_section(b, &history))
+        (send_form(b, said.sent.as_ref()))
         h2 { "Log" }
         pre id="logs" class="log" tabindex="0" aria-label="The worker's log, followed live" {}
         h2 { "Events" }
@@ -557,8 +648,12 @@ async fn bot_page(
   // The log is followed while the page is open; when there is none yet (a bot being created) or the
   // stream ends (a new container), it is asked for again, and starts afresh from its last 200 lines.
   var logs = document.getElementById('logs');
+  // Streams end with the page, so they never hold the browser's few connections to this host.
+  var leaving = new AbortController();
+  window.addEventListener('pagehide', function () {{ leaving.abort(); }});
   function follow() {{
-    fetch('/ui/bots/{id}/logs/stream', {{credentials: 'same-origin'}}).then(function (r) {{
+    if (leaving.signal.aborted) return;
+    fetch('/ui/bots/{id}/logs/stream', {{credentials: 'same-origin', signal: leaving.signal}}).then(function (r) {{
       if (!r.ok || !r.body) {{ setTimeout(follow, 1000); return; }}
       var reader = r.body.getReader(), decoder = new TextDecoder(), fresh = true;
       function read() {{
@@ -604,7 +699,7 @@ async fn bot_page(
       .then(function (html) {{
         if (html) {{ live.outerHTML = html; live = document.getElementById('live'); }}
         setTimeout(poll, 1000);
-      }});
+      }}, function () {{ setTimeout(poll, 1000); }});
   }}
   setTimeout(poll, 1000);
 }})();"#, id = segment(&b.id))))

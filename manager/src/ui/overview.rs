@@ -41,6 +41,7 @@ pub fn follow_events(query: &str, show: &str) -> String {
 (function () {{
   var show = {show};
   var source = new EventSource('/ui/events/stream{query}');
+  window.addEventListener('pagehide', function () {{ source.close(); }});
   [{types}].forEach(function (type) {{
     source.addEventListener(type, function (message) {{
       try {{ show(JSON.parse(message.data)); }} catch (e) {{}}

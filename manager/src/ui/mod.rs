@@ -154,6 +154,21 @@ impl Ui {
         caller: Option<&Caller>,
         call: RestCall,
     ) -> Result<(StatusCode, bytes::Bytes), ApiFailure> {
+        let response = self.relay(caller, call).await?;
+        let status = response.status();
+        let body = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        Ok((status, body))
+    }
+
+    /// Calls the API as `caller` and hands its answer on as it comes (a stream: events, a followed log).
+    async fn pass_through(&self, caller: &Caller, call: RestCall) -> Result<Response, ApiFailure> {
+        self.relay(Some(caller), call).await
+    }
+
+    /// The API's answer to `call` made as `caller`; a credential no longer accepted signs the caller out.
+    async fn relay(&self, caller: Option<&Caller>, call: RestCall) -> Result<Response, ApiFailure> {
         let mut request = axum::http::Request::builder();
         if let Some(caller) = caller {
             request = request.header(
@@ -168,30 +183,7 @@ impl Ui {
         let response = mcp::relay(&self.api, call, Some(&parts))
             .await
             .map_err(|e| internal(e.to_string()))?;
-        let status = response.status();
-        let body = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        if status == StatusCode::UNAUTHORIZED && caller.is_some() {
-            return Err(ApiFailure::SignedOut);
-        }
-        Ok((status, body))
-    }
-
-    /// Calls the API as `caller` and hands its answer on as it comes (a stream: events, a followed log).
-    async fn pass_through(&self, caller: &Caller, call: RestCall) -> Result<Response, ApiFailure> {
-        let (parts, ()) = axum::http::Request::builder()
-            .header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", caller.credential),
-            )
-            .body(())
-            .map_err(|e| internal(e.to_string()))?
-            .into_parts();
-        let response = mcp::relay(&self.api, call, Some(&parts))
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        if response.status() == StatusCode::UNAUTHORIZED {
+        if response.status() == StatusCode::UNAUTHORIZED && caller.is_some() {
             return Err(ApiFailure::SignedOut);
         }
         Ok(response)

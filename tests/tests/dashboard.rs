@@ -157,6 +157,34 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     tg.wait_sent(&token, 4242, "hello from the dashboard").await;
     browser.screenshot(TEST, "bot-sent").await;
 
+    // A new key, shown this once; the old one stops working at the bot's own API.
+    browser.click("#rotate-key").await;
+    let rotated = browser.text_of("#new-api-key").await;
+    assert!(rotated.starts_with("bfk_") && rotated != key, "{rotated}");
+    let (_, credentials) = m
+        .get(&format!("/api/v1/instances/{bot_id}/credentials"))
+        .await;
+    let status_url = format!("{}/status", credentials["api_url"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let http = reqwest::Client::new();
+        let new = harness::send(http.get(&status_url).bearer_auth(&rotated))
+            .await
+            .0;
+        let old = harness::send(http.get(&status_url).bearer_auth(&key))
+            .await
+            .0;
+        if (new, old) == (200, 401) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new key {new}, old key {old}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_status(&browser, "running").await;
+
     // Stop it from its page.
     browser.click("#verb-stop").await;
     wait_status(&browser, "stopped").await;

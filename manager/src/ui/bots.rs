@@ -636,6 +636,9 @@ async fn bot_page(ui: &Ui, caller: &Caller, id: &str, said: Said) -> Result<Resp
         }
         div class="actions" {
             (verb("start", "Start")) (verb("stop", "Stop")) (verb("restart", "Restart"))
+            form method="post" action=(format!("/ui/bots/{}/rotate-key", segment(&b.id))) {
+                button type="submit" class="secondary" id="rotate-key" { "Rotate API key" }
+            }
         }
         (live_section(b, &history))
         (send_form(b, said.sent.as_ref()))
@@ -730,6 +733,28 @@ pub async fn logs_stream(
         segment(&id)
     );
     ui.0.pass_through(&caller, RestCall::get(path)).await
+}
+
+/// `POST /ui/bots/{id}/rotate-key`: a new API key (the old one stops working), shown on the bot's page
+/// this once.
+pub async fn rotate_key(
+    ui: UiState,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let ui = &ui.0;
+    let path = format!("/api/v1/instances/{}/api-key/rotate", segment(&id));
+    let (status, body) = ui.call(Some(&caller), RestCall::post(path, None)).await?;
+    if !status.is_success() {
+        return Err(refusal(status, &body));
+    }
+    let rotated: shared::api::access::RotatedApiKey =
+        serde_json::from_slice(&body).map_err(|e| super::internal(e.to_string()))?;
+    let said = Said {
+        new_key: Some((rotated.api_key, None)),
+        ..Default::default()
+    };
+    bot_page(ui, &caller, &id, said).await
 }
 
 /// `POST /ui/bots/{id}/verb/{verb}`: start, stop or restart, then back to the bot's page.

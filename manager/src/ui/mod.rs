@@ -52,6 +52,7 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
         .route("/ui/bots/{id}", get(bots::show))
         .route("/ui/bots/{id}/status", get(bots::status))
         .route("/ui/bots/{id}/send", post(bots::send))
+        .route("/ui/bots/{id}/rotate-key", post(bots::rotate_key))
         .route("/ui/bots/{id}/verb/{verb}", post(bots::verb))
         .route("/ui/bots/{id}/logs/stream", get(bots::logs_stream))
         .route("/ui/events/stream", get(overview::events_stream))

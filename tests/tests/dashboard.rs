@@ -245,4 +245,21 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     assert!(refused.contains("not found"), "{refused}");
     browser.screenshot(TEST, "other-user").await;
     browser.close().await;
+
+    // The sign-ins went through the API's own login: audited with the browser's address (so its
+    // per-address limit applies to the dashboard too).
+    let (_, audit) = m.get("/api/v1/audit?limit=100").await;
+    let logins: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "/api/v1/auth/login")
+        .collect();
+    assert!(logins.len() >= 3, "{audit}");
+    assert!(
+        logins
+            .iter()
+            .all(|e| e["remote_addr"].as_str() == Some("127.0.0.1")),
+        "{audit}"
+    );
 }

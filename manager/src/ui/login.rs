@@ -76,13 +76,23 @@ fn session_cookie(ui: &Ui, credential: &str, max_age: Option<u64>) -> HeaderValu
     .unwrap_or_else(|_| clear_cookie())
 }
 
-/// `POST /ui/login`.
-pub async fn submit(ui: UiState, Form(sign_in): Form<SignIn>) -> Response {
+/// `POST /ui/login`. The API's sign-in limits (per username and per address) apply: the address is
+/// passed on.
+pub async fn submit(
+    ui: UiState,
+    connect: Result<
+        axum::extract::ConnectInfo<std::net::SocketAddr>,
+        axum::extract::rejection::ExtensionRejection,
+    >,
+    Form(sign_in): Form<SignIn>,
+) -> Response {
     let ui = &ui.0;
+    let addr = connect.ok().map(|c| c.0);
     let api_key = sign_in.api_key.trim();
     if !api_key.is_empty() {
         let caller = Caller {
             credential: api_key.to_string(),
+            addr,
         };
         return match ui
             .call(Some(&caller), RestCall::get("/api/v1/users/me"))
@@ -106,7 +116,7 @@ pub async fn submit(ui: UiState, Form(sign_in): Form<SignIn>) -> Response {
     };
     let body = serde_json::to_value(&request).ok();
     match ui
-        .call(None, RestCall::post("/api/v1/auth/login", body))
+        .call_from(None, addr, RestCall::post("/api/v1/auth/login", body))
         .await
     {
         Ok((status, body)) if status.is_success() => {

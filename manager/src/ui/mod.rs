@@ -65,6 +65,8 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
 #[derive(Clone)]
 pub struct Caller {
     credential: String,
+    /// Where the browser connects from: the API's per-address limits and audit see it.
+    addr: Option<std::net::SocketAddr>,
 }
 
 impl FromRequestParts<Ui> for Caller {
@@ -73,7 +75,10 @@ impl FromRequestParts<Ui> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &Ui) -> Result<Self, Self::Rejection> {
         cookie(parts, SESSION_COOKIE)
             .filter(|c| !c.is_empty())
-            .map(|credential| Caller { credential })
+            .map(|credential| Caller {
+                credential,
+                addr: remote_addr(parts),
+            })
             .ok_or_else(|| Redirect::to("/ui/login"))
     }
 }
@@ -91,6 +96,14 @@ impl axum::extract::OptionalFromRequestParts<Ui> for Caller {
                 .ok(),
         )
     }
+}
+
+/// The address the request came from, when the server recorded it.
+fn remote_addr(parts: &Parts) -> Option<std::net::SocketAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -149,13 +162,23 @@ fn clear_cookie() -> HeaderValue {
 }
 
 impl Ui {
-    /// Calls the API as `caller` (`None`: anonymously); the status and body.
+    /// Calls the API as `caller` (`None`: anonymously, from `addr`); the status and body.
     async fn call(
         &self,
         caller: Option<&Caller>,
         call: RestCall,
     ) -> Result<(StatusCode, bytes::Bytes), ApiFailure> {
-        let response = self.relay(caller, call).await?;
+        self.call_from(caller, None, call).await
+    }
+
+    /// [`call`](Self::call), anonymously from `addr` when there is no caller (the sign-in).
+    async fn call_from(
+        &self,
+        caller: Option<&Caller>,
+        addr: Option<std::net::SocketAddr>,
+        call: RestCall,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiFailure> {
+        let response = self.relay(caller, addr, call).await?;
         let status = response.status();
         let body = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
@@ -165,17 +188,25 @@ impl Ui {
 
     /// Calls the API as `caller` and hands its answer on as it comes (a stream: events, a followed log).
     async fn pass_through(&self, caller: &Caller, call: RestCall) -> Result<Response, ApiFailure> {
-        self.relay(Some(caller), call).await
+        self.relay(Some(caller), None, call).await
     }
 
     /// The API's answer to `call` made as `caller`; a credential no longer accepted signs the caller out.
-    async fn relay(&self, caller: Option<&Caller>, call: RestCall) -> Result<Response, ApiFailure> {
+    async fn relay(
+        &self,
+        caller: Option<&Caller>,
+        addr: Option<std::net::SocketAddr>,
+        call: RestCall,
+    ) -> Result<Response, ApiFailure> {
         let mut request = axum::http::Request::builder();
         if let Some(caller) = caller {
             request = request.header(
                 header::AUTHORIZATION,
                 format!("Bearer {}", caller.credential),
             );
+        }
+        if let Some(addr) = caller.and_then(|c| c.addr).or(addr) {
+            request = request.extension(axum::extract::ConnectInfo(addr));
         }
         let (parts, ()) = request
             .body(())

@@ -2,7 +2,7 @@
 //! call of a REST route, made in process with the caller's own key (`botfleet-mcp`), so what a key may
 //! do through MCP is exactly what it may do through REST (scopes, ownership, rate limits, audit).
 
-use mcp::{Catalog, ResourceSpec, RestCall, ToolSpec, arguments, query, schema, segment};
+use mcp::{Catalog, Effect, ResourceSpec, RestCall, ToolSpec, arguments, query, schema, segment};
 use rmcp::model::{Implementation, JsonObject, ServerCapabilities, ServerConfig};
 use serde_json::Value;
 use shared::{
@@ -19,27 +19,6 @@ const CREATE_WAIT_SECS: u32 = 60;
 
 /// What the manager's MCP endpoint offers.
 pub struct FleetCatalog;
-
-fn tool(
-    name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    input_schema: std::sync::Arc<JsonObject>,
-    (read_only, destructive): (bool, bool),
-) -> ToolSpec {
-    ToolSpec {
-        name,
-        title,
-        description,
-        input_schema,
-        read_only,
-        destructive,
-    }
-}
-
-const READS: (bool, bool) = (true, false);
-const WRITES: (bool, bool) = (false, false);
-const DISRUPTS: (bool, bool) = (false, true);
 
 fn instance_path(args: &JsonObject, tail: &str) -> Result<String, ErrorBody> {
     let r: InstanceRef = arguments(args)?;
@@ -66,64 +45,64 @@ impl Catalog for FleetCatalog {
 
     fn tools(&self) -> Vec<ToolSpec> {
         vec![
-            tool(
+            ToolSpec::new(
                 "list_instances",
                 "List bots",
                 "The bots this key may see, oldest first, with their status and health.",
                 schema::input_schema::<ListInstancesArgs>(),
-                READS,
+                Effect::Reads,
             ),
-            tool(
+            ToolSpec::new(
                 "get_instance",
                 "Show a bot",
                 "One bot with its configuration, status, health and container.",
                 schema::input_schema::<InstanceRef>(),
-                READS,
+                Effect::Reads,
             ),
-            tool(
+            ToolSpec::new(
                 "create_instance",
                 "Create a bot",
                 "Provisions a bot in its own container and waits (up to a minute) for it to connect. \
                  The answer holds the bot's API key, shown only this once; `type_instance: [\"api\", \
                  \"mcp\"]` makes the bot an MCP server too (its URL is in the answer).",
                 schema::input_schema::<CreateInstanceRequest>(),
-                WRITES,
+                Effect::Writes,
             ),
-            tool(
+            ToolSpec::new(
                 "start_instance",
                 "Start a bot",
                 "Starts a stopped or failed bot's worker.",
                 schema::input_schema::<InstanceRef>(),
-                WRITES,
+                Effect::Writes,
             ),
-            tool(
+            ToolSpec::new(
                 "stop_instance",
                 "Stop a bot",
                 "Stops the bot's worker: it receives and sends nothing until started.",
                 schema::input_schema::<InstanceRef>(),
-                DISRUPTS,
+                Effect::Disrupts,
             ),
-            tool(
+            ToolSpec::new(
                 "restart_instance",
                 "Restart a bot",
                 "Restarts the bot's worker (also the way out of `failed`).",
                 schema::input_schema::<InstanceRef>(),
-                DISRUPTS,
+                Effect::Disrupts,
             ),
-            tool(
+            ToolSpec::new(
                 "get_logs",
                 "Bot logs",
                 "The last lines (`tail`, default 100) of the bot's worker log.",
                 schema::input_schema::<LogsArgs>(),
-                READS,
+                Effect::Reads,
             ),
-            tool(
+            ToolSpec::new(
                 "get_resources",
                 "Resources",
                 "CPU and memory of one bot's container (`instance_id`), or, without it (operators \
                  and admins), the host's and the fleet's.",
                 schema::input_schema::<ResourcesArgs>(),
-                READS,
+                Effect::Reads,
             ),
         ]
     }

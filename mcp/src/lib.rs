@@ -6,7 +6,8 @@ pub mod schema;
 mod server;
 
 pub use server::{
-    Catalog, Relayed, ResourceSpec, RestCall, RestMcp, ToolSpec, relay, service, tool_result,
+    Catalog, Effect, Relayed, ResourceSpec, RestCall, RestMcp, ToolSpec, relay, service,
+    tool_result,
 };
 
 use rmcp::model::JsonObject;

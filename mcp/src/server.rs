@@ -40,6 +40,18 @@ const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct Relayed;
 
+/// What a tool does to the world, as clients are told (hints: a client may call a reading tool without
+/// asking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only.
+    Reads,
+    /// Changes something (sends, creates, starts).
+    Writes,
+    /// May undo or lose something (stop, restart).
+    Disrupts,
+}
+
 /// One tool: what `tools/list` shows of it.
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
@@ -47,21 +59,35 @@ pub struct ToolSpec {
     pub title: &'static str,
     pub description: &'static str,
     pub input_schema: Arc<JsonObject>,
-    /// Reads only (a hint to clients, which may call it without asking).
-    pub read_only: bool,
-    /// May undo or lose something (stop, restart).
-    pub destructive: bool,
+    pub effect: Effect,
 }
 
 impl ToolSpec {
+    pub fn new(
+        name: &'static str,
+        title: &'static str,
+        description: &'static str,
+        input_schema: Arc<JsonObject>,
+        effect: Effect,
+    ) -> Self {
+        Self {
+            name,
+            title,
+            description,
+            input_schema,
+            effect,
+        }
+    }
+
     fn tool(&self) -> Tool {
+        let read_only = self.effect == Effect::Reads;
         Tool::new(self.name, self.description, self.input_schema.clone())
             .with_title(self.title)
             .with_annotations(
                 ToolAnnotations::with_title(self.title)
-                    .read_only(self.read_only)
-                    .destructive(self.destructive)
-                    .open_world(!self.read_only),
+                    .read_only(read_only)
+                    .destructive(self.effect == Effect::Disrupts)
+                    .open_world(!read_only),
             )
     }
 }

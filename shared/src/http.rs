@@ -97,6 +97,23 @@ fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
         .unwrap_or(false)
 }
 
+/// The request's `Idempotency-Key`, if it has one; a 422 naming it when it is not one value of 1 to 255
+/// visible ASCII characters.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, Rejection> {
+    use crate::worker_api::{IDEMPOTENCY_KEY_HEADER, is_idempotency_key};
+    let mut values = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if values.next().is_none() && is_idempotency_key(key) => Ok(Some(key.to_string())),
+        _ => Err(Rejection::invalid(
+            "Idempotency-Key",
+            "must be one value of 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
 /// Parses and validates a JSON document (a body, or a multipart field).
 pub fn parse_json<T>(bytes: &[u8]) -> Result<T, Rejection>
 where

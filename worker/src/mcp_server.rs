@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::{Router, middleware};
-use mcp::{Catalog, ResourceSpec, RestCall, ToolSpec, arguments, query, schema, segment};
+use mcp::{Catalog, Effect, ResourceSpec, RestCall, ToolSpec, arguments, query, schema, segment};
 use rmcp::model::{Implementation, JsonObject, ServerCapabilities, ServerConfig};
 use serde_json::Value;
 use shared::{
@@ -59,23 +59,6 @@ pub fn router(state: AppState, instance_id: String, api: Router) -> Router {
         .route_layer(middleware::from_fn_with_state(state, auth::require_bearer))
 }
 
-fn tool(
-    name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    input_schema: Arc<JsonObject>,
-    read_only: bool,
-) -> ToolSpec {
-    ToolSpec {
-        name,
-        title,
-        description,
-        input_schema,
-        read_only,
-        destructive: false,
-    }
-}
-
 impl Catalog for WorkerCatalog {
     fn info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::default())
@@ -91,80 +74,80 @@ impl Catalog for WorkerCatalog {
     }
 
     fn tools(&self) -> Vec<ToolSpec> {
-        let mut tools = vec![tool(
+        let mut tools = vec![ToolSpec::new(
             "send_message",
             "Send a message",
             "Sends one text message to a chat (`chatId`). Answers with the platform's message id.",
             schema::input_schema::<SendRequest>(),
-            false,
+            Effect::Writes,
         )];
         if !self.capabilities.media.is_empty() {
-            tools.push(tool(
+            tools.push(ToolSpec::new(
                 "send_media",
                 "Send media by URL",
                 "Sends a photo, document, audio or video the platform fetches from `url`, with an \
                  optional caption.",
                 schema::input_schema::<SendMediaRequest>(),
-                false,
+                Effect::Writes,
             ));
         }
         tools.extend([
-            tool(
+            ToolSpec::new(
                 "send_bulk",
                 "Send to many chats",
                 "Sends one template to many chats (`{name}`-style variables per recipient). Answers \
                  with the job's id (`jobId`): up to 50 recipients once every send is done, more at once \
                  while the job runs; get_job follows it.",
                 schema::input_schema::<BulkSendRequest>(),
-                false,
+                Effect::Writes,
             ),
-            tool(
+            ToolSpec::new(
                 "get_job",
                 "Bulk job progress",
                 "The progress and per-recipient results of a bulk job (`jobId`).",
                 schema::input_schema::<JobRef>(),
-                true,
+                Effect::Reads,
             ),
-            tool(
+            ToolSpec::new(
                 "list_chats",
                 "Chats",
                 "The chats the bot has seen, most recent first.",
                 schema::no_arguments(),
-                true,
+                Effect::Reads,
             ),
-            tool(
+            ToolSpec::new(
                 "get_messages",
                 "Messages of a chat",
                 "Recent messages of one chat (`chatId`), newest first, at most `limit` (1-200, \
                  default 50).",
                 schema::input_schema::<MessagesQuery>(),
-                true,
+                Effect::Reads,
             ),
         ]);
         if self.has_people() {
-            tools.push(tool(
+            tools.push(ToolSpec::new(
                 "list_contacts",
                 "Contacts",
                 "The people who wrote to the bot, most recent first.",
                 schema::no_arguments(),
-                true,
+                Effect::Reads,
             ));
         }
         if self.has_groups() {
-            tools.push(tool(
+            tools.push(ToolSpec::new(
                 "list_groups",
                 "Groups",
                 "The groups and channels the bot has seen, most recent first.",
                 schema::no_arguments(),
-                true,
+                Effect::Reads,
             ));
         }
-        tools.push(tool(
+        tools.push(ToolSpec::new(
             "get_status",
             "Bot status",
             "Who the bot is, whether it is connected to its platform, and its message counters.",
             schema::no_arguments(),
-            true,
+            Effect::Reads,
         ));
         tools
     }

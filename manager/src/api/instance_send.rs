@@ -9,7 +9,7 @@ use axum::{
 use shared::{
     ErrorBody,
     http::{Rejection, ValidJson},
-    worker_api::{IDEMPOTENCY_KEY_HEADER, SendRequest, SendResponse, is_idempotency_key},
+    worker_api::{SendRequest, SendResponse},
 };
 
 use super::AppState;
@@ -37,18 +37,8 @@ pub async fn send_message(
     ValidJson(body): ValidJson<SendRequest>,
 ) -> Result<Json<SendResponse>, ApiError> {
     let r = state.fleet.get(&id)?;
-    let key = match headers.get(IDEMPOTENCY_KEY_HEADER) {
-        None => uuid::Uuid::new_v4().to_string(),
-        Some(value) => match value.to_str() {
-            Ok(key) if is_idempotency_key(key) => key.to_string(),
-            _ => {
-                return Err(ApiError::validation(
-                    "Idempotency-Key",
-                    "must be 1 to 255 visible ASCII characters",
-                ));
-            }
-        },
-    };
+    let key = shared::http::idempotency_key(&headers)?
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     match state
         .prober
         .send_message(&r, &key, &body, SEND_TIMEOUT)

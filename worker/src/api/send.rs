@@ -11,8 +11,8 @@ use shared::{
     ErrorBody,
     http::ValidJson,
     worker_api::{
-        ChatRef, GroupSendRequest, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, ParseMode,
-        ReplyMarkup, SendRequest, SendResponse, is_idempotency_key,
+        ChatRef, GroupSendRequest, IDEMPOTENT_REPLAYED_HEADER, ParseMode, ReplyMarkup, SendRequest,
+        SendResponse,
     },
 };
 
@@ -87,20 +87,9 @@ pub async fn send_group(
     deliver(&state, &chat, body.message, options, key).await
 }
 
-/// The request's `Idempotency-Key`, if it has one; 422 naming it when it is not 1 to 255 visible ASCII
-/// characters.
+/// The request's `Idempotency-Key`, if it has one (see [`shared::http::idempotency_key`]).
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let mut values = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if values.next().is_none() && is_idempotency_key(key) => Ok(Some(key.to_string())),
-        _ => Err(ApiError::validation(
-            "Idempotency-Key",
-            "must be one value of 1 to 255 visible ASCII characters",
-        )),
-    }
+    Ok(shared::http::idempotency_key(headers)?)
 }
 
 /// Sends once the bot is connected; with a key, at most once per key (see `crate::idempotency`).

@@ -112,20 +112,21 @@ pub struct RestCall {
 }
 
 impl RestCall {
-    pub fn get(path: impl Into<String>) -> Self {
+    /// `method` on `path` with `body` (JSON).
+    pub fn new(method: Method, path: impl Into<String>, body: Option<Value>) -> Self {
         Self {
-            method: Method::GET,
-            path: path.into(),
-            body: None,
-        }
-    }
-
-    pub fn post(path: impl Into<String>, body: Option<Value>) -> Self {
-        Self {
-            method: Method::POST,
+            method,
             path: path.into(),
             body,
         }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path, None)
+    }
+
+    pub fn post(path: impl Into<String>, body: Option<Value>) -> Self {
+        Self::new(Method::POST, path, body)
     }
 }
 

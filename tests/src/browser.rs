@@ -261,6 +261,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("text of `{css}`: {e}"))
     }
 
+    /// Waits up to `timeout` until the element matching `css` shows `text` (read again as the page
+    /// changes: an element replaced meanwhile is looked up anew), and returns what it shows.
+    pub async fn wait_text(&self, css: &str, text: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut shown = String::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(now) = element.text().await
+            {
+                if now.contains(text) {
+                    return now;
+                }
+                shown = now;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        panic!(
+            "`{css}` never showed {text:?} on {}: {shown:?}",
+            self.current_url().await
+        )
+    }
+
+    /// Chooses the option `value` of the `select` matching `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value='{value}']")).await;
+    }
+
+    /// Whether an element matches `css` now (no waiting).
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    /// The page's HTML as it is now.
+    pub async fn source(&self) -> String {
+        self.client.source().await.expect("read the page's source")
+    }
+
     /// Ends the session (Chromium quits), then stops chromedriver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

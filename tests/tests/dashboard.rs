@@ -53,18 +53,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Waits until the element matching `css` shows `text`.
 async fn wait_text(browser: &Browser, css: &str, text: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let shown = browser.text_of(css).await;
-        if shown.contains(text) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "`{css}` never showed {text:?}: {shown}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    browser.wait_text(css, text, Duration::from_secs(20)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -144,14 +133,16 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
 
     // Send a message through the bot from its page: it reaches Telegram; a wrong chat is named.
     browser.click("#bots tbody tr a").await;
-    browser.fill("#send-chat", "not a chat").await;
-    browser.fill("#send-text", "hello from the dashboard").await;
+    browser.fill("#send-chatId", "not a chat").await;
+    browser
+        .fill("#send-message", "hello from the dashboard")
+        .await;
     browser.click("#send-form button[type=submit]").await;
     browser
-        .wait_for("#send-chat[aria-invalid='true']", WAIT)
+        .wait_for("#send-chatId[aria-invalid='true']", WAIT)
         .await;
     assert!(browser.text_of("#send-result").await.contains("chatId"));
-    browser.fill("#send-chat", "4242").await;
+    browser.fill("#send-chatId", "4242").await;
     browser.click("#send-form button[type=submit]").await;
     wait_text(&browser, "#send-result", "Sent").await;
     tg.wait_sent(&token, 4242, "hello from the dashboard").await;

@@ -132,8 +132,9 @@ fn expected(kind: Kind, method: &str, path: &str) -> Expect {
     // Templates (read: anyone; write: `settings`, on one's own) and setup from one (a create, `control`):
     // every user's, within their scopes; another user's template is the handler's 404, past the gate.
     let templates = rest.starts_with("/templates") || rest == "/instances/setup";
+    // The CPU and memory of one's own bots: anyone's, filtered.
     let operator_area = rest.starts_with("/hosts")
-        || rest.starts_with("/resources")
+        || (rest.starts_with("/resources") && rest != "/resources/instances")
         || rest == "/instances/memory/stats"
         || rest == "/alerts/thresholds"
         || rest == "/health/history"
@@ -429,6 +430,27 @@ async fn users_see_only_their_own_bots_everywhere() {
         .post(&m, &format!("/api/v1/instances/{ann_bot}/stop"), &json!({}))
         .await;
     assert_eq!(status, 403, "{body}");
+
+    // So are the CPU and memory figures: once a sample holds both bots, ann's list holds hers.
+    let sampled = |list: &Value| -> Vec<String> {
+        list["instances"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|i| i["instance_id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sampled(&olga.get(&m, "/api/v1/resources/instances").await.1).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no sample of both bots");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (status, usage) = ann.get(&m, "/api/v1/resources/instances").await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(sampled(&usage), vec![ann_bot.clone()], "{usage}");
+    assert_eq!(usage["total"], 1);
 
     // Events and metrics are filtered the same way.
     let events_of = |list: &Value| -> Vec<String> {

@@ -23,6 +23,7 @@ use shared::{
 
 use super::{AppState, views::rfc3339};
 use crate::{
+    auth::Principal,
     domain::{InstanceStatus, NewInstance},
     error::ApiError,
     fleet::now_ms,
@@ -112,15 +113,21 @@ fn usage(i: &crate::monitor::resources::InstanceSample) -> InstanceUsage {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of every instance container",
-    responses((status = 200, description = "The latest sample of every running worker", body = InstanceResources),
+#[utoipa::path(get, path = "/api/v1/resources/instances", tag = "resources", summary = "CPU and memory of the caller's instance containers",
+    responses((status = 200, description = "The latest sample of every running worker the caller may see (a user: their own; operators and admins: all)", body = InstanceResources),
         (status = 503, description = "No sample taken yet", body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn get_instance_resources(
     State(state): State<AppState>,
+    principal: Principal,
 ) -> Result<Json<InstanceResources>, ApiError> {
     let s = latest(&state)?;
-    let instances: Vec<InstanceUsage> = s.instances.iter().map(usage).collect();
+    let instances: Vec<InstanceUsage> = s
+        .instances
+        .iter()
+        .filter(|i| principal.may_see_cached(&state.fleet.cache, &i.instance_id))
+        .map(usage)
+        .collect();
     Ok(Json(InstanceResources {
         success: true,
         sampled_at: rfc3339(s.at),

@@ -67,8 +67,16 @@ pub fn need(method: &Method, route: &str) -> Need {
         });
     }
     match rest {
-        "/" | "/instances" | "/events" | "/events/stream" | "/alerts" | "/providers"
-        | "/metrics" | "/templates" | "/templates/{id}"
+        "/"
+        | "/instances"
+        | "/events"
+        | "/events/stream"
+        | "/alerts"
+        | "/providers"
+        | "/metrics"
+        | "/templates"
+        | "/templates/{id}"
+        | "/resources/instances"
             if get =>
         {
             Scoped(Read)

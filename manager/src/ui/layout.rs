@@ -107,6 +107,7 @@ button, .button { font:inherit; padding:.38rem .9rem; border-radius:5px; border:
 button.secondary { background:#fff; color:var(--accent); }
 .field { margin-bottom:.8rem; max-width:34rem; }
 .field input, .field select { width:100%; }
+.field input[type=checkbox] { width:auto; }
 .field .hint { color:var(--muted); font-size:.82rem; }
 .field .error { font-size:.88rem; }
 .actions { display:flex; flex-wrap:wrap; gap:.5rem; margin:.6rem 0; }
@@ -127,5 +128,15 @@ pre.log { background:#0f1720; color:#d7e0ea; padding:.7rem; border-radius:8px; m
   overflow:auto; font-size:.82rem; white-space:pre-wrap; word-break:break-all; min-height:4rem; }
 .login { max-width:24rem; margin:3rem auto; background:var(--card); border:1px solid var(--line);
   border-radius:8px; padding:1.2rem 1.4rem; }
+nav.sections { display:flex; flex-wrap:wrap; gap:.4rem 1rem; margin:-.4rem 0 .8rem; font-size:.92rem; }
+h3 { font-size:1rem; margin:1.1rem 0 .5rem; }
+fieldset { border:1px solid var(--line); border-radius:8px; margin:0 0 .9rem; padding:.6rem 1rem .2rem;
+  max-width:36rem; background:var(--card); }
+legend { font-weight:600; padding:0 .3rem; }
+label.check { display:inline-flex; gap:.35rem; align-items:center; color:var(--fg); font-size:.92rem; }
+.checks { display:grid; grid-template-columns:repeat(auto-fill, minmax(13rem, 1fr)); gap:.2rem .8rem;
+  margin-bottom:.6rem; }
+.field textarea { min-height:3.2rem; }
+pre.qr { font-family:ui-monospace, monospace; line-height:1; background:#fff; display:inline-block; padding:.6rem; }
 @media (max-width: 640px) { main { padding:.8rem; } .card .value { font-size:1.3rem; } }
 "#;

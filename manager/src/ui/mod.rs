@@ -7,7 +7,13 @@
 //! Sign-in keeps the credential (a login session, or an API key) in an `HttpOnly`, `SameSite=Strict`
 //! cookie: a page on another site can neither read it nor make the browser send it with a form post.
 
+mod bot_config;
+mod bot_new;
+mod bot_page;
+mod bot_try;
+mod bot_webhook;
 mod bots;
+mod form;
 mod layout;
 mod login;
 mod overview;
@@ -46,15 +52,27 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
         .route("/ui/", get(overview::page))
         .route("/ui/login", get(login::form).post(login::submit))
         .route("/ui/logout", post(login::logout))
-        .route("/ui/bots", get(bots::list).post(bots::create))
+        .route("/ui/bots", get(bots::list).post(bot_new::create))
         .route("/ui/bots/bulk", post(bots::bulk))
-        .route("/ui/bots/new", get(bots::new_form))
-        .route("/ui/bots/{id}", get(bots::show))
-        .route("/ui/bots/{id}/status", get(bots::status))
-        .route("/ui/bots/{id}/send", post(bots::send))
-        .route("/ui/bots/{id}/rotate-key", post(bots::rotate_key))
-        .route("/ui/bots/{id}/verb/{verb}", post(bots::verb))
-        .route("/ui/bots/{id}/logs/stream", get(bots::logs_stream))
+        .route("/ui/bots/new", get(bot_new::new_form))
+        .route("/ui/bots/{id}", get(bot_page::show))
+        .route("/ui/bots/{id}/status", get(bot_page::status))
+        .route("/ui/bots/{id}/send", post(bot_try::send))
+        .route("/ui/bots/{id}/test", post(bot_try::test_agent))
+        .route("/ui/bots/{id}/config", post(bot_config::save))
+        .route("/ui/bots/{id}/webhook", post(bot_webhook::save))
+        .route("/ui/bots/{id}/webhook/remove", post(bot_webhook::remove))
+        .route(
+            "/ui/bots/{id}/webhook/replay",
+            post(bot_webhook::replay_dead),
+        )
+        .route(
+            "/ui/bots/{id}/webhook/replay/{delivery_id}",
+            post(bot_webhook::replay_one),
+        )
+        .route("/ui/bots/{id}/rotate-key", post(bot_page::rotate_key))
+        .route("/ui/bots/{id}/verb/{verb}", post(bot_page::verb))
+        .route("/ui/bots/{id}/logs/stream", get(bot_page::logs_stream))
         .route("/ui/events/stream", get(overview::events_stream))
         .route("/ui/assets/app.css", get(layout::stylesheet))
         .with_state(Ui { state, api })

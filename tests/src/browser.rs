@@ -288,6 +288,43 @@ impl Browser {
         self.click(&format!("{css} option[value='{value}']")).await;
     }
 
+    /// Asserts what makes the page usable with a keyboard and a screen reader: every control has a
+    /// label (a `<label>`, `aria-label` or `aria-labelledby`; a button its text), no `tabindex` above 0
+    /// reorders the keyboard's path, the page has a language and one `h1`, and the first focusable
+    /// element is the link that skips to the content.
+    pub async fn assert_usable(&self) {
+        let problems = self
+            .client
+            .execute(
+                r#"
+var problems = [];
+document.querySelectorAll('input:not([type=hidden]), select, textarea, button').forEach(function (e) {
+  var named = e.tagName === 'BUTTON'
+    ? (e.textContent.trim() || e.getAttribute('aria-label'))
+    : ((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby'));
+  if (!named) problems.push('no label: ' + e.outerHTML.slice(0, 160));
+});
+document.querySelectorAll('[tabindex]').forEach(function (e) {
+  if (parseInt(e.getAttribute('tabindex'), 10) > 0) problems.push('tabindex > 0: ' + e.outerHTML.slice(0, 160));
+});
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+if (document.querySelectorAll('h1').length !== 1) problems.push(document.querySelectorAll('h1').length + ' h1 elements');
+var first = document.querySelector('a[href], button, input:not([type=hidden]), select, textarea, [tabindex]');
+if (!first || first.getAttribute('href') !== '#main') problems.push('the first focusable element does not skip to #main');
+return problems;"#,
+                vec![],
+            )
+            .await
+            .expect("run the usability check");
+        let problems: Vec<String> = serde_json::from_value(problems).unwrap_or_default();
+        assert!(
+            problems.is_empty(),
+            "{} is hard to use with a keyboard or a screen reader:\n{}",
+            self.current_url().await,
+            problems.join("\n")
+        );
+    }
+
     /// Whether an element matches `css` now (no waiting).
     pub async fn exists(&self, css: &str) -> bool {
         self.client.find(Locator::Css(css)).await.is_ok()

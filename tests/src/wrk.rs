@@ -2,10 +2,25 @@
 
 use std::process::Command;
 
-/// (p50 ms, p99 ms, requests/s) from `wrk --latency`.
+/// (p50 ms, p99 ms, requests/s) from `wrk --latency`, with `key` as the bearer credential.
 pub fn wrk(
     url: &str,
     key: &str,
+    connections: u32,
+    seconds: u32,
+) -> anyhow::Result<(f64, f64, f64)> {
+    wrk_with(
+        url,
+        &format!("Authorization: Bearer {key}"),
+        connections,
+        seconds,
+    )
+}
+
+/// [`wrk`] sending `header` (`Name: value`) with every request.
+pub fn wrk_with(
+    url: &str,
+    header: &str,
     connections: u32,
     seconds: u32,
 ) -> anyhow::Result<(f64, f64, f64)> {
@@ -16,7 +31,7 @@ pub fn wrk(
             &format!("-d{seconds}s"),
             "--latency",
         ])
-        .args(["-H", &format!("Authorization: Bearer {key}"), url])
+        .args(["-H", header, url])
         .output()?;
     anyhow::ensure!(
         out.status.success(),

@@ -81,11 +81,13 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
         browser.text_of("#login-error").await,
         "Wrong username or password."
     );
+    browser.assert_usable().await;
     browser.screenshot(TEST, "login").await;
 
     sign_in(&browser, &m, "ann").await;
     assert_eq!(browser.text_of("#card-active-bots .value").await, "0 / 0");
     assert_eq!(browser.text_of("#card-health .value").await, "Healthy");
+    browser.assert_usable().await;
     browser.screenshot(TEST, "overview-empty").await;
 
     // A token Telegram would never issue is refused at its field.
@@ -109,6 +111,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
             .as_deref(),
         Some("Be brief.")
     );
+    browser.assert_usable().await;
     browser.screenshot(TEST, "new-bot-refused").await;
 
     // The real token: the bot is created, its key shown once, and the page follows it until ready.
@@ -121,6 +124,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     assert!(reason.contains("auth: client_ready"), "{reason}");
     // Its log is followed live on its page.
     wait_text(&browser, "#logs", "listening").await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bot-ready").await;
     let bot_url = browser.current_url().await;
     let bot_id = bot_url.rsplit('/').next().unwrap().to_string();
@@ -146,6 +150,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     browser.click("#send-form button[type=submit]").await;
     wait_text(&browser, "#send-result", "Sent").await;
     tg.wait_sent(&token, 4242, "hello from the dashboard").await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bot-sent").await;
 
     // A new key, shown this once; the old one stops working at the bot's own API.
@@ -179,6 +184,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     // Stop it from its page.
     browser.click("#verb-stop").await;
     wait_status(&browser, "stopped").await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bot-stopped").await;
     let timeline = browser.text_of("#timeline").await;
     assert!(
@@ -194,8 +200,10 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
         browser.text_of("#page-info").await.ends_with("1 bots"),
         "the stopped bot is found"
     );
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bots").await;
     browser.set_phone_width().await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bots-phone").await;
     browser.set_desktop_width().await;
     browser.goto(&m.url("/ui/bots?status=running")).await;
@@ -222,6 +230,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    browser.assert_usable().await;
     browser.screenshot(TEST, "overview").await;
 
     // Another user sees none of it: not in the table, not its page.
@@ -234,6 +243,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     browser.goto(&bot_url).await;
     let refused = browser.text_of("p[role=alert]").await;
     assert!(refused.contains("not found"), "{refused}");
+    browser.assert_usable().await;
     browser.screenshot(TEST, "other-user").await;
     browser.close().await;
 

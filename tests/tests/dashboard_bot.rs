@@ -108,6 +108,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
         .await
         .unwrap();
     assert_eq!(typed.as_deref(), Some("Be kind."));
+    browser.assert_usable().await;
     browser.screenshot(TEST, "config-refused").await;
 
     // Then a good one: a webhook agent with a key, saved and applied.
@@ -149,6 +150,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
         .await;
     assert!(answer.contains(" ms"), "{answer}");
     assert!(agent.calls().iter().any(|c| c.message == "ping"));
+    browser.assert_usable().await;
     browser.screenshot(TEST, "agent-answered").await;
 
     // The webhook: a bad URL is named; then one that fails, for `message.out` only, whose generated
@@ -179,6 +181,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
     browser.click("#send-form button[type=submit]").await;
     browser.wait_text("#send-result", "Sent", WAIT).await;
     wait_delivery(&browser, &m, &id, "dead").await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "webhook-dead").await;
     hook.set_failing(false);
     browser.click("#replay-dead").await;
@@ -189,6 +192,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
     let delivered = hook.accepted("message.out");
     assert_eq!(delivered.len(), 1, "one delivery accepted");
     assert!(delivered[0].signed_with(&secret));
+    browser.assert_usable().await;
     browser.screenshot(TEST, "webhook-replayed").await;
 
     // The table shows the bot's CPU and memory from the latest sample.
@@ -211,6 +215,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    browser.assert_usable().await;
     browser.screenshot(TEST, "bots-with-usage").await;
     reopen(&browser, &m, &id, "facts").await;
     assert!(browser.text_of("#bot-memory").await.contains("MB"));

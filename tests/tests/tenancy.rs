@@ -444,7 +444,10 @@ async fn users_see_only_their_own_bots_everywhere() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while sampled(&olga.get(&m, "/api/v1/resources/instances").await.1).len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "no sample of both bots");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sample of both bots"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     let (status, usage) = ann.get(&m, "/api/v1/resources/instances").await;

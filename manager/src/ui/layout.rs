@@ -36,6 +36,7 @@ pub fn page(title: &str, section: Option<Section>, body: Markup) -> Html<String>
                     link rel="stylesheet" href="/ui/assets/app.css";
                 }
                 body {
+                    a class="skip" href="#main" { "Skip to the content" }
                     @if section.is_some() {
                         header class="top" {
                             a class="brand" href="/ui" { "botfleet" }
@@ -50,7 +51,7 @@ pub fn page(title: &str, section: Option<Section>, body: Markup) -> Html<String>
                             }
                         }
                     }
-                    main id="main" { (body) }
+                    main id="main" tabindex="-1" { (body) }
                 }
             }
         }
@@ -122,6 +123,9 @@ dl.facts dt { color:var(--muted); }
   border-radius:8px; }
 .activity li { padding:.45rem .8rem; border-bottom:1px solid var(--line); }
 .activity time { color:var(--muted); font-size:.85rem; margin-right:.6rem; }
+a.skip { position:absolute; left:.5rem; top:-3rem; background:#fff; color:var(--accent); padding:.4rem .8rem;
+  border-radius:5px; z-index:10; }
+a.skip:focus { top:.5rem; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0);
   white-space:nowrap; }
 pre.log { background:#0f1720; color:#d7e0ea; padding:.7rem; border-radius:8px; max-height:22rem;

@@ -1,9 +1,10 @@
-//! `scripts/bench-api`: latency (p50/p99) and requests per second of the main read endpoints with 0, 100
-//! and 1,000 instances in the database, measured with `wrk` against a release manager.
+//! `scripts/bench-api`: latency (p50/p99) and requests per second of the main read endpoints, and of the
+//! dashboard's bots table (its first page, a far page sorted, a search), with 0, 100 and 1,000 instances
+//! in the database, measured with `wrk` against a release manager.
 
 use botfleet_tests::{
     harness::{self, Manager, ManagerOptions},
-    wrk::wrk,
+    wrk::{wrk, wrk_with},
 };
 use clap::Parser;
 
@@ -75,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         args.connections, args.seconds
     );
     println!(
-        "{:>9}  {:<32} {:>9} {:>9} {:>10}",
+        "{:>9}  {:<40} {:>9} {:>9} {:>10}",
         "instances", "endpoint", "p50 ms", "p99 ms", "req/s"
     );
     for &n in &args.sizes {
@@ -105,7 +106,19 @@ async fn main() -> anyhow::Result<()> {
                 args.seconds,
             )?;
             let shown = path.replace(some_id.as_deref().unwrap_or("-"), "{id}");
-            println!("{n:>9}  {shown:<32} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
+            println!("{n:>9}  {shown:<40} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
+        }
+        // The dashboard's table, signed in as the admin (its session cookie holds the credential).
+        let cookie = format!("Cookie: botfleet_session={}", m.options.admin_key);
+        let far = (n / 50).saturating_sub(1);
+        for path in [
+            "/ui/bots".to_string(),
+            format!("/ui/bots?sort=status&dir=desc&page={far}"),
+            "/ui/bots?q=bench-7".to_string(),
+        ] {
+            let (p50, p99, rps) = wrk_with(&m.url(&path), &cookie, args.connections, args.seconds)?;
+            let shown = path.replace(&format!("page={far}"), "page=last");
+            println!("{n:>9}  {shown:<40} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
         }
         drop(m);
     }

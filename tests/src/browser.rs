@@ -325,6 +325,31 @@ return problems;"#,
         );
     }
 
+    /// Asserts that the page does not scroll sideways at the window's width (tables scroll inside their
+    /// frame); names the elements that stick out when it does.
+    pub async fn assert_fits_width(&self) {
+        let found = self
+            .client
+            .execute(
+                r#"
+var root = document.documentElement, w = root.clientWidth;
+var wide = Array.from(document.querySelectorAll('body *')).filter(function (e) {
+  return e.getBoundingClientRect().right > w + 1 && !(e.parentElement && e.parentElement.closest('.table-wrap'));
+}).map(function (e) { return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ' + e.className; });
+return [root.scrollWidth - w, wide.slice(0, 12).join(', ')];"#,
+                vec![],
+            )
+            .await
+            .expect("measure the page's width");
+        let overflow = found[0].as_i64().unwrap_or_default();
+        assert!(
+            overflow <= 0,
+            "{} scrolls sideways by {overflow} px: {}",
+            self.current_url().await,
+            found[1]
+        );
+    }
+
     /// Whether an element matches `css` now (no waiting).
     pub async fn exists(&self, css: &str) -> bool {
         self.client.find(Locator::Css(css)).await.is_ok()

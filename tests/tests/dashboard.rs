@@ -203,6 +203,7 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     browser.assert_usable().await;
     browser.screenshot(TEST, "bots").await;
     browser.set_phone_width().await;
+    browser.assert_fits_width().await;
     browser.assert_usable().await;
     browser.screenshot(TEST, "bots-phone").await;
     browser.set_desktop_width().await;

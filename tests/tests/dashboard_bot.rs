@@ -219,5 +219,11 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
     browser.screenshot(TEST, "bots-with-usage").await;
     reopen(&browser, &m, &id, "facts").await;
     assert!(browser.text_of("#bot-memory").await.contains("MB"));
+    // At phone width nothing is wider than the screen but the tables, which scroll in their frame.
+    browser.set_phone_width().await;
+    reopen(&browser, &m, &id, "main").await;
+    browser.assert_fits_width().await;
+    browser.assert_usable().await;
+    browser.screenshot(TEST, "bot-phone").await;
     browser.close().await;
 }

@@ -94,7 +94,7 @@ h2 { font-size:1.15rem; margin:1.5rem 0 .6rem; }
 .card .value { font-size:1.6rem; font-weight:600; }
 .ok { color:var(--ok); } .bad { color:var(--bad); } .warn { color:var(--warn); }
 .error { color:var(--bad); font-weight:600; }
-.table-wrap { overflow-x:auto; background:var(--card); border:1px solid var(--line); border-radius:8px; }
+.table-wrap { position:relative; overflow-x:auto; background:var(--card); border:1px solid var(--line); border-radius:8px; }
 table { border-collapse:collapse; width:100%; font-size:.92rem; }
 th, td { text-align:left; padding:.45rem .6rem; border-bottom:1px solid var(--line); white-space:nowrap; }
 th a { color:inherit; }

@@ -14,4 +14,5 @@ pub mod fake_whatsapp;
 pub mod harness;
 pub mod mcp_client;
 pub mod platform_signing;
+pub mod seed;
 pub mod wrk;

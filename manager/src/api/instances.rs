@@ -9,13 +9,10 @@ use axum::{
 };
 use shared::{
     ErrorBody,
-    api::{
-        PageQuery,
-        instances::{
-            ContainerInfo, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
-            DeleteInstanceResponse, InstanceDetail, InstanceList, InstanceResponse, ProcessAction,
-            ProcessDetails, ProcessResult, ServiceHealth,
-        },
+    api::instances::{
+        ContainerInfo, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
+        DeleteInstanceResponse, InstanceDetail, InstanceResponse, ProcessAction, ProcessDetails,
+        ProcessResult, ServiceHealth,
     },
     http::{ValidJson, ValidQuery},
 };
@@ -139,37 +136,6 @@ fn owner_of_new(principal: &Principal, named: Option<&str>) -> Result<String, Ap
         // The bootstrap key is no user: its bots belong to `admin`, which admins and operators see.
         (None, None) => Ok(BOOTSTRAP_OWNER.to_string()),
     }
-}
-
-#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", summary = "Instances, oldest first (from the cache); all unless paged",
-    params(PageQuery),
-    responses((status = 200, description = "A page of instances", body = InstanceList)),
-    security(("admin_key" = [])))]
-pub async fn list_instances(
-    State(state): State<AppState>,
-    principal: Principal,
-    ValidQuery(page): ValidQuery<PageQuery>,
-) -> Json<InstanceList> {
-    let all: Vec<_> = state
-        .fleet
-        .cache
-        .list()
-        .into_iter()
-        .filter(|r| principal.may_see(&r.id, &r.user_id))
-        .collect();
-    let instances: Vec<_> = all
-        .iter()
-        .skip(page.offset as usize)
-        .take(page.limit.map_or(usize::MAX, |l| l as usize))
-        .map(|r| views::instance(r))
-        .collect();
-    Json(InstanceList {
-        success: true,
-        total: all.len(),
-        count: instances.len(),
-        offset: page.offset,
-        instances,
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", summary = "One instance with health, container and cached state",

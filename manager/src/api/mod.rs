@@ -13,6 +13,7 @@ mod instance_api_key;
 mod instance_conversations;
 mod instance_history;
 mod instance_lifecycle;
+mod instance_list;
 mod instance_logs;
 mod instance_memory;
 mod instance_messages;
@@ -133,7 +134,7 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::get_metrics))
         .routes(routes!(overview::get_overview))
         .routes(routes!(
-            instances::list_instances,
+            instance_list::list_instances,
             instances::create_instance
         ))
         .routes(routes!(templates::setup_instance))

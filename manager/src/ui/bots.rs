@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use mcp::{RestCall, segment};
 use serde::Deserialize;
 use shared::api::{
-    instances::{InstanceList, InstanceStatus, InstanceView},
-    resources::{InstanceResources, InstanceUsage},
+    instances::{InstanceList, InstanceStatus},
+    resources::{InstanceResourcesResponse, InstanceUsage},
 };
 
 use super::{ApiFailure, Caller, Ui, UiState, layout, refusal};
@@ -63,39 +63,31 @@ impl TableQuery {
         format!("/ui/bots?{query}")
     }
 
-    fn matches(&self, b: &InstanceView) -> bool {
-        let q = self.q.trim().to_lowercase();
-        let text = q.is_empty()
-            || [
-                b.display_name.as_str(),
-                b.id.as_str(),
-                b.user_id.as_str(),
-                b.account.as_deref().unwrap_or_default(),
-                b.phone_number.as_deref().unwrap_or_default(),
-            ]
-            .iter()
-            .any(|f| f.to_lowercase().contains(&q));
-        text && (self.status.is_empty() || b.status.as_str() == self.status)
-            && (self.provider.is_empty() || b.provider.as_str() == self.provider)
-    }
-
-    fn sort(&self, bots: &mut [&InstanceView], usage: &HashMap<String, InstanceUsage>) {
-        let cpu = |b: &InstanceView| usage.get(&b.id).map_or(-1.0, |u| u.cpu_percent);
-        let memory = |b: &InstanceView| usage.get(&b.id).map_or(0, |u| u.memory_bytes);
-        match self.sort.as_str() {
-            "cpu" => bots.sort_by(|a, b| cpu(a).total_cmp(&cpu(b))),
-            "memory" => bots.sort_by_key(|b| memory(b)),
-            "status" => bots.sort_by_key(|b| b.status.as_str()),
-            "provider" => bots.sort_by_key(|b| b.provider.as_str()),
-            "port" => bots.sort_by_key(|b| b.port_api),
-            "restarts" => bots.sort_by_key(|b| b.restart_count),
-            "messages" => bots.sort_by_key(|b| b.sent_count + b.received_count),
-            "created" => bots.sort_by(|a, b| a.created_at.cmp(&b.created_at)),
-            _ => bots.sort_by_key(|b| b.display_name.to_lowercase()),
-        }
-        if self.dir == "desc" {
-            bots.reverse();
-        }
+    /// The API's page of the table: its filters, order and page passed on, so the API reads the cache
+    /// once and only the 50 rows shown are turned into views, however many bots there are.
+    fn api_path(&self, page: usize) -> String {
+        let sort = if self.sort.is_empty() {
+            "name"
+        } else {
+            self.sort.as_str()
+        };
+        let order = if self.dir == "desc" { "desc" } else { "asc" };
+        let limit = PAGE_SIZE.to_string();
+        let offset = (page * PAGE_SIZE).to_string();
+        let q = self.q.trim();
+        let pairs = [
+            ("limit", limit.as_str()),
+            ("offset", offset.as_str()),
+            ("q", q),
+            ("status", self.status.as_str()),
+            ("provider", self.provider.as_str()),
+            ("sort", sort),
+            ("order", order),
+        ];
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+            .finish();
+        format!("/api/v1/instances?{query}")
     }
 }
 
@@ -123,23 +115,26 @@ async fn table_page(
     query: TableQuery,
     notice: Option<String>,
 ) -> Result<Response, ApiFailure> {
-    let all: InstanceList = ui.read(caller, RestCall::get("/api/v1/instances")).await?;
-    // Before the first sample the API answers 503: the table shows no figures then.
-    let usage: HashMap<String, InstanceUsage> = ui
-        .read::<InstanceResources>(caller, RestCall::get("/api/v1/resources/instances"))
-        .await
-        .map(|r| {
-            r.instances
-                .into_iter()
-                .map(|u| (u.instance_id.clone(), u))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut shown: Vec<&InstanceView> = all.instances.iter().filter(|b| query.matches(b)).collect();
-    query.sort(&mut shown, &usage);
-    let pages = shown.len().div_ceil(PAGE_SIZE).max(1);
+    let mut listed: InstanceList = ui
+        .read(caller, RestCall::get(query.api_path(query.page)))
+        .await?;
+    let pages = listed.total.div_ceil(PAGE_SIZE).max(1);
     let page = query.page.min(pages - 1);
-    let rows = shown.iter().skip(page * PAGE_SIZE).take(PAGE_SIZE);
+    if page != query.page {
+        // Past the last page (the fleet shrank): the last one.
+        listed = ui.read(caller, RestCall::get(query.api_path(page))).await?;
+    }
+    // Each row's latest CPU and memory (none before the first sample: the API answers 503 then).
+    let mut usage: HashMap<String, InstanceUsage> = HashMap::new();
+    for b in &listed.instances {
+        let path = format!("/api/v1/instances/{}/resources", segment(&b.id));
+        if let Ok(InstanceResourcesResponse { usage: Some(u), .. }) =
+            ui.read(caller, RestCall::get(path)).await
+        {
+            usage.insert(b.id.clone(), u);
+        }
+    }
+    let rows = listed.instances.iter();
     let sort_link = |key: &str, label: &str| {
         let desc = query.sort == key && query.dir != "desc";
         let href = query.link(|q| {
@@ -226,7 +221,7 @@ async fn table_page(
         }
         nav class="pager" aria-label="Pages" {
             @if page > 0 { a href=(query.link(|q| q.page = page - 1)) rel="prev" { "← Previous" } }
-            span id="page-info" { "Page " (page + 1) " of " (pages) " · " (shown.len()) " bots" }
+            span id="page-info" { "Page " (page + 1) " of " (pages) " · " (listed.total) " bots" }
             @if page + 1 < pages { a href=(query.link(|q| q.page = page + 1)) rel="next" { "Next →" } }
         }
     };

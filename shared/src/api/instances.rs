@@ -413,6 +413,115 @@ pub struct InstanceList {
     pub instances: Vec<InstanceView>,
 }
 
+/// What `GET /api/v1/instances` orders by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceSort {
+    /// When it was created (the default; ties by id).
+    #[default]
+    Created,
+    /// Its name as shown (`display_name`), ignoring case.
+    Name,
+    Status,
+    Provider,
+    /// Its owner's user id.
+    Owner,
+    /// Its API port.
+    Port,
+    /// Restarts after crashes.
+    Restarts,
+    /// Messages sent and received.
+    Messages,
+    /// CPU in the latest resource sample (bots without one last).
+    Cpu,
+    /// Memory in the latest resource sample (bots without one last).
+    Memory,
+}
+
+impl InstanceSort {
+    pub const ALL: [Self; 10] = [
+        Self::Created,
+        Self::Name,
+        Self::Status,
+        Self::Provider,
+        Self::Owner,
+        Self::Port,
+        Self::Restarts,
+        Self::Messages,
+        Self::Cpu,
+        Self::Memory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Name => "name",
+            Self::Status => "status",
+            Self::Provider => "provider",
+            Self::Owner => "owner",
+            Self::Port => "port",
+            Self::Restarts => "restarts",
+            Self::Messages => "messages",
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+        }
+    }
+}
+
+/// Ascending or descending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// Longest search text of `GET /api/v1/instances?q=`.
+pub const MAX_SEARCH_LEN: usize = 100;
+
+/// `?limit=&offset=&status=&provider=&owner=&q=&sort=&order=` of `GET /api/v1/instances`: the bots the
+/// caller may see, filtered, ordered, and a page of them (`total` counts every match).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct InstanceListQuery {
+    /// At most this many (1 to 10000; default all).
+    #[garde(inner(range(min = 1, max = 10_000)))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub limit: Option<u32>,
+    /// Skip this many matches.
+    #[serde(default)]
+    #[garde(range(max = super::MAX_OFFSET))]
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 1000000000))]
+    pub offset: u32,
+    /// Only bots in this state.
+    #[garde(skip)]
+    pub status: Option<InstanceStatus>,
+    /// Only bots of this provider.
+    #[garde(skip)]
+    pub provider: Option<Provider>,
+    /// Only bots of this owner (user id).
+    #[garde(inner(length(min = 1, max = 256)))]
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 256))]
+    pub owner: Option<String>,
+    /// Only bots whose name, id, owner, account or @handle contains this text (ignoring case).
+    #[garde(inner(length(chars, max = MAX_SEARCH_LEN)))]
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
+    /// What to order by (default `created`).
+    #[serde(default)]
+    #[garde(skip)]
+    pub sort: InstanceSort,
+    /// `asc` (default) or `desc`.
+    #[serde(default)]
+    #[garde(skip)]
+    pub order: SortOrder,
+}
+
 /// A worker container as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -4,6 +4,7 @@
 
 use botfleet_tests::{
     harness::{self, Manager, ManagerOptions},
+    seed::{self, SeedRow},
     wrk::{wrk, wrk_with},
 };
 use clap::Parser;
@@ -24,47 +25,16 @@ struct Args {
 
 const FIRST_PORT: u16 = 40_000;
 
-/// Rows of stopped instances, written straight into the database the manager uses.
+/// `n` stopped instances of 50 owners, written straight into the database the manager uses; the
+/// first one's id.
 async fn seed(database_url: &str, n: usize) -> anyhow::Result<Option<String>> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(database_url).await?;
-    let mut first = None;
-    for i in 0..n {
-        let id = uuid::Uuid::new_v4().to_string();
-        first.get_or_insert_with(|| id.clone());
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO instances (id, user_id, provider, type_instance, display_name, token, token_sha256, \
-             api_key_sha256, api_key_hint, api_key_created_at, control_key, port, desired_state, created_at, \
-             updated_at) VALUES ($1, $2, 'telegram', '[\"api\"]', 'telegram_api', $3, $4, $5, 'bfk_000000…', 0, \
-             'bfc_x', $6, 'stopped', $7, $7)",
-        )
-        .bind(id.clone())
-        .bind(format!("bench-{}", i % 50))
-        .bind(format!("{i}:AAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
-        .bind(format!("token-{i}"))
-        .bind(format!("key-{i}"))
-        .bind(i64::from(FIRST_PORT) + i as i64)
-        .bind(1_700_000_000_000_i64 + i as i64)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO instance_status (instance_id, status, auth_status, updated_at) \
-             VALUES ($1, 'stopped', 'pending', $2)",
-        )
-        .bind(id.clone())
-        .bind(1_700_000_000_000_i64 + i as i64)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO instance_counters (instance_id, updated_at) VALUES ($1, $2)")
-            .bind(id.clone())
-            .bind(1_700_000_000_000_i64 + i as i64)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    }
-    pool.close().await;
-    Ok(first)
+    let rows = (0..n).map(|i| SeedRow {
+        owner: format!("bench-{}", i % 50),
+        display_name: "telegram_api".into(),
+        status: "stopped",
+    });
+    let ids = seed::instances(database_url, FIRST_PORT, rows).await?;
+    Ok(ids.into_iter().next())
 }
 
 #[tokio::main]

@@ -241,6 +241,10 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
         .await
         .unwrap();
     browser.screenshot(TEST, "alert-fired").await;
+    // The README's picture: the host now, the alert and the charts.
+    browser.set_viewport((1280, 1450)).await;
+    browser.screenshot(TEST, "readme").await;
+    browser.set_desktop_width().await;
 
     // Resolved with its button: it leaves the active list for the resolved one. (The threshold still
     // holds, so the next sample raises a new alert: another id.)

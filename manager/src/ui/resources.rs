@@ -631,7 +631,9 @@ fn chart(
                 }
                 @for t in &ticks {
                     line x1=(format!("{:.1}", x(*t))) x2=(format!("{:.1}", x(*t))) y1=(TOP) y2=(TOP + plot_h) {}
-                    text class="tick" x=(format!("{:.1}", x(*t))) y=(TOP + plot_h + 17.0) text-anchor="middle" {
+                    text class="tick" x=(format!("{:.1}", x(*t))) y=(TOP + plot_h + 17.0)
+                        // A label at an end of the axis stays inside the chart.
+                        text-anchor=(if x(*t) > VIEW_W - RIGHT - 36.0 { "end" } else if x(*t) < LEFT + 24.0 { "start" } else { "middle" }) {
                         @if seconds { (clock(*t)) } @else { (clock(*t).get(..5).unwrap_or_default()) }
                     }
                 }

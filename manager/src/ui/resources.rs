@@ -440,10 +440,11 @@ async fn history(
     {
         history_between(ui, caller, from, to).await?.data
     } else {
-        // One call per chosen sample time, the latest first (it picks the bots drawn).
+        // One call per chosen sample time (the host's samples are the same ones, at the same ms), a
+        // few at a time: each answers that one sample.
         let times = pick(&host_times, SPARSE_POINTS);
         let answers: Vec<Result<ResourceHistoryResponse, ApiFailure>> =
-            futures::stream::iter(times.into_iter().rev())
+            futures::stream::iter(times)
                 .map(|t| history_between(ui, caller, t, t))
                 .buffered(4)
                 .collect()
@@ -452,7 +453,6 @@ async fn history(
         for answer in answers {
             samples.extend(answer?.data);
         }
-        samples.reverse();
         samples
     };
     if host.is_none() {

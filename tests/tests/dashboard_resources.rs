@@ -69,16 +69,6 @@ async fn wait_url(browser: &Browser, part: &str) {
     }
 }
 
-/// How many elements match `css` now.
-async fn count(browser: &Browser, css: &str) -> usize {
-    browser
-        .client()
-        .find_all(Locator::Css(css))
-        .await
-        .map(|all| all.len())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources_are_for_operators()
 {
@@ -157,23 +147,24 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
     let hosts = browser.text_of("#hosts-table tbody").await;
     assert!(hosts.contains("this manager"), "{hosts}");
     assert_eq!(browser.text_of("#alerts-none").await, "No active alerts.");
+    browser.assert_usable().await;
     browser.screenshot(TEST, "resources").await;
 
     // A threshold whose value is no number is refused at that field, what was typed kept.
-    let metric = browser.wait_for("#th-metric", WAIT).await;
+    let metric = browser.wait_for("#th-metric_type", WAIT).await;
     metric.select_by_value("memory").await.unwrap();
-    browser.fill("#th-value", "lots").await;
+    browser.fill("#th-threshold_value", "lots").await;
     browser.click("#threshold-form button[type=submit]").await;
     browser
-        .wait_for("#th-value[aria-invalid='true']", WAIT)
+        .wait_for("#th-threshold_value[aria-invalid='true']", WAIT)
         .await;
-    let error = browser.text_of("#th-value-error").await;
+    let error = browser.text_of("#th-threshold_value-error").await;
     assert!(error.contains("threshold_value"), "{error}");
     let said = browser.text_of("#threshold-error").await;
     assert!(said.contains("not created"), "{said}");
     assert_eq!(
         browser
-            .wait_for("#th-metric", WAIT)
+            .wait_for("#th-metric_type", WAIT)
             .await
             .prop("value")
             .await
@@ -187,12 +178,13 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
         .execute("return document.activeElement.id;", vec![])
         .await
         .unwrap();
-    assert_eq!(focused, "th-value");
+    assert_eq!(focused, "th-threshold_value");
+    browser.assert_usable().await;
     browser.screenshot(TEST, "threshold-refused").await;
 
     // Host memory above 0.1 % holds on any machine: the threshold raises an alert at the next sample,
     // and it appears on the page without a reload.
-    browser.fill("#th-value", "0.1").await;
+    browser.fill("#th-threshold_value", "0.1").await;
     browser.click("#threshold-form button[type=submit]").await;
     wait_url(&browser, "created=").await;
     let notice = browser.text_of("#notice").await;
@@ -240,6 +232,7 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
         .execute("window.scrollTo(0, 0);", vec![])
         .await
         .unwrap();
+    browser.assert_usable().await;
     browser.screenshot(TEST, "alert-fired").await;
     // The README's picture: the host now, the alert and the charts.
     browser.set_viewport((1280, 1450)).await;
@@ -255,13 +248,10 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
     browser
         .wait_for(&format!("#alerts-resolved tr[data-id='{alert_id}']"), WAIT)
         .await;
-    assert_eq!(
-        count(
-            &browser,
-            &format!("#alerts-active tr[data-id='{alert_id}']")
-        )
-        .await,
-        0
+    assert!(
+        !browser
+            .exists(&format!("#alerts-active tr[data-id='{alert_id}']"))
+            .await
     );
     let (_, resolved) = m.get("/api/v1/alerts?status=resolved").await;
     let alert = resolved["alerts"]
@@ -271,6 +261,7 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
         .find(|a| a["id"] == alert_id.as_str())
         .unwrap_or_else(|| panic!("{alert_id} not resolved: {resolved}"));
     assert!(alert["resolved_at"].is_string(), "{alert}");
+    browser.assert_usable().await;
     browser.screenshot(TEST, "alert-resolved").await;
     // The whole page, for a look.
     browser.set_viewport((1280, 3400)).await;
@@ -287,18 +278,8 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
     browser.set_phone_width().await;
     browser.goto(&m.url("/ui/resources")).await;
     browser.wait_for("#chart-host-cpu", WAIT).await;
-    // Nothing sticks out to the right but inside a table's scrolling frame.
-    let sticking_out = browser
-        .client()
-        .execute(
-            "return Array.from(document.querySelectorAll('body *'))
-               .filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
-               .map(e => e.outerHTML.slice(0, 120));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(sticking_out, json!([]), "wider than a phone");
+    browser.assert_fits_width().await;
+    browser.assert_usable().await;
     browser.screenshot(TEST, "resources-phone").await;
     browser
         .client()
@@ -320,8 +301,9 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
     assert!(said.contains("for operators and admins"), "{said}");
     let refused = browser.text_of("p[role=alert]").await;
     assert!(refused.contains("only operators and admins"), "{refused}");
-    assert_eq!(count(&browser, "#chart-host-cpu").await, 0);
-    assert_eq!(count(&browser, "#threshold-form").await, 0);
+    assert!(!browser.exists("#chart-host-cpu").await);
+    assert!(!browser.exists("#threshold-form").await);
+    browser.assert_usable().await;
     browser.screenshot(TEST, "user").await;
     // Nor can a user resolve through the dashboard.
     let (_, active) = m.get("/api/v1/alerts?status=active").await;

@@ -162,10 +162,8 @@ nav.windows { display:flex; flex-wrap:wrap; gap:.4rem; align-items:center; margi
 nav.windows .label { color:var(--muted); font-size:.88rem; }
 nav.windows a { padding:.2rem .75rem; border:1px solid var(--accent); border-radius:999px; text-decoration:none; }
 nav.windows a[aria-current] { background:var(--accent); color:#fff; }
-#alerts h3, #charts h3, #thresholds h3 { font-size:1rem; margin:1.1rem 0 .5rem; }
 #bots-legend caption { text-align:left; padding:.45rem .6rem; color:var(--muted); }
 .form-grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(min(100%, 250px), 1fr)); gap:0 1rem; }
-.card .value.small { font-size:1.1rem; }
 td.wrap { white-space:normal; min-width:14rem; }
 p.hint { color:var(--muted); font-size:.88rem; }
 code.small { font-size:.78rem; color:var(--muted); }

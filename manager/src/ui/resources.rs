@@ -30,7 +30,7 @@ use shared::api::{
     },
 };
 
-use super::{ApiFailure, Caller, Ui, UiState, layout, refusal};
+use super::{ApiFailure, Caller, Ui, UiState, form, layout, refusal};
 
 /// At most this many points per line.
 const MAX_POINTS: usize = 300;
@@ -133,14 +133,14 @@ pub struct ThresholdForm {
     window: String,
 }
 
-/// The form's controls, by the API's field names.
-const FORM_FIELDS: [(&str, &str); 6] = [
-    ("scope", "th-scope"),
-    ("instance_id", "th-instance"),
-    ("metric_type", "th-metric"),
-    ("comparison", "th-comparison"),
-    ("threshold_value", "th-value"),
-    ("webhook_url", "th-webhook"),
+/// The form's controls, by the API's field names (each control's id is `th-<name>`).
+const FORM_FIELDS: [&str; 6] = [
+    "scope",
+    "instance_id",
+    "metric_type",
+    "comparison",
+    "threshold_value",
+    "webhook_url",
 ];
 
 /// The wire name of an enum value (`"online"`), as the API writes it.
@@ -927,9 +927,9 @@ fn thresholds_section(
         Some((Some(f), message)) if f == field => Some(message.as_str()),
         _ => None,
     };
-    let focus = error
+    let at_a_control = error
         .and_then(|(f, _)| f.as_deref())
-        .filter(|f| FORM_FIELDS.iter().any(|(name, _)| name == f));
+        .is_some_and(|f| FORM_FIELDS.contains(&f));
     let scope = if entered.scope == "instance" {
         ThresholdScope::Instance
     } else {
@@ -940,22 +940,27 @@ fn thresholds_section(
     } else {
         entered.comparison.as_str()
     };
-    let field_error = |field: &str, id: &str| {
+    // A choice among `options`, labelled, with its hint and error as `form::field` gives an input.
+    let choice = |name: &str, label: &str, hint: &str, options: Markup| {
+        let id = format!("th-{name}");
+        let error = error_at(name);
+        let described = [
+            (!hint.is_empty()).then(|| format!("{id}-hint")),
+            error.map(|_| format!("{id}-error")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         html! {
-            @if let Some(e) = error_at(field) {
-                div class="error" id=(format!("{id}-error")) { (e) }
+            div class="field" {
+                label for=(id) { (label) }
+                select id=(id) name=(name) aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[(!described.is_empty()).then_some(&described)] { (options) }
+                @if !hint.is_empty() { div class="hint" id=(format!("{id}-hint")) { (hint) } }
+                @if let Some(e) = error { div class="error" role="alert" id=(format!("{id}-error")) { (e) } }
             }
         }
-    };
-    let described = |field: &str, id: &str, hint: bool| {
-        let mut ids = Vec::new();
-        if hint {
-            ids.push(format!("{id}-hint"));
-        }
-        if error_at(field).is_some() {
-            ids.push(format!("{id}-error"));
-        }
-        (!ids.is_empty()).then(|| ids.join(" "))
     };
     html! {
         section id="thresholds" aria-labelledby="thresholds-title" {
@@ -996,76 +1001,43 @@ fn thresholds_section(
             @if let Some((_, message)) = error {
                 p role="alert" class="error" id="threshold-error" {
                     "The threshold was not created: "
-                    @if focus.is_some() { "see the field marked below." } @else { (message) }
+                    @if at_a_control { "see the field marked below." } @else { (message) }
                 }
             }
             form method="post" action="/ui/resources/thresholds" id="threshold-form" aria-labelledby="new-threshold" novalidate {
                 input type="hidden" name="window" value=(win.key);
                 div class="form-grid" {
-                    div class="field" {
-                        label for="th-scope" { "Watches" }
-                        select id="th-scope" name="scope" aria-invalid=[error_at("scope").map(|_| "true")]
-                            aria-describedby=[described("scope", "th-scope", false)] autofocus[focus == Some("scope")] {
-                            option value="host" selected[scope == ThresholdScope::Host] { "the host" }
-                            option value="instance" selected[scope == ThresholdScope::Instance] { "bots" }
+                    (choice("scope", "Watches", "", html! {
+                        option value="host" selected[scope == ThresholdScope::Host] { "the host" }
+                        option value="instance" selected[scope == ThresholdScope::Instance] { "bots" }
+                    }))
+                    (choice("instance_id", "Bot", "When it watches bots: one, or every bot.", html! {
+                        option value="" { "every bot" }
+                        @for b in &bots.instances {
+                            option value=(b.id) selected[entered.instance_id == b.id] {
+                                (b.display_name) " (" (b.id.chars().take(8).collect::<String>()) ")"
+                            }
                         }
-                        (field_error("scope", "th-scope"))
-                    }
-                    div class="field" {
-                        label for="th-instance" { "Bot" }
-                        select id="th-instance" name="instance_id" aria-invalid=[error_at("instance_id").map(|_| "true")]
-                            aria-describedby=[described("instance_id", "th-instance", true)] autofocus[focus == Some("instance_id")] {
-                            option value="" { "every bot" }
-                            @for b in &bots.instances {
-                                option value=(b.id) selected[entered.instance_id == b.id] {
-                                    (b.display_name) " (" (b.id.chars().take(8).collect::<String>()) ")"
+                    }))
+                    (choice("metric_type", "Metric", "", html! {
+                        @for s in [ThresholdScope::Host, ThresholdScope::Instance] {
+                            optgroup label=(if s == ThresholdScope::Host { "The host" } else { "Bots" }) data-scope=(s.as_str()) {
+                                @for m in s.metrics() {
+                                    option value=(m.as_str())
+                                        selected[s == scope && entered.metric_type == m.as_str()] { (metric_label(s, m.as_str())) }
                                 }
                             }
                         }
-                        div class="hint" id="th-instance-hint" { "When it watches bots: one, or every bot." }
-                        (field_error("instance_id", "th-instance"))
-                    }
-                    div class="field" {
-                        label for="th-metric" { "Metric" }
-                        select id="th-metric" name="metric_type" aria-invalid=[error_at("metric_type").map(|_| "true")]
-                            aria-describedby=[described("metric_type", "th-metric", false)] autofocus[focus == Some("metric_type")] {
-                            @for s in [ThresholdScope::Host, ThresholdScope::Instance] {
-                                optgroup label=(if s == ThresholdScope::Host { "The host" } else { "Bots" }) data-scope=(s.as_str()) {
-                                    @for m in s.metrics() {
-                                        option value=(m.as_str())
-                                            selected[s == scope && entered.metric_type == m.as_str()] { (metric_label(s, m.as_str())) }
-                                    }
-                                }
-                            }
+                    }))
+                    (choice("comparison", "Fires when the value is", "", html! {
+                        @for (value, label) in [("gt", "greater than (>)"), ("gte", "at least (≥)"), ("lt", "less than (<)"), ("lte", "at most (≤)")] {
+                            option value=(value) selected[comparison == value] { (label) }
                         }
-                        (field_error("metric_type", "th-metric"))
-                    }
-                    div class="field" {
-                        label for="th-comparison" { "Fires when the value is" }
-                        select id="th-comparison" name="comparison" aria-invalid=[error_at("comparison").map(|_| "true")]
-                            aria-describedby=[described("comparison", "th-comparison", false)] autofocus[focus == Some("comparison")] {
-                            @for (value, label) in [("gt", "greater than (>)"), ("gte", "at least (≥)"), ("lt", "less than (<)"), ("lte", "at most (≤)")] {
-                                option value=(value) selected[comparison == value] { (label) }
-                            }
-                        }
-                        (field_error("comparison", "th-comparison"))
-                    }
-                    div class="field" {
-                        label for="th-value" { "Value" }
-                        input id="th-value" name="threshold_value" type="text" inputmode="decimal" autocomplete="off"
-                            value=(entered.threshold_value) required aria-invalid=[error_at("threshold_value").map(|_| "true")]
-                            aria-describedby=[described("threshold_value", "th-value", true)] autofocus[focus == Some("threshold_value")];
-                        div class="hint" id="th-value-hint" { "A number in the metric's unit, e.g. 90 for 90 %." }
-                        (field_error("threshold_value", "th-value"))
-                    }
-                    div class="field" {
-                        label for="th-webhook" { "Webhook URL (optional)" }
-                        input id="th-webhook" name="webhook_url" type="url" autocomplete="off" value=(entered.webhook_url)
-                            aria-invalid=[error_at("webhook_url").map(|_| "true")]
-                            aria-describedby=[described("webhook_url", "th-webhook", true)] autofocus[focus == Some("webhook_url")];
-                        div class="hint" id="th-webhook-hint" { "alert.fired and alert.resolved are posted there." }
-                        (field_error("webhook_url", "th-webhook"))
-                    }
+                    }))
+                    (form::field("th", "threshold_value", "Value", form::Kind::Text, &entered.threshold_value,
+                        "A number in the metric's unit, e.g. 90 for 90 %.", error_at("threshold_value")))
+                    (form::field("th", "webhook_url", "Webhook URL (optional)", form::Kind::Url, &entered.webhook_url,
+                        "alert.fired and alert.resolved are posted there.", error_at("webhook_url")))
                 }
                 div class="actions" { button type="submit" { "Create threshold" } }
             }
@@ -1222,8 +1194,11 @@ fn script(win: Window) -> String {
         r#"
 (function () {{
   var scope = document.getElementById('th-scope');
-  var metric = document.getElementById('th-metric');
-  var bot = document.getElementById('th-instance');
+  var metric = document.getElementById('th-metric_type');
+  var bot = document.getElementById('th-instance_id');
+  // A refused form: the control the API named has the focus (and is scrolled to).
+  var refused = document.querySelector('#threshold-form [aria-invalid=true]');
+  if (refused) refused.focus();
   function sync() {{
     var groups = metric.querySelectorAll('optgroup');
     for (var i = 0; i < groups.length; i++) groups[i].disabled = groups[i].dataset.scope !== scope.value;

@@ -12,6 +12,7 @@ pub enum Section {
     Overview,
     Bots,
     NewBot,
+    Resources,
 }
 
 /// A whole page: `title`, the navigation (marking `section`), and `body`.
@@ -44,6 +45,7 @@ pub fn page(title: &str, section: Option<Section>, body: Markup) -> Html<String>
                                 (link("/ui", "Overview", Section::Overview))
                                 (link("/ui/bots", "Bots", Section::Bots))
                                 (link("/ui/bots/new", "New bot", Section::NewBot))
+                                (link("/ui/resources", "Resources", Section::Resources))
                                 a href="/docs/" { "API docs" }
                             }
                             form method="post" action="/ui/logout" class="signout" {
@@ -143,4 +145,30 @@ label.check { display:inline-flex; gap:.35rem; align-items:center; color:var(--f
 .field textarea { min-height:3.2rem; }
 pre.qr { font-family:ui-monospace, monospace; line-height:1; background:#fff; display:inline-block; padding:.6rem; }
 @media (max-width: 640px) { main { padding:.8rem; } .card .value { font-size:1.3rem; } }
+/* Resources (/ui/resources) */
+.charts { display:grid; grid-template-columns:repeat(auto-fit, minmax(min(100%, 430px), 1fr)); gap:.8rem; }
+.charts figure { margin:0; background:var(--card); border:1px solid var(--line); border-radius:8px;
+  padding:.5rem .6rem; }
+.charts figcaption { color:var(--muted); font-size:.85rem; }
+svg.chart { display:block; width:100%; height:auto; }
+svg.chart text { font-size:13px; fill:var(--muted); }
+svg.chart .axis-title { fill:var(--fg); }
+svg.chart .empty { font-size:15px; }
+svg.chart .grid line { stroke:#e6e9ee; }
+svg.chart .axis { stroke:#8a94a3; }
+svg.chart path.series { fill:none; stroke-width:2; stroke-linejoin:round; stroke-linecap:round; }
+svg.swatch { width:28px; height:10px; vertical-align:middle; }
+nav.windows { display:flex; flex-wrap:wrap; gap:.4rem; align-items:center; margin-bottom:.6rem; }
+nav.windows .label { color:var(--muted); font-size:.88rem; }
+nav.windows a { padding:.2rem .75rem; border:1px solid var(--accent); border-radius:999px; text-decoration:none; }
+nav.windows a[aria-current] { background:var(--accent); color:#fff; }
+#bots-legend caption { text-align:left; padding:.45rem .6rem; color:var(--muted); }
+.form-grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(min(100%, 250px), 1fr)); gap:0 1rem; }
+td.wrap { white-space:normal; min-width:14rem; }
+p.hint { color:var(--muted); font-size:.88rem; }
+code.small { font-size:.78rem; color:var(--muted); }
+select:disabled { background:#eef0f3; color:var(--muted); }
+@media (max-width: 640px) { svg.chart text { font-size:19px; }
+  #host-now.cards { grid-template-columns:repeat(auto-fill, minmax(150px, 1fr)); }
+  header.top nav { order:3; flex-basis:100%; } header.top .signout { margin-left:auto; } }
 "#;

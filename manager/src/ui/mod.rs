@@ -17,6 +17,7 @@ mod form;
 mod layout;
 mod login;
 mod overview;
+mod resources;
 
 use axum::{
     Router,
@@ -74,6 +75,16 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
         .route("/ui/bots/{id}/verb/{verb}", post(bot_page::verb))
         .route("/ui/bots/{id}/logs/stream", get(bot_page::logs_stream))
         .route("/ui/events/stream", get(overview::events_stream))
+        .route("/ui/resources", get(resources::page))
+        .route("/ui/resources/alerts", get(resources::alerts_fragment))
+        .route(
+            "/ui/resources/alerts/{id}/resolve",
+            post(resources::resolve),
+        )
+        .route(
+            "/ui/resources/thresholds",
+            post(resources::create_threshold),
+        )
         .route("/ui/assets/app.css", get(layout::stylesheet))
         .with_state(Ui { state, api })
 }

@@ -70,8 +70,8 @@ async fn wait_url(browser: &Browser, part: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources_are_for_operators()
-{
+async fn an_admin_watches_an_alert_fire_resolves_it_and_deletes_its_threshold_a_user_is_told_resources_are_for_operators()
+ {
     let (tg, tg_url) = harness::start_fake_telegram().await;
     let token = tg.add_bot(1_970_001, "resources_bot");
     let mut options = ManagerOptions::new(&tg_url).await;
@@ -331,5 +331,27 @@ async fn an_admin_watches_an_alert_fire_and_resolves_it_a_user_is_told_resources
             "{still}"
         );
     }
+
+    // The admin deletes the threshold with its button: its active alert is resolved with it, and no
+    // new one fires.
+    browser.goto(&m.url("/ui")).await;
+    browser.click("form.signout button").await;
+    browser.wait_for("form[action='/ui/login']", WAIT).await;
+    sign_in(&browser, &m, "ada").await;
+    browser.goto(&m.url("/ui/resources")).await;
+    browser
+        .click("#thresholds-table button[aria-label^='Delete threshold']")
+        .await;
+    wait_url(&browser, "deleted=").await;
+    let notice = browser.text_of("#notice").await;
+    assert!(notice.contains("deleted"), "{notice}");
+    browser.wait_for("#thresholds-none", WAIT).await;
+    let (_, thresholds) = m.get("/api/v1/alerts/thresholds").await;
+    assert_eq!(thresholds["count"], 0, "{thresholds}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, active) = m.get("/api/v1/alerts?status=active").await;
+    assert_eq!(active["count"], 0, "{active}");
+    browser.assert_usable().await;
+    browser.screenshot(TEST, "threshold-deleted").await;
     browser.close().await;
 }

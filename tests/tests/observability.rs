@@ -412,6 +412,33 @@ async fn an_alert_fires_once_and_resolves_when_the_value_recovers() {
         .map(|b| b["event"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(events, ["alert.fired", "alert.resolved"]);
+
+    // Deleting the threshold resolves what it raised, and nothing fires again.
+    let threshold_id = t["threshold"]["id"].as_str().unwrap().to_string();
+    let (status, _) = m
+        .post(&format!("/api/v1/instances/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    m.wait_get("/api/v1/alerts?status=active", |b| b["count"] == 1)
+        .await;
+    let (status, deleted) = m
+        .delete(&format!("/api/v1/alerts/thresholds/{threshold_id}"))
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["resolved_alerts"], 1, "{deleted}");
+    let (_, thresholds) = m.get("/api/v1/alerts/thresholds").await;
+    assert_eq!(thresholds["count"], 0, "{thresholds}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, active) = m.get("/api/v1/alerts?status=active").await;
+    assert_eq!(active["count"], 0, "{active}");
+    let (status, again) = m
+        .delete(&format!("/api/v1/alerts/thresholds/{threshold_id}"))
+        .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (404, Some("not_found")),
+        "{again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

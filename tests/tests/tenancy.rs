@@ -128,7 +128,8 @@ fn expected(kind: Kind, method: &str, path: &str) -> Expect {
     let admin_only = rest.starts_with("/users")
         || rest == "/audit"
         || (rest.starts_with("/resources") && !get)
-        || (rest == "/alerts/thresholds" && !get);
+        || (rest == "/alerts/thresholds" && !get)
+        || rest == "/alerts/thresholds/{id}";
     // Templates (read: anyone; write: `settings`, on one's own) and setup from one (a create, `control`):
     // every user's, within their scopes; another user's template is the handler's 404, past the gate.
     let templates = rest.starts_with("/templates") || rest == "/instances/setup";

@@ -10,7 +10,7 @@ use shared::{
     ErrorBody,
     api::alerts::{
         AlertList, AlertListQuery, AlertView, Comparison, CreateThresholdRequest, CreatedThreshold,
-        ResolvedAlert, ThresholdList, ThresholdView,
+        DeletedThreshold, ResolvedAlert, ThresholdList, ThresholdView,
     },
     http::{ValidJson, ValidQuery},
 };
@@ -107,6 +107,25 @@ pub async fn resolve_alert(
             ))),
             None => Err(ApiError::NotFound(format!("alert {id} not found"))),
         },
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/alerts/thresholds/{id}", tag = "alerts", summary = "Delete a threshold (its active alerts are resolved)",
+    params(("id" = String, Path, description = "Threshold id")),
+    responses((status = 200, description = "Deleted", body = DeletedThreshold),
+        (status = 404, description = "No threshold by that id", body = ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn delete_threshold(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedThreshold>, ApiError> {
+    match state.fleet.store.delete_threshold(&id, now_ms()).await? {
+        Some(resolved_alerts) => Ok(Json(DeletedThreshold {
+            success: true,
+            id,
+            resolved_alerts,
+        })),
+        None => Err(ApiError::NotFound(format!("threshold {id} not found"))),
     }
 }
 

@@ -220,6 +220,7 @@ fn guarded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::resolve_alert))
         .routes(routes!(alerts::list_thresholds, alerts::create_threshold))
+        .routes(routes!(alerts::delete_threshold))
         .routes(routes!(
             templates::list_templates,
             templates::create_template

@@ -162,6 +162,32 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes threshold `id` and resolves (at `at`) the alerts it raised that are still active, in one
+    /// transaction; the number resolved, or `None` when there is no such threshold.
+    pub async fn delete_threshold(&self, id: &str, at: i64) -> Result<Option<u64>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let resolved = sqlx::query(
+            "UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE threshold_id = $2 \
+             AND status = 'active'",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let deleted = sqlx::query("DELETE FROM alert_thresholds WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(resolved))
+    }
+
     /// Marks an active alert resolved; `None` when there is no such active alert.
     pub async fn resolve_alert(&self, id: &str, at: i64) -> Result<Option<Alert>, sqlx::Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -82,6 +82,10 @@ pub fn routes(state: AppState, api: Router) -> Router<AppState> {
             post(resources::resolve),
         )
         .route(
+            "/ui/resources/thresholds/{id}/delete",
+            post(resources::delete_threshold),
+        )
+        .route(
             "/ui/resources/thresholds",
             post(resources::create_threshold),
         )

@@ -196,6 +196,17 @@ pub struct CreatedThreshold {
     pub threshold: ThresholdView,
 }
 
+/// `DELETE /api/v1/alerts/thresholds/{id}` answer: the threshold is gone, and the alerts it had raised
+/// that were still active are resolved (nothing would resolve them any more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeletedThreshold {
+    pub success: bool,
+    pub id: String,
+    /// Active alerts of the threshold resolved with it.
+    pub resolved_alerts: u64,
+}
+
 /// `POST /api/v1/alerts/thresholds`. `metric_type` must be one its scope has (see `MetricType`); a
 /// `host` threshold has no `instance_id`, and an `instance_id` must name an instance (404 otherwise).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]

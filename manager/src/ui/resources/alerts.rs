@@ -1,10 +1,10 @@
 //! The alerts (the active ones resolved from the page, fetched again every few seconds) and the
-//! thresholds (a table and a create form with inline errors).
+//! thresholds (a table, each deleted with its button, and a create form with inline errors).
 
 use axum::{
     Form,
     extract::{Path, Query},
-    http::StatusCode,
+    http::{Method, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use maud::{Markup, html};
@@ -257,6 +257,7 @@ pub(super) fn thresholds_section(
                         thead { tr {
                             th scope="col" { "Watches" } th scope="col" { "Metric" } th scope="col" { "Fires when" }
                             th scope="col" { "Enabled" } th scope="col" { "Webhook" }
+                            th scope="col" { span class="visually-hidden" { "Action" } }
                         } }
                         tbody {
                             @for t in &thresholds.thresholds {
@@ -273,6 +274,12 @@ pub(super) fn thresholds_section(
                                     td { "value " (comparison_sign(t.comparison.as_str())) " " (number(t.threshold_value)) }
                                     td { @if t.enabled { "yes" } @else { "no" } }
                                     td class="wrap" { (t.webhook_url.as_deref().unwrap_or("—")) }
+                                    td {
+                                        form method="post" action=(format!("/ui/resources/thresholds/{}/delete", segment(&t.id))) {
+                                            input type="hidden" name="window" value=(win.key);
+                                            button type="submit" class="secondary" aria-label=(format!("Delete threshold {}", t.id)) { "Delete" }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -352,14 +359,59 @@ pub async fn resolve(
     Path(id): Path<String>,
     Form(form): Form<WindowField>,
 ) -> Result<Response, ApiFailure> {
-    let ui = &ui.0;
-    let win = window(&form.window);
     let path = format!("/api/v1/alerts/{}/resolve", segment(&id));
-    let (status, body) = ui.call(Some(&caller), RestCall::post(path, None)).await?;
+    let call = RestCall::post(path, None);
+    act(
+        &ui.0,
+        &caller,
+        &form,
+        call,
+        ("resolved", &id),
+        "Not resolved",
+        false,
+    )
+    .await
+}
+
+/// `POST /ui/resources/thresholds/{id}/delete`: deletes the threshold (the API resolves its active
+/// alerts), then back to the page.
+pub async fn delete_threshold(
+    ui: UiState,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<WindowField>,
+) -> Result<Response, ApiFailure> {
+    let path = format!("/api/v1/alerts/thresholds/{}", segment(&id));
+    let call = RestCall::new(Method::DELETE, path, None);
+    act(
+        &ui.0,
+        &caller,
+        &form,
+        call,
+        ("deleted", &id),
+        "Not deleted",
+        true,
+    )
+    .await
+}
+
+/// Makes `call`; done, back to the page saying so (`said`: the page's query pair), else the page with
+/// the refusal (`failed`: what it says first) in the alerts or (`in_thresholds`) the thresholds part.
+async fn act(
+    ui: &Ui,
+    caller: &Caller,
+    form: &WindowField,
+    call: RestCall,
+    said: (&str, &str),
+    failed: &str,
+    in_thresholds: bool,
+) -> Result<Response, ApiFailure> {
+    let win = window(&form.window);
+    let (status, body) = ui.call(Some(caller), call).await?;
     if status.is_success() {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("window", win.key)
-            .append_pair("resolved", &id)
+            .append_pair(said.0, said.1)
             .finish();
         return Ok(Redirect::to(&format!("/ui/resources?{query}#notice")).into_response());
     }
@@ -370,10 +422,10 @@ pub async fn resolve(
         ApiFailure::Refused(status, e) => {
             resources_page(
                 ui,
-                &caller,
+                caller,
                 win,
-                Some(Notice::Failed(format!("Not resolved: {}", e.error))),
-                false,
+                Some(Notice::Failed(format!("{failed}: {}", e.error))),
+                in_thresholds,
                 ThresholdForm::default(),
                 None,
                 status,

@@ -27,7 +27,7 @@ mod chart;
 mod history;
 
 use alerts::{ThresholdForm, alerts_section, thresholds_section};
-pub use alerts::{alerts_fragment, create_threshold, resolve};
+pub use alerts::{alerts_fragment, create_threshold, delete_threshold, resolve};
 use chart::charts_section;
 
 use super::{ApiFailure, Caller, Ui, UiState, layout, refusal};
@@ -82,6 +82,9 @@ pub struct PageQuery {
     /// An alert just resolved from this page.
     #[serde(default)]
     resolved: String,
+    /// A threshold just deleted from this page.
+    #[serde(default)]
+    deleted: String,
     /// A threshold just created from this page.
     #[serde(default)]
     created: String,
@@ -407,11 +410,17 @@ pub async fn page(
     let ui = &ui.0;
     let win = window(&query.window);
     let mut notice = None;
-    let in_thresholds = !query.created.is_empty();
+    let in_thresholds = !query.created.is_empty() || !query.deleted.is_empty();
     if !query.resolved.is_empty() {
         notice = Some(Notice::Done(format!(
             "Alert {} resolved.",
             query.resolved.chars().take(8).collect::<String>()
+        )));
+    }
+    if !query.deleted.is_empty() {
+        notice = Some(Notice::Done(format!(
+            "Threshold {} deleted; the alerts it raised are resolved.",
+            query.deleted.chars().take(8).collect::<String>()
         )));
     }
     if !query.created.is_empty() {

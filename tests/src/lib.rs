@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod browser;
 pub mod cli_run;
+pub mod dashboard;
 pub mod docker_proxy;
 pub mod fake_agent;
 pub mod fake_discord;

@@ -7,37 +7,12 @@ use std::time::Duration;
 
 use botfleet_tests::{
     browser::Browser,
+    dashboard::{add_user, sign_in, sign_out},
     harness::{self, Manager, ManagerOptions},
 };
 use serde_json::json;
 
 const TEST: &str = "dashboard";
-
-async fn add_user(m: &Manager, username: &str) {
-    let body =
-        json!({"username": username, "password": format!("{username}-password-1"), "role": "user"});
-    let (status, user) = m.post("/api/v1/users", &body).await;
-    assert_eq!(status, 201, "{user}");
-}
-
-async fn sign_in(browser: &Browser, m: &Manager, username: &str) {
-    browser.goto(&m.url("/ui")).await;
-    // Without a session every page sends the browser to the sign-in form.
-    browser.wait_for("form[action='/ui/login']", WAIT).await;
-    browser.fill("#username", username).await;
-    browser
-        .fill("#password", &format!("{username}-password-1"))
-        .await;
-    browser
-        .click("form[action='/ui/login'] button[type=submit]")
-        .await;
-    browser.wait_for("#card-active-bots", WAIT).await;
-}
-
-async fn sign_out(browser: &Browser) {
-    browser.click("form.signout button").await;
-    browser.wait_for("form[action='/ui/login']", WAIT).await;
-}
 
 /// Waits until the bot page's status line shows `status` (the page polls it every second).
 async fn wait_status(browser: &Browser, status: &str) {
@@ -66,8 +41,8 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     // `scripts/test` runs the browser tests in a phase of their own.
     options.env.push(("BOTFLEET_NETWORK".into(), "host".into()));
     let m = Manager::spawn(options);
-    add_user(&m, "ann").await;
-    add_user(&m, "bob").await;
+    add_user(&m, "ann", "user").await;
+    add_user(&m, "bob", "user").await;
     let browser = Browser::start().await;
 
     // A wrong password is said so, on the form.

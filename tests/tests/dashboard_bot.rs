@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use botfleet_tests::{
     browser::Browser,
+    dashboard::sign_in_with_key,
     fake_agent::FakeAgent,
     fake_webhook::FakeWebhook,
     harness::{self, Manager, ManagerOptions},
@@ -76,13 +77,7 @@ async fn a_bot_is_configured_asked_and_its_webhook_deliveries_replayed_from_its_
 
     // An admin signs in with their API key.
     let browser = Browser::start().await;
-    browser.goto(&m.url("/ui")).await;
-    browser.click("details summary").await;
-    browser.fill("#api_key", &m.options.admin_key).await;
-    browser
-        .click("form[action='/ui/login'] button[type=submit]")
-        .await;
-    browser.wait_for("#card-active-bots", WAIT).await;
+    sign_in_with_key(&browser, &m, &m.options.admin_key).await;
 
     // No agent yet: asking says so.
     reopen(&browser, &m, &id, "try").await;

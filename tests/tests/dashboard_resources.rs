@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use botfleet_tests::{
     browser::Browser,
+    dashboard::{add_user, sign_in, sign_out},
     harness::{self, Manager, ManagerOptions},
 };
 use fantoccini::Locator;
@@ -16,26 +17,6 @@ use serde_json::json;
 
 const TEST: &str = "dashboard_resources";
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn add_user(m: &Manager, username: &str, role: &str) {
-    let body =
-        json!({"username": username, "password": format!("{username}-password-1"), "role": role});
-    let (status, user) = m.post("/api/v1/users", &body).await;
-    assert_eq!(status, 201, "{user}");
-}
-
-async fn sign_in(browser: &Browser, m: &Manager, username: &str) {
-    browser.goto(&m.url("/ui")).await;
-    browser.wait_for("form[action='/ui/login']", WAIT).await;
-    browser.fill("#username", username).await;
-    browser
-        .fill("#password", &format!("{username}-password-1"))
-        .await;
-    browser
-        .click("form[action='/ui/login'] button[type=submit]")
-        .await;
-    browser.wait_for("#card-active-bots", WAIT).await;
-}
 
 /// How many of its points the chart's first line draws (its `data-points`).
 async fn points(browser: &Browser, chart: &str) -> u64 {
@@ -293,8 +274,7 @@ async fn an_admin_watches_an_alert_fire_resolves_it_and_deletes_its_threshold_a_
     browser.set_desktop_width().await;
 
     // A user: the page says who sees resources, with the API's refusal; nothing of the host.
-    browser.click("form.signout button").await;
-    browser.wait_for("form[action='/ui/login']", WAIT).await;
+    sign_out(&browser).await;
     sign_in(&browser, &m, "bob").await;
     browser.click("nav a[href='/ui/resources']").await;
     let said = browser.text_of("#operators-only").await;
@@ -335,8 +315,7 @@ async fn an_admin_watches_an_alert_fire_resolves_it_and_deletes_its_threshold_a_
     // The admin deletes the threshold with its button: its active alert is resolved with it, and no
     // new one fires.
     browser.goto(&m.url("/ui")).await;
-    browser.click("form.signout button").await;
-    browser.wait_for("form[action='/ui/login']", WAIT).await;
+    sign_out(&browser).await;
     sign_in(&browser, &m, "ada").await;
     browser.goto(&m.url("/ui/resources")).await;
     browser

@@ -19,7 +19,7 @@ use shared::{
 use super::{
     ApiFailure, Caller, UiState,
     bot_page::{self, Said},
-    form::{Kind, Posted, checkbox, field},
+    form::{self, Kind, Posted, checkbox, field},
 };
 
 /// The form's text fields: (field, label, kind, hint).
@@ -210,12 +210,7 @@ pub async fn save(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let ui = &ui.0;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
-    };
+    let get = |name: &str| form::posted(&fields, name);
     // Every field as typed: empty is `null` (the default); the API validates and names what is wrong.
     let mut patch = Map::new();
     for (name, ..) in TEXT_FIELDS {

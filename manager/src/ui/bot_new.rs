@@ -18,7 +18,7 @@ use shared::api::{
 use super::{
     ApiFailure, Caller, Ui, UiState,
     bot_page::{self, Said},
-    layout, refusal,
+    form, layout, refusal,
 };
 
 /// `?provider=` of the create form.
@@ -137,13 +137,7 @@ pub async fn create(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let ui = &ui.0;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let get = |name: &str| form::posted(&fields, name).unwrap_or_default();
     let entered = Entered {
         provider: get("provider"),
         fields: fields

@@ -23,7 +23,7 @@ use shared::{
 use super::{
     ApiFailure, Caller, Ui, UiState,
     bot_page::{self, Said},
-    form::{Kind, Posted, checkbox, field},
+    form::{self, Kind, Posted, checkbox, field},
 };
 
 /// Deliveries the page lists.
@@ -179,12 +179,7 @@ pub async fn save(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let ui = &ui.0;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
-    };
+    let get = |name: &str| form::posted(&fields, name);
     // As typed: the API reads it as `shared::webhook::WebhookConfigRequest` and names a wrong field.
     let mut body = serde_json::Map::new();
     body.insert("url".into(), get("url").unwrap_or_default().into());

@@ -77,6 +77,14 @@ impl Posted {
     }
 }
 
+/// The value posted as `name`, trimmed (the first, when repeated).
+pub fn posted(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
 /// How a control takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

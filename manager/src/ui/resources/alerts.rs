@@ -395,6 +395,15 @@ pub async fn delete_threshold(
     .await
 }
 
+/// Back to the page (its window kept) at `#anchor`, saying `said` (the page's query pair).
+fn back_to_page(win: Window, said: (&str, &str), anchor: &str) -> Response {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("window", win.key)
+        .append_pair(said.0, said.1)
+        .finish();
+    Redirect::to(&format!("/ui/resources?{query}#{anchor}")).into_response()
+}
+
 /// Makes `call`; done, back to the page saying so (`said`: the page's query pair), else the page with
 /// the refusal (`failed`: what it says first) in the alerts or (`in_thresholds`) the thresholds part.
 async fn act(
@@ -409,11 +418,7 @@ async fn act(
     let win = window(&form.window);
     let (status, body) = ui.call(Some(caller), call).await?;
     if status.is_success() {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("window", win.key)
-            .append_pair(said.0, said.1)
-            .finish();
-        return Ok(Redirect::to(&format!("/ui/resources?{query}#notice")).into_response());
+        return Ok(back_to_page(win, said, "notice"));
     }
     match refusal(status, &body) {
         ApiFailure::Refused(StatusCode::FORBIDDEN, e) => {
@@ -500,11 +505,7 @@ pub async fn create_threshold(
             comparison_sign(t.comparison.as_str()),
             number(t.threshold_value)
         );
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("window", win.key)
-            .append_pair("created", &what)
-            .finish();
-        return Ok(Redirect::to(&format!("/ui/resources?{query}#thresholds")).into_response());
+        return Ok(back_to_page(win, ("created", &what), "thresholds"));
     }
     match refusal(status, &body) {
         ApiFailure::Refused(StatusCode::FORBIDDEN, e) => {

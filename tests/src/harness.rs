@@ -210,6 +210,18 @@ pub struct ManagerOptions {
 }
 
 impl ManagerOptions {
+    /// The request rate limits (per key and per user) out of the way: for the benches, whose load
+    /// from one key would otherwise be 429s.
+    pub fn without_rate_limits(mut self) -> Self {
+        self.env.extend([
+            ("BOTFLEET_RATE_LIMIT_PER_KEY".into(), "10000000".into()),
+            ("BOTFLEET_RATE_LIMIT_KEY_BURST".into(), "10000000".into()),
+            ("BOTFLEET_RATE_LIMIT_PER_USER".into(), "10000000".into()),
+            ("BOTFLEET_RATE_LIMIT_USER_BURST".into(), "10000000".into()),
+        ]);
+        self
+    }
+
     /// Fresh fleet name, database and ports.
     pub async fn new(telegram_api_url: &str) -> Self {
         let fleet = unique_name("bft");

@@ -47,12 +47,8 @@ async fn main() -> anyhow::Result<()> {
     let (_fake, tg_url) = harness::start_fake_telegram().await;
 
     // 1. Authentication cost, limits out of the way.
-    let mut options = ManagerOptions::new(&tg_url).await;
+    let mut options = ManagerOptions::new(&tg_url).await.without_rate_limits();
     options.env.extend([
-        ("BOTFLEET_RATE_LIMIT_PER_KEY".into(), "10000000".into()),
-        ("BOTFLEET_RATE_LIMIT_KEY_BURST".into(), "10000000".into()),
-        ("BOTFLEET_RATE_LIMIT_PER_USER".into(), "10000000".into()),
-        ("BOTFLEET_RATE_LIMIT_USER_BURST".into(), "10000000".into()),
         ("BOTFLEET_LOGIN_ATTEMPTS_PER_MINUTE".into(), "100000".into()),
         ("RUST_LOG".into(), "warn".into()),
     ]);

@@ -350,6 +350,26 @@ return [root.scrollWidth - w, wide.slice(0, 12).join(', ')];"#,
         );
     }
 
+    /// Types `keys` into whatever has the keyboard's focus (`\t` moves it on, `\n` is Enter), as a
+    /// keyboard-only user would; returns the id of the element focused after.
+    pub async fn press(&self, keys: &str) -> String {
+        let keys = keys.replace('\t', "\u{e004}").replace('\n', "\u{e007}");
+        let focused = self
+            .client
+            .active_element()
+            .await
+            .expect("the focused element");
+        focused
+            .send_keys(&keys)
+            .await
+            .unwrap_or_else(|e| panic!("type {keys:?}: {e}"));
+        match self.client.active_element().await {
+            Ok(now) => now.attr("id").await.ok().flatten().unwrap_or_default(),
+            // The page changed under the keys (a form sent with Enter).
+            Err(_) => String::new(),
+        }
+    }
+
     /// Whether an element matches `css` now (no waiting).
     pub async fn exists(&self, css: &str) -> bool {
         self.client.find(Locator::Css(css)).await.is_ok()

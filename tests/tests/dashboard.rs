@@ -212,7 +212,23 @@ async fn a_user_signs_in_creates_a_bot_watches_it_get_ready_and_stops_it() {
     // Another user sees none of it: not in the table, not its page.
     browser.goto(&m.url("/ui")).await;
     sign_out(&browser).await;
-    sign_in(&browser, &m, "bob").await;
+    // With the keyboard alone: the sign-in form has the focus, takes Tab and Enter; on the next page
+    // the first Tab reaches the skip link, and Enter takes the focus to the content.
+    browser.goto(&m.url("/ui/login")).await;
+    browser.wait_for("#username", WAIT).await;
+    assert_eq!(browser.press("bob\t").await, "password");
+    browser
+        .press(&format!("{}\n", botfleet_tests::dashboard::password("bob")))
+        .await;
+    browser.wait_for("#card-active-bots", WAIT).await;
+    browser.press("\t").await;
+    let focused = browser.client().active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("href").await.unwrap().as_deref(),
+        Some("#main"),
+        "the first Tab reaches the skip link"
+    );
+    assert_eq!(browser.press("\n").await, "main");
     assert_eq!(browser.text_of("#card-active-bots .value").await, "0 / 0");
     browser.goto(&m.url("/ui/bots")).await;
     assert!(browser.text_of("#page-info").await.ends_with("0 bots"));

@@ -714,6 +714,44 @@ async fn the_per_user_limit_counts_all_of_a_users_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_dashboard_page_counts_once_against_the_callers_rate() {
+    let (_fake, tg_url) = harness::start_fake_telegram().await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.env.extend([
+        ("BOTFLEET_RATE_LIMIT_PER_USER".into(), "1".into()),
+        ("BOTFLEET_RATE_LIMIT_USER_BURST".into(), "10".into()),
+    ]);
+    let m = Manager::spawn(options);
+    add_user(&m, "ann", "user", json!({})).await;
+    let session = login(&m, "ann").await;
+    let page = || {
+        m.client
+            .get(m.url("/ui/bots"))
+            .header("cookie", format!("botfleet_session={session}"))
+            .send()
+    };
+    // A page makes several API calls in process (the list, each row's figures): the first pages are
+    // answered, each counted once; then the caller is told to slow down, with when to try again.
+    let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let answer = page().await.unwrap();
+        if answer.status() == 429 {
+            let retry = answer.headers().get("retry-after").cloned();
+            assert!(retry.is_some(), "a 429 says when to retry");
+        }
+        statuses.push(answer.status().as_u16());
+    }
+    // The burst of 10, and one more a second (counted once each, the pages' API calls not at all).
+    let refilled = started.elapsed().as_secs() as usize + 1;
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        (10..=10 + refilled).contains(&answered) && statuses.contains(&429),
+        "{answered} answered in {refilled} s: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn login_brute_force_is_throttled_per_user_and_per_address() {
     let (_fake, tg_url) = harness::start_fake_telegram().await;
     let m = Manager::spawn(ManagerOptions::new(&tg_url).await);

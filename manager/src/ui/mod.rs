@@ -103,17 +103,52 @@ pub struct Caller {
 }
 
 impl FromRequestParts<Ui> for Caller {
-    type Rejection = Redirect;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &Ui) -> Result<Self, Self::Rejection> {
-        cookie(parts, SESSION_COOKIE)
+    /// The caller, counted once against their request rate (the API calls a page makes for them are
+    /// marked relayed and not counted again, as an MCP request's tool calls are).
+    async fn from_request_parts(parts: &mut Parts, ui: &Ui) -> Result<Self, Self::Rejection> {
+        let credential = cookie(parts, SESSION_COOKIE)
             .filter(|c| !c.is_empty())
-            .map(|credential| Caller {
-                credential,
-                addr: remote_addr(parts),
-            })
-            .ok_or_else(|| Redirect::to("/ui/login"))
+            .ok_or_else(|| Redirect::to("/ui/login").into_response())?;
+        let principal = ui
+            .state
+            .auth
+            .authenticate(&credential)
+            .map_err(|_| signed_out())?;
+        if let Err(crate::auth::limits::RetryAfter(wait)) = ui
+            .state
+            .auth
+            .limits
+            .request(&principal.rate_key(), principal.user_id.as_deref())
+        {
+            return Err(slow_down(wait));
+        }
+        Ok(Caller {
+            credential,
+            addr: remote_addr(parts),
+        })
     }
+}
+
+/// The page of a caller over their request rate: when to try again.
+fn slow_down(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        layout::page(
+            "Too many requests",
+            None,
+            maud::html! {
+                h1 { "Too many requests" }
+                p role="alert" class="error" {
+                    "You made more requests than your rate limit allows; try again in " (secs) " s."
+                }
+            },
+        ),
+    )
+        .into_response()
 }
 
 impl axum::extract::OptionalFromRequestParts<Ui> for Caller {

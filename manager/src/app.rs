@@ -172,6 +172,11 @@ impl Application {
                 self.args.health_concurrency,
                 stop_rx.clone(),
             )),
+            tokio::spawn(crate::retention::run(
+                self.state.fleet.store.clone(),
+                self.args.retention,
+                stop_rx.clone(),
+            )),
             tokio::spawn(auth_upkeep(
                 self.state.clone(),
                 self.args.audit_retention_days,

@@ -243,6 +243,9 @@ pub struct ServeArgs {
     /// Days the audit log keeps an entry.
     #[arg(long, env = "BOTFLEET_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     pub audit_retention_days: u64,
+    /// How long events, messages, webhook deliveries and histories are kept.
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
     /// Where the master key sealing the stored secrets comes from.
     #[command(flatten)]
     pub master_key: crate::seal::MasterKeyArgs,

@@ -19,6 +19,7 @@ pub mod op_locks;
 pub mod platform_webhooks;
 pub mod ports;
 pub mod reconcile;
+pub mod retention;
 pub mod runtime;
 pub mod schedules;
 pub mod seal;

@@ -66,10 +66,8 @@ struct Failure {
     retry: bool,
 }
 
-/// Delivered events are listed for a week, then forgotten (dead ones stay until replayed or their
-/// instance is deleted).
-const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+// Finished deliveries (delivered and dead) are forgotten after `--retain-deliveries-days`
+// (`crate::retention`).
 const COUNT_EVERY: Duration = Duration::from_secs(10);
 
 /// Deliveries taken per round, and sent at once.
@@ -174,7 +172,6 @@ impl Dispatcher {
     /// Works through due deliveries every `interval` until `stop` turns true.
     pub async fn run(self, interval: Duration, stop: watch::Receiver<bool>) {
         let mut every = crate::monitor::Every::new(interval, stop);
-        let mut last_prune = std::time::Instant::now();
         let mut last_count: Option<std::time::Instant> = None;
         while every.tick().await {
             if last_count.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
@@ -188,17 +185,6 @@ impl Dispatcher {
                         metrics::gauge!("botfleet_webhook_deliveries", "status" => status)
                             .set(n as f64);
                     }
-                }
-            }
-            if last_prune.elapsed() >= PRUNE_EVERY {
-                last_prune = std::time::Instant::now();
-                let before = now_ms() - KEEP_DELIVERED.as_millis() as i64;
-                match self.store.prune_delivered(before).await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(deliveries = n, "forgot old delivered webhook events")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not prune webhook deliveries"),
                 }
             }
             // A full batch means more are due: go on at once.

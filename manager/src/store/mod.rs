@@ -11,6 +11,7 @@ pub mod history;
 pub mod instances;
 pub mod messages;
 pub mod platform_callbacks;
+pub mod retention;
 pub mod schedules;
 pub mod sealing;
 pub mod settings;

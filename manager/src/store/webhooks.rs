@@ -417,17 +417,6 @@ impl Store {
         .rows_affected())
     }
 
-    /// Forgets deliveries that succeeded before `before` (unix ms); returns how many.
-    pub async fn prune_delivered(&self, before: i64) -> Result<u64, sqlx::Error> {
-        Ok(sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
-        )
-        .bind(before)
-        .execute(self.pool())
-        .await?
-        .rows_affected())
-    }
-
     /// Deliveries by status over the whole fleet, for metrics.
     pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
         let rows =

@@ -12,9 +12,11 @@ use shared::{
     Provider,
     agent::BotConfig,
     api::{
-        PageQuery,
         access::AuthStatusResponse,
-        instances::{CreateInstanceQuery, CreateInstanceRequest, InstanceView, Interface},
+        instances::{
+            CreateInstanceQuery, CreateInstanceRequest, InstanceListQuery, InstanceSort,
+            InstanceStatus, InstanceView, Interface, SortOrder,
+        },
         lifecycle::{UpdateInstanceRequest, VerbResponse},
     },
 };
@@ -24,20 +26,65 @@ use crate::{
     render::{self, fields, name, opt, out, table, time},
 };
 
+/// `instances list`: a page of the instances, filtered and ordered.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Skip this many.
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+    /// Only instances in this state (`running`, `stopped`, `failed`, …).
+    #[arg(long, value_parser = parse_status)]
+    status: Option<InstanceStatus>,
+    /// Only instances of this provider.
+    #[arg(long, value_parser = parse_provider)]
+    provider: Option<Provider>,
+    /// Only instances of this owner (user id).
+    #[arg(long, value_name = "USER_ID")]
+    owner: Option<String>,
+    /// Only instances carrying this label: `key=value`, or `key` for any value.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    label: Option<String>,
+    /// Only instances whose name, id, owner, account or @handle contains this text.
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    /// Order by: created, name, status, provider, owner, port, restarts, messages, cpu, memory.
+    #[arg(long, default_value = "created", value_parser = parse_sort)]
+    sort: InstanceSort,
+    /// Descending.
+    #[arg(long)]
+    desc: bool,
+}
+
+impl ListArgs {
+    fn query(&self) -> InstanceListQuery {
+        InstanceListQuery {
+            limit: self.limit,
+            offset: self.offset,
+            status: self.status,
+            provider: self.provider,
+            owner: self.owner.clone(),
+            label: self.label.clone(),
+            q: self.search.clone(),
+            sort: self.sort,
+            order: if self.desc {
+                SortOrder::Desc
+            } else {
+                SortOrder::Asc
+            },
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
     /// Provision a bot in its own container; prints its API key (shown only this once).
     Create(CreateArgs),
-    /// Every instance, oldest first (or a page of them).
+    /// The instances, oldest first unless --sort says otherwise; filtered, or a page of them.
     #[command(alias = "ls")]
-    List {
-        /// At most this many.
-        #[arg(long)]
-        limit: Option<u32>,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
-    },
+    List(ListArgs),
     /// One instance: state, health, limits, agent, container, counters.
     #[command(alias = "show")]
     Get { id: String },
@@ -105,6 +152,9 @@ pub struct CreateArgs {
     /// A placement constraint for the swarm runtime (`node.labels.region==eu`); repeatable.
     #[arg(long = "placement", value_name = "CONSTRAINT")]
     placement: Vec<String>,
+    /// A label, `key=value` (`team=support`); repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
     /// Make the bot an MCP server too (`type_instance: ["api", "mcp"]`), on a second port.
     #[arg(long)]
     mcp: bool,
@@ -140,6 +190,23 @@ pub struct UpdateArgs {
     /// Apply the change at once (`process`).
     #[arg(long)]
     apply: bool,
+}
+
+fn parse_status(s: &str) -> Result<InstanceStatus, String> {
+    InstanceStatus::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown state '{s}'; known: {}", known.join(", "))
+    })
+}
+
+fn parse_sort(s: &str) -> Result<InstanceSort, String> {
+    InstanceSort::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            let known: Vec<&str> = InstanceSort::ALL.iter().map(|k| k.as_str()).collect();
+            format!("cannot order by '{s}'; by: {}", known.join(", "))
+        })
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
@@ -200,8 +267,8 @@ pub async fn run(ctx: &Ctx, command: InstancesCommand) -> Outcome {
     let c = &ctx.client;
     match command {
         InstancesCommand::Create(args) => create(ctx, args).await,
-        InstancesCommand::List { limit, offset } => {
-            let list = c.list_instances(&PageQuery { limit, offset }).await?;
+        InstancesCommand::List(args) => {
+            let list = c.list_instances(&args.query()).await?;
             if ctx.output == Output::Json {
                 render::json(&list);
                 return Ok(());
@@ -448,6 +515,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Outcome {
         agno_config,
         placement: args.placement,
         receive: args.receive,
+        labels: args.labels.into_iter().collect(),
     };
     // The manager answers at once, so the key is printed before any wait (an interrupted wait cannot
     // lose it); the wait follows auth-status.
@@ -603,4 +671,11 @@ async fn logs(ctx: &Ctx, id: &str, follow: bool, tail: u32) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// `key=value` of `--label`.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
 }

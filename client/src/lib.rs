@@ -22,7 +22,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use shared::{
     ErrorBody, ErrorCode,
     api::{
-        Done, PageQuery,
+        Done,
         access::{ApiKeyResponse, AuthStatusResponse, CredentialsResponse, RotatedApiKey},
         audit::{AuditList, AuditQuery},
         events::{EventList, EventListQuery, EventStreamQuery, EventView},
@@ -33,7 +33,7 @@ use shared::{
         },
         instances::{
             AuthStatus, CreateInstanceQuery, CreateInstanceRequest, CreateInstanceResponse,
-            DeleteInstanceResponse, InstanceList, InstanceResponse,
+            DeleteInstanceResponse, InstanceList, InstanceListQuery, InstanceResponse,
         },
         lifecycle::{ProcessResponse, UpdateInstanceRequest, UpdateInstanceResponse, VerbResponse},
         resources::{InstanceResources, ResourcesOverview},
@@ -206,9 +206,14 @@ impl Client {
         self.send(builder).await
     }
 
-    /// `GET /api/v1/instances[?limit=&offset=]`: oldest first; every instance unless paged.
-    pub async fn list_instances(&self, page: &PageQuery) -> Result<InstanceList, ClientError> {
-        self.send(self.request(Method::GET, &["instances"]).query(page))
+    /// `GET /api/v1/instances[?limit=&offset=&status=&provider=&owner=&label=&q=&sort=&order=]`: the
+    /// instances the caller may see, filtered and ordered (oldest first by default); every match unless
+    /// paged.
+    pub async fn list_instances(
+        &self,
+        query: &InstanceListQuery,
+    ) -> Result<InstanceList, ClientError> {
+        self.send(self.request(Method::GET, &["instances"]).query(query))
             .await
     }
 

@@ -334,6 +334,7 @@ pub(crate) fn new_record(
         seen_received: 0,
         seen_key_uses: 0,
         placement: new.placement.clone(),
+        labels: new.labels.clone(),
         receive: new.receive,
         revision: 1,
         restart_revision: 0,

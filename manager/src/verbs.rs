@@ -36,6 +36,8 @@ pub struct ConfigChange {
     pub type_instance: Option<Vec<shared::api::instances::Interface>>,
     /// A rollback of limits may bring back the manager's default (`None`).
     pub clear_limits: bool,
+    /// The labels, whole.
+    pub labels: Option<shared::api::instances::Labels>,
 }
 
 /// `config` with `key` set to `value` (`None`: its default), checked as a whole.
@@ -248,6 +250,9 @@ impl Verbs {
             } else {
                 r.memory_limit_mb = change.memory_limit_mb.or(r.memory_limit_mb);
                 r.cpu_millis = change.cpu_millis.or(r.cpu_millis);
+            }
+            if let Some(labels) = &change.labels {
+                r.labels = labels.clone();
             }
             if let Some(interfaces) = &change.type_instance {
                 r.type_instance = interfaces.clone();

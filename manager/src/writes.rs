@@ -274,6 +274,7 @@ pub(crate) mod tests {
             credentials: shared::api::credentials::Credentials::telegram(format!("{n}:token")),
             agno_config: None,
             placement: vec![],
+            labels: Default::default(),
             receive: None,
         };
         let mut r = crate::fleet::new_record(

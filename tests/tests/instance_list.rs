@@ -5,7 +5,7 @@ use botfleet_tests::{
     harness::{self, Manager, ManagerOptions},
     seed::{self, SeedRow},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const FIRST_PORT: u16 = 45_000;
 const N: usize = 130;
@@ -19,6 +19,14 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+async fn patch(m: &Manager, id: &str, body: Value) -> (u16, Value) {
+    harness::send(
+        m.request(reqwest::Method::PATCH, &format!("/api/v1/instances/{id}"))
+            .json(&body),
+    )
+    .await
+}
+
 fn field(list: &Value, name: &str) -> Vec<Value> {
     list["instances"]
         .as_array()
@@ -30,7 +38,7 @@ fn field(list: &Value, name: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_list_filters_sorts_and_pages_over_the_whole_fleet() {
-    let (_tg, tg_url) = harness::start_fake_telegram().await;
+    let (tg, tg_url) = harness::start_fake_telegram().await;
     let mut options = ManagerOptions::new(&tg_url).await;
     options.ports = (FIRST_PORT, FIRST_PORT + 999);
     // The first start makes the schema; the rows go in while it is stopped.
@@ -102,6 +110,51 @@ async fn the_list_filters_sorts_and_pages_over_the_whole_fleet() {
     let (_, discord) = m.get("/api/v1/instances?provider=discord").await;
     assert_eq!(discord["total"], 0);
 
+    // Labels: set whole by a PATCH, shown, filtered on (`key=value`, or `key` for any value).
+    for (i, labels) in [
+        (3, json!({"team": "support", "env": "prod"})),
+        (4, json!({"team": "sales"})),
+        (5, json!({"team": "support"})),
+    ] {
+        let (status, body) = patch(&m, &seeded[i], json!({"labels": labels})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["instance"]["labels"], labels, "{body}");
+    }
+    let (_, support) = m.get("/api/v1/instances?label=team=support").await;
+    assert_eq!(ids(&support), [seeded[3].clone(), seeded[5].clone()]);
+    let (_, teams) = m.get("/api/v1/instances?label=team").await;
+    assert_eq!(teams["total"], 3);
+    let (_, prod) = m.get("/api/v1/instances?label=env=prod&owner=ann").await;
+    // seeded[3] is ann's (3 % 3 == 0).
+    assert_eq!(ids(&prod), [seeded[3].clone()]);
+    let (status, body) = patch(&m, &seeded[5], json!({"labels": {}})).await;
+    assert_eq!(
+        (status, &body["instance"]["labels"]),
+        (200, &json!({})),
+        "{body}"
+    );
+    let (_, support) = m.get("/api/v1/instances?label=team=support").await;
+    assert_eq!(ids(&support), [seeded[3].clone()]);
+    // Labels that break the rules are refused, naming them.
+    for bad in [
+        json!({"Team": "x"}),
+        json!({"-team": "x"}),
+        json!({"team": "x\u{7}"}),
+        json!({"t": "x".repeat(256)}),
+        json!(
+            (0..33)
+                .map(|i| (format!("k{i}"), json!("v")))
+                .collect::<serde_json::Map<_, _>>()
+        ),
+    ] {
+        let (status, body) = patch(&m, &seeded[6], json!({"labels": bad})).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("labels")),
+            "{bad}: {body}"
+        );
+    }
+
     // Sorts, both ways.
     let (_, newest) = m.get("/api/v1/instances?order=desc&limit=3").await;
     assert_eq!(
@@ -152,6 +205,7 @@ async fn the_list_filters_sorts_and_pages_over_the_whole_fleet() {
         ("provider=icq", "provider"),
         ("limit=0", "limit"),
         ("owner=", "owner"),
+        ("label=Bad Key", "label"),
         ("nope=1", "nope"),
     ] {
         let (status, body) = m.get(&format!("/api/v1/instances?{query}")).await;
@@ -161,4 +215,26 @@ async fn the_list_filters_sorts_and_pages_over_the_whole_fleet() {
     let long = "x".repeat(101);
     let (status, body) = m.get(&format!("/api/v1/instances?q={long}")).await;
     assert_eq!((status, body["field"].as_str()), (422, Some("q")), "{body}");
+
+    // A bot created with labels carries them from the start.
+    let mut body = harness::create_body("carol", &tg.add_bot(4_500_001, "labelled_bot"));
+    body["labels"] = json!({"created": "with-labels"});
+    let (status, created) = m.post("/api/v1/instances", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, found) = m.get("/api/v1/instances?label=created=with-labels").await;
+    assert_eq!(
+        ids(&found),
+        [created["instance_id"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(
+        found["instances"][0]["labels"],
+        json!({"created": "with-labels"})
+    );
+    body["labels"] = json!({"Bad": "x"});
+    let (status, refused) = m.post("/api/v1/instances", &body).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (422, Some("labels")),
+        "{refused}"
+    );
 }

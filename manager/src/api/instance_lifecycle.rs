@@ -173,6 +173,7 @@ pub async fn update(
             unique
         }),
         clear_limits: false,
+        labels: body.labels.clone(),
         settings: Some(body),
     };
     let r = state

@@ -1,4 +1,4 @@
-//! `GET /api/v1/instances`: the bots the caller may see, filtered (status, provider, owner, text),
+//! `GET /api/v1/instances`: the bots the caller may see, filtered (status, provider, owner, label, text),
 //! ordered and paged over the cache; only the page is turned into views.
 
 use std::{cmp::Ordering, collections::HashMap};
@@ -63,7 +63,15 @@ fn matches(query: &InstanceListQuery, text: Option<&str>, r: &InstanceRecord) ->
         .iter()
         .any(|f| f.to_lowercase().contains(q))
     });
+    let labelled = query
+        .label
+        .as_deref()
+        .is_none_or(|selector| match selector.split_once('=') {
+            Some((key, value)) => r.labels.get(key).is_some_and(|v| v == value),
+            None => r.labels.contains_key(selector),
+        });
     found
+        && labelled
         && query.status.is_none_or(|s| r.status == s)
         && query.provider.is_none_or(|p| r.provider == p)
         && query.owner.as_deref().is_none_or(|o| r.user_id == o)

@@ -401,6 +401,7 @@ pub async fn run_stress_test(
                 agno_config: None,
                 placement: vec![],
                 receive: None,
+                labels: Default::default(),
             };
             let p = state.verbs.create(new).await?;
             Ok::<_, ApiError>((p.record.id, t.elapsed().as_secs_f64() * 1e3))

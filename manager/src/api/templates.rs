@@ -402,6 +402,7 @@ pub async fn setup_instance(
             body.llm_api_key,
         )),
         placement: Vec::new(),
+        labels: Default::default(),
     };
     // The rules `POST /api/v1/instances` applies to its body, on what the template made of this one.
     shared::http::validate(&request).map_err(|r| setup_error(r.into(), has_placeholders))?;

@@ -36,6 +36,7 @@ pub fn instance(r: &InstanceRecord) -> InstanceView {
         display_name: r.display_name.clone(),
         port_api: r.port,
         port_mcp: r.mcp_port,
+        labels: r.labels.clone(),
         has_token: !r.token.is_empty(),
         api_key_hint: r.api_key_hint.clone(),
         agno_config: r.agno_config.as_ref().map(|c| c.agno_view()),

@@ -95,6 +95,8 @@ pub struct InstanceRecord {
     pub seen_key_uses: i64,
     /// Placement constraints the runtime honours (`node.labels.region==eu`); Swarm only.
     pub placement: Vec<String>,
+    /// The owner's labels.
+    pub labels: shared::api::instances::Labels,
     /// How the bot receives; `None` is its provider's default.
     pub receive: Option<shared::provider::Receive>,
     /// Bumped by every change a user makes to the spec; the reconciler records the one it acted on.
@@ -202,7 +204,7 @@ parts! {
         id, user_id, provider, type_instance, display_name, token, token_sha256, api_key_sha256,
         api_key_hint, api_key_created_at, control_key, port, agno_config, desired_state,
         memory_limit_mb, cpu_millis, placement, receive, revision, restart_revision, deleting, created_at,
-        paused, config_revision, mcp_port,
+        paused, config_revision, mcp_port, labels,
     ],
     status: [
         status, status_reason, auth_status, account, bot_username, bot_id, container_id, health_ok,

@@ -21,6 +21,7 @@ pub struct NewInstance {
     pub credentials: Credentials,
     pub agno_config: Option<BotConfig>,
     pub placement: Vec<String>,
+    pub labels: shared::api::instances::Labels,
     pub receive: Option<shared::provider::Receive>,
 }
 
@@ -73,6 +74,7 @@ impl TryFrom<CreateInstanceRequest> for NewInstance {
                 .map(|c| c.split_whitespace().collect())
                 .collect(),
             receive: r.receive,
+            labels: r.labels,
         })
     }
 }

@@ -557,6 +557,7 @@ pub(crate) mod tests {
             credentials: shared::api::credentials::Credentials::telegram("1:t"),
             agno_config: None,
             placement: vec![],
+            labels: Default::default(),
             receive: None,
         };
         let mut r = crate::fleet::new_record("i", &new, "h", "bfk_key", (3001, None), 0);

@@ -98,6 +98,7 @@ fn new_bot(token: &str) -> NewInstance {
         credentials: shared::api::credentials::Credentials::telegram(token),
         agno_config: None,
         placement: vec![],
+        labels: Default::default(),
         receive: None,
     }
 }

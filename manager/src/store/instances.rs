@@ -122,6 +122,7 @@ const SPEC: Table = Table {
         "paused",
         "config_revision",
         "mcp_port",
+        "labels",
     ],
 };
 
@@ -430,6 +431,7 @@ fn bind_spec<'q>(query: AnyQuery<'q>, r: &InstanceRecord, sealer: &Sealer) -> An
         .bind(i64::from(r.paused))
         .bind(r.config_revision)
         .bind(r.mcp_port.map(i64::from))
+        .bind(serde_json::to_string(&r.labels).unwrap_or_else(|_| "{}".into()))
         .bind(r.spec_version)
         .bind(r.updated_at)
 }
@@ -506,6 +508,7 @@ fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<InstanceRecord, sqlx::Error
     )?;
     let provider: String = row.try_get("provider")?;
     let placement: String = row.try_get("placement")?;
+    let labels: String = row.try_get("labels")?;
     let spec_version: i64 = row.try_get("spec_version")?;
     let status_version: i64 = row.try_get("status_version")?;
     let counters_version: i64 = row.try_get("counters_version")?;
@@ -576,6 +579,7 @@ fn from_row(row: &AnyRow, sealer: &Sealer) -> Result<InstanceRecord, sqlx::Error
         seen_key_uses: row.try_get("seen_key_uses")?,
         placement: serde_json::from_str(&placement)
             .map_err(|_| decode_error("placement", &placement))?,
+        labels: serde_json::from_str(&labels).map_err(|_| decode_error("labels", &labels))?,
         receive: row
             .try_get::<Option<String>, _>("receive")?
             .map(|w| {

@@ -196,6 +196,60 @@ pub struct CreateInstanceRequest {
     #[garde(length(max = 8), inner(custom(placement_constraint)))]
     #[cfg_attr(feature = "openapi", schema(max_items = 8, example = json!(["node.labels.region==eu"])))]
     pub placement: Vec<String>,
+    /// The owner's labels (`team: support`, `env: prod`): at most 32, a key of 1-63 lowercase letters,
+    /// digits and `.-_/` (starting and ending with a letter or digit), a value of at most 255
+    /// characters. `GET /api/v1/instances?label=team=support` finds the bots that carry one.
+    #[serde(default)]
+    #[garde(custom(valid_labels))]
+    #[cfg_attr(feature = "openapi", schema(example = json!({"team": "support", "env": "prod"})))]
+    pub labels: Labels,
+}
+
+/// An instance's labels, ordered by key.
+pub type Labels = std::collections::BTreeMap<String, String>;
+
+/// Most labels an instance carries.
+pub const MAX_LABELS: usize = 32;
+
+/// A label key: 1-63 of `a-z 0-9 . - _ /`, starting and ending with a letter or digit.
+pub fn label_key(key: &str) -> garde::Result {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = (1..=63).contains(&key.len())
+        && key.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_' | b'/')
+        })
+        && edge(key.as_bytes().first())
+        && edge(key.as_bytes().last());
+    if ok {
+        Ok(())
+    } else {
+        Err(garde::Error::new(format!(
+            "label key `{key}` must be 1-63 of a-z, 0-9, `.`, `-`, `_`, `/`, starting and ending with a letter or digit"
+        )))
+    }
+}
+
+/// The labels' rules: at most [`MAX_LABELS`], keys as [`label_key`] says, values of at most 255
+/// characters without control characters.
+pub fn valid_labels(labels: &Labels, _: &()) -> garde::Result {
+    if labels.len() > MAX_LABELS {
+        return Err(garde::Error::new(format!("at most {MAX_LABELS} labels")));
+    }
+    for (key, value) in labels {
+        label_key(key)?;
+        if value.chars().count() > 255 || value.chars().any(char::is_control) {
+            return Err(garde::Error::new(format!(
+                "the value of label `{key}` must be at most 255 characters, without control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `?label=` of the list: `key=value` (carries the label with that value) or `key` (carries it at all).
+pub fn label_selector(selector: &str, _: &()) -> garde::Result {
+    let key = selector.split_once('=').map_or(selector, |(k, _)| k);
+    label_key(key)
 }
 
 /// A placement constraint: `node.<attribute>` `==` or `!=` a value, as Swarm takes them.
@@ -369,6 +423,8 @@ pub struct InstanceView {
     pub port_api: u16,
     /// The port of the bot's MCP server (`type_instance` holds `mcp`); `null` otherwise.
     pub port_mcp: Option<u16>,
+    /// The owner's labels.
+    pub labels: Labels,
     pub has_token: bool,
     pub api_key_hint: String,
     /// The bot configuration under the seed's `agno_config` names.
@@ -500,14 +556,20 @@ pub struct InstanceListQuery {
     pub offset: u32,
     /// Only bots in this state.
     #[garde(skip)]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub status: Option<InstanceStatus>,
     /// Only bots of this provider.
     #[garde(skip)]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub provider: Option<Provider>,
     /// Only bots of this owner (user id).
     #[garde(inner(length(min = 1, max = 256)))]
     #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 256))]
     pub owner: Option<String>,
+    /// Only bots carrying this label: `key=value`, or `key` for any value.
+    #[garde(inner(length(max = 320), custom(label_selector)))]
+    #[cfg_attr(feature = "openapi", param(max_length = 320, example = "team=support"))]
+    pub label: Option<String>,
     /// Only bots whose name, id, owner, account or @handle contains this text (ignoring case).
     #[garde(inner(length(chars, max = MAX_SEARCH_LEN)))]
     #[cfg_attr(feature = "openapi", param(max_length = 100))]
@@ -515,10 +577,12 @@ pub struct InstanceListQuery {
     /// What to order by (default `created`).
     #[serde(default)]
     #[garde(skip)]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub sort: InstanceSort,
     /// `asc` (default) or `desc`.
     #[serde(default)]
     #[garde(skip)]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub order: SortOrder,
 }
 

@@ -63,6 +63,10 @@ pub struct UpdateInstanceRequest {
     )]
     #[garde(dive)]
     pub agno_config: Option<Option<BotConfig>>,
+    /// The labels, whole (`{}` removes them all); stored at once, nothing to apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(inner(custom(super::instances::valid_labels)))]
+    pub labels: Option<super::instances::Labels>,
     /// Memory limit of the worker container, 16 to 16384 MB.
     #[serde(default)]
     #[garde(inner(range(min = 16, max = 16_384)))]

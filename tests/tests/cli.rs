@@ -135,6 +135,8 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
             token_path,
             "--user",
             "cli-user",
+            "--label",
+            "team=support",
             "--wait",
             "--timeout",
             "30",
@@ -159,6 +161,34 @@ async fn the_cli_runs_a_bot_from_create_to_delete() {
     assert_eq!(bot.status, InstanceStatus::Running);
     assert_eq!(bot.user_id, "cli-user");
     assert_eq!(bot.phone_number.as_deref(), Some("@cli_bot"));
+    assert_eq!(bot.labels.get("team").map(String::as_str), Some("support"));
+    // Filtered and ordered by the manager.
+    let found: InstanceList = cli
+        .json(&[
+            "instances",
+            "list",
+            "--status",
+            "running",
+            "--label",
+            "team=support",
+            "--owner",
+            "cli-user",
+            "--search",
+            "cli_bot",
+            "--sort",
+            "name",
+            "--desc",
+        ])
+        .await;
+    assert_eq!(found.total, 1);
+    let none: InstanceList = cli
+        .json(&["instances", "list", "--label", "team=sales"])
+        .await;
+    assert_eq!(none.total, 0);
+    let refused = cli
+        .fails(2, &["instances", "list", "--status", "sleeping"])
+        .await;
+    assert!(refused.stderr.contains("unknown state"), "{refused:?}");
     let table = cli.ok(&["instances", "list"]).await.stdout;
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();

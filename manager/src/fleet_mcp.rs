@@ -48,7 +48,8 @@ impl Catalog for FleetCatalog {
             ToolSpec::new(
                 "list_instances",
                 "List bots",
-                "The bots this key may see, oldest first, with their status and health.",
+                "The bots this key may see, with their status and health: oldest first unless `sort` \
+                 says otherwise, filtered by state, provider, owner, label or text.",
                 schema::input_schema::<ListInstancesArgs>(),
                 Effect::Reads,
             ),
@@ -181,6 +182,16 @@ mod tests {
             .call("list_instances", &args(serde_json::json!({"limit": 2})))
             .unwrap();
         assert_eq!(call.path, "/api/v1/instances?limit=2");
+        let call = c
+            .call(
+                "list_instances",
+                &args(serde_json::json!({"label": "team=support", "status": "running", "sort": "memory", "order": "desc"})),
+            )
+            .unwrap();
+        assert_eq!(
+            call.path,
+            "/api/v1/instances?status=running&label=team%3Dsupport&sort=memory&order=desc"
+        );
         let call = c
             .call("get_resources", &args(serde_json::json!({})))
             .unwrap();

@@ -30,6 +30,35 @@ pub struct ListInstancesArgs {
     #[garde(inner(range(max = super::MAX_OFFSET)))]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000000000))]
     pub offset: Option<u32>,
+    /// Only bots in this state. (These filters and the order are `GET /api/v1/instances`'s, checked
+    /// there.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub status: Option<super::instances::InstanceStatus>,
+    /// Only bots of this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub provider: Option<crate::Provider>,
+    /// Only bots of this owner (user id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub owner: Option<String>,
+    /// Only bots carrying this label: `key=value`, or `key` for any value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub label: Option<String>,
+    /// Only bots whose name, id, owner, account or @handle contains this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub q: Option<String>,
+    /// What to order by (default `created`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub sort: Option<super::instances::InstanceSort>,
+    /// `asc` (default) or `desc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub order: Option<super::instances::SortOrder>,
 }
 
 /// `get_logs`: the last lines of an instance's worker log.

@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         args.connections, args.seconds
     );
     println!(
-        "{:>9}  {:<40} {:>9} {:>9} {:>10}",
+        "{:>9}  {:<50} {:>9} {:>9} {:>10}",
         "instances", "endpoint", "p50 ms", "p99 ms", "req/s"
     );
     for &n in &args.sizes {
@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let mut endpoints = vec![
             "/api/v1/instances".to_string(),
+            "/api/v1/instances?limit=100".to_string(),
+            "/api/v1/instances?limit=100&label=team=x&sort=name".to_string(),
             "/api/v1/resources".to_string(),
             "/api/v1/resources/instances".to_string(),
         ];
@@ -78,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
                 args.seconds,
             )?;
             let shown = path.replace(some_id.as_deref().unwrap_or("-"), "{id}");
-            println!("{n:>9}  {shown:<40} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
+            println!("{n:>9}  {shown:<50} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
         }
         // The dashboard's table, signed in as the admin (its session cookie holds the credential).
         let cookie = format!("Cookie: botfleet_session={}", m.options.admin_key);
@@ -90,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         ] {
             let (p50, p99, rps) = wrk_with(&m.url(&path), &cookie, args.connections, args.seconds)?;
             let shown = path.replace(&format!("page={far}"), "page=last");
-            println!("{n:>9}  {shown:<40} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
+            println!("{n:>9}  {shown:<50} {p50:>9.2} {p99:>9.2} {rps:>10.0}");
         }
         drop(m);
     }

@@ -16,14 +16,13 @@ use super::{
 /// The "try it" section: the test message form and the agent test, each with its last outcome.
 pub fn section(b: &InstanceView, sent: Option<&Posted>, tested: Option<&Posted>) -> Markup {
     let id = segment(&b.id);
-    let sent_or_default = sent.map_or_else(Posted::default, |p| Posted {
-        fields: p.fields.clone(),
-        outcome: None,
-    });
-    let tested_or_default = tested.map_or_else(Posted::default, |p| Posted {
-        fields: p.fields.clone(),
-        outcome: None,
-    });
+    // What was typed, shown again after a post.
+    let typed = |posted: Option<&Posted>, name: &str| -> String {
+        posted
+            .and_then(|p| p.value(name))
+            .unwrap_or_default()
+            .to_string()
+    };
     let error_in = |posted: Option<&Posted>, name: &str| -> Option<String> {
         posted.and_then(|p| p.error_at(name)).map(str::to_string)
     };
@@ -37,10 +36,10 @@ pub fn section(b: &InstanceView, sent: Option<&Posted>, tested: Option<&Posted>)
         h3 { "Send a test message" }
         (Posted::outcome_line(sent, "send-result"))
         form method="post" action=(format!("/ui/bots/{id}/send#try")) id="send-form" {
-            (field("send", "chatId", "Chat", Kind::Text, sent_or_default.value("chatId").unwrap_or_default(),
+            (field("send", "chatId", "Chat", Kind::Text, &typed(sent, "chatId"),
                 &format!("The chat as {} names it (a chat id, @username, channel).", b.provider.display_name()),
                 error_in(sent, "chatId").as_deref()))
-            (field("send", "message", "Message", Kind::Area, sent_or_default.value("message").unwrap_or_default(),
+            (field("send", "message", "Message", Kind::Area, &typed(sent, "message"),
                 "", error_in(sent, "message").as_deref()))
             div class="actions" { button type="submit" { "Send" } }
         }
@@ -52,7 +51,7 @@ pub fn section(b: &InstanceView, sent: Option<&Posted>, tested: Option<&Posted>)
         }
         (Posted::outcome_line(tested, "agent-result"))
         form method="post" action=(format!("/ui/bots/{id}/test#try")) id="agent-form" {
-            (field("agent", "message", "Question", Kind::Area, tested_or_default.value("message").unwrap_or_default(),
+            (field("agent", "message", "Question", Kind::Area, &typed(tested, "message"),
                 "", error_in(tested, "message").as_deref()))
             div class="actions" { button type="submit" { "Ask" } }
         }

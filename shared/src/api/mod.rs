@@ -33,23 +33,6 @@ use serde::{Deserialize, Serialize};
 /// be able to send a value the server reads differently).
 pub const MAX_OFFSET: u32 = 1_000_000_000;
 
-/// `?limit=&offset=` of a paged list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, garde::Validate)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// At most this many (1 to 10000; default all).
-    #[garde(inner(range(min = 1, max = 10_000)))]
-    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
-    pub limit: Option<u32>,
-    /// Skip this many.
-    #[serde(default)]
-    #[garde(range(max = MAX_OFFSET))]
-    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 1000000000))]
-    pub offset: u32,
-}
-
 /// `{ "success": true, "message": … }`: the answer of an action with nothing else to report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

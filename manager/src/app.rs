@@ -94,6 +94,7 @@ impl Application {
                 callbacks: format!("{public_url}/api/v1/webhooks"),
             },
             writes: crate::writes::InstanceWrites::default(),
+            observed: Default::default(),
             outbound: netguard::Outbound::new(args.outbound_policy())?,
         });
         if args.outbound_policy() != netguard::Policy::default() {

@@ -5,7 +5,7 @@
 //! reloaded from the database, cannot resurrect an instance or roll any part of it back.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -28,10 +28,31 @@ impl Default for InstanceCache {
     }
 }
 
+/// Records by id, and the same records in creation order (what every list starts from, so no read
+/// sorts); the creation time of a record never changes.
 #[derive(Default)]
 struct Inner {
     records: HashMap<String, Arc<InstanceRecord>>,
+    ordered: BTreeMap<(i64, String), Arc<InstanceRecord>>,
     deleted: HashSet<String>,
+}
+
+impl Inner {
+    fn insert(&mut self, record: Arc<InstanceRecord>) {
+        if let Some(old) = self.records.insert(record.id.clone(), record.clone())
+            && old.created_at != record.created_at
+        {
+            self.ordered.remove(&(old.created_at, old.id.clone()));
+        }
+        self.ordered
+            .insert((record.created_at, record.id.clone()), record);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.records.remove(id) {
+            self.ordered.remove(&(old.created_at, old.id.clone()));
+        }
+    }
 }
 
 impl InstanceCache {
@@ -59,14 +80,14 @@ impl InstanceCache {
                 None => return,
             },
         };
-        inner.records.insert(merged.id.clone(), Arc::new(merged));
+        inner.insert(Arc::new(merged));
         drop(inner);
         self.changed();
     }
 
     pub fn remove(&self, id: &str) {
         let mut inner = self.write();
-        inner.records.remove(id);
+        inner.remove(id);
         inner.deleted.insert(id.to_string());
         drop(inner);
         self.changed();
@@ -92,9 +113,7 @@ impl InstanceCache {
 
     /// Every instance, oldest first.
     pub fn list(&self) -> Vec<Arc<InstanceRecord>> {
-        let mut all: Vec<_> = self.read().records.values().cloned().collect();
-        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        all
+        self.read().ordered.values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -152,5 +171,29 @@ mod tests {
         cache.remove("i1");
         cache.put(r);
         assert!(cache.get("i1").is_none());
+    }
+
+    #[test]
+    fn lists_are_oldest_first_without_sorting_on_read() {
+        let cache = InstanceCache::default();
+        let at = |n: u16, created: i64| {
+            let mut r = running(n);
+            r.created_at = created;
+            r
+        };
+        for (n, created) in [(1, 30), (2, 10), (3, 20), (4, 10)] {
+            cache.put(at(n, created));
+        }
+        let ids = |c: &InstanceCache| c.list().iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&cache),
+            ["i2", "i4", "i3", "i1"],
+            "by creation, then id"
+        );
+        cache.remove("i3");
+        assert_eq!(ids(&cache), ["i2", "i4", "i1"]);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get("i3").is_none());
+        assert_eq!(cache.get("i4").unwrap().created_at, 10);
     }
 }

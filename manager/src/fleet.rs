@@ -11,6 +11,7 @@ use crate::{
     domain::{AuthStatus, DesiredState, InstanceRecord, InstanceStatus, NewInstance},
     error::ApiError,
     keys,
+    observed::Observed,
     op_locks::Operations,
     ports::PortAllocator,
     runtime::PlatformUrls,
@@ -57,6 +58,8 @@ pub struct Fleet {
     /// The client of user-given destinations (agents), with the operator's `--outbound-allow`, which
     /// workers get too.
     pub outbound: netguard::Outbound,
+    /// The workers and agent figures as last seen, so reads need not ask again.
+    pub observed: Observed,
 }
 
 /// A new instance with the API key that is shown this once.
@@ -260,6 +263,7 @@ impl Fleet {
         self.store.delete_instance(id).await?;
         self.cache.remove(id);
         self.writes.forget(id);
+        self.observed.forget(id);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod keys;
 pub mod metrics;
 pub mod monitor;
+pub mod observed;
 pub mod op_locks;
 pub mod platform_webhooks;
 pub mod ports;

@@ -18,6 +18,7 @@ use time::{Date, Duration, OffsetDateTime};
 use super::{AppState, views::rfc3339};
 use crate::{
     error::ApiError,
+    fleet::Fleet,
     store::{
         Store,
         conversations::{DAY_MS, DayCounts, mean, p95},
@@ -131,9 +132,23 @@ fn resolution_rate(answered: i64, total: i64) -> Option<f64> {
 }
 
 /// The `llm` block of the instance's detail: today's (UTC) agent calls and the last success.
-pub async fn llm_stats(store: &Store, id: &str) -> Result<LlmStats, ApiError> {
+/// Today's figures from what the manager remembers, computed from the messages only when new ones were
+/// stored since (or on a new day).
+pub async fn llm_today(fleet: &Fleet, id: &str) -> Result<LlmStats, ApiError> {
     let today = unix_day(OffsetDateTime::now_utc().date());
-    let row = store.llm_stats(id, today * DAY_MS).await?;
+    let ticket = match fleet.observed.llm(id, today) {
+        Ok(stats) => return Ok(stats),
+        Err(ticket) => ticket,
+    };
+    let stats = compute_llm_stats(&fleet.store, id, today).await?;
+    fleet
+        .observed
+        .computed_llm(id, ticket, today, stats.clone());
+    Ok(stats)
+}
+
+async fn compute_llm_stats(store: &Store, id: &str, day: i64) -> Result<LlmStats, ApiError> {
+    let row = store.llm_stats(id, day * DAY_MS).await?;
     Ok(LlmStats {
         last_success_time: row.last_success_at.map(rfc3339),
         average_latency_ms: row.average_latency_ms,

@@ -121,6 +121,34 @@ pub async fn provision(
     ))
 }
 
+/// The worker as the reconciler last saw it (it looks at every change and every engine event), or, when
+/// nothing is known, as the engine says now (bounded).
+async fn worker_now(state: &AppState, id: &str) -> Option<crate::runtime::WorkerView> {
+    let ticket = match state.fleet.observed.worker(id) {
+        Ok(seen) => return seen,
+        Err(ticket) => ticket,
+    };
+    let looked = tokio::time::timeout(
+        Duration::from_secs(3),
+        state.fleet.runtime.inspect_worker(id),
+    )
+    .await;
+    match looked {
+        Ok(Ok(worker)) => {
+            state
+                .fleet
+                .observed
+                .looked_at_worker(id, ticket, worker.clone());
+            worker
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(instance_id = %id, error = %e, "inspect failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// The owner of bots the bootstrap admin key creates without naming one.
 pub const BOOTSTRAP_OWNER: &str = "admin";
 
@@ -147,20 +175,11 @@ pub async fn get_instance(
     Path(id): Path<String>,
 ) -> Result<Json<InstanceResponse>, ApiError> {
     let record = state.fleet.get(&id)?;
-    // The container is looked up live (bounded), so the answer shows what Docker says now.
-    let container = tokio::time::timeout(
-        Duration::from_secs(3),
-        state.fleet.runtime.inspect_worker(&id),
-    )
-    .await;
-    let containers: Vec<ContainerInfo> = match container {
-        Ok(Ok(Some(c))) => vec![c.into()],
-        Ok(Ok(None)) | Err(_) => vec![],
-        Ok(Err(e)) => {
-            tracing::warn!(instance_id = %id, error = %e, "inspect failed");
-            vec![]
-        }
-    };
+    let containers: Vec<ContainerInfo> = worker_now(&state, &id)
+        .await
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let mut instance = views::instance(&record);
     instance.health.services = Some(ServiceHealth {
         api: record.health_ok,
@@ -172,7 +191,7 @@ pub async fn get_instance(
             instance,
             containers,
             memory_data: views::memory(&record),
-            llm: super::instance_analytics::llm_stats(&state.fleet.store, &id).await?,
+            llm: super::instance_analytics::llm_today(&state.fleet, &id).await?,
         },
     }))
 }

@@ -21,6 +21,7 @@ pub async fn run(reconciler: Arc<Reconciler>, mut stop: watch::Receiver<bool>) {
             match next {
                 Some(Ok(event)) => {
                     since = Some(event.time);
+                    reconciler.fleet.observed.worker_changed(&event.instance_id);
                     match event.kind {
                         WorkerEventKind::Died { exit_code } => {
                             tracing::info!(instance_id = %event.instance_id, ?exit_code, "worker died");

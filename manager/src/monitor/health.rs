@@ -173,6 +173,7 @@ impl Prober {
                 .store_events(&r.id, &batch.events, conversation_ttl_ms(r))
                 .await
                 .map_err(|e| e.to_string())?;
+            fleet.observed.messages_stored(&r.id);
             stored += new;
             fleet.publish(logged);
             self.client

@@ -32,6 +32,16 @@ pub enum Action {
     Hold,
 }
 
+impl Action {
+    /// Whether doing it changes the worker (what was last seen of it no longer holds).
+    pub fn changes_worker(&self) -> bool {
+        matches!(
+            self,
+            Self::Delete | Self::Stop { .. } | Self::Create { .. } | Self::Start
+        )
+    }
+}
+
 /// The next step for `r`, given its worker as the runtime reports it (`None`: no worker).
 pub fn decide(
     r: &InstanceRecord,

@@ -167,11 +167,16 @@ impl Reconciler {
             return Ok(Outcome::Deleted);
         };
         let worker = self.runtime.inspect_worker(id).await?;
+        fleet.observed.saw_worker(id, worker.as_ref());
         let config_current =
             r.applied_config_sha256.as_deref() == Some(fleet.config_digest(&r).as_str());
         let now = now_ms();
         let seen = r.revision;
-        match decide(&r, worker.as_ref(), config_current, now) {
+        let action = decide(&r, worker.as_ref(), config_current, now);
+        if action.changes_worker() {
+            fleet.observed.worker_changed(id);
+        }
+        match action {
             Action::Delete => {
                 self.transition(&r, source, InstanceStatus::Deleting, "deletion requested")
                     .await?;

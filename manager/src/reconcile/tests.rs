@@ -65,6 +65,7 @@ async fn world_with(outbound: netguard::Policy) -> World {
             callbacks: "http://127.0.0.1:1/api/v1/webhooks".into(),
         },
         writes: crate::writes::InstanceWrites::default(),
+        observed: Default::default(),
         outbound: netguard::Outbound::new(outbound).unwrap(),
     });
     let policy = CrashPolicy {

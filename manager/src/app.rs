@@ -57,6 +57,7 @@ impl Application {
             fleet: args.fleet.clone(),
             host_ip: args.host_ip,
             network: args.network.clone(),
+            bots_per_network: usize::from(args.bots_per_network),
             memory_bytes: (args.worker_memory_mb * 1024 * 1024) as i64,
             nano_cpus: (args.worker_cpus * 1e9) as i64,
         };
@@ -93,7 +94,9 @@ impl Application {
                 whatsapp_api: args.whatsapp_api_url.clone(),
                 callbacks: format!("{public_url}/api/v1/webhooks"),
             },
-            writes: crate::writes::InstanceWrites::default(),
+            writes: crate::writes::InstanceWrites::new(
+                (args.liveness_flush_secs.max(0.0) * 1000.0) as i64,
+            ),
             observed: Default::default(),
             outbound: netguard::Outbound::new(args.outbound_policy())?,
         });

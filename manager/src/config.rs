@@ -113,9 +113,15 @@ pub struct ServeArgs {
     /// swarm, else `docker`.
     #[arg(long, env = "BOTFLEET_RUNTIME", value_enum)]
     pub runtime: Option<crate::runtime::RuntimeKind>,
-    /// Docker network of the workers: `bridge`, `host`, or the name of an existing network.
-    #[arg(long, env = "BOTFLEET_NETWORK", default_value = "bridge")]
+    /// Docker network of the workers: `auto` (Docker's default bridge while it has room, then bridge
+    /// networks the manager makes and removes, `<fleet>-net-N`, each up to `--bots-per-network`),
+    /// `bridge`, `host`, or the name of an existing network.
+    #[arg(long, env = "BOTFLEET_NETWORK", default_value = "auto")]
     pub network: String,
+    /// With `--network auto`: workers per network (a Linux bridge holds at most 1,024 ports).
+    #[arg(long, env = "BOTFLEET_BOTS_PER_NETWORK", default_value_t = 1000,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub bots_per_network: u16,
     /// Base URL of this manager as users reach it, used in `status_check_url`; default `http://<listen>`.
     #[arg(long, env = "BOTFLEET_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -177,6 +183,11 @@ pub struct ServeArgs {
     /// and once more at shutdown. A crash loses at most this much of them.
     #[arg(long, env = "BOTFLEET_COUNTER_FLUSH_SECS", default_value_t = 5.0)]
     pub counter_flush_secs: f64,
+    /// Seconds a bot's counters may wait for a write when all that changed is that it was seen alive
+    /// again (health check count, last check, last poll): an idle fleet then writes next to nothing. A
+    /// crash loses at most this much of them; a stop writes them.
+    #[arg(long, env = "BOTFLEET_LIVENESS_FLUSH_SECS", default_value_t = 300.0)]
+    pub liveness_flush_secs: f64,
     /// Seconds between two full reconcile passes (the first runs at start).
     #[arg(long, env = "BOTFLEET_RECONCILE_INTERVAL_SECS", default_value_t = 30.0)]
     pub reconcile_interval_secs: f64,

@@ -243,6 +243,11 @@ impl Fleet {
         self.writes.flush(&self.store, &self.cache).await
     }
 
+    /// Stores the counters that are due (see `writes.rs`: a bot only seen alive again waits longer).
+    pub async fn flush_due_counters(&self) -> Result<usize, sqlx::Error> {
+        self.writes.flush_due(&self.store, &self.cache).await
+    }
+
     /// (sent, received) on one UTC day, counting what the next flush will add.
     pub async fn messages_on(&self, id: &str, day: &str) -> Result<(i64, i64), sqlx::Error> {
         let (sent, received) = self.store.messages_on(id, day).await?;
@@ -277,7 +282,7 @@ pub async fn run_counter_flusher(
 ) {
     let mut every = crate::monitor::Every::new(interval, stop);
     while every.tick().await {
-        if let Err(e) = fleet.flush_counters().await {
+        if let Err(e) = fleet.flush_due_counters().await {
             tracing::warn!(error = %e, "could not store the counters; they are kept for the next flush");
         }
     }

@@ -62,6 +62,14 @@ fn describe() {
         "Write transactions on the instance tables by kind (instance_insert, instance_update, \
          instance_delete, counters_flush)"
     );
+    describe_gauge!(
+        "botfleet_health_round_seconds",
+        "How long the last health round over every polled worker took"
+    );
+    describe_gauge!(
+        "botfleet_health_round_workers",
+        "Workers the last health round checked"
+    );
     describe_gauge!("instances", "Instances by status");
     describe_gauge!("ports_used", "Worker ports in use");
     describe_gauge!(

@@ -2,7 +2,9 @@
 //! the spec and the status are written (each compare-and-swap on its own version, with the history the
 //! change makes, in one transaction) only when they changed; counters go to the cache at once and are
 //! marked dirty, and `flush` stores every dirty instance's counters, with their per-day message counts, in
-//! one transaction (every few seconds and at shutdown). A change that changes nothing writes nothing and
+//! one transaction (every few seconds and at shutdown). A bot whose only change is that it was seen alive
+//! again (its health check count, last check, last poll) is stored at the latest after
+//! `--liveness-flush-secs` (5 minutes) or at shutdown, so an idle fleet writes next to nothing. A change that changes nothing writes nothing and
 //! leaves the cache alone. In this process one write per instance runs at a time, so counters, held only
 //! in memory until flushed, never lose an increment to a concurrent writer.
 
@@ -28,11 +30,19 @@ use crate::{
 /// How many times a write is retried when another writer changed the row in between.
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
+/// How long counters that only say a bot is alive wait for a flush by default (a crash loses at most
+/// this much of them; every other counter waits for the next flush).
+pub const LIVENESS_FLUSH_MS: i64 = 5 * 60 * 1000;
+
 /// Counters changed since the last flush, by instance.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Pending {
     /// Messages sent and received per UTC day, not yet added to `message_counts_daily`.
     daily: BTreeMap<String, (i64, i64)>,
+    /// A counter other than the liveness ones changed: stored at the next flush.
+    due: bool,
+    /// When the counters were first marked since the last flush (unix ms).
+    since: i64,
 }
 
 impl Pending {
@@ -48,19 +58,42 @@ impl Pending {
         for (day, (sent, received)) in other.daily {
             self.add(day, sent, received);
         }
+        self.due |= other.due;
+        self.since = self.since.min(other.since);
+    }
+
+    fn ready(&self, now: i64, liveness_ms: i64) -> bool {
+        self.due || now - self.since >= liveness_ms
     }
 }
 
 /// The write path of instances: per-instance turns, and the counters waiting for the flush.
-#[derive(Default)]
 pub struct InstanceWrites {
     turns: WriteLocks,
     pending: Mutex<HashMap<String, Pending>>,
     /// One flush at a time (the periodic one and the one at shutdown).
     flushing: tokio::sync::Mutex<()>,
+    /// How long liveness-only counters wait (ms).
+    liveness_ms: i64,
+}
+
+impl Default for InstanceWrites {
+    fn default() -> Self {
+        Self::new(LIVENESS_FLUSH_MS)
+    }
 }
 
 impl InstanceWrites {
+    /// A write path whose liveness-only counters wait up to `liveness_ms` for a flush.
+    pub fn new(liveness_ms: i64) -> Self {
+        Self {
+            turns: WriteLocks::default(),
+            pending: Mutex::default(),
+            flushing: tokio::sync::Mutex::default(),
+            liveness_ms,
+        }
+    }
+
     /// Applies `change` to the instance (as the cache holds it, else as stored) and stores what changed;
     /// returns the record and the events the write produced, or `None` when the instance is gone. A
     /// compare-and-swap that finds another writer's change (another manager on the same database)
@@ -149,18 +182,52 @@ impl InstanceWrites {
     fn mark(&self, before: &InstanceRecord, next: &InstanceRecord) {
         let sent = (next.sent_count - before.sent_count).max(0);
         let received = (next.received_count - before.received_count).max(0);
-        self.pending().entry(next.id.clone()).or_default().add(
-            utc_day(next.updated_at),
-            sent,
-            received,
-        );
+        let due = !before.only_liveness_differs(next);
+        let mut pending = self.pending();
+        let entry = pending.entry(next.id.clone()).or_insert_with(|| Pending {
+            since: next.updated_at,
+            ..Pending::default()
+        });
+        entry.add(utc_day(next.updated_at), sent, received);
+        entry.due |= due;
     }
 
     /// Stores the counters of every instance marked dirty (as the cache holds them now) in one
     /// transaction; returns how many instances it wrote. On failure they stay dirty for the next flush.
     pub async fn flush(&self, store: &Store, cache: &InstanceCache) -> Result<usize, sqlx::Error> {
+        self.flush_where(store, cache, |_| true).await
+    }
+
+    /// [`flush`](Self::flush) of the counters that are due: every change but a bot seen alive again,
+    /// which waits up to the liveness interval.
+    pub async fn flush_due(
+        &self,
+        store: &Store,
+        cache: &InstanceCache,
+    ) -> Result<usize, sqlx::Error> {
+        let now = now_ms();
+        self.flush_where(store, cache, |p| p.ready(now, self.liveness_ms))
+            .await
+    }
+
+    async fn flush_where(
+        &self,
+        store: &Store,
+        cache: &InstanceCache,
+        take: impl Fn(&Pending) -> bool,
+    ) -> Result<usize, sqlx::Error> {
         let _one_at_a_time = self.flushing.lock().await;
-        let taken = std::mem::take(&mut *self.pending());
+        let taken: HashMap<String, Pending> = {
+            let mut pending = self.pending();
+            let ids: Vec<String> = pending
+                .iter()
+                .filter(|(_, p)| take(p))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove_entry(&id))
+                .collect()
+        };
         if taken.is_empty() {
             return Ok(0);
         }
@@ -369,6 +436,51 @@ pub(crate) mod tests {
         // Nothing is dirty any more: the next flush writes nothing.
         assert_eq!(writes.flush(&db.store, &cache).await.unwrap(), 0);
         assert_eq!(db.write_transactions(), writes_before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_bot_only_seen_alive_waits_for_a_later_flush_and_any_other_counter_does_not() {
+        let (db, cache, writes) = fleet_of(&[running(1), running(2)]).await;
+        let writes_before = db.write_transactions();
+        for id in ["i1", "i2"] {
+            writes
+                .update(&db.store, &cache, id, "health", idle_check)
+                .await
+                .unwrap();
+        }
+        // Seen alive only: nothing is due yet.
+        assert_eq!(writes.flush_due(&db.store, &cache).await.unwrap(), 0);
+        assert_eq!(
+            db.write_transactions(),
+            writes_before,
+            "an idle check wrote"
+        );
+        assert_eq!(writes.dirty(), 2);
+
+        // A message counted: that bot is due, with its liveness counters; the idle one still waits.
+        writes
+            .update(&db.store, &cache, "i2", "health", |r| {
+                idle_check(r);
+                r.received_count += 1;
+            })
+            .await
+            .unwrap();
+        assert_eq!(writes.flush_due(&db.store, &cache).await.unwrap(), 1);
+        assert_eq!(
+            db.store.get_instance("i2").await.unwrap().unwrap(),
+            *cache.get("i2").unwrap()
+        );
+        assert_eq!(writes.dirty(), 1);
+
+        // Waiting longer than the liveness interval makes it due.
+        writes.pending().get_mut("i1").unwrap().since -= LIVENESS_FLUSH_MS;
+        assert_eq!(writes.flush_due(&db.store, &cache).await.unwrap(), 1);
+        assert_eq!(
+            db.store.get_instance("i1").await.unwrap().unwrap(),
+            *cache.get("i1").unwrap()
+        );
+        assert_eq!(writes.dirty(), 0);
+        assert_eq!(db.write_transactions(), writes_before + 2);
     }
 
     #[tokio::test]

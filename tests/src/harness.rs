@@ -638,6 +638,11 @@ impl Manager {
         let _ = self.child.wait();
     }
 
+    /// The manager's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")
@@ -795,6 +800,28 @@ pub fn remove_fleet_on(fleet: &str, runtime: Runtime) {
             .stderr(Stdio::null())
             .status();
     }
+    // The networks a manager on `--network auto` made (its containers are gone by now).
+    let networks = fleet_networks(fleet);
+    if !networks.is_empty() {
+        let _ = Command::new("docker")
+            .args(["network", "rm"])
+            .args(&networks)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Names of the networks the fleet's manager made for its workers.
+pub fn fleet_networks(fleet: &str) -> Vec<String> {
+    docker_lines(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=botfleet.fleet={fleet}"),
+        "--format",
+        "{{.Name}}",
+    ])
 }
 
 /// Volumes of the fleet (instance data), by name.

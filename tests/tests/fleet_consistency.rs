@@ -222,9 +222,10 @@ async fn the_cache_agrees_with_the_database_on_every_field() {
     let (fake, tg_url) = harness::start_fake_telegram().await;
     let mut options = ManagerOptions::new(&tg_url).await;
     // Counters reach the database at the next flush: flush often, so both sides meet between checks.
-    options
-        .env
-        .push(("BOTFLEET_COUNTER_FLUSH_SECS".into(), "0.2".into()));
+    options.env.extend([
+        ("BOTFLEET_COUNTER_FLUSH_SECS".into(), "0.2".into()),
+        ("BOTFLEET_LIVENESS_FLUSH_SECS".into(), "0.2".into()),
+    ]);
     let m = Manager::spawn(options.clone());
     let good = fake.add_bot(9_000_001, "agree_bot");
     let mut ids = Vec::new();
@@ -406,4 +407,85 @@ async fn counters_kept_in_memory_are_stored_at_a_clean_stop() {
     );
     drop(m2);
     drop(m);
+}
+
+/// `--network auto`: workers fill Docker's default bridge, then networks the manager makes (each up to
+/// `--bots-per-network`); the bots on them work; the manager removes its networks once they are empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_networks_take_the_workers_a_bridge_cannot_and_go_when_empty() {
+    const N: u64 = 5;
+    const PER_NETWORK: usize = 2;
+    let (fake, tg_url) = harness::start_fake_telegram().await;
+    let mut options = ManagerOptions::new(&tg_url).await;
+    options.env.extend([
+        ("BOTFLEET_NETWORK".into(), "auto".into()),
+        ("BOTFLEET_BOTS_PER_NETWORK".into(), PER_NETWORK.to_string()),
+        ("BOTFLEET_RECONCILE_INTERVAL_SECS".into(), "1".into()),
+    ]);
+    let fleet = options.fleet.clone();
+    let m = Manager::spawn(options);
+    let tokens: Vec<String> = (0..N)
+        .map(|i| fake.add_bot(8_100_000 + i, &format!("net{i}_bot")))
+        .collect();
+    let bodies: Vec<Value> = tokens.iter().map(|t| create_body("net", t)).collect();
+    let created = futures::future::join_all(
+        bodies
+            .iter()
+            .map(|b| m.post("/api/v1/instances?wait=true&timeout=60", b)),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (status, body) in &created {
+        assert_eq!(*status, 201, "{body}");
+        ids.push(body["instance_id"].as_str().unwrap().to_string());
+    }
+    // Every bot works wherever it landed: it reached the fake Telegram and answers its health checks.
+    for id in &ids {
+        m.wait_for(id, Duration::from_secs(60), |i| {
+            i["status"] == "running" && i["auth_status"] == "client_ready"
+        })
+        .await;
+    }
+
+    let mut per_network = std::collections::BTreeMap::<String, usize>::new();
+    for name in harness::fleet_containers(&fleet) {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{.HostConfig.NetworkMode}}", &name])
+            .output()
+            .unwrap();
+        let network = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        *per_network.entry(network).or_default() += 1;
+    }
+    assert_eq!(per_network.values().sum::<usize>(), N as usize);
+    let own = harness::fleet_networks(&fleet);
+    for (network, n) in &per_network {
+        assert!(
+            network == "bridge" || own.contains(network),
+            "a worker joined {network}, neither the default bridge nor one of {own:?}"
+        );
+        assert!(
+            *n <= PER_NETWORK,
+            "{n} workers on {network}: {per_network:?}"
+        );
+    }
+    // The bridge takes at most two of them (fewer if other containers fill it), so two networks at least.
+    assert!(own.len() >= 2, "networks made: {own:?} ({per_network:?})");
+    assert!(
+        own.iter().all(|n| n.starts_with(&format!("{fleet}-net-"))),
+        "{own:?}"
+    );
+
+    for id in &ids {
+        let (status, body) = m.delete(&format!("/api/v1/instances/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !harness::fleet_networks(&fleet).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the empty networks were kept: {:?}",
+            harness::fleet_networks(&fleet)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

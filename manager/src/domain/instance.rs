@@ -191,6 +191,16 @@ macro_rules! parts {
 }
 
 impl InstanceRecord {
+    /// Whether `next` differs from this record in its counters only by what a health check that found
+    /// the bot alive moves (the check count, the last check, the last poll).
+    pub fn only_liveness_differs(&self, next: &Self) -> bool {
+        let mut alive = self.clone();
+        alive.health_check_count = next.health_check_count;
+        alive.last_health_at = next.last_health_at;
+        alive.last_poll_at = next.last_poll_at;
+        !alive.changed_parts(next).counters
+    }
+
     /// A new revision of the bot configuration (or of `paused`): a spec change the reconciler pushes
     /// to the running worker.
     pub fn bump_config_revision(&mut self) {

@@ -488,6 +488,7 @@ pub async fn check(fleet: &Fleet, prober: &Prober, id: &str) -> Option<InstanceR
 
 /// One pass over the whole fleet, at most `concurrency` checks at a time.
 pub async fn run_once(fleet: &Fleet, prober: &Prober, concurrency: usize) {
+    let started = std::time::Instant::now();
     let ids: Vec<String> = fleet
         .cache
         .list()
@@ -495,11 +496,14 @@ pub async fn run_once(fleet: &Fleet, prober: &Prober, concurrency: usize) {
         .filter(|r| is_polled(r.status))
         .map(|r| r.id.clone())
         .collect();
+    let workers = ids.len();
     futures::stream::iter(ids)
         .for_each_concurrent(concurrency.max(1), |id| async move {
             check(fleet, prober, &id).await;
         })
         .await;
+    metrics::gauge!("botfleet_health_round_seconds").set(started.elapsed().as_secs_f64());
+    metrics::gauge!("botfleet_health_round_workers").set(workers as f64);
 }
 
 /// Polls every `interval` until `stop` turns true.

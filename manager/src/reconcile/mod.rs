@@ -504,6 +504,9 @@ impl Reconciler {
         for w in &workers {
             self.remove_if_orphan(w, &known).await;
         }
+        if let Err(e) = self.runtime.tidy().await {
+            tracing::warn!(error = %e, "reconcile: could not tidy the engine");
+        }
         let ids: Vec<String> = known.into_iter().collect();
         futures::stream::iter(ids)
             .for_each_concurrent(8, |id| async move {

@@ -31,6 +31,7 @@ use shared::{env, labels};
 use super::{
     Availability, ContainerUsage, Endpoint, HostView, Runtime, RuntimeError, RuntimeKind,
     RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView, is_not_found,
+    networks::{self, NetworkPool},
 };
 
 pub struct DockerRuntime {
@@ -41,6 +42,8 @@ pub struct DockerRuntime {
     engine_name: String,
     /// Where the manager dials published worker ports.
     dial_host: String,
+    /// With `--network auto`: the networks workers are spread over.
+    pool: Option<NetworkPool>,
 }
 
 impl DockerRuntime {
@@ -52,12 +55,15 @@ impl DockerRuntime {
         } else {
             settings.host_ip.to_string()
         };
+        let pool = (settings.network == networks::AUTO)
+            .then(|| NetworkPool::new(&settings.fleet, settings.bots_per_network));
         Ok(Self {
             engine_id: info.id.unwrap_or_else(|| "local".into()),
             engine_name: info.name.unwrap_or_else(|| "docker".into()),
             docker,
             settings,
             dial_host,
+            pool,
         })
     }
 
@@ -91,9 +97,22 @@ impl DockerRuntime {
             .remove_container(id_or_name, Some(options))
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(pool) = &self.pool {
+                    pool.worker_removed().await;
+                }
+                Ok(())
+            }
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The network a new worker joins.
+    async fn network(&self) -> Result<String, RuntimeError> {
+        match &self.pool {
+            Some(pool) => pool.place(&self.docker).await,
+            None => Ok(self.settings.network.clone()),
         }
     }
 
@@ -179,9 +198,10 @@ impl Runtime for DockerRuntime {
             ),
             None => {
                 let options = CreateContainerOptionsBuilder::new().name(&name).build();
+                let network = self.network().await?;
                 let id = self
                     .docker
-                    .create_container(Some(options), self.container_body(spec))
+                    .create_container(Some(options), self.container_body(spec, network))
                     .await?
                     .id;
                 (id, false)
@@ -286,6 +306,13 @@ impl Runtime for DockerRuntime {
                 }
             })
             .collect())
+    }
+
+    async fn tidy(&self) -> Result<(), RuntimeError> {
+        if let Some(pool) = &self.pool {
+            pool.prune(&self.docker).await?;
+        }
+        Ok(())
     }
 
     fn events(&self, since: Option<i64>) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>> {
@@ -434,9 +461,9 @@ pub(crate) async fn engine_container_counts(
 }
 
 impl DockerRuntime {
-    fn container_body(&self, spec: &WorkerSpec<'_>) -> ContainerCreateBody {
+    fn container_body(&self, spec: &WorkerSpec<'_>, network: String) -> ContainerCreateBody {
         let s = &self.settings;
-        let host_network = s.network == "host";
+        let host_network = network == "host";
         // The worker listens on the port it is published on (host networking needs no mapping).
         let ports: Vec<u16> = std::iter::once(spec.port).chain(spec.mcp_port).collect();
         let mut env_vars = spec.port_env();
@@ -471,7 +498,7 @@ impl DockerRuntime {
             (labels::PORT.to_string(), spec.port.to_string()),
         ]);
         let host_config = HostConfig {
-            network_mode: Some(s.network.clone()),
+            network_mode: Some(network),
             port_bindings: (!host_network).then(|| {
                 ports
                     .iter()

@@ -37,6 +37,7 @@ impl MemoryRuntime {
                 fleet: "unit".into(),
                 host_ip: std::net::Ipv4Addr::LOCALHOST.into(),
                 network: "bridge".into(),
+                bots_per_network: 1000,
                 memory_bytes: 1 << 27,
                 nano_cpus: 500_000_000,
             },
@@ -132,6 +133,10 @@ impl Runtime for MemoryRuntime {
     async fn inspect_worker(&self, instance_id: &str) -> Result<Option<WorkerView>, RuntimeError> {
         Ok(self.worker(instance_id))
     }
+    async fn tidy(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError> {
         Ok(self.workers.lock().unwrap().values().cloned().collect())
     }

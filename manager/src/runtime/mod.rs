@@ -9,6 +9,7 @@ pub mod docker;
 pub mod image;
 #[cfg(test)]
 pub mod memory;
+pub mod networks;
 pub mod swarm;
 
 use std::{fmt, sync::Arc};
@@ -94,8 +95,11 @@ pub struct RuntimeSettings {
     pub fleet: String,
     /// Plain Docker: the host IP worker ports are published on.
     pub host_ip: std::net::IpAddr,
-    /// Plain Docker: `bridge`, `host`, or a user network name. Swarm: an overlay network, or empty.
+    /// Plain Docker: `auto` (see `networks.rs`), `bridge`, `host`, or a user network name. Swarm: an
+    /// overlay network, or empty (`auto`, `bridge`: each node's default bridge).
     pub network: String,
+    /// Plain Docker, `auto`: workers per network.
+    pub bots_per_network: usize,
     /// Defaults for instances without their own limits.
     pub memory_bytes: i64,
     pub nano_cpus: i64,
@@ -319,6 +323,8 @@ pub trait Runtime: Send + Sync {
     async fn inspect_worker(&self, instance_id: &str) -> Result<Option<WorkerView>, RuntimeError>;
     /// Every worker of this fleet, running or not, found by label.
     async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError>;
+    /// Removes what no worker needs any more (plain Docker: the fleet's own networks left empty).
+    async fn tidy(&self) -> Result<(), RuntimeError>;
     /// Worker events from `since` (unix seconds) on. The stream ends when the engine restarts; the
     /// caller reconnects and reconciles.
     fn events(&self, since: Option<i64>) -> BoxStream<'static, Result<WorkerEvent, RuntimeError>>;

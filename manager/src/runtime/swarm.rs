@@ -44,7 +44,7 @@
 //! - **Events.** Container events (`start`, `die`, `oom`, `destroy`) with our fleet label come from the
 //!   manager's own node only, and service `remove` events become `Destroyed`. Docker emits no task events,
 //!   so a task that dies on another node is seen by the periodic reconcile pass.
-//! - **Network.** `--network bridge` (the default) or empty: each task joins its node's default bridge;
+//! - **Network.** `--network auto` (the default), `bridge` or empty: each task joins its node's default bridge;
 //!   `host`: the node's host network (no publishing; the worker binds 0.0.0.0); any other name: an
 //!   existing swarm-scoped (overlay) network. A node-local bridge network cannot carry services.
 
@@ -407,7 +407,7 @@ impl SwarmRuntime {
             ..Default::default()
         };
         let networks = match s.network.as_str() {
-            "" | "bridge" => None,
+            "" | "bridge" | super::networks::AUTO => None,
             name => Some(vec![NetworkAttachmentConfig {
                 target: Some(name.to_string()),
                 ..Default::default()
@@ -1082,6 +1082,10 @@ impl Runtime for SwarmRuntime {
 
     /// Every service of the fleet with its current task (from Swarm's records, one list for all:
     /// no container is inspected), so each worker names the node it runs on.
+    async fn tidy(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     async fn list_workers(&self) -> Result<Vec<WorkerView>, RuntimeError> {
         let filters = HashMap::from([(
             "label",
@@ -1425,6 +1429,7 @@ mod tests {
             fleet: "bftunit".into(),
             host_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             network: "bridge".into(),
+            bots_per_network: 1000,
             memory_bytes: 0,
             nano_cpus: 0,
         };

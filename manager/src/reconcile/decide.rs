@@ -42,6 +42,28 @@ impl Action {
     }
 }
 
+/// Whether `r` needs no converge at all given its worker as a listing shows it: it should run, runs as
+/// recorded (same container, endpoint and host), by the current configuration, with nothing requested
+/// since the last look. A full pass skips such instances instead of inspecting each worker again, so
+/// an idle fleet costs the engine one listing per pass.
+pub fn settled(r: &InstanceRecord, listed: &WorkerView, config_current: bool) -> bool {
+    !r.deleting
+        && r.desired_state == DesiredState::Running
+        && matches!(
+            r.status,
+            InstanceStatus::Starting | InstanceStatus::Running | InstanceStatus::Degraded
+        )
+        && listed.running
+        && r.restart_revision <= r.observed_revision
+        && r.observed_revision >= r.revision
+        && r.container_id.as_deref() == Some(listed.id.as_str())
+        && listed.endpoint.is_some()
+        && r.endpoint == listed.endpoint.as_ref().map(ToString::to_string)
+        && r.host_id == listed.host_id
+        && r.applied_config_revision == Some(r.config_revision)
+        && config_current
+}
+
 /// The next step for `r`, given its worker as the runtime reports it (`None`: no worker).
 pub fn decide(
     r: &InstanceRecord,
@@ -104,6 +126,41 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::monitor::health::tests::record;
+
+    #[test]
+    fn only_a_worker_running_as_recorded_and_current_is_settled() {
+        let mut w = worker(true, None);
+        w.endpoint = Some(crate::runtime::Endpoint {
+            host: "127.0.0.1".into(),
+            port: 3001,
+        });
+        w.host_id = Some("h".into());
+        let mut r = record(InstanceStatus::Running);
+        r.container_id = Some(w.id.clone());
+        r.endpoint = Some("127.0.0.1:3001".into());
+        r.host_id = Some("h".into());
+        r.applied_config_revision = Some(r.config_revision);
+        r.observed_revision = r.revision;
+        assert_eq!(w.endpoint.as_ref().unwrap().to_string(), "127.0.0.1:3001");
+        assert!(settled(&r, &w, true));
+        assert!(!settled(&r, &w, false), "an outdated configuration");
+        type Change = dyn Fn(&mut InstanceRecord, &mut WorkerView);
+        let changed: [&Change; 8] = [
+            &|r, _| r.deleting = true,
+            &|r, _| r.desired_state = DesiredState::Stopped,
+            &|r, _| r.restart_revision = r.observed_revision + 1,
+            &|r, _| r.revision = r.observed_revision + 1,
+            &|r, _| r.status = InstanceStatus::Failed,
+            &|_, w| w.running = false,
+            &|_, w| w.id = "another".into(),
+            &|r, _| r.applied_config_revision = None,
+        ];
+        for (n, change) in changed.iter().enumerate() {
+            let (mut r, mut w) = (r.clone(), w.clone());
+            change(&mut r, &mut w);
+            assert!(!settled(&r, &w, true), "change {n} left it settled");
+        }
+    }
 
     fn worker(running: bool, exit_code: Option<i64>) -> WorkerView {
         WorkerView {

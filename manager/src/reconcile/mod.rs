@@ -11,7 +11,7 @@ pub mod decide;
 mod tests;
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -507,7 +507,24 @@ impl Reconciler {
         if let Err(e) = self.runtime.tidy().await {
             tracing::warn!(error = %e, "reconcile: could not tidy the engine");
         }
-        let ids: Vec<String> = known.into_iter().collect();
+        // Workers running just as recorded need no look of their own.
+        let listed: HashMap<&str, &WorkerView> = workers
+            .iter()
+            .filter_map(|w| Some((w.instance_id.as_deref()?, w)))
+            .collect();
+        let ids: Vec<String> = known
+            .into_iter()
+            .filter(|id| {
+                let Some(r) = self.fleet.cache.get(id) else {
+                    return false;
+                };
+                !listed.get(id.as_str()).is_some_and(|w| {
+                    let current = r.applied_config_sha256.as_deref()
+                        == Some(self.fleet.config_digest(&r).as_str());
+                    decide::settled(&r, w, current)
+                })
+            })
+            .collect();
         futures::stream::iter(ids)
             .for_each_concurrent(8, |id| async move {
                 if self.converging.try_acquire(&id).is_none() {

@@ -66,29 +66,58 @@ async fn main() -> anyhow::Result<()> {
     .await;
     anyhow::ensure!(status == 202, "bulk refused: {job}");
     let id = job["jobId"].as_str().unwrap_or_default().to_string();
-    let mut peak: f64 = idle;
+    let mut peak_memory: f64 = idle;
     let done = loop {
         let (_, job) = send(client.get(format!("{base}/jobs/{id}")).bearer_auth(&key)).await;
         if job["status"] == "completed" {
             break job;
         }
-        peak = peak.max(harness::container_memory_mib(&container));
+        peak_memory = peak_memory.max(harness::container_memory_mib(&container));
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let took = started.elapsed();
-    let delivered = fake.sent().len();
+    let sent = fake.sent();
+    let delivered = sent.len();
     println!(
         "botfleet bench-send: one bulk job to {} distinct chats",
         args.recipients
     );
     println!(
-        "delivered {delivered} ({} ok, {} failed) in {:.2} s = {:.1} msg/s (Telegram: 30/s overall; botfleet paces at 20/s)",
+        "delivered {delivered} ({} ok, {} failed) in {:.2} s = {:.1} msg/s (Telegram allows 30/s overall)",
         done["successCount"],
         done["failureCount"],
         took.as_secs_f64(),
         delivered as f64 / took.as_secs_f64()
     );
-    println!("worker memory: idle {idle:.1} MiB, peak while sending {peak:.1} MiB");
+    // The fake's own view: when it accepted each message, and what it refused for Telegram's limits.
+    let mut times: Vec<Instant> = sent.iter().map(|s| s.at).collect();
+    times.sort_unstable();
+    let peak = times
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*start) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let span = match (times.first(), times.last()) {
+        (Some(first), Some(last)) => last.duration_since(*first).as_secs_f64(),
+        _ => 0.0,
+    };
+    let refused = fake.refusals(&token);
+    println!(
+        "at the fake: first to last message {span:.2} s = {:.1} msg/s, at most {peak} in any 1 s; \
+         429s: {} (overall {}, per chat {}, per group {})",
+        delivered.saturating_sub(1) as f64 / span.max(f64::EPSILON),
+        fake.rate_limited(&token),
+        refused.overall,
+        refused.per_chat,
+        refused.per_group
+    );
+    println!("worker memory: idle {idle:.1} MiB, peak while sending {peak_memory:.1} MiB");
 
     // Every message.out event goes to the webhook: manager collection (every 5 s) + signed delivery.
     let deadline = Instant::now() + Duration::from_secs(120);

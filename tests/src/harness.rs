@@ -679,6 +679,31 @@ pub fn docker_lines(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Memory in MiB of each named container as `docker stats` shows it (cgroup usage, page cache
+/// excluded), in their order; none when the CLI fails.
+pub fn containers_memory_mib(names: &[String]) -> Vec<f64> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["stats", "--no-stream", "--format", "{{.MemUsage}}"];
+    args.extend(names.iter().map(String::as_str));
+    docker_lines(&args)
+        .iter()
+        .filter_map(|l| l.split('/').next())
+        .filter_map(|used| {
+            let used = used.trim();
+            let (num, factor) = if let Some(v) = used.strip_suffix("MiB") {
+                (v, 1.0)
+            } else if let Some(v) = used.strip_suffix("KiB") {
+                (v, 1.0 / 1024.0)
+            } else {
+                (used.strip_suffix("GiB")?, 1024.0)
+            };
+            num.trim().parse::<f64>().ok().map(|n| n * factor)
+        })
+        .collect()
+}
+
 /// Names of the fleet's Swarm services (none when the engine is not in a swarm).
 pub fn fleet_services(fleet: &str) -> Vec<String> {
     docker_lines(&[

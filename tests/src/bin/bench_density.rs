@@ -225,16 +225,16 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.1}", rate(n, accepted)),
         "-".into(),
     );
-    line(
-        "containers started (/s)",
-        format!("{create_rate:.1}"),
-        format!("{:.1}", bare.create_rate),
-    );
-    line(
-        "  ratio botfleet / bare",
-        format!("{:.2}", create_rate / bare.create_rate),
-        "".into(),
-    );
+    // A rate beside bare Docker's, and their ratio.
+    let compared = |name: &str, ours: f64, bare: f64| {
+        line(name, format!("{ours:.1}"), format!("{bare:.1}"));
+        line(
+            "  ratio botfleet / bare",
+            format!("{:.2}", ours / bare),
+            "".into(),
+        );
+    };
+    compared("containers started (/s)", create_rate, bare.create_rate);
     line(
         "all started after (s)",
         format!("{:.1}", all_started.as_secs_f64()),
@@ -245,15 +245,10 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.1}", all_ready.as_secs_f64()),
         "".into(),
     );
-    line(
+    compared(
         "deletes, containers removed (/s)",
-        format!("{delete_rate:.1}"),
-        format!("{:.1}", bare.remove_rate),
-    );
-    line(
-        "  ratio botfleet / bare",
-        format!("{:.2}", delete_rate / bare.remove_rate),
-        "".into(),
+        delete_rate,
+        bare.remove_rate,
     );
     line(
         "workers per network",
@@ -515,26 +510,7 @@ fn worker_memory_mib(fleet: &str, sample: usize) -> Vec<f64> {
         .into_iter()
         .take(sample)
         .collect();
-    if names.is_empty() {
-        return Vec::new();
-    }
-    let mut args = vec!["stats", "--no-stream", "--format", "{{.MemUsage}}"];
-    args.extend(names.iter().map(String::as_str));
-    let mut mib: Vec<f64> = harness::docker_lines(&args)
-        .iter()
-        .filter_map(|l| l.split('/').next())
-        .filter_map(|used| {
-            let used = used.trim();
-            let (num, factor) = if let Some(v) = used.strip_suffix("MiB") {
-                (v, 1.0)
-            } else if let Some(v) = used.strip_suffix("KiB") {
-                (v, 1.0 / 1024.0)
-            } else {
-                (used.strip_suffix("GiB")?, 1024.0)
-            };
-            num.trim().parse::<f64>().ok().map(|n| n * factor)
-        })
-        .collect();
+    let mut mib = harness::containers_memory_mib(&names);
     mib.sort_by(f64::total_cmp);
     mib
 }

@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .filter_map(|id| m.worker_container(id))
         .collect();
-    let mut rss = idle_memory_mib(&containers);
+    let mut rss = harness::containers_memory_mib(&containers);
     rss.sort_by(f64::total_cmp);
 
     // A bare `docker run` of the same image: the floor botfleet adds its work on top of.
@@ -228,34 +228,6 @@ async fn wait_healthy(client: &reqwest::Client, port: u16) -> anyhow::Result<()>
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     anyhow::bail!("worker on port {port} not healthy within 60 s")
-}
-
-fn idle_memory_mib(names: &[String]) -> Vec<f64> {
-    if names.is_empty() {
-        return Vec::new();
-    }
-    let out = Command::new("docker")
-        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}"])
-        .args(names)
-        .output();
-    let Ok(out) = out else { return Vec::new() };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split('/').next())
-        .filter_map(|used| {
-            let used = used.trim();
-            let (num, factor) = if let Some(v) = used.strip_suffix("MiB") {
-                (v, 1.0)
-            } else if let Some(v) = used.strip_suffix("KiB") {
-                (v, 1.0 / 1024.0)
-            } else if let Some(v) = used.strip_suffix("GiB") {
-                (v, 1024.0)
-            } else {
-                return None;
-            };
-            num.trim().parse::<f64>().ok().map(|n| n * factor)
-        })
-        .collect()
 }
 
 fn row(name: &str, samples: &mut [Duration]) {

@@ -4,12 +4,16 @@
 //! `POST /bot<token>/<Method>`; method names are matched case-insensitively.
 //!
 //! Special chat ids give errors: 400 → "chat not found", 403 → "bot was blocked", 429 → retry_after.
+//!
+//! Telegram's sending limits are enforced on the moment the fake accepts a message (see [`Limits`]): a
+//! message over any of them is refused with 429 and a `retry_after`, and counted (see
+//! [`FakeTelegram::refusals`]).
 
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -67,6 +71,52 @@ pub struct SentMessage {
     pub reply_markup: Value,
 }
 
+/// Telegram's sending limits per bot, as the fake enforces them on the moments it accepts messages
+/// (text and media alike): at most `per_second` in any second overall, one a `chat_interval` to one chat,
+/// at most `group_per_minute` in any minute to one group (a negative chat id or an `@username`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_second: usize,
+    pub chat_interval: Duration,
+    pub group_per_minute: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_second: 30,
+            chat_interval: Duration::from_secs(1),
+            group_per_minute: 20,
+        }
+    }
+}
+
+/// The messages of one bot refused with 429 for a limit, by limit (the 429 storm and chat id 429 are
+/// not counted here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    pub overall: usize,
+    pub per_chat: usize,
+    pub per_group: usize,
+}
+
+impl Refusals {
+    pub fn total(&self) -> usize {
+        self.overall + self.per_chat + self.per_group
+    }
+}
+
+/// When one bot's messages were accepted, as far back as the limits look.
+#[derive(Default)]
+struct Accepted {
+    /// Overall, within the last second.
+    last_second: VecDeque<Instant>,
+    /// Per chat: the last message.
+    chat_last: HashMap<String, Instant>,
+    /// Per group: within the last minute.
+    group_minute: HashMap<String, VecDeque<Instant>>,
+}
+
 #[derive(Default)]
 struct Inner {
     bots: HashMap<String, FakeBot>,
@@ -87,6 +137,9 @@ struct Inner {
     storm: std::collections::HashSet<String>,
     stormed: std::collections::HashSet<(String, String)>,
     rate_limited: HashMap<String, usize>,
+    limits: Limits,
+    accepted: HashMap<String, Accepted>,
+    refusals: HashMap<String, Refusals>,
     /// Per token: the webhook set with `setWebhook` (URL, secret token) until `deleteWebhook`.
     webhooks: HashMap<String, (String, Option<String>)>,
 }
@@ -267,9 +320,14 @@ impl FakeTelegram {
         self.lock().storm.insert(token.to_string());
     }
 
-    /// How many sends of `token` were refused with 429.
+    /// How many sends of `token` were refused with 429 (storm and limits alike).
     pub fn rate_limited(&self, token: &str) -> usize {
         self.lock().rate_limited.get(token).copied().unwrap_or(0)
+    }
+
+    /// The sends of `token` refused with 429 because they broke one of [`Limits`].
+    pub fn refusals(&self, token: &str) -> Refusals {
+        self.lock().refusals.get(token).copied().unwrap_or_default()
     }
 
     /// How many `getUpdates` calls of `token` a newer one ended with 409 "terminated by other getUpdates
@@ -494,6 +552,9 @@ fn send_media(
         .and_then(Value::as_str)
         .map(str::to_string);
     let mut inner = fake.lock();
+    if let Err(refused) = within_limits(&mut inner, token, &chat_id, Instant::now()) {
+        return refused;
+    }
     inner.next_message_id += 1;
     let message_id = inner.next_message_id;
     inner.media.push(SentMedia {
@@ -532,6 +593,85 @@ fn merge(a: &Value, b: Value) -> Value {
     out
 }
 
+/// Which limit a message broke, and the whole seconds until it would not.
+enum Broken {
+    Overall(Duration),
+    PerChat(Duration),
+    PerGroup(Duration),
+}
+
+/// Accepts a message of `token` to `chat_id` at `now` under the limits (recording it), or refuses it
+/// with 429 and `retry_after` (counting the refusal).
+fn within_limits(
+    inner: &mut Inner,
+    token: &str,
+    chat_id: &Value,
+    now: Instant,
+) -> Result<(), Json<Value>> {
+    let limits = inner.limits;
+    let chat = chat_id.to_string();
+    let group = chat_id.as_i64().is_none_or(|id| id < 0);
+    let accepted = inner.accepted.entry(token.to_string()).or_default();
+    let second = Duration::from_secs(1);
+    let minute = Duration::from_secs(60);
+    accepted
+        .last_second
+        .retain(|t| now.duration_since(*t) < second);
+    let broken = if accepted.last_second.len() >= limits.per_second {
+        let oldest = accepted.last_second.front().copied().unwrap_or(now);
+        Some(Broken::Overall(second - now.duration_since(oldest)))
+    } else if let Some(last) = accepted
+        .chat_last
+        .get(&chat)
+        .filter(|t| now.duration_since(**t) < limits.chat_interval)
+    {
+        Some(Broken::PerChat(
+            limits.chat_interval - now.duration_since(*last),
+        ))
+    } else if group {
+        let recent = accepted.group_minute.entry(chat.clone()).or_default();
+        recent.retain(|t| now.duration_since(*t) < minute);
+        (recent.len() >= limits.group_per_minute).then(|| {
+            let oldest = recent.front().copied().unwrap_or(now);
+            Broken::PerGroup(minute - now.duration_since(oldest))
+        })
+    } else {
+        None
+    };
+    let Some(broken) = broken else {
+        accepted.last_second.push_back(now);
+        accepted.chat_last.insert(chat.clone(), now);
+        if group {
+            accepted
+                .group_minute
+                .entry(chat)
+                .or_default()
+                .push_back(now);
+        }
+        return Ok(());
+    };
+    let refusals = inner.refusals.entry(token.to_string()).or_default();
+    let wait = match broken {
+        Broken::Overall(wait) => {
+            refusals.overall += 1;
+            wait
+        }
+        Broken::PerChat(wait) => {
+            refusals.per_chat += 1;
+            wait
+        }
+        Broken::PerGroup(wait) => {
+            refusals.per_group += 1;
+            wait
+        }
+    };
+    *inner.rate_limited.entry(token.to_string()).or_default() += 1;
+    let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+    Err(Json(json!({"ok": false, "error_code": 429,
+        "description": format!("Too Many Requests: retry after {retry_after}"),
+        "parameters": {"retry_after": retry_after}})))
+}
+
 fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) -> Json<Value> {
     let chat_id = body.get("chat_id").cloned().unwrap_or(Value::Null);
     let text = body
@@ -558,6 +698,10 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         return Json(json!({"ok": false, "error_code": 429,
             "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}));
     }
+    let now = Instant::now();
+    if let Err(refused) = within_limits(&mut inner, token, &chat_id, now) {
+        return refused;
+    }
     inner.next_message_id += 1;
     let message_id = inner.next_message_id;
     inner.sent.push(SentMessage {
@@ -565,7 +709,7 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         chat_id: chat_id.clone(),
         text: text.clone(),
         message_id,
-        at: std::time::Instant::now(),
+        at: now,
         parse_mode: body.get("parse_mode").cloned().unwrap_or(Value::Null),
         reply_markup: body.get("reply_markup").cloned().unwrap_or(Value::Null),
     });
@@ -577,4 +721,43 @@ fn send_message(fake: &FakeTelegram, token: &str, me: &FakeBot, body: &Value) ->
         "from": {"id": me.id, "is_bot": true, "first_name": me.first_name, "username": me.username},
         "text": text,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_refuse_what_telegram_would() {
+        let mut inner = Inner::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // 30 chats at once, the 31st in the same second is refused; a second later it passes.
+        for chat in 0..30 {
+            assert!(within_limits(&mut inner, "t", &json!(chat), ms(chat * 10)).is_ok());
+        }
+        let refused = within_limits(&mut inner, "t", &json!(99), ms(999)).unwrap_err();
+        assert_eq!(refused.0["parameters"]["retry_after"], 1);
+        assert!(within_limits(&mut inner, "t", &json!(99), ms(1000)).is_ok());
+        // One a second to one chat.
+        assert!(within_limits(&mut inner, "t", &json!(99), ms(1999)).is_err());
+        assert!(within_limits(&mut inner, "t", &json!(99), ms(2000)).is_ok());
+        // Twenty a minute to one group.
+        for i in 0..20 {
+            assert!(within_limits(&mut inner, "t", &json!(-5), ms(10_000 + i * 1000)).is_ok());
+        }
+        let refused = within_limits(&mut inner, "t", &json!(-5), ms(40_000)).unwrap_err();
+        assert_eq!(refused.0["parameters"]["retry_after"], 30);
+        assert!(within_limits(&mut inner, "t", &json!(-5), ms(70_000)).is_ok());
+        assert_eq!(
+            inner.refusals["t"],
+            Refusals {
+                overall: 1,
+                per_chat: 1,
+                per_group: 1
+            }
+        );
+        // Another bot has its own limits.
+        assert!(within_limits(&mut inner, "u", &json!(99), ms(2000)).is_ok());
+    }
 }

@@ -1,5 +1,5 @@
-//! Sending at the pace Telegram allows: bulk jobs to many chats stay within the limits and get every
-//! message through, and a storm of 429s is waited out with every message delivered once.
+//! Sending at the pace Telegram allows: bulk jobs to many chats stay within the limits (the fake
+//! enforces them) and get every message through, and a storm of 429s is waited out with every message delivered once.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -63,6 +63,8 @@ async fn a_bulk_job_to_100_chats_keeps_telegrams_pace_and_delivers_all() {
         sent.iter()
             .any(|s| s.chat_id == json!(9_042) && s.text == "Hello user42")
     );
+    // The fake enforces Telegram's limits: it never had to refuse one.
+    assert_eq!(fake.refusals(&token).total(), 0);
     // Never more than 30 messages within any second.
     let mut times: Vec<_> = sent.iter().map(|s| s.at).collect();
     times.sort();

@@ -1,7 +1,8 @@
 //! How many sends wait for each chat, and how many went to it in the last minute. Telegram allows one
-//! message a second and twenty a minute per chat (teloxide's throttle applies both and makes sends wait
-//! for their turn); a request that would join a long line, or wait for the minute to pass, is refused at
-//! once with 429 and a `Retry-After`, instead of hanging until its turn (or until the client's timeout).
+//! message a second and twenty a minute per chat (the Telegram provider's pacer applies both and makes
+//! sends wait for their turn); a request that would join a long line, or wait for the minute to pass, is
+//! refused at once with 429 and a `Retry-After`, instead of hanging until its turn (or until the
+//! client's timeout).
 //! Bulk jobs pace themselves and do not go through here.
 
 use std::{
@@ -14,7 +15,7 @@ use shared::worker_api::ChatRef;
 
 /// Sends that may wait for one chat at a time.
 pub const MAX_WAITING_PER_CHAT: usize = 3;
-/// Sends to one chat in a minute (Telegram's limit, as the throttle applies it).
+/// Sends to one chat in a minute (Telegram's limit, as the pacer applies it).
 pub const MAX_PER_MINUTE: usize = 20;
 const MINUTE: Duration = Duration::from_secs(60);
 

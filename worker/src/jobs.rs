@@ -1,5 +1,5 @@
-//! Bulk-send jobs: each recipient's message rendered from a template and sent through the throttled
-//! sender; progress kept for `GET /api/v1/jobs/{id}`.
+//! Bulk-send jobs: each recipient's message rendered from a template and sent through the provider,
+//! which paces it; progress kept for `GET /api/v1/jobs/{id}`.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -15,9 +15,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::worker_api::{BulkJob, ChatRef, JobStatus, RecipientResult, TemplateValue};
 
-/// Sends of one job in flight at once. The provider paces them (teloxide's throttle releases queued sends
-/// in rounds every 250 ms, so this bounds a Telegram job to 4 × IN_FLIGHT messages per second before the
-/// limits apply).
+/// Sends of one job under way at once (waiting for the provider's pace, or in flight). The provider
+/// paces them at the platform's limits counted from delivery, so how many are in flight does not matter
+/// to the platform; a request takes milliseconds, so eight keep a pace of 30 a second fed many times
+/// over, and a worker killed mid-job has at most eight sends whose result it did not keep (sent again
+/// when it resumes).
 const IN_FLIGHT: usize = 8;
 
 /// Attempts per recipient on network errors (rate limits are waited out by the provider itself).
@@ -314,7 +316,7 @@ impl Jobs {
         id
     }
 
-    /// Sends to every recipient (concurrently; the throttle keeps the pace) and records the results.
+    /// Sends to every recipient (concurrently; the provider keeps the pace) and records the results.
     pub async fn run(
         self: Arc<Self>,
         id: String,
@@ -358,8 +360,7 @@ impl Jobs {
                 jobs.update(&id, |job| record(job, result));
             }
         });
-        // A few sends in flight at a time: the throttle paces when requests start, and a deep backlog of
-        // started requests could still reach Telegram in a burst.
+        // A few sends under way at a time (see IN_FLIGHT).
         futures::stream::iter(sends)
             .buffer_unordered(IN_FLIGHT)
             .collect::<Vec<()>>()

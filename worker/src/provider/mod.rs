@@ -3,6 +3,7 @@
 //! a [`Provider`]; only the modules below name a platform crate.
 
 pub mod discord;
+pub mod pace;
 pub mod slack;
 pub mod telegram;
 pub mod whatsapp;

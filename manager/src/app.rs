@@ -11,10 +11,12 @@ use tokio::{
 use crate::{
     api::{self, AppState},
     cache::InstanceCache,
+    coherence::Peers,
     config::ServeArgs,
     db,
     fleet::Fleet,
     keys,
+    leadership::{self, Leader},
     monitor::{
         alerts, events,
         health::{self, Prober},
@@ -37,6 +39,9 @@ pub struct Application {
     state: AppState,
     triggers: Triggers,
     args: ServeArgs,
+    /// Set on PostgreSQL: the other managers' changes reach this one's caches through it.
+    peers: Option<Arc<Peers>>,
+    stop: (watch::Sender<bool>, watch::Receiver<bool>),
 }
 
 impl Application {
@@ -46,6 +51,18 @@ impl Application {
         }
         let pool = db::connect(&args.database_url).await?;
         let store = crate::store::sealing::open(pool, &args.master_key, &args.database_url).await?;
+        // On PostgreSQL other managers may share the database: one leads, all serve; each announces
+        // what it writes. A SQLite file has one manager, which leads.
+        let shared_database = !args.database_url.starts_with("sqlite:");
+        let stop = watch::channel(false);
+        let (store, leader) = if shared_database {
+            let node = uuid::Uuid::new_v4().simple().to_string();
+            let leader =
+                leadership::campaign(args.database_url.clone(), &args.fleet, stop.1.clone());
+            (store.announcing(node), leader)
+        } else {
+            (store, Leader::sole())
+        };
         let admin_key_sha256 = admin_key_digest(&store, args.admin_key.as_deref()).await?;
         let auth = Arc::new(build_auth(&store, &args, admin_key_sha256).await?);
 
@@ -112,7 +129,8 @@ impl Application {
             }
         });
         let prober = Arc::new(Prober::new(args.crash_policy()));
-        let (reconciler, triggers) = Reconciler::new(fleet.clone(), runtime, args.crash_policy());
+        let (reconciler, triggers) =
+            Reconciler::new(fleet.clone(), runtime, args.crash_policy(), leader.clone());
         let wait_timeout = std::time::Duration::from_secs(args.wait_timeout_secs);
         let state = AppState {
             fleet,
@@ -134,12 +152,23 @@ impl Application {
             started_at: Instant::now(),
             callbacks_arrived: Default::default(),
             schedules: Default::default(),
+            leader,
         };
+        let peers = shared_database.then(|| {
+            Arc::new(Peers {
+                fleet: state.fleet.clone(),
+                auth: state.auth.clone(),
+                reconciler: state.reconciler.clone(),
+                leader: state.leader.clone(),
+            })
+        });
         Ok(Self {
             listener,
             state,
             triggers,
             args,
+            peers,
+            stop,
         })
     }
 
@@ -155,32 +184,96 @@ impl Application {
         println!("botfleet manager listening on http://{addr}");
         tracing::info!(%addr, instances = self.state.fleet.cache.len(), "manager started");
 
-        let (stop_tx, stop_rx) = watch::channel(false);
-        // The reconciler's first pass runs at once: it is the recovery after a restart or a crash.
-        let background = [
-            tokio::spawn(self.state.reconciler.clone().run(
-                self.triggers,
-                self.args.reconcile_interval(),
-                stop_rx.clone(),
-            )),
-            tokio::spawn(events::run(self.state.reconciler.clone(), stop_rx.clone())),
-            tokio::spawn(crate::monitor::follow::run(
-                self.state.fleet.clone(),
-                self.state.prober.clone(),
-                stop_rx.clone(),
-            )),
-            tokio::spawn(health::run(
-                self.state.fleet.clone(),
-                self.state.prober.clone(),
-                self.args.health_interval(),
-                self.args.health_concurrency,
-                stop_rx.clone(),
-            )),
-            tokio::spawn(crate::retention::run(
-                self.state.fleet.store.clone(),
-                self.args.retention,
-                stop_rx.clone(),
-            )),
+        let (stop_tx, stop_rx) = self.stop;
+        let leader = self.state.leader.clone();
+        // Work that must run once per fleet runs on the leader only, for as long as it leads.
+        let lead = |task| spawn_leading(&leader, &stop_rx, task);
+        let (reconciler, triggers, interval, peers) = (
+            self.state.reconciler.clone(),
+            self.triggers,
+            self.args.reconcile_interval(),
+            self.peers.clone(),
+        );
+        let (fleet, prober) = (self.state.fleet.clone(), self.state.prober.clone());
+        let (health_interval, health_concurrency) =
+            (self.args.health_interval(), self.args.health_concurrency);
+        let (store, retention) = (self.state.fleet.store.clone(), self.args.retention);
+        let dispatcher = Arc::new(crate::webhook_delivery::Dispatcher::new(
+            self.state.fleet.store.clone(),
+            self.args.webhook_retry(),
+            std::time::Duration::from_millis(self.args.webhook_timeout_ms.max(100)),
+            self.args.outbound_policy(),
+        )?);
+        let forwarder = Arc::new(crate::platform_webhooks::Forwarder::new(
+            self.state.fleet.clone(),
+            self.state.callbacks_arrived.clone(),
+        )?);
+        let scheduler = crate::schedules::Scheduler::new(
+            self.state.fleet.clone(),
+            self.state.prober.clone(),
+            self.state.schedules.clone(),
+        );
+        let mut background = vec![
+            // The reconciler's first pass of each term runs at once: it is the recovery after a
+            // restart, a crash, or the previous leader's end. A new leader first reads the database
+            // again, so it acts on what is stored rather than on what it was told.
+            lead(Box::new(move |stop| {
+                let (reconciler, triggers, peers) =
+                    (reconciler.clone(), triggers.clone(), peers.clone());
+                Box::pin(async move {
+                    if let Some(peers) = peers
+                        && let Err(e) = peers.resync().await
+                    {
+                        tracing::warn!(error = %e, "could not read the database again on taking the lead");
+                    }
+                    reconciler.run(triggers, interval, stop).await
+                })
+            })),
+            lead(Box::new({
+                let reconciler = self.state.reconciler.clone();
+                move |stop| Box::pin(events::run(reconciler.clone(), stop))
+            })),
+            lead(Box::new({
+                let (fleet, prober) = (fleet.clone(), prober.clone());
+                move |stop| {
+                    Box::pin(crate::monitor::follow::run(
+                        fleet.clone(),
+                        prober.clone(),
+                        stop,
+                    ))
+                }
+            })),
+            lead(Box::new({
+                let (fleet, prober) = (fleet.clone(), prober.clone());
+                move |stop| {
+                    Box::pin(health::run(
+                        fleet.clone(),
+                        prober.clone(),
+                        health_interval,
+                        health_concurrency,
+                        stop,
+                    ))
+                }
+            })),
+            lead(Box::new(move |stop| {
+                Box::pin(crate::retention::run(store.clone(), retention, stop))
+            })),
+            lead(Box::new(move |stop| {
+                Box::pin(
+                    dispatcher
+                        .clone()
+                        .run(std::time::Duration::from_millis(250), stop),
+                )
+            })),
+            lead(Box::new(move |stop| {
+                Box::pin(
+                    forwarder
+                        .clone()
+                        .run(std::time::Duration::from_secs(1), stop),
+                )
+            })),
+            lead(Box::new(move |stop| Box::pin(scheduler.clone().run(stop)))),
+            // Every manager: its own rate limits and counters.
             tokio::spawn(auth_upkeep(
                 self.state.clone(),
                 self.args.audit_retention_days,
@@ -192,38 +285,37 @@ impl Application {
                 stop_rx.clone(),
             )),
         ];
-        let dispatcher = crate::webhook_delivery::Dispatcher::new(
-            self.state.fleet.store.clone(),
-            self.args.webhook_retry(),
-            std::time::Duration::from_millis(self.args.webhook_timeout_ms.max(100)),
-            self.args.outbound_policy(),
-        )?;
-        let deliveries =
-            tokio::spawn(dispatcher.run(std::time::Duration::from_millis(250), stop_rx.clone()));
-        let forwarder = crate::platform_webhooks::Forwarder::new(
-            self.state.fleet.clone(),
-            self.state.callbacks_arrived.clone(),
-        )?;
-        let callbacks =
-            tokio::spawn(forwarder.run(std::time::Duration::from_secs(1), stop_rx.clone()));
-        let scheduler = crate::schedules::Scheduler::new(
-            self.state.fleet.clone(),
-            self.state.prober.clone(),
-            self.state.schedules.clone(),
-        );
-        let scheduled = tokio::spawn(scheduler.run(stop_rx.clone()));
+        if let Some(peers) = self.peers.clone() {
+            let node = self
+                .state
+                .fleet
+                .store
+                .node()
+                .unwrap_or_default()
+                .to_string();
+            background.push(tokio::spawn(crate::coherence::run(
+                peers,
+                self.args.database_url.clone(),
+                node,
+                stop_rx.clone(),
+            )));
+        }
         let host = HostProbe::new(data_path(&self.args.database_url))?;
         let (fleet, client) = (
             self.state.fleet.clone(),
             alerts::hook_client(self.args.outbound_policy())?,
         );
         // One evaluation at a time: two overlapping ones would both see no active alert and both fire.
-        // A sample that arrives while one runs is skipped; the next sample is evaluated.
+        // A sample that arrives while one runs is skipped; the next sample is evaluated. Only the leader
+        // evaluates (each manager samples its own host).
         let evaluating = Arc::new(tokio::sync::Mutex::new(()));
         let on_sample = move |sample: Arc<resources::Sample>| {
             let records = fleet.cache.list();
             crate::metrics::record_sample(&sample, &records);
             crate::metrics::record_fleet(&records, fleet.ports.len());
+            if !leader.is_leading() {
+                return;
+            }
             let (fleet, client, evaluating) = (fleet.clone(), client.clone(), evaluating.clone());
             tokio::spawn(async move {
                 let Ok(_turn) = evaluating.try_lock() else {
@@ -256,9 +348,6 @@ impl Application {
             let _ = task.await;
         }
         let _ = sampler.await;
-        let _ = deliveries.await;
-        let _ = callbacks.await;
-        let _ = scheduled.await;
         // Nothing moves the counters any more: store the last of them.
         match fleet_for_flush.flush_counters().await {
             Ok(n) => tracing::info!(instances = n, "counters stored"),
@@ -267,6 +356,25 @@ impl Application {
         tracing::info!("manager stopped; workers left running");
         Ok(())
     }
+}
+
+/// A task of the leader: given the stop of its term, the future it runs for that term.
+type LeaderTask = Box<
+    dyn Fn(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn spawn_leading(
+    leader: &Leader,
+    stop: &watch::Receiver<bool>,
+    task: LeaderTask,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(leadership::while_leading(
+        leader.clone(),
+        stop.clone(),
+        task,
+    ))
 }
 
 /// Where the manager's data lives, for the disk figure: the SQLite file's folder, else the working folder.

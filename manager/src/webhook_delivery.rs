@@ -170,7 +170,7 @@ impl Dispatcher {
     }
 
     /// Works through due deliveries every `interval` until `stop` turns true.
-    pub async fn run(self, interval: Duration, stop: watch::Receiver<bool>) {
+    pub async fn run(self: std::sync::Arc<Self>, interval: Duration, stop: watch::Receiver<bool>) {
         let mut every = crate::monitor::Every::new(interval, stop);
         let mut last_count: Option<std::time::Instant> = None;
         while every.tick().await {

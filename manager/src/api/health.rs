@@ -4,8 +4,8 @@
 use axum::{Json, extract::State, http::StatusCode};
 use shared::{
     api::health::{
-        HealthHistoryQuery, HealthHistoryResponse, HealthResponse, HealthSample, ManagerStatus,
-        Reachability, SampledStatus,
+        HealthHistoryQuery, HealthHistoryResponse, HealthResponse, HealthSample, ManagerRole,
+        ManagerStatus, Reachability, SampledStatus,
     },
     http::ValidQuery,
 };
@@ -34,6 +34,11 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Heal
         engine: Reachability::of(state.reconciler.engine_up()),
         runtime: state.fleet.runtime.kind().as_str().into(),
         instances: state.fleet.cache.len() as u64,
+        role: if state.leader.is_leading() {
+            ManagerRole::Leader
+        } else {
+            ManagerRole::Follower
+        },
     };
     (status, Json(body))
 }

@@ -13,6 +13,7 @@ use crate::auth::Principal;
     security(("admin_key" = [])))]
 pub async fn get_metrics(State(state): State<AppState>, principal: Principal) -> impl IntoResponse {
     crate::metrics::record_fleet(&state.fleet.cache.list(), state.fleet.ports.len());
+    metrics::gauge!("botfleet_leader").set(f64::from(u8::from(state.leader.is_leading())));
     let text = if principal.sees_all() {
         crate::metrics::render(state.started_at.elapsed())
     } else {

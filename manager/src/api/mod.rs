@@ -79,6 +79,8 @@ pub struct AppState {
     pub callbacks_arrived: Arc<tokio::sync::Notify>,
     /// Rung when a schedule is written, so the scheduler looks again at once.
     pub schedules: Arc<tokio::sync::Notify>,
+    /// Whether this manager leads the fleet (always, on SQLite).
+    pub leader: crate::leadership::Leader,
 }
 
 /// The ids of the instances `principal` may see.

@@ -48,6 +48,20 @@ struct Directory {
     keys: HashMap<String, ApiKeyRow>,
 }
 
+impl Directory {
+    async fn load(store: &Store) -> Result<Self, sqlx::Error> {
+        let mut directory = Self::default();
+        for u in store.list_users().await? {
+            directory.by_name.insert(u.username.clone(), u.id.clone());
+            directory.users.insert(u.id.clone(), u);
+        }
+        for k in store.list_api_keys().await? {
+            directory.keys.insert(k.key_sha256.clone(), k);
+        }
+        Ok(directory)
+    }
+}
+
 /// Authentication state of the manager; one per process.
 pub struct Auth {
     store: Store,
@@ -69,14 +83,7 @@ impl Auth {
         limits: limits::Limits,
         quotas: QuotaDefaults,
     ) -> Result<Self, sqlx::Error> {
-        let mut directory = Directory::default();
-        for u in store.list_users().await? {
-            directory.by_name.insert(u.username.clone(), u.id.clone());
-            directory.users.insert(u.id.clone(), u);
-        }
-        for k in store.list_api_keys().await? {
-            directory.keys.insert(k.key_sha256.clone(), k);
-        }
+        let directory = Directory::load(&store).await?;
         sessions.load_revoked(&store).await?;
         Ok(Self {
             store,
@@ -88,6 +95,14 @@ impl Auth {
             passwords: password::Passwords::new(),
             quota_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Reads users, keys and revoked sessions again (another manager on the database changed them).
+    pub async fn reload(&self) -> Result<(), sqlx::Error> {
+        let directory = Directory::load(&self.store).await?;
+        self.sessions.load_revoked(&self.store).await?;
+        *self.write() = directory;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Directory> {

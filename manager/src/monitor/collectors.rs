@@ -19,9 +19,10 @@ const LONG_POLL: Duration = Duration::from_secs(20);
 /// pause instead of asking again at once.
 const TOO_QUICK: Duration = Duration::from_secs(1);
 
-#[derive(Default)]
 pub struct Collectors {
     active: Mutex<HashSet<String>>,
+    /// Every collector ends when this turns true.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Takes the instance off the active set when its collector ends, however it ends.
@@ -41,6 +42,13 @@ fn collects(status: InstanceStatus) -> bool {
 }
 
 impl Collectors {
+    pub fn new(stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            active: Mutex::default(),
+            stop,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -53,7 +61,16 @@ impl Collectors {
                     collectors: self.clone(),
                     id: r.id.clone(),
                 };
-                tokio::spawn(collect(active, fleet.clone(), prober.clone()));
+                let (mut stop, run) = (
+                    self.stop.clone(),
+                    collect(active, fleet.clone(), prober.clone()),
+                );
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = run => {}
+                        _ = stop.wait_for(|s| *s) => {}
+                    }
+                });
             }
         }
     }

@@ -514,7 +514,8 @@ pub async fn run(
     concurrency: usize,
     stop: watch::Receiver<bool>,
 ) {
-    let collectors = Arc::new(super::collectors::Collectors::default());
+    // The collectors end with the loop (a stop, or the end of this manager's lead).
+    let collectors = Arc::new(super::collectors::Collectors::new(stop.clone()));
     let mut every = super::Every::new(interval, stop);
     while every.tick().await {
         run_once(&fleet, &prober, concurrency).await;

@@ -48,7 +48,7 @@ impl Forwarder {
     }
 
     /// Hands callbacks on as they arrive (and at least every `every`) until `stop`.
-    pub async fn run(self, every: Duration, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
         let mut last_prune = tokio::time::Instant::now();
         loop {
             match self.fleet.store.due_callbacks(now_ms(), BATCH).await {

@@ -29,6 +29,7 @@ use crate::{
     domain::{InstanceRecord, InstanceStatus},
     error::ApiError,
     fleet::{Fleet, Source, now_ms},
+    leadership::Leader,
     op_locks::ConvergeLocks,
     runtime::{Availability, HostView, Runtime, RuntimeError, WorkerView},
 };
@@ -52,16 +53,20 @@ pub struct Reconciler {
     engine_up: AtomicBool,
     /// Hands a running worker its bot configuration.
     control: crate::worker_control::WorkerControl,
+    /// Only the leader acts on triggers; a follower's verbs reach it through the database.
+    leader: Leader,
 }
 
-/// Receives the ids to converge; owned by the reconciler loop.
-pub struct Triggers(mpsc::UnboundedReceiver<String>);
+/// Receives the ids to converge; held by the reconciler loop for as long as it runs (a term of the lead).
+#[derive(Clone)]
+pub struct Triggers(Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>>);
 
 impl Reconciler {
     pub fn new(
         fleet: Arc<Fleet>,
         runtime: Arc<dyn Runtime>,
         policy: CrashPolicy,
+        leader: Leader,
     ) -> (Arc<Self>, Triggers) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
@@ -73,14 +78,19 @@ impl Reconciler {
                 triggers: tx,
                 engine_up: AtomicBool::new(true),
                 control: Default::default(),
+                leader,
             }),
-            Triggers(rx),
+            Triggers(Arc::new(tokio::sync::Mutex::new(rx))),
         )
     }
 
     /// Asks for a converge of `id` soon.
+    /// Nothing on a follower: the leader converges what the follower wrote when the write's announcement
+    /// reaches it (`coherence.rs`), and at its full passes.
     pub fn trigger(&self, id: &str) {
-        let _ = self.triggers.send(id.to_string());
+        if self.leader.is_leading() {
+            let _ = self.triggers.send(id.to_string());
+        }
     }
 
     /// Asks for a converge of `id` at `at` (unix ms).
@@ -88,9 +98,12 @@ impl Reconciler {
         let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
         let tx = self.triggers.clone();
         let id = id.to_string();
+        let leader = self.leader.clone();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            let _ = tx.send(id);
+            if leader.is_leading() {
+                let _ = tx.send(id);
+            }
         });
     }
 
@@ -557,10 +570,13 @@ impl Reconciler {
     /// While the engine is unreachable it checks it every second and runs a full pass once it is back.
     pub async fn run(
         self: Arc<Self>,
-        mut triggers: Triggers,
+        triggers: Triggers,
         interval: Duration,
         mut stop: watch::Receiver<bool>,
     ) {
+        let mut triggers = triggers.0.lock().await;
+        // Triggers of an earlier term were acted on then, or are covered by this term's first full pass.
+        while triggers.try_recv().is_ok() {}
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut engine_check = tokio::time::interval(Duration::from_secs(1));
@@ -568,7 +584,7 @@ impl Reconciler {
         loop {
             let next = tokio::select! {
                 _ = ticker.tick() => Some(None),
-                id = triggers.0.recv() => id.map(Some),
+                id = triggers.recv() => id.map(Some),
                 _ = engine_check.tick(), if !self.engine_up() => Some(Some(String::new())),
                 _ = stop.wait_for(|s| *s).map(|_| ()) => None,
             };

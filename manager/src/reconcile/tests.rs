@@ -72,7 +72,12 @@ async fn world_with(outbound: netguard::Policy) -> World {
         base_backoff_ms: 10,
         ..CrashPolicy::default()
     };
-    let (reconciler, triggers) = Reconciler::new(fleet, runtime.clone(), policy);
+    let (reconciler, triggers) = Reconciler::new(
+        fleet,
+        runtime.clone(),
+        policy,
+        crate::leadership::Leader::sole(),
+    );
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(
         reconciler

@@ -11,6 +11,7 @@ use super::{
     Store,
     events::Event,
     history,
+    peers::Change,
     sealing::{INSTANCE_AGENT_CONFIG, INSTANCE_CONTROL_KEY, INSTANCE_TOKEN},
 };
 use crate::{
@@ -219,6 +220,8 @@ impl Store {
         bind_counters(query(&INSERT_COUNTERS), r)
             .execute(&mut *tx)
             .await?;
+        self.announce_in(&mut tx, &Change::Instance(r.id.clone()))
+            .await?;
         tx.commit().await?;
         note_write("instance_insert");
         Ok(r.clone())
@@ -261,6 +264,8 @@ impl Store {
             }
         }
         let events = history::record_changes(&mut tx, previous, next, source, attribution).await?;
+        self.announce_in(&mut tx, &Change::Instance(next.id.clone()))
+            .await?;
         tx.commit().await?;
         note_write("instance_update");
         Ok(Some(events))
@@ -282,6 +287,8 @@ impl Store {
                 history::add_daily_messages(&mut tx, &flush.record.id, day, *sent, *received)
                     .await?;
             }
+            self.announce_in(&mut tx, &Change::Instance(flush.record.id.clone()))
+                .await?;
         }
         tx.commit().await?;
         note_write("counters_flush");
@@ -336,6 +343,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
+            .await?;
+        self.announce_in(&mut tx, &Change::Instance(id.to_string()))
             .await?;
         tx.commit().await?;
         note_write("instance_delete");

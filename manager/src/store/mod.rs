@@ -10,6 +10,7 @@ pub mod events;
 pub mod history;
 pub mod instances;
 pub mod messages;
+pub mod peers;
 pub mod platform_callbacks;
 pub mod retention;
 pub mod schedules;
@@ -31,12 +32,25 @@ use crate::seal::Sealer;
 pub struct Store {
     pool: AnyPool,
     sealer: Arc<Sealer>,
+    /// Set on PostgreSQL, where other managers may share the database: what this one writes is
+    /// announced to them (`peers.rs`).
+    peers: Option<peers::Peers>,
 }
 
 impl Store {
     /// A store that seals secrets with `sealer` (see `sealing::open` for the manager's own start).
     pub fn new(pool: AnyPool, sealer: Arc<Sealer>) -> Self {
-        Self { pool, sealer }
+        Self {
+            pool,
+            sealer,
+            peers: None,
+        }
+    }
+
+    /// This store, announcing its writes to the other managers on the database as `node`.
+    pub fn announcing(mut self, node: String) -> Self {
+        self.peers = Some(peers::Peers::new(node));
+        self
     }
 
     pub fn pool(&self) -> &AnyPool {

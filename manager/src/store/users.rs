@@ -2,7 +2,7 @@
 
 use sqlx::{Row, any::AnyRow};
 
-use super::Store;
+use super::{Store, peers::Change};
 
 /// One user, as stored (the password only as its argon2id hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,7 @@ impl Store {
         .bind(u.updated_at)
         .execute(self.pool())
         .await?;
+        self.announce(Change::Auth).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -120,6 +121,7 @@ impl Store {
         .bind(u.updated_at)
         .execute(self.pool())
         .await?;
+        self.announce(Change::Auth).await;
         Ok(())
     }
 
@@ -134,6 +136,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        self.announce_in(&mut tx, &Change::Auth).await?;
         tx.commit().await
     }
 
@@ -165,6 +168,7 @@ impl Store {
         .bind(k.last_used_at)
         .execute(self.pool())
         .await?;
+        self.announce(Change::Auth).await;
         Ok(())
     }
 
@@ -173,6 +177,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.announce(Change::Auth).await;
         Ok(())
     }
 
@@ -182,6 +187,7 @@ impl Store {
             .bind(instance_id)
             .execute(self.pool())
             .await?;
+        self.announce(Change::Auth).await;
         Ok(())
     }
 
@@ -216,6 +222,7 @@ impl Store {
         .bind(expires_at)
         .execute(self.pool())
         .await?;
+        self.announce(Change::Auth).await;
         Ok(())
     }
 }

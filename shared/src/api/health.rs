@@ -31,6 +31,17 @@ impl Reachability {
     }
 }
 
+/// Whether this manager leads the fleet. Every manager on one database serves the API; the leader alone
+/// changes workers, checks their health, collects their events and delivers webhooks. A manager on
+/// SQLite always leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ManagerRole {
+    Leader,
+    Follower,
+}
+
 /// `GET /health`; the same body comes with 503 when the database is unreachable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -53,6 +64,7 @@ pub struct HealthResponse {
     pub runtime: String,
     /// Instances the manager knows.
     pub instances: u64,
+    pub role: ManagerRole,
 }
 
 /// `?hours=&limit=` of `GET /api/v1/health/history`.

@@ -171,7 +171,7 @@ pub fn record_sample(sample: &Sample, _records: &[std::sync::Arc<InstanceRecord>
     let mut bots = bots();
     for s in &sample.instances {
         bots.usage.insert(
-            s.instance_id.clone(),
+            s.instance_id.to_string(),
             (s.usage.cpu_percent, s.usage.memory_bytes),
         );
     }

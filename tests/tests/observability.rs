@@ -166,6 +166,24 @@ async fn resource_figures_agree_with_docker_and_the_os() {
     assert!(history["count"].as_u64().unwrap() >= 2, "{history}");
     let (status, _) = m.get("/api/v1/resources/history?from=yesterday").await;
     assert_eq!(status, 422);
+    // One bot's history: only its figures, only the samples holding them; at most max_points samples.
+    let (status, one) = m
+        .get(&format!("/api/v1/resources/history?instance_id={id}"))
+        .await;
+    assert_eq!(status, 200, "{one}");
+    let samples = one["data"].as_array().unwrap();
+    assert!(!samples.is_empty(), "{one}");
+    for s in samples {
+        assert_eq!(s["bot_detail"], true, "{s}");
+        assert_eq!(s["instances"].as_array().unwrap().len(), 1, "{s}");
+        assert_eq!(s["instances"][0]["instance_id"], id.as_str(), "{s}");
+    }
+    let (_, two) = m.get("/api/v1/resources/history?max_points=2").await;
+    assert_eq!(two["count"], 2, "{two}");
+    for (query, want) in [("instance_id=nope", 404), ("max_points=0", 422)] {
+        let (status, body) = m.get(&format!("/api/v1/resources/history?{query}")).await;
+        assert_eq!(status, want, "{query}: {body}");
+    }
     let (_, hh) = m.get("/api/v1/health/history?hours=1&limit=2").await;
     assert_eq!(hh["history"].as_array().unwrap().len(), 2);
     assert_eq!(hh["history"][0]["db_status"], "ok");
@@ -275,9 +293,13 @@ async fn metrics_parse_and_name_every_series() {
         "port_utilization_ratio",
         "http_request_duration_seconds_count",
         "botfleet_db_write_transactions_total",
+        "botfleet_leader",
     ] {
         assert!(names.contains(series), "/metrics lacks {series}");
     }
+    // The only manager of its database leads.
+    assert!(scrape.samples.iter().any(|s| s.metric == "botfleet_leader"
+        && matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0)));
     let sent = scrape
         .samples
         .iter()

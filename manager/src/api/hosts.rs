@@ -225,7 +225,7 @@ pub async fn get_host_metrics(
 }
 
 /// At most `max` items picked evenly from `items`, the first and the last kept.
-fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+pub(super) fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
     if items.len() <= max {
         return items.to_vec();
     }

@@ -186,12 +186,7 @@ fn order(state: &AppState, query: &InstanceListQuery, rows: &mut [Arc<InstanceRe
         .map(|s| {
             s.instances
                 .iter()
-                .map(|i| {
-                    (
-                        i.instance_id.as_str(),
-                        (i.usage.cpu_percent, i.usage.memory_bytes),
-                    )
-                })
+                .map(|i| (&*i.instance_id, (i.usage.cpu_percent, i.usage.memory_bytes)))
                 .collect()
         })
         .unwrap_or_default();

@@ -101,8 +101,8 @@ pub async fn get_resources(
 
 fn usage(i: &crate::monitor::resources::InstanceSample) -> InstanceUsage {
     InstanceUsage {
-        instance_id: i.instance_id.clone(),
-        display_name: i.display_name.clone(),
+        instance_id: i.instance_id.to_string(),
+        display_name: i.display_name.to_string(),
         status: i.status,
         cpu_usage: format!("{:.1}%", i.usage.cpu_percent),
         memory_usage: mb(i.usage.memory_bytes),
@@ -154,7 +154,7 @@ pub async fn get_one_instance_resources(
         usage: s
             .instances
             .iter()
-            .find(|i| i.instance_id == r.id)
+            .find(|i| *i.instance_id == *r.id)
             .map(usage),
     }))
 }
@@ -328,7 +328,9 @@ pub(super) fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>
 
 #[utoipa::path(get, path = "/api/v1/resources/history", tag = "resources", summary = "Kept host and instance samples",
     params(ResourceHistoryQuery),
-    responses((status = 200, description = "Samples in the range, oldest first", body = ResourceHistoryResponse)),
+    responses((status = 200, description = "Samples in the range, oldest first (per-bot figures: every sample of the last five minutes, one a minute before)", body = ResourceHistoryResponse),
+        (status = 404, description = "No instance `instance_id`", body = ErrorBody),
+        (status = 422, description = "A bad range or `max_points`", body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn get_resource_history(
     State(state): State<AppState>,
@@ -339,9 +341,23 @@ pub async fn get_resource_history(
     if from > to {
         return Err(ApiError::validation("from", "from must not be after to"));
     }
-    let data: Vec<ResourceSample> = state
-        .resources
-        .between(from, to)
+    if let Some(id) = &q.instance_id {
+        state.fleet.get(id)?;
+    }
+    let wanted = |i: &&crate::monitor::resources::InstanceSample| {
+        q.instance_id
+            .as_deref()
+            .is_none_or(|id| *i.instance_id == *id)
+    };
+    let mut kept = state.resources.between(from, to);
+    // One bot's history: the samples holding its figures.
+    if q.instance_id.is_some() {
+        kept.retain(|s| s.instances.iter().any(|i| wanted(&i)));
+    }
+    if let Some(max) = q.max_points {
+        kept = super::hosts::thin(&kept, max as usize);
+    }
+    let data: Vec<ResourceSample> = kept
         .iter()
         .map(|s| ResourceSample {
             timestamp: rfc3339(s.at),
@@ -353,15 +369,17 @@ pub async fn get_resource_history(
             instances: s
                 .instances
                 .iter()
+                .filter(wanted)
                 .map(|i| InstanceSample {
-                    instance_id: i.instance_id.clone(),
-                    display_name: i.display_name.clone(),
+                    instance_id: i.instance_id.to_string(),
+                    display_name: i.display_name.to_string(),
                     status: i.status,
                     cpu_percent: i.usage.cpu_percent,
                     memory_bytes: i.usage.memory_bytes,
                     memory_limit_bytes: i.usage.memory_limit_bytes,
                 })
                 .collect(),
+            bot_detail: s.bot_detail,
             manager_rss_bytes: s.manager_rss_bytes,
         })
         .collect();

@@ -39,7 +39,7 @@ fn observe(t: &Threshold, sample: &Sample, fleet: &Fleet) -> Vec<(String, f64)> 
     let usage: HashMap<&str, _> = sample
         .instances
         .iter()
-        .map(|i| (i.instance_id.as_str(), &i.usage))
+        .map(|i| (&*i.instance_id, &i.usage))
         .collect();
     fleet
         .cache

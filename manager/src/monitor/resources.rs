@@ -3,7 +3,7 @@
 //! memory from Docker stats. Requests read the latest sample and the kept history; none waits on Docker.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     path::PathBuf,
     sync::{Arc, RwLock},
     time::Duration,
@@ -28,11 +28,18 @@ pub use shared::api::resources::HostSample;
 /// history window).
 const MAX_DEVICES: usize = 32;
 
-/// One worker container at one moment.
+/// Per-bot figures are kept from every sample for this long; older samples keep them once a minute (the
+/// first sample of each minute), so the history of a big fleet stays small: at 2,000 bots an hour of
+/// per-bot figures every 5 s would be 1.4 million entries, thinned it is about 230,000.
+const FULL_DETAIL_MS: i64 = 5 * 60_000;
+const THINNED_EVERY_MS: i64 = 60_000;
+
+/// One worker container at one moment. Its id and name are shared with the same bot's entries of other
+/// samples (one allocation per bot, not per sample).
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceSample {
-    pub instance_id: String,
-    pub display_name: String,
+    pub instance_id: Arc<str>,
+    pub display_name: Arc<str>,
     pub status: crate::domain::InstanceStatus,
     #[serde(flatten)]
     pub usage: ContainerUsage,
@@ -50,7 +57,11 @@ pub struct Sample {
     pub networks: Vec<NetworkUsage>,
     /// Containers on the whole engine (total, running); `None` when Docker did not answer.
     pub containers: Option<(usize, usize)>,
+    /// Empty in a sample older than `FULL_DETAIL_MS` that is not its minute's first (`bot_detail`
+    /// false).
     pub instances: Vec<InstanceSample>,
+    /// Whether the per-bot figures were kept (see `FULL_DETAIL_MS`).
+    pub bot_detail: bool,
     /// The manager's own resident memory.
     pub manager_rss_bytes: u64,
     /// Whether the database answered.
@@ -61,25 +72,73 @@ pub struct Sample {
 
 /// The latest sample and the history kept for `window_ms`.
 pub struct Resources {
-    history: RwLock<VecDeque<Arc<Sample>>>,
+    history: RwLock<History>,
     window_ms: i64,
+}
+
+#[derive(Default)]
+struct History {
+    samples: VecDeque<Arc<Sample>>,
+    /// Samples before this index have been thinned (or kept whole as their minute's first).
+    thinned: usize,
+    /// The minute (unix ms / 60,000) of the last sample that kept its per-bot figures when thinned.
+    kept_minute: i64,
+}
+
+impl History {
+    /// Drops the per-bot figures of samples older than `FULL_DETAIL_MS` before `now` but one a minute.
+    fn thin(&mut self, now: i64) {
+        while let Some(sample) = self.samples.get(self.thinned)
+            && sample.at < now - FULL_DETAIL_MS
+        {
+            let minute = sample.at.div_euclid(THINNED_EVERY_MS);
+            if minute == self.kept_minute {
+                if sample.bot_detail {
+                    self.samples[self.thinned] = Arc::new(sample.without_bots());
+                }
+            } else {
+                self.kept_minute = minute;
+            }
+            self.thinned += 1;
+        }
+    }
+}
+
+impl Sample {
+    /// This sample without its per-bot figures.
+    fn without_bots(&self) -> Self {
+        Self {
+            at: self.at,
+            host: self.host.clone(),
+            disks: self.disks.clone(),
+            networks: self.networks.clone(),
+            containers: self.containers,
+            instances: Vec::new(),
+            bot_detail: false,
+            manager_rss_bytes: self.manager_rss_bytes,
+            database_ok: self.database_ok,
+            instances_total: self.instances_total,
+            instances_running: self.instances_running,
+        }
+    }
 }
 
 impl Resources {
     pub fn new(window: Duration) -> Self {
         Self {
-            history: RwLock::new(VecDeque::new()),
+            history: RwLock::default(),
             window_ms: window.as_millis() as i64,
         }
     }
 
     pub fn latest(&self) -> Option<Arc<Sample>> {
-        self.read().back().cloned()
+        self.read().samples.back().cloned()
     }
 
     /// Samples taken in `[from, to]` (unix ms), oldest first.
     pub fn between(&self, from: i64, to: i64) -> Vec<Arc<Sample>> {
         self.read()
+            .samples
             .iter()
             .filter(|s| s.at >= from && s.at <= to)
             .cloned()
@@ -87,7 +146,7 @@ impl Resources {
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().samples.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -96,8 +155,10 @@ impl Resources {
 
     fn push(&self, sample: Arc<Sample>) {
         let mut history = self.history.write().unwrap_or_else(|e| e.into_inner());
-        history.push_back(sample);
+        let now = sample.at;
+        history.samples.push_back(sample);
         self.trim_locked(&mut history);
+        history.thin(now);
     }
 
     /// Drops samples older than the window; returns how many went.
@@ -106,16 +167,17 @@ impl Resources {
         self.trim_locked(&mut history)
     }
 
-    fn trim_locked(&self, history: &mut VecDeque<Arc<Sample>>) -> usize {
+    fn trim_locked(&self, history: &mut History) -> usize {
         let oldest = now_ms() - self.window_ms;
-        let before = history.len();
-        while history.front().is_some_and(|s| s.at < oldest) && history.len() > 1 {
-            history.pop_front();
+        let before = history.samples.len();
+        while history.samples.front().is_some_and(|s| s.at < oldest) && history.samples.len() > 1 {
+            history.samples.pop_front();
+            history.thinned = history.thinned.saturating_sub(1);
         }
-        before - history.len()
+        before - history.samples.len()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, VecDeque<Arc<Sample>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, History> {
         self.history.read().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -278,8 +340,17 @@ pub fn manager_rss_bytes() -> u64 {
     system.process(pid).map(|p| p.memory()).unwrap_or(0)
 }
 
-/// One sampling round.
-pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize) -> Sample {
+/// One sampling round; each bot's id and name are shared with `previous`'s entry for it.
+pub async fn sample_once(
+    fleet: &Fleet,
+    host: &mut HostProbe,
+    concurrency: usize,
+    previous: Option<&Sample>,
+) -> Sample {
+    let known: HashMap<&str, &InstanceSample> = previous
+        .map(|p| p.instances.iter().map(|i| (&*i.instance_id, i)).collect())
+        .unwrap_or_default();
+    let known = &known;
     let reading = host.sample();
     let containers = fleet.runtime.engine_container_counts().await.ok();
     let records = fleet.cache.list();
@@ -297,9 +368,16 @@ pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize
     let instances: Vec<InstanceSample> = futures::stream::iter(live)
         .map(|r| async move {
             let usage = fleet.runtime.worker_usage(&r.id).await.ok().flatten()?;
+            let (instance_id, display_name) = match known.get(r.id.as_str()) {
+                Some(k) if *k.display_name == *r.display_name => {
+                    (k.instance_id.clone(), k.display_name.clone())
+                }
+                Some(k) => (k.instance_id.clone(), r.display_name.as_str().into()),
+                None => (r.id.as_str().into(), r.display_name.as_str().into()),
+            };
             Some(InstanceSample {
-                instance_id: r.id.clone(),
-                display_name: r.display_name.clone(),
+                instance_id,
+                display_name,
                 status: r.status,
                 usage,
             })
@@ -315,6 +393,7 @@ pub async fn sample_once(fleet: &Fleet, host: &mut HostProbe, concurrency: usize
         networks: reading.networks,
         containers,
         instances,
+        bot_detail: true,
         manager_rss_bytes: manager_rss_bytes(),
         database_ok,
         instances_total,
@@ -333,7 +412,8 @@ pub async fn run(
 ) {
     let mut every = super::Every::new(interval, stop);
     while every.tick().await {
-        let sample = Arc::new(sample_once(&fleet, &mut host, 16).await);
+        let previous = resources.latest();
+        let sample = Arc::new(sample_once(&fleet, &mut host, 16, previous.as_deref()).await);
         resources.push(sample.clone());
         after_sample(sample);
     }
@@ -344,6 +424,60 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    fn sample(at: i64, bots: usize) -> Arc<Sample> {
+        let id: Arc<str> = "bot".into();
+        Arc::new(Sample {
+            at,
+            host: HostSample::default(),
+            disks: Vec::new(),
+            networks: Vec::new(),
+            containers: None,
+            instances: (0..bots)
+                .map(|_| InstanceSample {
+                    instance_id: id.clone(),
+                    display_name: id.clone(),
+                    status: crate::domain::InstanceStatus::Running,
+                    usage: ContainerUsage::default(),
+                })
+                .collect(),
+            bot_detail: true,
+            manager_rss_bytes: 0,
+            database_ok: true,
+            instances_total: bots,
+            instances_running: bots,
+        })
+    }
+
+    /// Per-bot figures stay in every sample of the last five minutes, and in one a minute before.
+    #[test]
+    fn old_samples_keep_bot_figures_once_a_minute() {
+        let resources = Resources::new(Duration::from_secs(3600));
+        // A second past a minute's start, half an hour ago.
+        let start = (now_ms() - 30 * 60_000).div_euclid(60_000) * 60_000 + 1_000;
+        let now = start + 360 * 5_000;
+        // One sample every 5 s for 30 minutes, pushed as they would be taken.
+        for k in 0..=360 {
+            let at = start + k * 5_000;
+            let mut history = resources.history.write().unwrap();
+            history.samples.push_back(sample(at, 3));
+            history.thin(at);
+        }
+        let kept = resources.between(start, i64::MAX);
+        assert_eq!(kept.len(), 361, "every sample stays, with its host figures");
+        for s in &kept {
+            let recent = s.at >= now - FULL_DETAIL_MS;
+            let minute_start = s.at.rem_euclid(THINNED_EVERY_MS) < 5_000;
+            assert_eq!(s.bot_detail, recent || minute_start, "{}", now - s.at);
+            assert_eq!(s.instances.len(), if s.bot_detail { 3 } else { 0 });
+            assert_eq!(s.host, HostSample::default());
+        }
+        let detailed = kept.iter().filter(|s| s.bot_detail).count();
+        assert!(
+            (60..=90).contains(&detailed),
+            "{detailed} samples kept bot figures"
+        );
+    }
 
     #[test]
     fn container_mounts_are_not_host_disks() {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::instances::InstanceStatus;
 
 /// The host at one moment (sysinfo).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostSample {
     /// Percent of all CPUs (0 to 100).
@@ -248,8 +248,8 @@ pub struct MemoryCleanupResponse {
     pub memory_after_mb: u64,
 }
 
-/// `?from=&to=` of `GET /api/v1/resources/history`: RFC 3339 or unix milliseconds; `to` defaults to
-/// now, `from` to an hour before `to`.
+/// `?from=&to=&instance_id=&max_points=` of `GET /api/v1/resources/history`: RFC 3339 or unix
+/// milliseconds; `to` defaults to now, `from` to an hour before `to`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
@@ -274,6 +274,15 @@ pub struct ResourceHistoryQuery {
         )
     )]
     pub to: Option<String>,
+    /// Only this bot's figures, and only the samples holding them (404 when no such instance); absent:
+    /// every sample with every bot's figures.
+    #[garde(skip)]
+    pub instance_id: Option<String>,
+    /// At most this many samples, picked evenly over the range (the first and the last included): 1 to
+    /// 10000. Absent: every kept sample.
+    #[garde(inner(range(min = 1, max = 10_000)))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub max_points: Option<u32>,
 }
 
 /// RFC 3339 or unix milliseconds, as unix milliseconds. (The parameters' pattern gives the shape; this
@@ -327,7 +336,12 @@ pub struct ResourceSample {
     pub host: HostSample,
     /// `null` when Docker did not answer.
     pub containers: Option<ContainerCounts>,
+    /// Each sampled bot's figures (only the one asked for with `instance_id`); empty when `bot_detail`
+    /// is false.
     pub instances: Vec<InstanceSample>,
+    /// Whether the sample kept its per-bot figures: every sample of the last five minutes does, older
+    /// ones one a minute (the first of each minute), so an hour of a big fleet's history stays small.
+    pub bot_detail: bool,
     pub manager_rss_bytes: u64,
 }
 
@@ -403,9 +417,16 @@ mod tests {
         assert_eq!(parse_timestamp_ms(""), None);
         let q = ResourceHistoryQuery {
             from: Some("yesterday".into()),
-            to: None,
+            ..Default::default()
         };
         assert!(q.validate().is_err());
+        for (max_points, ok) in [(0, false), (1, true), (10_000, true), (10_001, false)] {
+            let q = ResourceHistoryQuery {
+                max_points: Some(max_points),
+                ..Default::default()
+            };
+            assert_eq!(q.validate().is_ok(), ok, "{max_points}");
+        }
     }
 
     #[test]

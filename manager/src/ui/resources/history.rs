@@ -1,13 +1,14 @@
 //! The kept history of the host and its bots, read from the API and thinned to what a chart draws.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use mcp::{RestCall, segment};
 use shared::api::{
     hosts::{HostMetricsHistory, HostMetricsQuery},
     resources::{
-        ResourceHistoryQuery, ResourceHistoryResponse, ResourceSample, parse_timestamp_ms,
+        InstanceResources, ResourceHistoryQuery, ResourceHistoryResponse, ResourceSample,
+        parse_timestamp_ms,
     },
 };
 
@@ -16,13 +17,6 @@ use crate::ui::{ApiFailure, Caller, Ui};
 
 /// At most this many points per line.
 const MAX_POINTS: usize = 300;
-/// Points per bot line when the window holds too much to read in one call.
-const SPARSE_POINTS: usize = 60;
-/// The largest history answer read in one call (the relay reads at most 32 MB).
-const ONE_CALL_BYTES: u64 = 12 * 1024 * 1024;
-/// Rough size of one sample in the history answer: the host, and each bot in it.
-const SAMPLE_BYTES: u64 = 600;
-const BOT_SAMPLE_BYTES: u64 = 260;
 /// Bots drawn: those with the most memory in the latest sample.
 const TOP_BOTS: usize = 8;
 
@@ -81,21 +75,6 @@ fn thin(frames: Vec<Frame>, max: usize) -> Vec<Frame> {
         .collect()
 }
 
-/// At most `max` items picked evenly, the first and the last kept.
-fn pick<T: Clone>(items: &[T], max: usize) -> Vec<T> {
-    if items.len() <= max || max < 2 {
-        return items
-            .iter()
-            .take(max.max(items.len().min(1)))
-            .cloned()
-            .collect();
-    }
-    let last = items.len() - 1;
-    (0..max)
-        .map(|i| items[i * last / (max - 1)].clone())
-        .collect()
-}
-
 /// A bot drawn in the bots' charts.
 #[derive(Debug, Clone)]
 pub(super) struct BotLine {
@@ -143,9 +122,9 @@ impl History {
     }
 }
 
-/// The top bots of `sample` by memory.
-fn top_bots(sample: &ResourceSample) -> Vec<BotLine> {
-    let mut bots: Vec<BotLine> = sample
+/// The top bots of the latest sample by memory.
+fn top_bots(latest: &InstanceResources) -> Vec<BotLine> {
+    let mut bots: Vec<BotLine> = latest
         .instances
         .iter()
         .map(|i| BotLine {
@@ -165,19 +144,28 @@ fn top_bots(sample: &ResourceSample) -> Vec<BotLine> {
     bots
 }
 
-/// The bots' frame of one sample: CPU then memory (MB) of each of `bots`.
-fn bot_frame(sample: &ResourceSample, bots: &[BotLine], index: &HashMap<&str, usize>) -> Frame {
-    let mut values = vec![None; bots.len() * 2];
-    for i in &sample.instances {
-        if let Some(&k) = index.get(i.instance_id.as_str()) {
-            values[k] = Some(i.cpu_percent);
-            values[bots.len() + k] = Some(i.memory_bytes as f64 / (1024.0 * 1024.0));
+/// The bots' frames: at each sample time any of `histories` holds, CPU then memory (MB) of each bot
+/// (the histories in the order of the bots).
+fn bot_frames(histories: &[Vec<ResourceSample>]) -> Vec<Frame> {
+    let n = histories.len();
+    let mut frames: BTreeMap<i64, Vec<Option<f64>>> = BTreeMap::new();
+    for (k, samples) in histories.iter().enumerate() {
+        for sample in samples {
+            let (Some(t), Some(bot)) = (
+                parse_timestamp_ms(&sample.timestamp),
+                sample.instances.first(),
+            ) else {
+                continue;
+            };
+            let values = frames.entry(t).or_insert_with(|| vec![None; n * 2]);
+            values[k] = Some(bot.cpu_percent);
+            values[n + k] = Some(bot.memory_bytes as f64 / (1024.0 * 1024.0));
         }
     }
-    Frame {
-        t: parse_timestamp_ms(&sample.timestamp).unwrap_or_default(),
-        values,
-    }
+    frames
+        .into_iter()
+        .map(|(t, values)| Frame { t, values })
+        .collect()
 }
 
 fn host_frame(sample: &ResourceSample) -> Frame {
@@ -190,15 +178,19 @@ fn host_frame(sample: &ResourceSample) -> Frame {
     }
 }
 
+/// At most `MAX_POINTS` kept samples of the window, with every bot's figures or only `instance_id`'s
+/// (then only the samples that kept them).
 async fn history_between(
     ui: &Ui,
     caller: &Caller,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    instance_id: Option<&str>,
 ) -> Result<ResourceHistoryResponse, ApiFailure> {
     let query = ResourceHistoryQuery {
         from: Some(from.to_string()),
         to: Some(to.to_string()),
+        instance_id: instance_id.map(str::to_string),
+        max_points: Some(MAX_POINTS as u32),
     };
     ui.read(
         caller,
@@ -207,13 +199,14 @@ async fn history_between(
     .await
 }
 
-/// The window's history: the host's from its own (thinned) history when the manager's host is known;
-/// the bots' from the resource history, in one call or sparsely (see the module's note).
+/// The window's history: the host's from its own (thinned) history when the manager's host is known,
+/// else from the resource history; the bots with the most memory now from the latest sample, and each
+/// one's line from the resource history asked for that bot alone (so the answers stay small however
+/// many bots run).
 pub(super) async fn read(
     ui: &Ui,
     caller: &Caller,
     win: Window,
-    running: u64,
     local_host: Option<&str>,
 ) -> Result<History, ApiFailure> {
     let to = crate::fleet::now_ms();
@@ -223,7 +216,7 @@ pub(super) async fn read(
         to,
         ..Default::default()
     };
-    let host: Option<HostMetricsHistory> = match local_host {
+    match local_host {
         Some(id) => {
             let query = HostMetricsQuery {
                 start: Some(from.to_string()),
@@ -234,69 +227,52 @@ pub(super) async fn read(
                 segment(id),
                 mcp::query(&query)
             );
-            Some(ui.read(caller, RestCall::get(path)).await?)
-        }
-        None => None,
-    };
-    let host_times: Vec<i64> = host
-        .iter()
-        .flat_map(|h| &h.data)
-        .filter_map(|m| parse_timestamp_ms(&m.timestamp))
-        .collect();
-    if let Some(h) = &host {
-        out.kept = h.available;
-        out.host = thin(
-            h.data
-                .iter()
-                .filter_map(|m| {
-                    Some(Frame {
-                        t: parse_timestamp_ms(&m.timestamp)?,
-                        values: vec![Some(m.cpu_percent), Some(m.memory_percent)],
+            let h: HostMetricsHistory = ui.read(caller, RestCall::get(path)).await?;
+            out.kept = h.available;
+            out.host = thin(
+                h.data
+                    .iter()
+                    .filter_map(|m| {
+                        Some(Frame {
+                            t: parse_timestamp_ms(&m.timestamp)?,
+                            values: vec![Some(m.cpu_percent), Some(m.memory_percent)],
+                        })
                     })
-                })
-                .collect(),
-            MAX_POINTS,
-        );
-    }
-    let per_sample = SAMPLE_BYTES + BOT_SAMPLE_BYTES * running;
-    let samples: Vec<ResourceSample> = if host.is_none() || out.kept * per_sample <= ONE_CALL_BYTES
-    {
-        history_between(ui, caller, from, to).await?.data
-    } else {
-        // One call per chosen sample time (the host's samples are the same ones, at the same ms), a
-        // few at a time: each answers that one sample.
-        let times = pick(&host_times, SPARSE_POINTS);
-        let answers: Vec<Result<ResourceHistoryResponse, ApiFailure>> =
-            futures::stream::iter(times)
-                .map(|t| history_between(ui, caller, t, t))
-                .buffered(4)
-                .collect()
-                .await;
-        let mut samples = Vec::with_capacity(answers.len());
-        for answer in answers {
-            samples.extend(answer?.data);
+                    .collect(),
+                MAX_POINTS,
+            );
         }
-        samples
+        None => {
+            let samples = history_between(ui, caller, (from, to), None).await?.data;
+            out.kept = samples.len() as u64;
+            out.host = samples.iter().map(host_frame).collect();
+        }
+    }
+    let latest: InstanceResources = match ui
+        .read(
+            caller,
+            RestCall::get("/api/v1/resources/instances".to_string()),
+        )
+        .await
+    {
+        Ok(latest) => latest,
+        // No sample yet: no bot lines.
+        Err(_) => return Ok(out),
     };
-    if host.is_none() {
-        out.kept = samples.len() as u64;
-        out.host = thin(samples.iter().map(host_frame).collect(), MAX_POINTS);
+    out.running = latest.instances.len();
+    out.bots = top_bots(&latest);
+    let ids: Vec<String> = out.bots.iter().map(|b| b.id.clone()).collect();
+    let histories: Vec<Result<ResourceHistoryResponse, ApiFailure>> = futures::stream::iter(ids)
+        .map(|id| async move { history_between(ui, caller, (from, to), Some(&id)).await })
+        .buffered(4)
+        .collect()
+        .await;
+    let mut lines = Vec::with_capacity(histories.len());
+    for history in histories {
+        // A bot deleted since the latest sample has no line.
+        lines.push(history.map(|h| h.data).unwrap_or_default());
     }
-    if let Some(latest) = samples.last() {
-        out.running = latest.instances.len();
-        out.bots = top_bots(latest);
-        let index: HashMap<&str, usize> = out
-            .bots
-            .iter()
-            .enumerate()
-            .map(|(k, b)| (b.id.as_str(), k))
-            .collect();
-        let frames = samples
-            .iter()
-            .map(|s| bot_frame(s, &out.bots, &index))
-            .collect();
-        out.bot_frames = thin(frames, MAX_POINTS);
-    }
+    out.bot_frames = thin(bot_frames(&lines), MAX_POINTS);
     Ok(out)
 }
 
@@ -324,14 +300,5 @@ mod tests {
         // Few frames are kept as they are.
         let few: Vec<Frame> = (0..5).map(|i| frame(i, 1.0)).collect();
         assert_eq!(thin(few.clone(), MAX_POINTS), few);
-    }
-
-    #[test]
-    fn pick_spreads_over_the_items_keeping_the_ends() {
-        let items: Vec<i64> = (0..1000).collect();
-        let picked = pick(&items, SPARSE_POINTS);
-        assert_eq!(picked.len(), SPARSE_POINTS);
-        assert_eq!((picked[0], *picked.last().unwrap()), (0, 999));
-        assert_eq!(pick(&items[..3], SPARSE_POINTS), vec![0, 1, 2]);
     }
 }

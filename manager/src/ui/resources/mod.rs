@@ -3,10 +3,10 @@
 //! again every few seconds so one that fires shows up) and their thresholds (a create form with inline
 //! errors). Operators and admins only, as the API's routes are: a user gets a page saying so.
 //!
-//! The history API answers every kept sample with every running bot in it; with a thousand bots an
-//! hour of samples is far more than a page needs. So the host's lines come from the host's own history
-//! route (thinned by the API), and the bots' lines from one history call when the window is small, else
-//! from one call per chosen sample time (at most `history::SPARSE_POINTS`), picked from the host's samples.
+//! The history API can answer every kept sample with every running bot in it; with a thousand bots
+//! that is far more than a page needs. So the host's lines come from the host's own history route
+//! (thinned by the API), and each drawn bot's line from the resource history asked for that bot alone,
+//! at most `MAX_POINTS` samples (`history.rs`).
 
 use axum::{
     extract::Query,
@@ -371,8 +371,7 @@ async fn resources_page(
         .ok()
         .and_then(|l| l.hosts.iter().find(|h| h.local))
         .map(|h| h.id.clone());
-    let running = overview.as_ref().map_or(0, |o| o.instances.running);
-    let history = match history::read(ui, caller, win, running, local.as_deref()).await {
+    let history = match history::read(ui, caller, win, local.as_deref()).await {
         Ok(h) => Ok(h),
         Err(ApiFailure::Refused(_, e)) => Err(e.error),
         Err(signed_out) => return Err(signed_out),

@@ -768,6 +768,7 @@ async fn login_brute_force_is_throttled_per_user_and_per_address() {
         )
     };
     // A wrong password and an unknown user get the same answer.
+    let guessing = std::time::Instant::now();
     let (s1, wrong) = attempt("ann", "guess-0").await;
     let (s2, unknown) = attempt("nobody", "guess-0").await;
     assert_eq!((s1, s2), (401, 401));
@@ -787,8 +788,14 @@ async fn login_brute_force_is_throttled_per_user_and_per_address() {
         }
         assert_eq!(response.status(), 401);
     }
-    // Five a minute per username by default: the sixth is refused.
-    assert_eq!(throttled_at, Some(5));
+    // Five a minute per username by default: the sixth is refused (one more for every 12 s the guesses
+    // took, which a loaded machine's slow password hashing can make them take: the limit refills).
+    let refilled = (guessing.elapsed().as_secs_f64() / 12.0) as usize;
+    assert!(
+        throttled_at.is_some_and(|n| (5..=5 + refilled).contains(&n)),
+        "throttled at {throttled_at:?} after {:?}",
+        guessing.elapsed()
+    );
     // While throttled, even the right password is refused: guessing learns nothing.
     let (status, _) = attempt("ann", "ann-password").await;
     assert_eq!(status, 429);

@@ -466,6 +466,19 @@ impl Manager {
         Ok(ids)
     }
 
+    /// The manager's `/metrics` by series (name with its labels) and value.
+    pub async fn metrics(&self) -> std::collections::HashMap<String, f64> {
+        self.get_text("/metrics")
+            .await
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// `GET path` as text: asserts 200 and a `text/plain` body.
     pub async fn get_text(&self, path: &str) -> String {
         let response = self

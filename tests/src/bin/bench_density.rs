@@ -139,11 +139,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Idle.
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let (cpu0, writes0, t0) = (cpu_ticks(pid)?, metrics(&m).await?, Instant::now());
+    let (cpu0, writes0, t0) = (cpu_ticks(pid)?, m.metrics().await, Instant::now());
     let mut rounds = Vec::new();
     while t0.elapsed() < Duration::from_secs(args.idle_secs) {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let figures = metrics(&m).await?;
+        let figures = m.metrics().await;
         rounds.push(
             figures
                 .get("botfleet_health_round_seconds")
@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(0.0),
         );
     }
-    let (cpu1, writes1, idle) = (cpu_ticks(pid)?, metrics(&m).await?, t0.elapsed());
+    let (cpu1, writes1, idle) = (cpu_ticks(pid)?, m.metrics().await, t0.elapsed());
     let cpu_percent = (cpu1 - cpu0) as f64 / ticks_per_second() / idle.as_secs_f64() * 100.0;
     let (rss_mb, peak_mb) = memory_mb(pid)?;
     let checked = writes1
@@ -436,19 +436,6 @@ async fn list_all(m: &Manager) -> anyhow::Result<Vec<Value>> {
     let (status, body) = m.get("/api/v1/instances").await;
     anyhow::ensure!(status == 200, "list failed: {body}");
     Ok(body["instances"].as_array().cloned().unwrap_or_default())
-}
-
-/// The manager's metrics by series (name with labels), summed over nothing.
-async fn metrics(m: &Manager) -> anyhow::Result<HashMap<String, f64>> {
-    let text = reqwest::get(m.url("/metrics")).await?.text().await?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect())
 }
 
 /// User + system CPU ticks of `pid`.

@@ -37,6 +37,7 @@ use shared::{
     },
     events::EventType,
     webhook::{WebhookConfigRequest, WebhookEnvelope},
+    worker_api::Outcome,
 };
 use sqlx::{
     ConnectOptions, Connection,
@@ -503,7 +504,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sweep_secs = logged.iter().map(|(_, s)| *s).fold(0.0, f64::max);
-    let metrics = metrics(&m).await?;
+    let metrics = m.metrics().await;
     let removed = expected
         .iter()
         .map(|(table, _)| {
@@ -642,19 +643,6 @@ async fn size(url: &str) -> anyhow::Result<Size> {
     }
 }
 
-/// The manager's metrics by series (name with labels), read over the admin key.
-async fn metrics(m: &Manager) -> anyhow::Result<HashMap<String, f64>> {
-    let text = m.get_text("/metrics").await;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect())
-}
-
 /// The endpoints measured, by name and path.
 struct Targets(Vec<(String, String)>);
 
@@ -671,7 +659,8 @@ async fn reads(m: &Manager, targets: &Targets, args: &Args) -> anyhow::Result<Ve
         let first_ms = first.elapsed().as_secs_f64() * 1000.0;
         anyhow::ensure!(status == 200, "{path} answered {status}");
         eprintln!("   {name}");
-        let (mut p50, mut p99, mut rps) = wrk(&url, key, args.connections, args.wrk_secs)?;
+        let (mut p50, mut p99, mut rps) =
+            botfleet_tests::wrk::wrk_patient(&url, key, args.connections, args.wrk_secs)?;
         let mut name = name.clone();
         // wrk drops the requests still unanswered when its time is up: an endpoint so slow that (almost)
         // none of its requests ended within the run gets a fixed number instead, at the same concurrency.
@@ -698,55 +687,6 @@ async fn reads(m: &Manager, targets: &Targets, args: &Args) -> anyhow::Result<Ve
         });
     }
     Ok(out)
-}
-
-/// (p50 ms, p99 ms, requests/s) of `url` under `wrk --latency` with `connections` connections for
-/// `seconds`. Unlike `botfleet_tests::wrk`, a request may take up to a minute (wrk's default of 2 s
-/// drops the slow answers from the percentiles as timeouts); a timeout or a non-2xx answer fails.
-fn wrk(url: &str, key: &str, connections: u32, seconds: u32) -> anyhow::Result<(f64, f64, f64)> {
-    let out = std::process::Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--timeout",
-            "60s",
-            "--latency",
-        ])
-        .args(["-H", &format!("Authorization: Bearer {key}"), url])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    anyhow::ensure!(
-        out.status.success() && !text.contains("Non-2xx") && !text.contains("Socket errors"),
-        "wrk on {url}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ms = |v: &str| -> f64 {
-        let number = |x: &str| x.parse::<f64>().unwrap_or(0.0);
-        if let Some(x) = v.strip_suffix("us") {
-            number(x) / 1000.0
-        } else if let Some(x) = v.strip_suffix("ms") {
-            number(x)
-        } else if let Some(x) = v.strip_suffix('m') {
-            number(x) * 60_000.0
-        } else if let Some(x) = v.strip_suffix('s') {
-            number(x) * 1000.0
-        } else {
-            0.0
-        }
-    };
-    let field = |prefix: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(prefix))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("0")
-            .to_string()
-    };
-    Ok((
-        ms(&field("50%")),
-        ms(&field("99%")),
-        field("Requests/sec:").parse().unwrap_or(0.0),
-    ))
 }
 
 /// (p50 ms, p99 ms, requests/s) of `total` GETs of `path`, `concurrency` at a time.
@@ -918,33 +858,12 @@ fn text(seed: u64, len: usize) -> String {
     out
 }
 
-/// What a reply became.
-#[derive(Clone, Copy, PartialEq)]
-enum Outcome {
-    Answered,
-    Fallback,
-    Welcome,
-    Failed,
-    DroppedRate,
-    DroppedCap,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Answered => "answered",
-            Self::Fallback => "fallback",
-            Self::Welcome => "welcome",
-            Self::Failed => "failed",
-            Self::DroppedRate => "dropped_rate",
-            Self::DroppedCap => "dropped_cap",
-        }
-    }
-
-    /// An agent call was made.
-    fn called(self) -> bool {
-        matches!(self, Self::Answered | Self::Fallback | Self::Failed)
-    }
+/// An agent call was made for a reply with this outcome.
+fn called(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Answered | Outcome::Fallback | Outcome::Failed
+    )
 }
 
 /// One stored message, its text made from `seed` when written.
@@ -1103,7 +1022,7 @@ impl Plan {
                         } else {
                             60
                         };
-                        if outcome.called() {
+                        if called(outcome) {
                             m.latency_ms = Some((rng.range(250_000, 5_500_000) as f64) / 1000.0);
                             m.tokens = Some((rng.range(150, 3_000), rng.range(15, 600)));
                         }

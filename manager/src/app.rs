@@ -159,7 +159,6 @@ impl Application {
                 fleet: state.fleet.clone(),
                 auth: state.auth.clone(),
                 reconciler: state.reconciler.clone(),
-                leader: state.leader.clone(),
             })
         });
         Ok(Self {

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::{
     auth::Auth,
     fleet::Fleet,
-    leadership::{Leader, stopped},
+    leadership::stopped,
     reconcile::Reconciler,
     store::peers::{CHANNEL, Change},
 };
@@ -30,8 +30,8 @@ const RESYNC_EVERY: Duration = Duration::from_secs(60);
 pub struct Peers {
     pub fleet: Arc<Fleet>,
     pub auth: Arc<Auth>,
+    /// Converges what another manager changed (a no-op unless this manager leads).
     pub reconciler: Arc<Reconciler>,
-    pub leader: Leader,
 }
 
 impl Peers {
@@ -44,9 +44,7 @@ impl Peers {
                 // Another manager acted on the worker or stored messages: look again when asked.
                 fleet.observed.worker_changed(id);
                 fleet.observed.messages_stored(id);
-                if self.leader.is_leading() {
-                    self.reconciler.trigger(id);
-                }
+                self.reconciler.trigger(id);
             }
             None => forget(fleet, id),
         }

@@ -73,11 +73,13 @@ pub async fn sweep(store: &Store, args: &RetentionArgs, now: i64) -> Vec<(&'stat
         }
         let before = now - (days as i64) * 86_400_000;
         let mut total = 0;
+        let mut swept = false;
         loop {
             match store.forget_batch(rule, before).await {
                 Ok(n) => {
                     total += n;
                     if n < BATCH as u64 {
+                        swept = true;
                         break;
                     }
                     // Let other writers in between batches.
@@ -88,6 +90,14 @@ pub async fn sweep(store: &Store, args: &RetentionArgs, now: i64) -> Vec<(&'stat
                     break;
                 }
             }
+        }
+        // The analytics rollup follows the messages: once none older than `before` is left, its days
+        // before that go and the day cut is counted again from the messages left.
+        if rule.kind == Kind::Messages
+            && swept
+            && let Err(e) = store.forget_analytics(before).await
+        {
+            tracing::warn!(error = %e, "could not forget the analytics of old messages");
         }
         if total > 0 {
             metrics::counter!("botfleet_retention_deleted_rows_total", "table" => rule.table)

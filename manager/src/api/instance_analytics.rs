@@ -62,11 +62,7 @@ pub async fn get_analytics(
         .range(OffsetDateTime::now_utc().date())
         .map_err(|e| ApiError::validation(e.field, e.message))?;
     let (first, last) = (unix_day(from), unix_day(to));
-    let analytics = state
-        .fleet
-        .store
-        .analytics(&id, first * DAY_MS, (last + 1) * DAY_MS)
-        .await?;
+    let analytics = state.fleet.store.analytics(&id, first..last + 1).await?;
     let none = DayCounts::default();
     let daily = (0..=last - first)
         .map(|i| AnalyticsDay {

@@ -3,7 +3,7 @@
 //! agent's context (`agent::ChatContext`) follows too. Also what is read off the conversations and the
 //! bot's replies: analytics per UTC day, insights, the LLM block.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use shared::worker_api::Outcome;
 use sqlx::{AnyConnection, Row, any::AnyRow};
@@ -300,49 +300,52 @@ impl Store {
             .collect()
     }
 
-    /// Analytics of the messages and conversations from `from` (unix ms, included) to `to` (excluded),
-    /// per UTC day and in all: one query per family of figures (messages, conversations, unique users
-    /// of the range, latencies), grouped by day on either database.
+    /// Analytics of the messages and conversations of the UTC days `days` (unix day numbers), per day
+    /// and in all: the figures that add up from the rollup (`analytics.rs`), unique users counted
+    /// distinct over its rows, conversations by the day they started, and the latencies (percentiles
+    /// need all of them) from the index `messages_latency` alone.
     pub async fn analytics(
         &self,
         instance_id: &str,
-        from: i64,
-        to: i64,
+        days: Range<i64>,
     ) -> Result<Analytics, sqlx::Error> {
         let mut out = Analytics::default();
-        let messages = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT at / {DAY_MS} AS day, \
-             {} AS messages_in, {} AS messages_out, \
-             CAST(COUNT(DISTINCT CASE WHEN direction = 'in' THEN from_id END) AS BIGINT) AS unique_users, \
-             {} AS agent_calls, {} AS tokens_in, {} AS tokens_out, \
-             {} AS errors, {} AS dropped_rate, {} AS dropped_cap \
-             FROM messages WHERE instance_id = $1 AND at >= $2 AND at < $3 GROUP BY at / {DAY_MS}",
-            sum("CASE WHEN direction = 'in' THEN 1 ELSE 0 END"),
-            sum("CASE WHEN direction = 'out' THEN 1 ELSE 0 END"),
-            sum("CASE WHEN latency_ms IS NOT NULL THEN 1 ELSE 0 END"),
-            sum("tokens_in"),
-            sum("tokens_out"),
-            sum(&outcome_is(&[Outcome::Fallback, Outcome::Failed])),
-            sum(&outcome_is(&[Outcome::DroppedRate])),
-            sum(&outcome_is(&[Outcome::DroppedCap])),
-        )))
+        let (first, end) = (days.start, days.end);
+        let rows = sqlx::query(
+            "SELECT day, messages_in, messages_out, agent_calls, tokens_in, tokens_out, fallback, \
+             failed, dropped_rate, dropped_cap FROM analytics_days \
+             WHERE instance_id = $1 AND day >= $2 AND day < $3",
+        )
         .bind(instance_id.to_string())
-        .bind(from)
-        .bind(to)
+        .bind(first)
+        .bind(end)
         .fetch_all(self.pool())
         .await?;
-        for r in &messages {
+        for r in &rows {
             let day = out.days.entry(r.try_get("day")?).or_default();
             day.messages_in = r.try_get("messages_in")?;
             day.messages_out = r.try_get("messages_out")?;
-            day.unique_users = r.try_get("unique_users")?;
             day.agent_calls = r.try_get("agent_calls")?;
             day.tokens_in = r.try_get("tokens_in")?;
             day.tokens_out = r.try_get("tokens_out")?;
-            day.errors = r.try_get("errors")?;
+            day.errors = r.try_get::<i64, _>("fallback")? + r.try_get::<i64, _>("failed")?;
             day.dropped_rate = r.try_get("dropped_rate")?;
             day.dropped_cap = r.try_get("dropped_cap")?;
         }
+        let users = sqlx::query(
+            "SELECT day, CAST(COUNT(*) AS BIGINT) AS unique_users FROM analytics_users \
+             WHERE instance_id = $1 AND day >= $2 AND day < $3 GROUP BY day",
+        )
+        .bind(instance_id.to_string())
+        .bind(first)
+        .bind(end)
+        .fetch_all(self.pool())
+        .await?;
+        for r in &users {
+            out.days.entry(r.try_get("day")?).or_default().unique_users =
+                r.try_get("unique_users")?;
+        }
+        let (from, to) = (first * DAY_MS, end * DAY_MS);
         let started = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT started_at / {DAY_MS} AS day, CAST(COUNT(*) AS BIGINT) AS conversations \
              FROM conversations WHERE instance_id = $1 AND started_at >= $2 AND started_at < $3 \
@@ -377,12 +380,12 @@ impl Store {
             out.summary.latencies.push(latency);
         }
         out.summary.unique_users = sqlx::query_scalar(
-            "SELECT CAST(COUNT(DISTINCT from_id) AS BIGINT) FROM messages \
-             WHERE instance_id = $1 AND at >= $2 AND at < $3 AND direction = 'in'",
+            "SELECT CAST(COUNT(DISTINCT user_id) AS BIGINT) FROM analytics_users \
+             WHERE instance_id = $1 AND day >= $2 AND day < $3",
         )
         .bind(instance_id.to_string())
-        .bind(from)
-        .bind(to)
+        .bind(first)
+        .bind(end)
         .fetch_one(self.pool())
         .await?;
         for day in out.days.values() {
@@ -403,15 +406,23 @@ impl Store {
     /// The latest `limit` questions without an answer (`fallback`, `failed`), newest first, and the
     /// counts of answered, fallen back and failed questions.
     pub async fn insights(&self, instance_id: &str, limit: i64) -> Result<Insights, sqlx::Error> {
-        // The question is the message the reply answers (`reply_to`), in the same chat.
+        // The latest `limit` replies of each outcome (each from the end of its range of the index
+        // `messages_outcome`), the latest `limit` of both, and only then the question of each: the
+        // message the reply answers (`reply_to`), in the same chat (the index `messages_reply`).
+        let latest = |outcome: Outcome| {
+            format!(
+                "SELECT * FROM (SELECT id, instance_id, chat_id, reply_to, text, outcome, at FROM messages \
+                 WHERE instance_id = $1 AND outcome = '{outcome}' ORDER BY at DESC, id DESC LIMIT $2) {outcome}"
+            )
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT a.text AS bot_response, a.outcome, a.at, \
              (SELECT q.text FROM messages q WHERE q.instance_id = a.instance_id AND q.chat_id = a.chat_id \
               AND q.message_id = a.reply_to AND q.direction = 'in' ORDER BY q.at DESC LIMIT 1) AS question \
-             FROM messages a WHERE a.instance_id = $1 AND a.outcome IN ('{}', '{}') \
-             ORDER BY a.at DESC, a.id DESC LIMIT $2",
-            Outcome::Fallback,
-            Outcome::Failed
+             FROM (SELECT * FROM ({} UNION ALL {}) b ORDER BY at DESC, id DESC LIMIT $2) a \
+             ORDER BY a.at DESC, a.id DESC",
+            latest(Outcome::Fallback),
+            latest(Outcome::Failed),
         )))
         .bind(instance_id.to_string())
         .bind(limit)
@@ -428,15 +439,12 @@ impl Store {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
+        // The counts add up from the rollup, which holds what the stored messages do.
         let counts = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} AS answered, {} AS fallback, {} AS failed FROM messages \
-             WHERE instance_id = $1 AND outcome IN ('{}', '{}', '{}')",
-            sum(&outcome_is(&[Outcome::Answered])),
-            sum(&outcome_is(&[Outcome::Fallback])),
-            sum(&outcome_is(&[Outcome::Failed])),
-            Outcome::Answered,
-            Outcome::Fallback,
-            Outcome::Failed,
+            "SELECT {} AS answered, {} AS fallback, {} AS failed FROM analytics_days WHERE instance_id = $1",
+            sum("answered"),
+            sum("fallback"),
+            sum("failed"),
         )))
         .bind(instance_id.to_string())
         .fetch_one(self.pool())
@@ -689,7 +697,7 @@ mod tests {
         // The chat's own list shows only what was said in it.
         assert_eq!(store.messages("i", "2", 10).await.unwrap().len(), 1);
 
-        let a = store.analytics("i", 0, 3 * DAY_MS).await.unwrap();
+        let a = store.analytics("i", 0..3).await.unwrap();
         let day0 = &a.days[&0];
         assert_eq!(
             (
@@ -739,7 +747,7 @@ mod tests {
         );
         assert_eq!((s.tokens_in, s.tokens_out, s.errors), (16, 6, 2));
         assert_eq!(s.latencies.len(), 4);
-        let only_day1 = store.analytics("i", DAY_MS, 2 * DAY_MS).await.unwrap();
+        let only_day1 = store.analytics("i", 1..2).await.unwrap();
         assert_eq!(only_day1.days.keys().collect::<Vec<_>>(), [&1]);
 
         let insights = store.insights("i", 50).await.unwrap();
@@ -782,6 +790,361 @@ mod tests {
         assert_eq!(all.average_latency_ms, Some(25.0));
         let none = store.llm_stats("nobody", 0).await.unwrap();
         assert_eq!(none, LlmRow::default());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Analytics and the insights' counts as they were computed before the rollup: every message of the
+    /// range read live. The rollup must always give the same.
+    async fn live(store: &Store, instance_id: &str, days: Range<i64>) -> (Analytics, [i64; 3]) {
+        let (from, to) = (days.start * DAY_MS, days.end * DAY_MS);
+        let mut out = Analytics::default();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT at / {DAY_MS} AS day, {} AS messages_in, {} AS messages_out, \
+             CAST(COUNT(DISTINCT CASE WHEN direction = 'in' THEN from_id END) AS BIGINT) AS unique_users, \
+             {} AS agent_calls, {} AS tokens_in, {} AS tokens_out, {} AS errors, {} AS dropped_rate, \
+             {} AS dropped_cap FROM messages WHERE instance_id = $1 AND at >= $2 AND at < $3 \
+             GROUP BY at / {DAY_MS}",
+            sum("CASE WHEN direction = 'in' THEN 1 ELSE 0 END"),
+            sum("CASE WHEN direction = 'out' THEN 1 ELSE 0 END"),
+            sum("CASE WHEN latency_ms IS NOT NULL THEN 1 ELSE 0 END"),
+            sum("tokens_in"),
+            sum("tokens_out"),
+            sum(&outcome_is(&[Outcome::Fallback, Outcome::Failed])),
+            sum(&outcome_is(&[Outcome::DroppedRate])),
+            sum(&outcome_is(&[Outcome::DroppedCap])),
+        )))
+        .bind(instance_id.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        for r in &rows {
+            let day = out.days.entry(r.get("day")).or_default();
+            day.messages_in = r.get("messages_in");
+            day.messages_out = r.get("messages_out");
+            day.unique_users = r.get("unique_users");
+            day.agent_calls = r.get("agent_calls");
+            day.tokens_in = r.get("tokens_in");
+            day.tokens_out = r.get("tokens_out");
+            day.errors = r.get("errors");
+            day.dropped_rate = r.get("dropped_rate");
+            day.dropped_cap = r.get("dropped_cap");
+        }
+        let started = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT started_at / {DAY_MS} AS day, CAST(COUNT(*) AS BIGINT) AS n FROM conversations \
+             WHERE instance_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY started_at / {DAY_MS}"
+        )))
+        .bind(instance_id.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        for r in &started {
+            out.days.entry(r.get("day")).or_default().conversations = r.get("n");
+        }
+        let latencies = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT at / {DAY_MS} AS day, latency_ms FROM messages \
+             WHERE instance_id = $1 AND at >= $2 AND at < $3 AND latency_ms IS NOT NULL"
+        )))
+        .bind(instance_id.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        for r in &latencies {
+            let latency: f64 = r.get("latency_ms");
+            out.days
+                .entry(r.get("day"))
+                .or_default()
+                .latencies
+                .push(latency);
+            out.summary.latencies.push(latency);
+        }
+        out.summary.unique_users = sqlx::query_scalar(
+            "SELECT CAST(COUNT(DISTINCT from_id) AS BIGINT) FROM messages \
+             WHERE instance_id = $1 AND at >= $2 AND at < $3 AND direction = 'in'",
+        )
+        .bind(instance_id.to_string())
+        .bind(from)
+        .bind(to)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        for day in out.days.values() {
+            let s = &mut out.summary;
+            s.messages_in += day.messages_in;
+            s.messages_out += day.messages_out;
+            s.conversations += day.conversations;
+            s.agent_calls += day.agent_calls;
+            s.tokens_in += day.tokens_in;
+            s.tokens_out += day.tokens_out;
+            s.errors += day.errors;
+            s.dropped_rate += day.dropped_rate;
+            s.dropped_cap += day.dropped_cap;
+        }
+        let counts = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} AS answered, {} AS fallback, {} AS failed FROM messages WHERE instance_id = $1",
+            sum(&outcome_is(&[Outcome::Answered])),
+            sum(&outcome_is(&[Outcome::Fallback])),
+            sum(&outcome_is(&[Outcome::Failed])),
+        )))
+        .bind(instance_id.to_string())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (
+            out,
+            [
+                counts.get("answered"),
+                counts.get("fallback"),
+                counts.get("failed"),
+            ],
+        )
+    }
+
+    /// The unanswered questions as they were read before: the question looked up for every reply.
+    async fn live_unanswered(store: &Store, instance_id: &str, limit: i64) -> Vec<UnansweredRow> {
+        sqlx::query(
+            "SELECT a.text AS bot_response, a.outcome, a.at, \
+             (SELECT q.text FROM messages q WHERE q.instance_id = a.instance_id AND q.chat_id = a.chat_id \
+              AND q.message_id = a.reply_to AND q.direction = 'in' ORDER BY q.at DESC LIMIT 1) AS question \
+             FROM messages a WHERE a.instance_id = $1 AND a.outcome IN ('fallback', 'failed') \
+             ORDER BY a.at DESC, a.id DESC LIMIT $2",
+        )
+        .bind(instance_id.to_string())
+        .bind(limit)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| UnansweredRow {
+            question: r.get("question"),
+            bot_response: r.get("bot_response"),
+            outcome: r.get("outcome"),
+            at: r.get("at"),
+        })
+        .collect()
+    }
+
+    /// The figures the API shows of `a`: every day of `days` (a day without messages is all zeros and
+    /// no latency), then the totals; latencies in order (the API reads their mean and percentile).
+    fn shown(mut a: Analytics, days: Range<i64>) -> Vec<(Option<i64>, DayCounts)> {
+        let mut shown: Vec<(Option<i64>, DayCounts)> = days
+            .map(|d| (Some(d), a.days.remove(&d).unwrap_or_default()))
+            .collect();
+        assert!(a.days.is_empty(), "days outside the range: {:?}", a.days);
+        shown.push((None, a.summary));
+        for (_, d) in &mut shown {
+            d.latencies.sort_by(f64::total_cmp);
+        }
+        shown
+    }
+
+    /// The rollup gives what reading every message would, across closed days and today, a message
+    /// arriving late into a closed day, events stored twice, unsent replies, another instance, a
+    /// retention sweep cutting a day in two, and the instance's deletion.
+    #[tokio::test]
+    async fn the_rollup_gives_what_the_messages_add_up_to() {
+        let (store, dir) = store().await;
+        let ttl = 24 * HOUR;
+        let outcomes = [
+            Outcome::Answered,
+            Outcome::Fallback,
+            Outcome::Answered,
+            Outcome::Failed,
+            Outcome::DroppedRate,
+            Outcome::DroppedCap,
+            Outcome::Welcome,
+        ];
+        // Five days, three chats of "i" and one of "j", a question and its reply every 5 hours.
+        let mut batches: Vec<(&str, Vec<WorkerEvent>)> = Vec::new();
+        for day in 0..5i64 {
+            let mut i = Vec::new();
+            let mut j = Vec::new();
+            for k in 0..5i64 {
+                let at = day * DAY_MS + k * 5 * HOUR + day * 7;
+                let n = (day * 5 + k) as usize;
+                let chat = ["1", "2", "3"][n % 3];
+                let q = format!("q{day}-{k}");
+                i.push(message(
+                    &q,
+                    WorkerEventKind::MessageIn,
+                    chat,
+                    at,
+                    &format!("question {q}"),
+                ));
+                let outcome = outcomes[n % outcomes.len()];
+                let called = !matches!(
+                    outcome,
+                    Outcome::Welcome | Outcome::DroppedRate | Outcome::DroppedCap
+                );
+                let exchange = Exchange {
+                    latency_ms: called.then_some(10.0 + n as f64 * 1.5),
+                    tokens_in: called.then_some(n as u64),
+                    tokens_out: called.then_some(2),
+                    ..Exchange::new(outcome)
+                };
+                if outcome == Outcome::Failed {
+                    i.push(WorkerEvent {
+                        kind: WorkerEventKind::BotError,
+                        text: Some("could not send the reply".into()),
+                        from_id: None,
+                        exchange: Some(Exchange {
+                            question_id: Some(format!("m-{q}")),
+                            ..exchange.undelivered("unsent".into(), "blocked")
+                        }),
+                        ..message(
+                            &format!("e{day}-{k}"),
+                            WorkerEventKind::BotError,
+                            chat,
+                            at + 9,
+                            "",
+                        )
+                    });
+                } else {
+                    i.push(reply(&format!("a{day}-{k}"), chat, at + 9, &q, exchange));
+                }
+                j.push(message(
+                    &format!("j{day}-{k}"),
+                    WorkerEventKind::MessageIn,
+                    "9",
+                    at,
+                    "hi",
+                ));
+            }
+            batches.push(("i", i));
+            batches.push(("j", j));
+        }
+        for (instance, events) in &batches {
+            store.store_events(instance, events, ttl).await.unwrap();
+        }
+        // Stored twice: nothing counts twice.
+        store.store_events("i", &batches[4].1, ttl).await.unwrap();
+        // A message arriving late into a closed day, from a user new that day, with a reply.
+        let late = vec![
+            message("late", WorkerEventKind::MessageIn, "7", DAY_MS + 3, "late"),
+            reply("late-a", "7", DAY_MS + 4, "late", answered(99.5, 40, 4)),
+        ];
+        store.store_events("i", &late, ttl).await.unwrap();
+
+        let compare = |label: &'static str| {
+            let store = store.clone();
+            async move {
+                for instance in ["i", "j", "none"] {
+                    for days in [0..5, 1..2, 0..1, 3..5, 2..9] {
+                        let rolled = store.analytics(instance, days.clone()).await.unwrap();
+                        let (counted, counts) = live(&store, instance, days.clone()).await;
+                        assert_eq!(
+                            shown(rolled, days.clone()),
+                            shown(counted, days.clone()),
+                            "{label}: {instance} {days:?}"
+                        );
+                        let insights = store.insights(instance, 50).await.unwrap();
+                        assert_eq!(
+                            [insights.answered, insights.fallback, insights.failed],
+                            counts,
+                            "{label}: {instance}"
+                        );
+                    }
+                    for limit in [1, 2, 3, 50] {
+                        assert_eq!(
+                            store.insights(instance, limit).await.unwrap().unanswered,
+                            live_unanswered(&store, instance, limit).await,
+                            "{label}: {instance}, {limit}"
+                        );
+                    }
+                }
+            }
+        };
+        compare("stored").await;
+        let a = store.analytics("i", 1..2).await.unwrap();
+        assert_eq!(
+            (
+                a.summary.messages_in,
+                a.summary.unique_users,
+                a.summary.agent_calls
+            ),
+            (6, 4, 4),
+            "day 1 with the late message and its new user"
+        );
+        // Counting the rollup again from the messages gives the rows kept on the way.
+        let rollup = |store: Store| async move {
+            let days: Vec<(String, i64, i64, i64, i64)> = sqlx::query(
+                "SELECT instance_id, day, messages_in, messages_out, tokens_in FROM analytics_days \
+                 ORDER BY instance_id, day",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get("instance_id"),
+                    r.get("day"),
+                    r.get("messages_in"),
+                    r.get("messages_out"),
+                    r.get("tokens_in"),
+                )
+            })
+            .collect();
+            let users: Vec<(String, i64, String)> = sqlx::query(
+                "SELECT instance_id, day, user_id FROM analytics_users ORDER BY instance_id, day, user_id",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("instance_id"), r.get("day"), r.get("user_id")))
+            .collect();
+            (days, users)
+        };
+        let kept = rollup(store.clone()).await;
+        store.recount_analytics().await.unwrap();
+        assert_eq!(rollup(store.clone()).await, kept);
+
+        // Messages kept one day, swept at noon of day 3: days 0 and 1 go, day 2 is cut at noon.
+        let args = crate::retention::RetentionArgs {
+            retain_events_days: 0,
+            retain_messages_days: 1,
+            retain_deliveries_days: 0,
+            retain_history_days: 0,
+            retention_interval_secs: 3600,
+        };
+        let swept = crate::retention::sweep(&store, &args, 3 * DAY_MS + 12 * HOUR).await;
+        assert!(swept.contains(&("messages", 41)), "{swept:?}");
+        compare("after the sweep").await;
+        let a = store.analytics("i", 0..5).await.unwrap();
+        assert_eq!(a.days.get(&1).map_or(0, |d| d.messages_in), 0);
+        assert!(a.days[&2].messages_in > 0 && a.days[&2].messages_in < 5);
+
+        // The instance's rows go with it.
+        store.delete_instance("i").await.unwrap();
+        compare("after the delete").await;
+        let left: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM analytics_days WHERE instance_id = 'i'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let users: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM analytics_users WHERE instance_id = 'i'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!((left, users), (0, 0));
+        assert!(
+            store
+                .analytics("j", 0..5)
+                .await
+                .unwrap()
+                .summary
+                .messages_in
+                > 0
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -55,6 +55,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let mut new = 0;
         let mut logged = Vec::new();
+        let mut tally = super::analytics::Tally::default();
         for e in events {
             let direction = match e.kind {
                 WorkerEventKind::MessageIn => "in",
@@ -124,6 +125,15 @@ impl Store {
             if inserted == 0 {
                 continue;
             }
+            tally.add(&super::analytics::Counted {
+                direction,
+                at: e.at,
+                from_id: e.from_id.as_deref(),
+                latency_ms: exchange.and_then(|x| x.latency_ms),
+                tokens_in: tokens(exchange.and_then(|x| x.tokens_in)),
+                tokens_out: tokens(exchange.and_then(|x| x.tokens_out)),
+                outcome: exchange.map(|x| x.outcome),
+            });
             let chat_id = e.chat_id.clone().unwrap_or_default();
             if !unsent {
                 new += 1;
@@ -176,6 +186,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        tally.write(&mut tx, instance_id).await?;
         tx.commit().await?;
         Ok((new, logged))
     }

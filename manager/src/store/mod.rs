@@ -4,6 +4,7 @@
 //! does.
 
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod conversations;
 pub mod events;

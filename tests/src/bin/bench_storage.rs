@@ -6,7 +6,7 @@
 //!    over the last 120 days: messages in and out of 2,000 private chats spread over the bots (questions
 //!    and the agent's replies with their outcome, latency and tokens, in sessions; conversations cut by
 //!    the default 24 h of silence, as `store::conversations::join` cuts them), the chats', conversations' and
-//!    daily counts' rows that count them, the event log (`bot.status`, `bot.error`) and bot 0's webhook
+//!    daily counts' rows that count them, the analytics rollup (`manager::store::analytics`), the event log (`bot.status`, `bot.error`) and bot 0's webhook
 //!    deliveries (one per message). SQLite gets multi-row `INSERT`s in large transactions, PostgreSQL
 //!    `COPY` then `VACUUM ANALYZE` (as autovacuum would have left a long-lived database);
 //! 3. the manager starts again on it (retention off) and the database size and the read latency of the
@@ -404,6 +404,8 @@ async fn run(
         // One statement each: VACUUM runs outside any transaction.
         for table in [
             "messages",
+            "analytics_days",
+            "analytics_users",
             "conversations",
             "chats",
             "events",
@@ -1133,6 +1135,14 @@ impl Plan {
                 .map(|(m, id)| self.message_row(m, id.clone())),
         )
         .await?;
+        // The analytics rollup of those messages, as their transactions would have added it up.
+        let started = Instant::now();
+        db.execute_all(&manager::store::analytics::recount_statements())
+            .await?;
+        eprintln!(
+            "   analytics rollup: counted in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         db.write(
             "conversations",
             &[
@@ -1556,6 +1566,31 @@ impl Db {
             "   {table}: {written} rows in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        Ok(())
+    }
+
+    /// Runs `statements` in one transaction.
+    async fn execute_all(&mut self, statements: &[String]) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut tx = conn.begin().await?;
+                for sql in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            Db::Pg(conn) => {
+                let mut tx = conn.begin().await?;
+                for sql in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 

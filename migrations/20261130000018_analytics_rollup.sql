@@ -51,5 +51,5 @@ WHERE direction = 'in' AND from_id IS NOT NULL;
 CREATE INDEX messages_latency ON messages (instance_id, at, latency_ms) WHERE latency_ms IS NOT NULL;
 -- Contacts: who wrote, how often, when last and under which name, from the index alone.
 CREATE INDEX messages_contacts ON messages (instance_id, direction, from_id, at, from_name);
--- Insights: the question a reply answers, by its provider id in its chat.
-CREATE INDEX messages_reply ON messages (instance_id, chat_id, message_id);
+-- Insights: the question a reply answers, by its provider id in its chat (the latest first).
+CREATE INDEX messages_reply ON messages (instance_id, chat_id, message_id, at);

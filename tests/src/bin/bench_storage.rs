@@ -6,9 +6,10 @@
 //!    over the last 120 days: messages in and out of 2,000 private chats spread over the bots (questions
 //!    and the agent's replies with their outcome, latency and tokens, in sessions; conversations cut by
 //!    the default 24 h of silence, as `store::conversations::join` cuts them), the chats', conversations' and
-//!    daily counts' rows that count them, the analytics rollup (`manager::store::analytics`), the event log (`bot.status`, `bot.error`) and bot 0's webhook
-//!    deliveries (one per message). SQLite gets multi-row `INSERT`s in large transactions, PostgreSQL
-//!    `COPY` then `VACUUM ANALYZE` (as autovacuum would have left a long-lived database);
+//!    daily counts' rows that count them, the analytics rollup (`manager::store::analytics`), the
+//!    event log (`bot.status`, `bot.error`) and bot 0's webhook deliveries (one per message). SQLite
+//!    gets multi-row `INSERT`s in large transactions, PostgreSQL `COPY` then `VACUUM ANALYZE` (as
+//!    autovacuum would have left a long-lived database);
 //! 3. the manager starts again on it (retention off) and the database size and the read latency of the
 //!    API over the admin key are measured: `wrk`, 16 connections, `--wrk-secs` each, requests
 //!    allowed a minute (p50, p99, requests/s), and the first (cold) request alone;

@@ -32,6 +32,7 @@ use super::{
     Availability, ContainerUsage, Endpoint, HostView, Runtime, RuntimeError, RuntimeKind,
     RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView, is_not_found,
     networks::{self, NetworkPool},
+    usage::UsageReader,
 };
 
 pub struct DockerRuntime {
@@ -44,6 +45,7 @@ pub struct DockerRuntime {
     dial_host: String,
     /// With `--network auto`: the networks workers are spread over.
     pool: Option<NetworkPool>,
+    usage: UsageReader,
 }
 
 impl DockerRuntime {
@@ -60,6 +62,7 @@ impl DockerRuntime {
         Ok(Self {
             engine_id: info.id.unwrap_or_else(|| "local".into()),
             engine_name: info.name.unwrap_or_else(|| "docker".into()),
+            usage: UsageReader::new(docker.clone()),
             docker,
             settings,
             dial_host,
@@ -248,8 +251,9 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
-        self.remove_container(&self.container_name(instance_id))
-            .await
+        let name = self.container_name(instance_id);
+        self.usage.forget(&name);
+        self.remove_container(&name).await
     }
 
     async fn remove_worker_data(&self, instance_id: &str) -> Result<(), RuntimeError> {
@@ -373,7 +377,8 @@ impl Runtime for DockerRuntime {
         &self,
         instance_id: &str,
     ) -> Result<Option<ContainerUsage>, RuntimeError> {
-        container_usage(&self.docker, &self.container_name(instance_id)).await
+        let name = self.container_name(instance_id);
+        self.usage.usage(&name, &name).await
     }
 
     async fn engine_container_counts(&self) -> Result<(usize, usize), RuntimeError> {
@@ -430,7 +435,8 @@ pub(crate) fn log_chunk(
 }
 
 /// CPU and memory of one container by id or name; `None` when it is missing.
-pub(crate) async fn container_usage(
+/// A container's usage from Docker's stats (about a second: the engine takes two CPU readings).
+pub(crate) async fn container_stats(
     docker: &Docker,
     container: &str,
 ) -> Result<Option<ContainerUsage>, RuntimeError> {

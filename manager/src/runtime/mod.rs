@@ -11,6 +11,7 @@ pub mod image;
 pub mod memory;
 pub mod networks;
 pub mod swarm;
+mod usage;
 
 use std::{fmt, sync::Arc};
 

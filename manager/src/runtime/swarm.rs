@@ -82,8 +82,9 @@ use shared::{env, labels};
 use super::{
     Availability, ContainerUsage, Endpoint, HostView, Runtime, RuntimeError, RuntimeKind,
     RuntimeSettings, WORKER_DATA_DIR, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView,
-    docker::{container_usage, engine_container_counts, log_chunk},
+    docker::{engine_container_counts, log_chunk},
     is_conflict, is_not_found,
+    usage::UsageReader,
 };
 
 /// Service label: the configuration digest the service was made from.
@@ -144,6 +145,7 @@ pub struct SwarmRuntime {
     node_id: String,
     /// Node id → address the manager dials workers on; filled on demand and by `hosts()`.
     addresses: RwLock<HashMap<String, String>>,
+    usage: UsageReader,
 }
 
 impl SwarmRuntime {
@@ -160,6 +162,7 @@ impl SwarmRuntime {
         }
         Ok(Self {
             node_id: swarm.node_id.unwrap_or_default(),
+            usage: UsageReader::new(docker.clone()),
             docker,
             settings,
             addresses: RwLock::default(),
@@ -1043,6 +1046,7 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn remove_worker(&self, instance_id: &str) -> Result<(), RuntimeError> {
+        self.usage.forget(&self.service_name(instance_id));
         if let Some(service) = self
             .inspect_service(&self.service_name(instance_id))
             .await?
@@ -1271,7 +1275,7 @@ impl Runtime for SwarmRuntime {
             .build();
         let containers = self.docker.list_containers(Some(options)).await?;
         match containers.into_iter().find_map(|c| c.id) {
-            Some(id) => container_usage(&self.docker, &id).await,
+            Some(id) => self.usage.usage(&self.service_name(instance_id), &id).await,
             None => Ok(None),
         }
     }

@@ -11,7 +11,7 @@ use std::{
 
 use futures::StreamExt;
 use serde::Serialize;
-use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
+use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
 use tokio::sync::watch;
 
 use crate::{
@@ -183,10 +183,14 @@ impl Resources {
 }
 
 /// Measures the host; keeps its `System` between rounds, since CPU use is the change between two.
+///
+/// A host with 2,000 containers has 2,000 more mounts and 2,000 more interfaces: their space is not
+/// asked for (a `statvfs` each, through the FUSE daemon on `fuse-overlayfs`), and interfaces are read
+/// from one `/proc/net/dev` rather than a handful of files each. A reading blocks (it reads files),
+/// so `sample_once` takes it on the blocking pool.
 pub struct HostProbe {
     system: System,
     disks: Disks,
-    networks: Networks,
     data_path: PathBuf,
 }
 
@@ -205,14 +209,11 @@ impl HostProbe {
                 .with_memory(MemoryRefreshKind::nothing().with_ram()),
         )
         .map_err(|e| anyhow::anyhow!("cannot read host statistics: {e}"))?;
-        let disks = Disks::new_with_refreshed_list()
+        let disks = Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing())
             .map_err(|e| anyhow::anyhow!("cannot list disks: {e}"))?;
-        let networks = Networks::new_with_refreshed_list()
-            .map_err(|e| anyhow::anyhow!("cannot list network interfaces: {e}"))?;
         Ok(Self {
             system,
             disks,
-            networks,
             data_path,
         })
     }
@@ -220,16 +221,22 @@ impl HostProbe {
     pub fn sample(&mut self) -> HostReading {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        // Mounts and interfaces come and go (a container's, a new disk): list them again each time.
-        self.disks.refresh(true);
-        self.networks.refresh(true);
+        // Mounts come and go (a container's, a new disk): list them again each time, without their
+        // figures; then the space of the host's own file systems alone.
+        self.disks
+            .refresh_specifics(true, DiskRefreshKind::nothing());
+        for disk in self.disks.iter_mut() {
+            if is_host_disk(disk) {
+                disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
+            }
+        }
         let total = self.system.total_memory();
         let used = self.system.used_memory();
         // The disk holding the manager's data: the mount point that is the longest prefix of its path.
         let disk = self
             .disks
             .iter()
-            .filter(|d| self.data_path.starts_with(d.mount_point()))
+            .filter(|d| is_host_disk(d) && self.data_path.starts_with(d.mount_point()))
             .max_by_key(|d| d.mount_point().as_os_str().len());
         let (disk_total, disk_used) = disk
             .map(|d| {
@@ -255,23 +262,18 @@ impl HostProbe {
         HostReading {
             host,
             disks: self.disk_usage(),
-            networks: self.network_usage(),
+            networks: std::fs::read_to_string("/proc/net/dev")
+                .map(|dev| network_usage(&dev))
+                .unwrap_or_default(),
         }
     }
 
-    /// Each host file system once, by mount point; the engine's per-container mounts (overlay roots,
-    /// namespaces, anything under its data folder) are the containers', not the host's.
+    /// Each host file system once, by mount point.
     fn disk_usage(&self) -> Vec<DiskUsage> {
         let mut seen = std::collections::BTreeSet::new();
         self.disks
             .iter()
-            .filter(|d| {
-                let fs = d.file_system().to_string_lossy();
-                !matches!(
-                    fs.as_ref(),
-                    "overlay" | "fuse-overlayfs" | "fuse.fuse-overlayfs" | "aufs" | "nsfs" | "shm"
-                ) && !is_engine_mount(d.mount_point())
-            })
+            .filter(|d| is_host_disk(d))
             .filter(|d| seen.insert(d.mount_point().to_path_buf()))
             .take(MAX_DEVICES)
             .map(|d| {
@@ -288,25 +290,41 @@ impl HostProbe {
             })
             .collect()
     }
+}
 
-    /// Each interface by name; a container's `veth` end lives as long as the container and would crowd
-    /// out the host's own interfaces.
-    fn network_usage(&self) -> Vec<NetworkUsage> {
-        let mut out: Vec<NetworkUsage> = self
-            .networks
-            .iter()
-            .map(|(name, data)| (name.to_string_lossy(), data))
-            .filter(|(name, _)| !name.starts_with("veth"))
-            .map(|(name, data)| NetworkUsage {
-                interface: name.into_owned(),
-                bytes_sent: data.total_transmitted(),
-                bytes_recv: data.total_received(),
+/// Whether a mount is one of the host's file systems: the engine's per-container mounts (overlay roots,
+/// namespaces, anything under its data folder) are the containers'.
+fn is_host_disk(disk: &sysinfo::Disk) -> bool {
+    let fs = disk.file_system().to_string_lossy();
+    !matches!(
+        fs.as_ref(),
+        "overlay" | "fuse-overlayfs" | "fuse.fuse-overlayfs" | "aufs" | "nsfs" | "shm"
+    ) && !is_engine_mount(disk.mount_point())
+}
+
+/// Each interface of a `/proc/net/dev` listing by name; a container's `veth` end lives as long as the
+/// container and would crowd out the host's own interfaces.
+fn network_usage(dev: &str) -> Vec<NetworkUsage> {
+    let mut out: Vec<NetworkUsage> = dev
+        .lines()
+        .filter_map(|line| {
+            let (name, counters) = line.split_once(':')?;
+            let name = name.trim();
+            let counters: Vec<u64> = counters
+                .split_whitespace()
+                .map(|c| c.parse().ok())
+                .collect::<Option<_>>()?;
+            // Receive: bytes packets errs drop fifo frame compressed multicast; then transmit.
+            (counters.len() >= 9 && !name.starts_with("veth")).then(|| NetworkUsage {
+                interface: name.to_string(),
+                bytes_sent: counters[8],
+                bytes_recv: counters[0],
             })
-            .collect();
-        out.sort_by(|a, b| a.interface.cmp(&b.interface));
-        out.truncate(MAX_DEVICES);
-        out
-    }
+        })
+        .collect();
+    out.sort_by(|a, b| a.interface.cmp(&b.interface));
+    out.truncate(MAX_DEVICES);
+    out
 }
 
 /// A mount inside a container engine's data folder (`/var/lib/docker/...`), but not the folder itself.
@@ -340,18 +358,32 @@ pub fn manager_rss_bytes() -> u64 {
     system.process(pid).map(|p| p.memory()).unwrap_or(0)
 }
 
-/// One sampling round; each bot's id and name are shared with `previous`'s entry for it.
+/// One sampling round; each bot's id and name are shared with `previous`'s entry for it. The probe
+/// comes back with the sample (it is read on the blocking pool); `None` if that thread panicked.
 pub async fn sample_once(
     fleet: &Fleet,
-    host: &mut HostProbe,
+    mut host: HostProbe,
     concurrency: usize,
     previous: Option<&Sample>,
-) -> Sample {
+) -> (Option<HostProbe>, Sample) {
     let known: HashMap<&str, &InstanceSample> = previous
         .map(|p| p.instances.iter().map(|i| (&*i.instance_id, i)).collect())
         .unwrap_or_default();
     let known = &known;
-    let reading = host.sample();
+    let (host, reading) = match tokio::task::spawn_blocking(move || {
+        let reading = host.sample();
+        (host, reading)
+    })
+    .await
+    {
+        Ok((host, reading)) => (Some(host), Some(reading)),
+        Err(_) => (None, None),
+    };
+    let reading = reading.unwrap_or_else(|| HostReading {
+        host: HostSample::default(),
+        disks: Vec::new(),
+        networks: Vec::new(),
+    });
     let containers = fleet.runtime.engine_container_counts().await.ok();
     let records = fleet.cache.list();
     let instances_total = records.len();
@@ -386,7 +418,7 @@ pub async fn sample_once(
         .filter_map(|s| async move { s })
         .collect()
         .await;
-    Sample {
+    let sample = Sample {
         at: now_ms(),
         host: reading.host,
         disks: reading.disks,
@@ -398,7 +430,8 @@ pub async fn sample_once(
         database_ok,
         instances_total,
         instances_running,
-    }
+    };
+    (host, sample)
 }
 
 /// Samples every `interval` until `stop`; `after_sample` runs on each new sample (metrics, alerts).
@@ -413,7 +446,13 @@ pub async fn run(
     let mut every = super::Every::new(interval, stop);
     while every.tick().await {
         let previous = resources.latest();
-        let sample = Arc::new(sample_once(&fleet, &mut host, 16, previous.as_deref()).await);
+        let (probe, sample) = sample_once(&fleet, host, 16, previous.as_deref()).await;
+        let Some(probe) = probe else {
+            tracing::error!("the host probe panicked; resource sampling stops");
+            return;
+        };
+        host = probe;
+        let sample = Arc::new(sample);
         resources.push(sample.clone());
         after_sample(sample);
     }
@@ -476,6 +515,24 @@ mod tests {
         assert!(
             (60..=90).contains(&detailed),
             "{detailed} samples kept bot figures"
+        );
+    }
+
+    #[test]
+    fn interfaces_come_from_proc_net_dev_without_veth_ends() {
+        let dev = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    3193      29    0    0    0     0          0         0     3194      29    0    0    0     0       0          0
+  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0
+vethab12: 5 1 0 0 0 0 0 0 6 1 0 0 0 0 0 0
+";
+        let found = network_usage(dev);
+        assert_eq!(
+            found
+                .iter()
+                .map(|n| (n.interface.as_str(), n.bytes_recv, n.bytes_sent))
+                .collect::<Vec<_>>(),
+            [("eth0", 1000, 2000), ("lo", 3193, 3194)]
         );
     }
 

@@ -53,6 +53,11 @@ impl Collectors {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a collector is live for `id`.
+    pub fn is_collecting(&self, id: &str) -> bool {
+        self.lock().contains(id)
+    }
+
     /// Starts a collector for every running instance that has none.
     pub fn ensure_all(self: &Arc<Self>, fleet: &Arc<Fleet>, prober: &Arc<Prober>) {
         for r in fleet.cache.list() {

@@ -71,7 +71,7 @@ pub async fn run(fleet: Arc<Fleet>, prober: Arc<Prober>, mut stop: watch::Receiv
                         Quick::Unreachable => false,
                     };
                     if full {
-                        health::check(fleet, prober, &id).await;
+                        health::check(fleet, prober, &id, Default::default()).await;
                         Some(id)
                     } else {
                         None

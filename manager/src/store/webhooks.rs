@@ -253,6 +253,19 @@ fn delivery_from_row(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
 }
 
 impl Store {
+    /// Every instance's webhook version (`updated_at`), by instance id: one read a health round, so a
+    /// worker that holds the current configuration costs no read of its webhook (nor opening its secret).
+    pub async fn webhook_versions(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+        let rows = sqlx::query("SELECT instance_id, updated_at FROM webhooks")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("instance_id")?, r.try_get("updated_at")?)))
+            .collect()
+    }
+
     pub async fn webhook(&self, instance_id: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
         get(&mut conn, self.sealer(), instance_id).await

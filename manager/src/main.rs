@@ -1,8 +1,20 @@
 use clap::Parser;
 use manager::config::{Cli, Command, ImageCommand};
 
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Written when `main` returns (the manager stopped on a signal), while every task still holds what
+    // it held.
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::builder()
+        .file_name(
+            std::env::var_os("BOTFLEET_DHAT_FILE").unwrap_or_else(|| "dhat-heap.json".into()),
+        )
+        .build();
     let cli = Cli::parse();
     manager::telemetry::init(cli.log_format);
     match cli.command {

@@ -49,6 +49,11 @@ struct Args {
     /// Seconds of each wrk run.
     #[arg(long, default_value_t = 10)]
     wrk_secs: u32,
+    /// Heap profile: the manager (built with `--features manager/dhat-heap`) writes it to this file
+    /// when it is stopped (SIGTERM) after the reads, with every bot live; the containers are then
+    /// removed directly and no delete figures are taken.
+    #[arg(long)]
+    heap_profile: Option<std::path::PathBuf>,
 }
 
 /// Worker ports from here (below the tests' blocks and Linux's ephemeral ports).
@@ -72,6 +77,11 @@ async fn main() -> anyhow::Result<()> {
         ("BOTFLEET_NETWORK".into(), "auto".into()),
         ("RUST_LOG".into(), "warn".into()),
     ]);
+    if let Some(file) = &args.heap_profile {
+        options
+            .env
+            .push(("BOTFLEET_DHAT_FILE".into(), file.display().to_string()));
+    }
     let fleet = options.fleet.clone();
     let m = Manager::spawn(options);
     let pid = m.pid();
@@ -183,6 +193,18 @@ async fn main() -> anyhow::Result<()> {
         unpaged.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     unpaged.sort_by(f64::total_cmp);
+    if let Some(file) = &args.heap_profile {
+        let mut m = m;
+        m.stop();
+        eprintln!(
+            "== manager stopped with {n} live bots (RSS {rss_mb:.1} MB, idle CPU {cpu_percent:.1} %, \
+             GET {{id}} p99 {:.2} ms, page p99 {:.2} ms); heap profile: {}",
+            one.1,
+            page.1,
+            file.display()
+        );
+        return Ok(());
+    }
 
     // Deletes.
     eprintln!("== deleting {n} bots");

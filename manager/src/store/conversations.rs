@@ -152,6 +152,24 @@ pub struct Analytics {
     pub summary: DayCounts,
 }
 
+impl Analytics {
+    /// Adds every day's figures that add up into the summary (unique users and latencies do not).
+    fn add_up_days(&mut self) {
+        let s = &mut self.summary;
+        for day in self.days.values() {
+            s.messages_in += day.messages_in;
+            s.messages_out += day.messages_out;
+            s.conversations += day.conversations;
+            s.agent_calls += day.agent_calls;
+            s.tokens_in += day.tokens_in;
+            s.tokens_out += day.tokens_out;
+            s.errors += day.errors;
+            s.dropped_rate += day.dropped_rate;
+            s.dropped_cap += day.dropped_cap;
+        }
+    }
+}
+
 /// A question that got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnansweredRow {
@@ -388,18 +406,7 @@ impl Store {
         .bind(end)
         .fetch_one(self.pool())
         .await?;
-        for day in out.days.values() {
-            let s = &mut out.summary;
-            s.messages_in += day.messages_in;
-            s.messages_out += day.messages_out;
-            s.conversations += day.conversations;
-            s.agent_calls += day.agent_calls;
-            s.tokens_in += day.tokens_in;
-            s.tokens_out += day.tokens_out;
-            s.errors += day.errors;
-            s.dropped_rate += day.dropped_rate;
-            s.dropped_cap += day.dropped_cap;
-        }
+        out.add_up_days();
         Ok(out)
     }
 
@@ -873,18 +880,7 @@ mod tests {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        for day in out.days.values() {
-            let s = &mut out.summary;
-            s.messages_in += day.messages_in;
-            s.messages_out += day.messages_out;
-            s.conversations += day.conversations;
-            s.agent_calls += day.agent_calls;
-            s.tokens_in += day.tokens_in;
-            s.tokens_out += day.tokens_out;
-            s.errors += day.errors;
-            s.dropped_rate += day.dropped_rate;
-            s.dropped_cap += day.dropped_cap;
-        }
+        out.add_up_days();
         let counts = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} AS answered, {} AS fallback, {} AS failed FROM messages WHERE instance_id = $1",
             sum(&outcome_is(&[Outcome::Answered])),

@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use bollard::{Docker, query_parameters::InspectContainerOptions};
@@ -156,9 +156,14 @@ enum Source {
         /// The previous reading's CPU time and when it was taken.
         last: Option<(u64, Instant)>,
     },
-    /// Its cgroup is not readable here: Docker's stats.
-    Stats,
+    /// Its cgroup was not readable here (since then): Docker's stats, until the cgroup is looked for
+    /// again.
+    Stats(Instant),
 }
+
+/// How long a container whose cgroup could not be read is measured through Docker's stats before its
+/// cgroup is looked for again (it may have been restarting).
+const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(600);
 
 /// Reads containers' usage, remembering each one's cgroup under a key that outlives the container (its
 /// name; a Swarm service's name, whose task containers come and go).
@@ -189,7 +194,10 @@ impl UsageReader {
         if let Some(usage) = self.read_cgroup(key) {
             return Ok(Some(usage));
         }
-        let use_stats = matches!(self.lock().get(key), Some(Source::Stats));
+        let use_stats = matches!(
+            self.lock().get(key),
+            Some(Source::Stats(since)) if since.elapsed() < LOOK_AGAIN_AFTER
+        );
         if !use_stats {
             let inspected = match self
                 .docker
@@ -205,7 +213,7 @@ impl UsageReader {
             match Cgroup::of_process(&self.root, pid, &id) {
                 Some(cgroup) => {
                     self.lock().insert(
-                        container.to_string(),
+                        key.to_string(),
                         Source::Cgroup {
                             cgroup: Arc::new(cgroup),
                             last: None,
@@ -219,7 +227,8 @@ impl UsageReader {
                 None if pid <= 0 => {}
                 None => {
                     tracing::debug!(container, "cgroup not readable here; using Docker's stats");
-                    self.lock().insert(key.to_string(), Source::Stats);
+                    self.lock()
+                        .insert(key.to_string(), Source::Stats(Instant::now()));
                 }
             }
         }

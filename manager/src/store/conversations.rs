@@ -318,6 +318,22 @@ impl Store {
             .collect()
     }
 
+    /// The rows of `sql`, whose `$1` is an instance and `$2`..`$3` a range (of days or unix ms).
+    async fn rows_in(
+        &self,
+        sql: impl sqlx::SqlSafeStr,
+        instance_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(instance_id.to_string())
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.pool())
+            .await
+    }
+
     /// Analytics of the messages and conversations of the UTC days `days` (unix day numbers), per day
     /// and in all: the figures that add up from the rollup (`analytics.rs`), unique users counted
     /// distinct over its rows, conversations by the day they started, and the latencies (percentiles
@@ -329,16 +345,10 @@ impl Store {
     ) -> Result<Analytics, sqlx::Error> {
         let mut out = Analytics::default();
         let (first, end) = (days.start, days.end);
-        let rows = sqlx::query(
-            "SELECT day, messages_in, messages_out, agent_calls, tokens_in, tokens_out, fallback, \
+        let sql = "SELECT day, messages_in, messages_out, agent_calls, tokens_in, tokens_out, fallback, \
              failed, dropped_rate, dropped_cap FROM analytics_days \
-             WHERE instance_id = $1 AND day >= $2 AND day < $3",
-        )
-        .bind(instance_id.to_string())
-        .bind(first)
-        .bind(end)
-        .fetch_all(self.pool())
-        .await?;
+             WHERE instance_id = $1 AND day >= $2 AND day < $3";
+        let rows = self.rows_in(sql, instance_id, first, end).await?;
         for r in &rows {
             let day = out.days.entry(r.try_get("day")?).or_default();
             day.messages_in = r.try_get("messages_in")?;
@@ -350,44 +360,44 @@ impl Store {
             day.dropped_rate = r.try_get("dropped_rate")?;
             day.dropped_cap = r.try_get("dropped_cap")?;
         }
-        let users = sqlx::query(
-            "SELECT day, CAST(COUNT(*) AS BIGINT) AS unique_users FROM analytics_users \
+        let users = self
+            .rows_in(
+                "SELECT day, CAST(COUNT(*) AS BIGINT) AS unique_users FROM analytics_users \
              WHERE instance_id = $1 AND day >= $2 AND day < $3 GROUP BY day",
-        )
-        .bind(instance_id.to_string())
-        .bind(first)
-        .bind(end)
-        .fetch_all(self.pool())
-        .await?;
+                instance_id,
+                first,
+                end,
+            )
+            .await?;
         for r in &users {
             out.days.entry(r.try_get("day")?).or_default().unique_users =
                 r.try_get("unique_users")?;
         }
         let (from, to) = (first * DAY_MS, end * DAY_MS);
-        let started = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT started_at / {DAY_MS} AS day, CAST(COUNT(*) AS BIGINT) AS conversations \
              FROM conversations WHERE instance_id = $1 AND started_at >= $2 AND started_at < $3 \
              GROUP BY started_at / {DAY_MS}"
-        )))
-        .bind(instance_id.to_string())
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?;
+        );
+        let started = self
+            .rows_in(sqlx::AssertSqlSafe(sql), instance_id, from, to)
+            .await?;
         for r in &started {
             out.days.entry(r.try_get("day")?).or_default().conversations =
                 r.try_get("conversations")?;
         }
         // Percentiles in Rust: SQLite has no percentile function.
-        let latencies = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT at / {DAY_MS} AS day, latency_ms FROM messages \
+        let latencies = self
+            .rows_in(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT at / {DAY_MS} AS day, latency_ms FROM messages \
              WHERE instance_id = $1 AND at >= $2 AND at < $3 AND latency_ms IS NOT NULL"
-        )))
-        .bind(instance_id.to_string())
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?;
+                )),
+                instance_id,
+                from,
+                to,
+            )
+            .await?;
         for r in &latencies {
             let latency: f64 = r.try_get("latency_ms")?;
             out.days

@@ -30,7 +30,8 @@ use shared::{env, labels};
 
 use super::{
     Availability, ContainerUsage, Endpoint, HostView, Runtime, RuntimeError, RuntimeKind,
-    RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView, is_not_found,
+    RuntimeSettings, WorkerEvent, WorkerEventKind, WorkerSpec, WorkerView, binary_volume,
+    is_not_found,
     networks::{self, NetworkPool},
     usage::UsageReader,
 };
@@ -46,6 +47,9 @@ pub struct DockerRuntime {
     /// With `--network auto`: the networks workers are spread over.
     pool: Option<NetworkPool>,
     usage: UsageReader,
+    /// The volume holding the worker binary, mounted read-only at its place in every worker
+    /// (`binary_volume`); `None`: workers run the image's own copy.
+    binary_volume: Option<String>,
 }
 
 impl DockerRuntime {
@@ -59,7 +63,15 @@ impl DockerRuntime {
         };
         let pool = (settings.network == networks::AUTO)
             .then(|| NetworkPool::new(&settings.fleet, settings.bots_per_network));
+        let binary_volume = match binary_volume::prepare(&docker, &settings.image).await {
+            Ok(volume) => volume,
+            Err(e) => {
+                tracing::warn!(error = %e, "no shared binary volume; workers run the image's own binary");
+                None
+            }
+        };
         Ok(Self {
+            binary_volume,
             engine_id: info.id.unwrap_or_else(|| "local".into()),
             engine_name: info.name.unwrap_or_else(|| "docker".into()),
             usage: UsageReader::new(docker.clone()),
@@ -467,6 +479,17 @@ pub(crate) async fn engine_container_counts(
 }
 
 impl DockerRuntime {
+    /// The shared binary, read-only where the image keeps its own.
+    fn binary_mount(&self) -> Option<Mount> {
+        self.binary_volume.as_ref().map(|volume| Mount {
+            target: Some(binary_volume::BINARY_DIR.to_string()),
+            source: Some(volume.clone()),
+            typ: Some(MountType::VOLUME),
+            read_only: Some(true),
+            ..Default::default()
+        })
+    }
+
     fn container_body(&self, spec: &WorkerSpec<'_>, network: String) -> ContainerCreateBody {
         let s = &self.settings;
         let host_network = network == "host";
@@ -520,23 +543,28 @@ impl DockerRuntime {
             extra_hosts: (!host_network)
                 .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
             // Bulk jobs and the seen chats outlive the container (restart, recreate), not the instance.
-            mounts: Some(vec![Mount {
-                target: Some(WORKER_DATA_DIR.to_string()),
-                source: Some(self.volume_name(spec.instance_id)),
-                typ: Some(MountType::VOLUME),
-                volume_options: Some(MountVolumeOptions {
-                    labels: Some(HashMap::from([
-                        (labels::MANAGED.to_string(), "true".to_string()),
-                        (labels::FLEET.to_string(), s.fleet.clone()),
-                        (
-                            labels::INSTANCE_ID.to_string(),
-                            spec.instance_id.to_string(),
-                        ),
-                    ])),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }]),
+            mounts: Some(
+                self.binary_mount()
+                    .into_iter()
+                    .chain([Mount {
+                        target: Some(WORKER_DATA_DIR.to_string()),
+                        source: Some(self.volume_name(spec.instance_id)),
+                        typ: Some(MountType::VOLUME),
+                        volume_options: Some(MountVolumeOptions {
+                            labels: Some(HashMap::from([
+                                (labels::MANAGED.to_string(), "true".to_string()),
+                                (labels::FLEET.to_string(), s.fleet.clone()),
+                                (
+                                    labels::INSTANCE_ID.to_string(),
+                                    spec.instance_id.to_string(),
+                                ),
+                            ])),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }])
+                    .collect(),
+            ),
             memory: Some(spec.memory_bytes),
             nano_cpus: Some(spec.nano_cpus),
             // The manager restarts crashed workers itself, with backoff and a crash-loop guard.

@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use super::{RuntimeError, is_not_found};
 use crate::config::ImageArgs;
 
-const DOCKERFILE: &str = include_str!("../../../docker/worker.Dockerfile");
+pub(super) const DOCKERFILE: &str = include_str!("../../../docker/worker.Dockerfile");
 
 /// Makes sure `image` exists and was built from `binary`; builds it when missing or stale. When the
 /// binary cannot be read, an existing image is used as it is (an operator may ship the image alone).
@@ -60,6 +60,15 @@ pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), R
         tracing::debug!(image = %old, error = %e, "previous worker image kept");
     }
     Ok(())
+}
+
+/// The digest of the binary `image` was built from (its label), when it has one.
+pub async fn binary_digest(docker: &Docker, image: &str) -> Result<Option<String>, RuntimeError> {
+    let info = docker.inspect_image(image).await?;
+    Ok(info
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|mut l| l.remove(labels::BINARY_SHA256)))
 }
 
 /// `manager image build`: builds the image from the binary, even when one exists.

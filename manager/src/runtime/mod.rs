@@ -5,6 +5,7 @@
 //! Only the reconciler holds a [`Runtime`]; everything else reads through a [`RuntimeReader`], which has
 //! no verb that changes a worker. So one code path makes the engine match the database.
 
+mod binary_volume;
 pub mod docker;
 pub mod image;
 #[cfg(test)]
@@ -36,6 +37,9 @@ pub enum RuntimeError {
     },
     #[error("building the worker image failed: {0}")]
     Build(String),
+    /// The volume holding the worker binary for every worker could not be filled or checked.
+    #[error("the worker binary volume: {0}")]
+    BinaryVolume(String),
     /// The engine cannot do what was asked (a placement plain Docker cannot honour, an unknown host, …).
     #[error("{0}")]
     Unsupported(String),

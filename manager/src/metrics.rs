@@ -64,11 +64,19 @@ fn describe() {
     );
     describe_gauge!(
         "botfleet_health_round_seconds",
-        "How long the last health round over every polled worker took"
+        "How long the last health round took (it asks only workers whose collector did not report lately)"
     );
     describe_gauge!(
         "botfleet_health_round_workers",
-        "Workers the last health round checked"
+        "Workers the last health round looked at (running, starting, degraded or failed)"
+    );
+    describe_gauge!(
+        "botfleet_health_round_probed",
+        "Workers the last health round asked itself: the others' event collectors had just reported"
+    );
+    describe_gauge!(
+        "botfleet_health_oldest_check_seconds",
+        "Age of the oldest health check among running workers (a round's or a collector's report)"
     );
     describe_gauge!("instances", "Instances by status");
     describe_gauge!("ports_used", "Worker ports in use");

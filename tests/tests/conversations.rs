@@ -311,6 +311,20 @@ async fn events_of_a_worker_killed_while_the_manager_was_down_still_arrive() {
     let control_key = harness::control_key(&options, &created.id).await;
     let events_url = format!("{}/events", created.worker_url);
     let (_, pending) = send(client.get(&events_url).bearer_auth(&control_key)).await;
+    assert!(pending.get("report").is_none(), "{pending}");
+    // Asked with `status=true`, the answer also carries the bot's health and status.
+    let (status, reported) = send(
+        client
+            .get(format!("{events_url}?status=true"))
+            .bearer_auth(&control_key),
+    )
+    .await;
+    assert_eq!(status, 200, "{reported}");
+    assert_eq!(reported["report"]["health"], "healthy", "{reported}");
+    assert_eq!(
+        reported["report"]["status"]["info"]["username"], "outbox_bot",
+        "{reported}"
+    );
     let last_seq = pending["events"]
         .as_array()
         .and_then(|e| e.last())

@@ -630,3 +630,58 @@ async fn the_openapi_document_covers_every_route() {
         .unwrap();
     assert_eq!(asset.status(), 200, "the docs UI assets are not embedded");
 }
+
+/// A running worker is checked through its event collector: every answer to the collector's long poll
+/// carries the bot's health and status, so the health round asks the worker nothing (one connection and
+/// one request per interval a bot), and what changes on the worker still reaches the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_worker_reports_through_its_event_collector() {
+    let (tg, tg_url) = harness::start_fake_telegram().await;
+    let token = tg.add_bot(1_950_001, "reporting_bot");
+    let m = Manager::spawn(ManagerOptions::new(&tg_url).await);
+    let (id, _, _) = create_running(&m, &token).await;
+    let figure = |f: &std::collections::HashMap<String, f64>, name: &str| {
+        f.get(name).copied().unwrap_or(f64::NAN)
+    };
+    // Rounds run every 0.5 s; once the collector has reported, they leave the worker alone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let f = m.metrics().await;
+        if figure(&f, "botfleet_health_round_workers") == 1.0
+            && figure(&f, "botfleet_health_round_probed") == 0.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the health round still asks the worker itself"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Rounds later, still nothing asked, and the worker's last check is recent.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let f = m.metrics().await;
+        assert_eq!(figure(&f, "botfleet_health_round_probed"), 0.0);
+        let oldest = figure(&f, "botfleet_health_oldest_check_seconds");
+        assert!(oldest < 3.0, "the last check is {oldest} s old");
+    }
+    // What the bot counts reaches the instance through the reports alone.
+    tg.push_text(&token, 4242, "hello");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, shown) = m.get(&format!("/api/v1/instances/{id}")).await;
+        if shown["instance"]["received_count"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the received message was not counted: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        figure(&m.metrics().await, "botfleet_health_round_probed"),
+        0.0
+    );
+}

@@ -93,6 +93,14 @@ impl Bot {
             .await;
         match result {
             Ok(me) => {
+                // Ready before the notice: the notice wakes the manager's long poll, whose answer
+                // carries the status.
+                self.core.status.set_ready(BotInfo {
+                    id: me.id.clone(),
+                    first_name: me.name.clone(),
+                    username: me.username.clone(),
+                    is_bot: true,
+                });
                 self.core.events.notice(
                     WorkerEventKind::BotStatus,
                     None,
@@ -101,12 +109,6 @@ impl Bot {
                         None => format!("connected to {platform} as {}", me.name),
                     },
                 );
-                self.core.status.set_ready(BotInfo {
-                    id: me.id.clone(),
-                    first_name: me.name.clone(),
-                    username: me.username.clone(),
-                    is_bot: true,
-                });
                 Some(me)
             }
             Err(e) => {

@@ -167,6 +167,7 @@ impl EventLog {
                 .cloned()
                 .collect(),
             dropped: self.dropped.load(Ordering::Relaxed),
+            report: None,
         }
     }
 

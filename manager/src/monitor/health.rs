@@ -9,7 +9,7 @@ use shared::{
     webhook::WebhookConfigView,
     worker_api::{
         BotState, EventAck, EventBatch, HealthResponse, HealthStatus, IDEMPOTENCY_KEY_HEADER,
-        SendRequest, SendResponse, StatusResponse,
+        SendRequest, SendResponse, StatusResponse, WorkerReport,
     },
 };
 use tokio::sync::watch;
@@ -21,7 +21,8 @@ use crate::{
     reconcile::CrashPolicy,
 };
 
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a health request (and a long poll beyond its wait) may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What one round of checks learned about a worker.
 #[derive(Debug, Clone)]
@@ -33,6 +34,37 @@ pub enum Probe {
         healthy: bool,
         status: Option<Box<StatusResponse>>,
     },
+}
+
+impl From<WorkerReport> for Probe {
+    fn from(report: WorkerReport) -> Self {
+        Probe::Reported {
+            healthy: report.health == HealthStatus::Healthy,
+            status: Some(Box::new(report.status)),
+        }
+    }
+}
+
+/// What one event collection brought.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Events the worker handed over.
+    pub received: usize,
+    /// Of those, the ones not stored before.
+    pub stored: usize,
+    /// The worker's health and status as of its last answer, when asked for.
+    pub report: Option<WorkerReport>,
+}
+
+/// Why an event collection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The worker refused the request as malformed (HTTP 400): one older than this manager, which
+    /// knows no `status` parameter.
+    #[error("the worker refused the request: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What a worker's `/health` alone says.
@@ -148,24 +180,36 @@ impl Prober {
         fleet: &Fleet,
         r: &InstanceRecord,
         wait: Duration,
-    ) -> Result<usize, String> {
-        let base = Self::base(r)?;
-        let mut stored = 0;
+        with_status: bool,
+    ) -> Result<Collected, CollectError> {
+        let failed = |e: String| CollectError::Failed(e);
+        let base = Self::base(r).map_err(failed)?;
+        let status = if with_status { "&status=true" } else { "" };
+        let mut collected = Collected::default();
         // A few batches per round at most; the rest waits for the next round.
         for round in 0..4 {
             let wait_ms = if round == 0 { wait.as_millis() } else { 0 };
-            let batch: EventBatch = self
+            let response = self
                 .client
-                .get(format!("{base}/events?limit=500&wait_ms={wait_ms}"))
+                .get(format!("{base}/events?limit=500&wait_ms={wait_ms}{status}"))
                 .bearer_auth(&r.control_key)
                 .timeout(PROBE_TIMEOUT + Duration::from_millis(wait_ms as u64))
                 .send()
                 .await
-                .and_then(|resp| resp.error_for_status())
-                .map_err(|e| e.without_url().to_string())?
+                .map_err(|e| failed(e.without_url().to_string()))?;
+            if response.status() == reqwest::StatusCode::BAD_REQUEST {
+                let body = response.text().await.unwrap_or_default();
+                return Err(CollectError::Refused(body));
+            }
+            let mut batch: EventBatch = response
+                .error_for_status()
+                .map_err(|e| failed(e.without_url().to_string()))?
                 .json()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
+            if let Some(report) = batch.report.take() {
+                collected.report = Some(report);
+            }
             let Some(last) = batch.events.last().map(|e| e.seq) else {
                 break;
             };
@@ -173,9 +217,10 @@ impl Prober {
                 .store
                 .store_events(&r.id, &batch.events, conversation_ttl_ms(r))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
             fleet.observed.messages_stored(&r.id);
-            stored += new;
+            collected.received += batch.events.len();
+            collected.stored += new;
             fleet.publish(logged);
             self.client
                 .post(format!("{base}/events/ack"))
@@ -184,12 +229,12 @@ impl Prober {
                 .send()
                 .await
                 .and_then(|resp| resp.error_for_status())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
             if batch.events.len() < 500 {
                 break;
             }
         }
-        Ok(stored)
+        Ok(collected)
     }
 
     /// Hands the manager's webhook configuration to the worker (which shows it on its own API).
@@ -457,12 +502,27 @@ pub async fn check(
     id: &str,
     facts: RoundFacts<'_>,
 ) -> Option<InstanceRecord> {
+    let current = fleet.cache.get(id)?;
+    if !is_polled(current.status) {
+        return Some((*current).clone());
+    }
+    let probe = prober.probe(&current).await;
+    record(fleet, prober, id, probe, facts).await
+}
+
+/// Records what a check (or an event collector's report) learned about a worker: hands it a newer bot
+/// configuration when it runs an older one, collects its events (unless its collector does), hands it
+/// the webhook configuration when it holds another, and folds the probe into the instance (`apply`).
+/// Returns the stored record.
+pub async fn record(
+    fleet: &Fleet,
+    prober: &Prober,
+    id: &str,
+    mut probe: Probe,
+    facts: RoundFacts<'_>,
+) -> Option<InstanceRecord> {
     let policy = prober.policy;
     let record = fleet.cache.get(id)?;
-    if !is_polled(record.status) {
-        return Some((*record).clone());
-    }
-    let mut probe = prober.probe(&record).await;
     if let Probe::Reported {
         status: Some(s), ..
     } = &mut probe
@@ -481,9 +541,11 @@ pub async fn check(
     {
         crate::metrics::record_send_latency(&record, s.send_latency_ms_total, s.messages.sent);
         let collected = if facts.collecting {
-            Ok(0)
+            Ok(Collected::default())
         } else {
-            prober.collect_events(fleet, &record, Duration::ZERO).await
+            prober
+                .collect_events(fleet, &record, Duration::ZERO, false)
+                .await
         };
         match collected {
             Ok(_) => {
@@ -512,25 +574,32 @@ pub async fn check(
     }
 }
 
-/// One pass over the whole fleet, at most `concurrency` checks at a time.
+/// One pass over the whole fleet, at most `concurrency` checks at a time. A worker whose event collector
+/// reported lately is not checked again: the report was the check.
 async fn run_once(fleet: &Fleet, prober: &Prober, collectors: &Collectors, concurrency: usize) {
     let started = std::time::Instant::now();
-    let ids: Vec<String> = fleet
+    let polled: Vec<String> = fleet
         .cache
         .list()
         .iter()
         .filter(|r| is_polled(r.status))
         .map(|r| r.id.clone())
         .collect();
-    let workers = ids.len();
+    let workers = polled.len();
     let versions = match fleet.store.webhook_versions().await {
-        Ok(versions) => Some(versions),
+        Ok(versions) => Some(Arc::new(versions)),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the webhook versions; each check reads its own");
             None
         }
     };
-    let versions = versions.as_ref();
+    collectors.set_webhook_versions(versions.clone());
+    let versions = versions.as_deref();
+    let ids: Vec<String> = polled
+        .into_iter()
+        .filter(|id| !collectors.reported_lately(id))
+        .collect();
+    let probed = ids.len();
     futures::stream::iter(ids)
         .for_each_concurrent(concurrency.max(1), |id| async move {
             let facts = RoundFacts {
@@ -542,6 +611,19 @@ async fn run_once(fleet: &Fleet, prober: &Prober, collectors: &Collectors, concu
         .await;
     metrics::gauge!("botfleet_health_round_seconds").set(started.elapsed().as_secs_f64());
     metrics::gauge!("botfleet_health_round_workers").set(workers as f64);
+    metrics::gauge!("botfleet_health_round_probed").set(probed as f64);
+    // However a running worker was last checked (a round or its collector's report), how long ago.
+    let now = now_ms();
+    let oldest = fleet
+        .cache
+        .list()
+        .iter()
+        .filter(|r| r.status == InstanceStatus::Running)
+        .filter_map(|r| r.last_health_at)
+        .map(|at| now - at)
+        .max()
+        .unwrap_or(0);
+    metrics::gauge!("botfleet_health_oldest_check_seconds").set(oldest as f64 / 1000.0);
 }
 
 /// Polls every `interval` until `stop` turns true.
@@ -553,7 +635,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) {
     // The collectors end with the loop (a stop, or the end of this manager's lead).
-    let collectors = Arc::new(Collectors::new(stop.clone()));
+    let collectors = Arc::new(Collectors::new(interval, stop.clone()));
     let mut every = super::Every::new(interval, stop);
     while every.tick().await {
         run_once(&fleet, &prober, &collectors, concurrency).await;

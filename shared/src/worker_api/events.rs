@@ -213,6 +213,11 @@ pub struct EventBatch {
     pub events: Vec<WorkerEvent>,
     /// Events the worker dropped because nobody collected them in time (its buffer is bounded).
     pub dropped: u64,
+    /// The bot's health and status as of this answer, when the request asked for them (`status=true`):
+    /// the manager's event collector then also serves as its health check, over the one connection it
+    /// keeps to the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<super::WorkerReport>,
 }
 
 /// `GET /api/v1/events?after=&limit=&wait_ms=`.
@@ -235,6 +240,10 @@ pub struct EventsQuery {
     #[garde(inner(range(max = MAX_EVENTS_WAIT_MS)))]
     #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 30000))]
     pub wait_ms: Option<u64>,
+    /// Also answer the bot's health and status (`report`), as they are when the answer leaves.
+    #[serde(default)]
+    #[garde(skip)]
+    pub status: Option<bool>,
 }
 
 /// `POST /api/v1/events/ack` body: forget events up to and including `up_to`.

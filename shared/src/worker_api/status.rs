@@ -21,6 +21,16 @@ pub struct HealthResponse {
     pub timestamp: String,
 }
 
+/// The bot's health and status together, as an event collection answers them (`EventBatch::report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerReport {
+    /// What `GET /api/v1/health` would answer.
+    pub health: HealthStatus,
+    /// What `GET /api/v1/status` would answer.
+    pub status: StatusResponse,
+}
+
 /// Connection of the bot to its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // Creates.
+    let available_before = host_available_mb();
     eprintln!("== creating {n} bots, {} at a time", args.concurrency);
     let first_create = Instant::now();
     let bodies: Vec<Value> = tokens.iter().map(|t| create_body("density", t)).collect();
@@ -150,20 +151,20 @@ async fn main() -> anyhow::Result<()> {
     // Idle.
     tokio::time::sleep(Duration::from_secs(30)).await;
     let (cpu0, writes0, t0) = (cpu_ticks(pid)?, m.metrics().await, Instant::now());
-    let mut rounds = Vec::new();
+    let (mut rounds, mut oldest, mut probed) = (Vec::new(), Vec::new(), Vec::new());
     while t0.elapsed() < Duration::from_secs(args.idle_secs) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let figures = m.metrics().await;
-        rounds.push(
-            figures
-                .get("botfleet_health_round_seconds")
-                .copied()
-                .unwrap_or(0.0),
-        );
+        let figure = |name: &str| figures.get(name).copied().unwrap_or(0.0);
+        rounds.push(figure("botfleet_health_round_seconds"));
+        oldest.push(figure("botfleet_health_oldest_check_seconds"));
+        probed.push(figure("botfleet_health_round_probed"));
     }
     let (cpu1, writes1, idle) = (cpu_ticks(pid)?, m.metrics().await, t0.elapsed());
     let cpu_percent = (cpu1 - cpu0) as f64 / ticks_per_second() / idle.as_secs_f64() * 100.0;
-    let (rss_mb, peak_mb) = memory_mb(pid)?;
+    let (rss_mb, peak_mb, anon_mb, file_mb) = memory_mb(pid)?;
+    let host_per_bot = (available_before - host_available_mb()) / n as f64;
+    let worker_pss = worker_pss_mb(&fleet, 20);
     let checked = writes1
         .get("botfleet_health_round_workers")
         .copied()
@@ -298,6 +299,25 @@ async fn main() -> anyhow::Result<()> {
         "".into(),
     );
     line(
+        "  of it anonymous / the binary's pages (MB)",
+        format!("{anon_mb:.1} / {file_mb:.1}"),
+        "".into(),
+    );
+    line(
+        "host memory per bot (MemAvailable drop / bots, MB)",
+        format!("{host_per_bot:.2}"),
+        "".into(),
+    );
+    line(
+        "worker process PSS (20 sampled) median / max (MB)",
+        format!(
+            "{:.2} / {:.2}",
+            worker_pss.get(worker_pss.len() / 2).copied().unwrap_or(0.0),
+            worker_pss.last().copied().unwrap_or(0.0)
+        ),
+        "".into(),
+    );
+    line(
         "health round (s): max / last",
         format!(
             "{:.2} / {:.2}",
@@ -307,8 +327,16 @@ async fn main() -> anyhow::Result<()> {
         "".into(),
     );
     line(
-        "workers in a health round",
-        format!("{checked:.0}"),
+        "workers in a health round / asked by it (max)",
+        format!(
+            "{checked:.0} / {:.0}",
+            probed.iter().copied().fold(0.0, f64::max)
+        ),
+        "".into(),
+    );
+    line(
+        "oldest health check of a running bot (s, max)",
+        format!("{:.1}", oldest.iter().copied().fold(0.0, f64::max)),
         "".into(),
     );
     let per_minute = 60.0 / idle.as_secs_f64();
@@ -483,18 +511,45 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// (resident now, resident at its peak) of `pid`, in MB.
-fn memory_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
+/// A `Field:   123 kB` line of a /proc file, in kB.
+fn kb_field(text: &str, field: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Resident memory of `pid` in MB: (now, at its peak, anonymous, file-backed).
+fn memory_mb(pid: u32) -> anyhow::Result<(f64, f64, f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = |field: &str| -> f64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    Ok((kb("VmRSS:") / 1000.0, kb("VmHWM:") / 1000.0))
+    let mb = |field| kb_field(&status, field) / 1000.0;
+    Ok((mb("VmRSS:"), mb("VmHWM:"), mb("RssAnon:"), mb("RssFile:")))
+}
+
+/// The host's available memory (`MemAvailable`), in MB.
+fn host_available_mb() -> f64 {
+    kb_field(
+        &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
+        "MemAvailable:",
+    ) / 1000.0
+}
+
+/// Proportional set size (shared pages split among their users) of up to `sample` of the fleet's
+/// worker processes, in MB, sorted.
+fn worker_pss_mb(fleet: &str, sample: usize) -> Vec<f64> {
+    let mut pss: Vec<f64> = harness::fleet_containers(fleet)
+        .into_iter()
+        .take(sample)
+        .filter_map(|name| {
+            let pid =
+                harness::docker_lines(&["inspect", "--format", "{{.State.Pid}}", &name]).concat();
+            let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+            Some(kb_field(&rollup, "Pss:") / 1000.0)
+        })
+        .collect();
+    pss.sort_by(f64::total_cmp);
+    pss
 }
 
 /// How many of the fleet's containers joined each network.

@@ -7,7 +7,7 @@ use axum::{Json, extract::State};
 use shared::{
     ErrorBody,
     http::{ValidJson, ValidQuery},
-    worker_api::{AckResponse, EventAck, EventBatch, EventsQuery},
+    worker_api::{AckResponse, EventAck, EventBatch, EventsQuery, WorkerReport},
 };
 
 use super::AppState;
@@ -27,12 +27,11 @@ pub async fn list_events(
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let after = query.after.unwrap_or(0);
     let wait_ms = query.wait_ms.unwrap_or(0);
-    if wait_ms == 0 {
-        return Json(state.events.after(after, limit));
-    }
-    // A stopping worker ends its long polls at once, so they never hold up the shutdown.
-    let stop = state.shutdown.clone().wait();
-    Json(
+    let mut batch = if wait_ms == 0 {
+        state.events.after(after, limit)
+    } else {
+        // A stopping worker ends its long polls at once, so they never hold up the shutdown.
+        let stop = state.shutdown.clone().wait();
         state
             .events
             .after_waiting(
@@ -41,8 +40,15 @@ pub async fn list_events(
                 std::time::Duration::from_millis(wait_ms),
                 stop,
             )
-            .await,
-    )
+            .await
+    };
+    if query.status == Some(true) {
+        batch.report = Some(WorkerReport {
+            health: super::health::health_of(&state),
+            status: super::status::status_of(&state),
+        });
+    }
+    Json(batch)
 }
 
 #[utoipa::path(post, path = "/api/v1/events/ack", tag = "worker", summary = "Forget events up to a sequence number (control key only)",

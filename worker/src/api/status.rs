@@ -17,8 +17,13 @@ fn age(at: Option<i64>) -> Option<u64> {
     responses((status = 200, description = "Status", body = StatusResponse), (status = 401, description = "Missing or wrong key", body = ErrorBody)),
     security(("instance_key" = [])))]
 pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
+    Json(status_of(&state))
+}
+
+/// The bot's status as it is now (also answered with collected events, `status=true`).
+pub fn status_of(state: &AppState) -> StatusResponse {
     let snapshot = state.status.snapshot();
-    Json(StatusResponse {
+    StatusResponse {
         provider: state.provider.clone(),
         status: snapshot.connection,
         info: snapshot.info,
@@ -37,7 +42,7 @@ pub async fn get_status(State(state): State<AppState>) -> Json<StatusResponse> {
         config_revision: state.bot.config().revision(),
         paused: state.bot.config().paused(),
         last_error: snapshot.last_error,
-    })
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/telegram/status", tag = "worker", summary = "Alias of /api/v1/status",

@@ -57,6 +57,11 @@ pub struct Reconciler {
     leader: Leader,
 }
 
+/// Triggered instances converged at once, at most. A burst of creates (or deletes) accepted by the API
+/// reaches the engine this many at a time: all at once, a thousand creates made Docker slower for every
+/// one of them (and held their requests and answers in the manager's memory together).
+pub const MAX_CONVERGING: usize = 16;
+
 /// Receives the ids to converge; held by the reconciler loop for as long as it runs (a term of the lead).
 #[derive(Clone)]
 pub struct Triggers(Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>>);
@@ -566,7 +571,8 @@ impl Reconciler {
         }
     }
 
-    /// Runs full passes every `interval` (the first at once) and converges triggered ids, until `stop`.
+    /// Runs full passes every `interval` (the first at once) and converges triggered ids, at most
+    /// [`MAX_CONVERGING`] at a time and in the order they came, until `stop`.
     /// While the engine is unreachable it checks it every second and runs a full pass once it is back.
     pub async fn run(
         self: Arc<Self>,
@@ -581,6 +587,7 @@ impl Reconciler {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut engine_check = tokio::time::interval(Duration::from_secs(1));
         let mut inflight = tokio::task::JoinSet::new();
+        let turns = Arc::new(tokio::sync::Semaphore::new(MAX_CONVERGING));
         loop {
             let next = tokio::select! {
                 _ = ticker.tick() => Some(None),
@@ -602,8 +609,12 @@ impl Reconciler {
                 None => break,
                 Some(None) => self.full_pass().await,
                 Some(Some(id)) => {
-                    let this = self.clone();
+                    let (this, turns) = (self.clone(), turns.clone());
                     inflight.spawn(async move {
+                        // The semaphore is fair: ids take their turns in the order they came.
+                        let Ok(_turn) = turns.acquire_owned().await else {
+                            return;
+                        };
                         if let Err(e) = this.converge(&id, Source::Reconciler).await {
                             tracing::warn!(instance_id = %id, error = %e, "reconcile failed");
                         }

@@ -296,3 +296,21 @@ async fn the_outbound_allowlist_reaches_the_worker_and_its_configuration_digest(
         Some(plain.config_digest(&r).as_str())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_creates_reaches_the_engine_a_few_at_a_time() {
+    let w = world().await;
+    *w.runtime.run_delay.lock().unwrap() = Duration::from_millis(40);
+    let creates = (0..40).map(|i| w.verbs.create(new_bot(&format!("1:burst{i:015}"))));
+    for created in futures::future::join_all(creates).await {
+        assert_eq!(created.unwrap().record.status, InstanceStatus::Starting);
+    }
+    let most = w
+        .runtime
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (2..=super::MAX_CONVERGING).contains(&most),
+        "{most} workers were being made at once"
+    );
+}

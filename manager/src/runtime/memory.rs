@@ -24,6 +24,11 @@ pub struct Calls {
 
 pub struct MemoryRuntime {
     settings: RuntimeSettings,
+    /// How long each `run_worker` takes (none by default).
+    pub run_delay: Mutex<std::time::Duration>,
+    /// `run_worker` calls under way now, and the most there were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    pub most_in_flight: std::sync::atomic::AtomicUsize,
     workers: Mutex<HashMap<String, WorkerView>>,
     pub calls: Mutex<Calls>,
     next_id: Mutex<u64>,
@@ -41,6 +46,9 @@ impl MemoryRuntime {
                 memory_bytes: 1 << 27,
                 nano_cpus: 500_000_000,
             },
+            run_delay: Mutex::default(),
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
             workers: Mutex::default(),
             calls: Mutex::default(),
             next_id: Mutex::new(0),
@@ -78,6 +86,12 @@ impl Runtime for MemoryRuntime {
         Ok(())
     }
     async fn run_worker(&self, spec: &WorkerSpec<'_>) -> Result<WorkerView, RuntimeError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        let delay = *self.run_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        self.in_flight.fetch_sub(1, SeqCst);
         self.calls.lock().unwrap().runs += 1;
         let mut workers = self.workers.lock().unwrap();
         let id = {

@@ -113,13 +113,10 @@ impl Collectors {
             if !collects(r.status) {
                 continue;
             }
-            {
-                let mut active = self.lock();
-                if active.contains_key(&r.id) {
-                    continue;
-                }
-                active.insert(r.id.clone(), None);
-            }
+            match self.lock().entry(r.id.clone()) {
+                std::collections::hash_map::Entry::Occupied(_) => continue,
+                std::collections::hash_map::Entry::Vacant(new) => new.insert(None),
+            };
             let active = Active {
                 collectors: self.clone(),
                 id: r.id.clone(),

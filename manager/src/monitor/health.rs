@@ -50,8 +50,6 @@ impl From<WorkerReport> for Probe {
 pub struct Collected {
     /// Events the worker handed over.
     pub received: usize,
-    /// Of those, the ones not stored before.
-    pub stored: usize,
     /// The worker's health and status as of its last answer, when asked for.
     pub report: Option<WorkerReport>,
 }
@@ -213,14 +211,13 @@ impl Prober {
             let Some(last) = batch.events.last().map(|e| e.seq) else {
                 break;
             };
-            let (new, logged) = fleet
+            let (_, logged) = fleet
                 .store
                 .store_events(&r.id, &batch.events, conversation_ttl_ms(r))
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             fleet.observed.messages_stored(&r.id);
             collected.received += batch.events.len();
-            collected.stored += new;
             fleet.publish(logged);
             self.client
                 .post(format!("{base}/events/ack"))

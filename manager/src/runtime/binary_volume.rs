@@ -159,10 +159,8 @@ struct FirstFile {
 
 impl Default for FirstFile {
     fn default() -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(image::DOCKERFILE.as_bytes());
         Self {
-            hasher,
+            hasher: image::digest_hasher(),
             pending: Vec::new(),
             left: 0,
             padding: 0,
@@ -280,8 +278,7 @@ mod tests {
         archive.extend(&content);
         archive.extend(vec![0; (512 - content.len() % 512) % 512]);
         archive.extend(vec![0; 1024]);
-        let mut expected = Sha256::new();
-        expected.update(image::DOCKERFILE.as_bytes());
+        let mut expected = image::digest_hasher();
         expected.update(&content);
         let expected = hex::encode(expected.finalize());
         // Whatever the pieces the stream comes in.

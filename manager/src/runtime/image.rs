@@ -25,14 +25,7 @@ pub(super) const DOCKERFILE: &str = include_str!("../../../docker/worker.Dockerf
 /// binary cannot be read, an existing image is used as it is (an operator may ship the image alone).
 pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), RuntimeError> {
     let (previous_id, existing) = match docker.inspect_image(image).await {
-        Ok(info) => (
-            info.id,
-            Some(
-                info.config
-                    .and_then(|c| c.labels)
-                    .and_then(|l| l.get(labels::BINARY_SHA256).cloned()),
-            ),
-        ),
+        Ok(info) => (info.id, Some(digest_label(info.config))),
         Err(e) if is_not_found(&e) => (None, None),
         Err(e) => return Err(e.into()),
     };
@@ -64,11 +57,21 @@ pub async fn ensure(docker: &Docker, image: &str, binary: &Path) -> Result<(), R
 
 /// The digest of the binary `image` was built from (its label), when it has one.
 pub async fn binary_digest(docker: &Docker, image: &str) -> Result<Option<String>, RuntimeError> {
-    let info = docker.inspect_image(image).await?;
-    Ok(info
-        .config
+    Ok(digest_label(docker.inspect_image(image).await?.config))
+}
+
+/// The binary digest label of an image's configuration.
+fn digest_label(config: Option<bollard::models::ImageConfig>) -> Option<String> {
+    config
         .and_then(|c| c.labels)
-        .and_then(|mut l| l.remove(labels::BINARY_SHA256)))
+        .and_then(|mut l| l.remove(labels::BINARY_SHA256))
+}
+
+/// A hasher that has taken the Dockerfile: fed the binary, it gives the image's digest.
+pub(super) fn digest_hasher() -> Sha256 {
+    let mut hasher = Sha256::new();
+    hasher.update(DOCKERFILE.as_bytes());
+    hasher
 }
 
 /// `manager image build`: builds the image from the binary, even when one exists.
@@ -117,8 +120,7 @@ async fn build(
 async fn file_digest(binary: &Path) -> io::Result<String> {
     let binary = binary.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut hasher = Sha256::new();
-        hasher.update(DOCKERFILE.as_bytes());
+        let mut hasher = digest_hasher();
         io::copy(&mut std::fs::File::open(binary)?, &mut hasher)?;
         Ok(hex::encode(hasher.finalize()))
     })

@@ -5,6 +5,7 @@ pub mod collectors;
 pub mod events;
 pub mod follow;
 pub mod health;
+pub mod host_limits;
 pub mod performance;
 pub mod resources;
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::{
     fleet::{Fleet, now_ms},
-    runtime::ContainerUsage,
+    runtime::{ContainerUsage, RuntimeKind},
 };
 
 /// One file system and one network interface at one moment (`/api/v1/hosts/{id}/metrics*`).
@@ -444,9 +444,15 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let mut every = super::Every::new(interval, stop);
+    let limits = super::host_limits::HostLimits::default();
     while every.tick().await {
         let previous = resources.latest();
         let (probe, sample) = sample_once(&fleet, host, 16, previous.as_deref()).await;
+        // The engine's containers run on this host only with plain Docker (Swarm spreads them).
+        if let (RuntimeKind::Docker, Some((_, running))) = (fleet.runtime.kind(), sample.containers)
+        {
+            limits.check(running as u64);
+        }
         let Some(probe) = probe else {
             tracing::error!("the host probe panicked; resource sampling stops");
             return;

@@ -191,7 +191,7 @@ impl UsageReader {
         key: &str,
         container: &str,
     ) -> Result<Option<ContainerUsage>, RuntimeError> {
-        if let Some(usage) = self.read_cgroup(key) {
+        if let Some(usage) = self.read_cgroup(key).await {
             return Ok(Some(usage));
         }
         let use_stats = matches!(
@@ -219,7 +219,7 @@ impl UsageReader {
                             last: None,
                         },
                     );
-                    if let Some(usage) = self.read_cgroup(key) {
+                    if let Some(usage) = self.read_cgroup(key).await {
                         return Ok(Some(usage));
                     }
                 }
@@ -242,12 +242,19 @@ impl UsageReader {
 
     /// From the remembered cgroup; forgets it when its files are gone (the container stopped or was
     /// replaced).
-    fn read_cgroup(&self, key: &str) -> Option<ContainerUsage> {
+    ///
+    /// The files (four small ones) are read here, and the task then yields: a sampling round over
+    /// 1,000 bots otherwise held an async worker, and every request queued behind it, for tens of
+    /// milliseconds. The blocking pool is no place for them: a thousand tiny tasks every few seconds
+    /// grew it to ≈ 380 threads that never idled long enough to end.
+    async fn read_cgroup(&self, key: &str) -> Option<ContainerUsage> {
         let (cgroup, last) = match self.lock().get(key) {
             Some(Source::Cgroup { cgroup, last }) => (cgroup.clone(), *last),
             _ => return None,
         };
-        let Ok(reading) = cgroup.read() else {
+        let read = cgroup.read();
+        tokio::task::yield_now().await;
+        let Ok(reading) = read else {
             self.forget(key);
             return None;
         };

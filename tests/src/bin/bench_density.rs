@@ -1,7 +1,10 @@
 //! `scripts/bench-density N`: N live bots on this host against the fake Telegram, every figure of the
 //! scale issue in one run, beside a bare-Docker baseline measured in the same run:
 //! - **bare Docker**: create + start of the same worker image (a real worker with its own bot, a published
-//!   port, on the default bridge), the same number at once as the manager's creates, then removal;
+//!   port, on a bridge network of its own), the same number at once as the manager's creates, then removal: once
+//!   on the empty host before the creates, and once beside the N live bots before the deletes. Docker's
+//!   own cost grows with the containers it holds, and the manager's creates run from 0 to N bots and its
+//!   deletes from N to 0, so the ratios are given against both;
 //! - **creates**: N `POST /api/v1/instances`, `--concurrency` at a time, until every bot is running and
 //!   `client_ready`: containers started per second (beside bare Docker's) and the time to the last ready;
 //! - **networks**: where the workers landed with `--network auto`;
@@ -18,7 +21,7 @@ use std::{
 
 use bollard::{
     Docker,
-    models::{ContainerCreateBody, HostConfig, PortBinding},
+    models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding},
     query_parameters::{
         CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
     },
@@ -97,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         args.bare,
         args.concurrency,
         last_port + 1,
+        30_000_000,
     )
     .await?;
 
@@ -118,26 +122,28 @@ async fn main() -> anyhow::Result<()> {
             Ok(body["instance_id"].as_str().unwrap_or_default().to_string())
         })
         .collect::<anyhow::Result<_>>()?;
+    // Counted through filtered pages of one (their `total`): the whole list every half second would
+    // cost the manager a serialized view of every bot each time, and slow the creates it measures.
     let mut all_started = None;
     let all_ready = loop {
-        let list = list_all(&m).await?;
-        let started = list
-            .iter()
-            .filter(|i| matches!(i["status"].as_str(), Some("starting" | "running")))
-            .count();
-        let ready = list
-            .iter()
-            .filter(|i| i["status"] == "running" && i["auth_status"] == "client_ready")
-            .count();
+        let running = count(&m, "running").await?;
+        let started = running + count(&m, "starting").await?;
         if started == n && all_started.is_none() {
             all_started = Some(first_create.elapsed());
         }
-        if ready == n {
-            break first_create.elapsed();
+        if running == n {
+            let ready = list_all(&m)
+                .await?
+                .iter()
+                .filter(|i| i["status"] == "running" && i["auth_status"] == "client_ready")
+                .count();
+            if ready == n {
+                break first_create.elapsed();
+            }
         }
         anyhow::ensure!(
             first_create.elapsed() < Duration::from_secs(900),
-            "only {ready} of {n} bots ready after 15 min"
+            "only {running} of {n} bots running after 15 min"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -207,6 +213,26 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    eprintln!("== bare Docker beside {n} live bots");
+    let bare_full = bare_docker(
+        &docker,
+        &fake,
+        &tg_url,
+        args.bare,
+        args.concurrency,
+        last_port + 1,
+        40_000_000,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        // The fleet's own figures are worth more than this baseline: report them without it.
+        eprintln!("bare Docker beside the fleet failed: {e:#}");
+        Bare {
+            create_rate: f64::NAN,
+            remove_rate: f64::NAN,
+        }
+    });
+
     // Deletes.
     eprintln!("== deleting {n} bots");
     let deleting = Instant::now();
@@ -240,7 +266,10 @@ async fn main() -> anyhow::Result<()> {
         "botfleet bench-density: {n} bots, {} at a time, SQLite, release build",
         args.concurrency
     );
-    println!("{:<58} {:>14} {:>14}", "figure", "botfleet", "bare Docker");
+    println!(
+        "{:<58} {:>14} {:>14}",
+        "figure", "botfleet", "bare Docker (empty host / beside N)"
+    );
     let line =
         |name: &str, ours: String, bare: String| println!("{name:<58} {ours:>14} {bare:>14}");
     line(
@@ -248,16 +277,25 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.1}", rate(n, accepted)),
         "-".into(),
     );
-    // A rate beside bare Docker's, and their ratio.
-    let compared = |name: &str, ours: f64, bare: f64| {
-        line(name, format!("{ours:.1}"), format!("{bare:.1}"));
+    // A rate beside bare Docker's on the empty host and beside the fleet, and their ratios.
+    let compared = |name: &str, ours: f64, empty: f64, full: f64| {
         line(
-            "  ratio botfleet / bare",
-            format!("{:.2}", ours / bare),
+            name,
+            format!("{ours:.1}"),
+            format!("{empty:.1} / {full:.1}"),
+        );
+        line(
+            "  ratio botfleet / bare (empty host / beside N)",
+            format!("{:.2} / {:.2}", ours / empty, ours / full),
             "".into(),
         );
     };
-    compared("containers started (/s)", create_rate, bare.create_rate);
+    compared(
+        "containers started (/s)",
+        create_rate,
+        bare.create_rate,
+        bare_full.create_rate,
+    );
     line(
         "all started after (s)",
         format!("{:.1}", all_started.as_secs_f64()),
@@ -272,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
         "deletes, containers removed (/s)",
         delete_rate,
         bare.remove_rate,
+        bare_full.remove_rate,
     );
     line(
         "workers per network",
@@ -408,12 +447,24 @@ async fn bare_docker(
     count: usize,
     concurrency: usize,
     first_port: u16,
+    first_bot_id: u64,
 ) -> anyhow::Result<Bare> {
     let image = harness::worker_image();
     let prefix = harness::unique_name("bfbare");
+    // A bridge of its own: the default one may already hold the fleet's workers (at most 1,023 a bridge).
+    docker
+        .create_network(NetworkCreateRequest {
+            name: prefix.clone(),
+            driver: Some("bridge".into()),
+            ..Default::default()
+        })
+        .await?;
     let specs: Vec<(String, ContainerCreateBody)> = (0..count)
         .map(|i| {
-            let token = fake.add_bot(30_000_000 + i as u64, &format!("bare{i}_bot"));
+            let token = fake.add_bot(
+                first_bot_id + i as u64,
+                &format!("bare{first_bot_id}_{i}_bot"),
+            );
             let port = first_port + i as u16;
             let body = ContainerCreateBody {
                 image: Some(image.clone()),
@@ -426,7 +477,7 @@ async fn bare_docker(
                 ]),
                 exposed_ports: Some(vec![format!("{port}/tcp")]),
                 host_config: Some(HostConfig {
-                    network_mode: Some("bridge".into()),
+                    network_mode: Some(prefix.clone()),
                     port_bindings: Some(HashMap::from([(
                         format!("{port}/tcp"),
                         Some(vec![PortBinding {
@@ -475,10 +526,23 @@ async fn bare_docker(
     for r in removed {
         r?;
     }
+    docker.remove_network(&prefix).await?;
     Ok(Bare {
         create_rate,
         remove_rate,
     })
+}
+
+/// How many bots are in `status`.
+async fn count(m: &Manager, status: &str) -> anyhow::Result<usize> {
+    let (code, body) = m
+        .get(&format!("/api/v1/instances?status={status}&limit=1"))
+        .await;
+    anyhow::ensure!(code == 200, "list by status failed: {body}");
+    body["total"]
+        .as_u64()
+        .map(|t| t as usize)
+        .ok_or_else(|| anyhow::anyhow!("no total in {body}"))
 }
 
 /// Every instance, from the unpaged (streamed) list.

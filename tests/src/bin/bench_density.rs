@@ -93,16 +93,19 @@ async fn main() -> anyhow::Result<()> {
         args.bare
     );
     let docker = Docker::connect_with_local_defaults()?;
-    let bare = bare_docker(
-        &docker,
-        &fake,
-        &tg_url,
-        args.bare,
-        args.concurrency,
-        last_port + 1,
-        30_000_000,
-    )
-    .await?;
+    // Each run's bots get ids of their own (from `first_bot_id`) and the ports after the fleet's.
+    let bare_run = |first_bot_id| {
+        bare_docker(
+            &docker,
+            &fake,
+            &tg_url,
+            args.bare,
+            args.concurrency,
+            last_port + 1,
+            first_bot_id,
+        )
+    };
+    let bare = bare_run(30_000_000).await?;
 
     // Creates.
     let available_before = host_available_mb();
@@ -214,17 +217,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     eprintln!("== bare Docker beside {n} live bots");
-    let bare_full = bare_docker(
-        &docker,
-        &fake,
-        &tg_url,
-        args.bare,
-        args.concurrency,
-        last_port + 1,
-        40_000_000,
-    )
-    .await
-    .unwrap_or_else(|e| {
+    let bare_full = bare_run(40_000_000).await.unwrap_or_else(|e| {
         // The fleet's own figures are worth more than this baseline: report them without it.
         eprintln!("bare Docker beside the fleet failed: {e:#}");
         Bare {
